@@ -1,0 +1,1 @@
+"""Clarity Connect: the Django project and the sync core."""

@@ -1,0 +1,18 @@
+"""The sync core's models, one module per concept."""
+
+from clarity.models.flows import Flow, SourceOfTruth
+from clarity.models.ledger import ErrorKind, RecordStatus, SyncRecord
+from clarity.models.pairs import IntegrationPair
+from clarity.models.runs import RunStatus, SyncRun, Trigger
+
+__all__ = [
+    "ErrorKind",
+    "Flow",
+    "IntegrationPair",
+    "RecordStatus",
+    "SourceOfTruth",
+    "SyncRecord",
+    "SyncRun",
+    "RunStatus",
+    "Trigger",
+]

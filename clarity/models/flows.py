@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from clarity.cron import validate_cron
+from clarity.models.pairs import IntegrationPair
+from connectors.models import Connection
+
+
+class SourceOfTruth(models.TextChoices):
+    SOURCE = "source", "Source system"
+    TARGET = "target", "Target system"
+
+
+class Flow(models.Model):
+    """One direction of one entity within a pair, e.g. SYSPRO customers → Xero contacts."""
+
+    pair = models.ForeignKey(IntegrationPair, on_delete=models.PROTECT, related_name="flows")
+    name = models.CharField(max_length=100)
+    source_connection = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="+"
+    )
+    source_entity = models.CharField(max_length=100, help_text="e.g. customers, sales_orders")
+    target_connection = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="+"
+    )
+    target_entity = models.CharField(max_length=100, help_text="e.g. Contacts, Invoices")
+    trigger_schedule = models.BooleanField("run on a schedule", default=False)
+    schedule_cron = models.CharField(
+        "cron schedule",
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Five fields: minute hour day month weekday, e.g. */15 * * * *",
+    )
+    trigger_webhook = models.BooleanField("run on webhook events", default=False)
+    trigger_manual = models.BooleanField("allow manual runs", default=True)
+    batch_size = models.PositiveIntegerField(
+        default=100, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
+    source_of_truth = models.CharField(
+        max_length=10,
+        choices=SourceOfTruth.choices,
+        default=SourceOfTruth.SOURCE,
+        help_text="Which side wins when both changed the same record.",
+    )
+    business_key_field = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Source field finance users search by, e.g. InvoiceNumber or Customer.",
+    )
+    cursor = models.CharField(
+        max_length=200, blank=True, default="", help_text="Where the last run stopped reading."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("pair__name", "name")
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "name"], name="flow_unique_name_per_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pair.name}: {self.name}" if self.pair_id else self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.trigger_schedule and not self.schedule_cron.strip():
+            errors["schedule_cron"] = "A scheduled flow needs a cron schedule."
+        if self.schedule_cron.strip():
+            try:
+                validate_cron(self.schedule_cron)
+            except ValidationError as exc:
+                errors["schedule_cron"] = exc.messages[0]
+        if not (self.trigger_schedule or self.trigger_webhook or self.trigger_manual):
+            errors["trigger_manual"] = "Choose at least one way for this flow to run."
+        if self.pair_id:
+            allowed = self.pair.connection_ids
+            for field in ("source_connection", "target_connection"):
+                value = getattr(self, f"{field}_id")
+                if value and value not in allowed:
+                    errors[field] = (
+                        f"This connection is not one of pair '{self.pair.name}''s two connections."
+                    )
+        if (
+            self.source_connection_id
+            and self.source_connection_id == self.target_connection_id
+        ):
+            errors["target_connection"] = "Source and target must be different connections."
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from clarity.models.flows import Flow
+from clarity.models.pairs import IntegrationPair
+from clarity.models.runs import SyncRun
+
+
+class RecordStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+    RESOLVED = "resolved", "Resolved"
+
+
+class ErrorKind(models.TextChoices):
+    TRANSIENT = "transient", "Temporary (retries by itself)"
+    DATA = "data", "Data problem"
+    CONFIG = "config", "Configuration problem"
+    AUTH = "auth", "Authentication problem"
+
+
+class SyncRecord(models.Model):
+    """The ledger: one row per source record and version, with its outcome.
+
+    ``pair`` repeats ``flow.pair`` so the busiest filter needs no join at a
+    million rows; the indexes follow the admin's filters and default order.
+    """
+
+    run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="records"
+    )
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="records")
+    pair = models.ForeignKey(IntegrationPair, on_delete=models.PROTECT, related_name="records")
+    source_id = models.CharField(max_length=200)
+    source_version = models.CharField(max_length=100, blank=True, default="")
+    business_key = models.CharField(max_length=200, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    target_id = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(
+        max_length=20, choices=RecordStatus.choices, default=RecordStatus.PENDING
+    )
+    error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True, default="")
+    error_code = models.CharField(max_length=100, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    source_payload = models.JSONField(default=dict, blank=True)
+    transformed_payload = models.JSONField(null=True, blank=True)
+    target_response = models.JSONField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-id",)
+        verbose_name = "ledger record"
+        verbose_name_plural = "ledger"
+        permissions = [
+            ("resolve_syncrecord", "Can mark ledger records resolved"),
+            ("retry_syncrecord", "Can retry ledger records"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="ledger_status_recent"),
+            models.Index(fields=["pair", "-id"], name="ledger_pair_recent"),
+            models.Index(fields=["flow", "-id"], name="ledger_flow_recent"),
+            models.Index(fields=["flow", "status", "-id"], name="ledger_flow_status_recent"),
+            models.Index(fields=["error_kind", "-id"], name="ledger_kind_recent"),
+            models.Index(fields=["error_code", "-id"], name="ledger_code_recent"),
+            models.Index(fields=["created_at"], name="ledger_created"),
+            models.Index(fields=["source_id"], name="ledger_source_id"),
+            models.Index(fields=["target_id"], name="ledger_target_id"),
+            models.Index(fields=["business_key"], name="ledger_business_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} ({self.get_status_display()})"

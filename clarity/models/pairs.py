@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from connectors.models import Connection
+
+
+class IntegrationPair(models.Model):
+    """Two connected systems whose records are kept in step, e.g. SYSPRO ↔ Xero."""
+
+    name = models.CharField(max_length=100, unique=True)
+    connection_a = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="+", verbose_name="first connection"
+    )
+    connection_b = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="+", verbose_name="second connection"
+    )
+    active = models.BooleanField(default=True)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.connection_a_id and self.connection_a_id == self.connection_b_id:
+            raise ValidationError(
+                {"connection_b": "A pair joins two different connections; pick another one."}
+            )
+
+    @property
+    def connection_ids(self) -> set[int]:
+        return {self.connection_a_id, self.connection_b_id}

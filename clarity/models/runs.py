@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django.db import models
+
+from clarity.models.flows import Flow
+
+
+class Trigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    WEBHOOK = "webhook", "Webhook"
+    MANUAL = "manual", "Manual"
+    API = "api", "REST API"
+    RETRY = "retry", "Retry"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Finished with failures"
+    FAILED = "failed", "Failed"
+
+
+class SyncRun(models.Model):
+    """One execution of a flow, with counts per outcome."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="runs")
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total_count = models.PositiveIntegerField(default=0)
+    succeeded_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-id",)
+        indexes = [models.Index(fields=["flow", "-id"], name="run_flow_recent")]
+        permissions = [
+            ("run_flow", "Can run a flow now"),
+            ("operate_queues", "Can use the job queue dashboard"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.flow_id}"

@@ -1,0 +1,71 @@
+"""The connection form: secrets go in, nothing secret comes back out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from connectors.models import Connection
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value, so a stored secret can't leak into HTML."""
+
+    def get_context(self, name: str, value: Any, attrs: Any) -> dict[str, Any]:
+        return super().get_context(name, None, attrs)
+
+
+def parse_credentials(text: str) -> dict[str, str]:
+    """Read ``name=value`` lines; the value may contain '=' and keeps inner spaces."""
+    result: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise forms.ValidationError(
+                f"Line {number} is not of the form name=value (the value is not shown here)."
+            )
+        result[name.strip()] = value.strip()
+    return result
+
+
+class ConnectionForm(forms.ModelForm):
+    new_credentials = forms.CharField(
+        label="Set credentials",
+        required=False,
+        strip=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=(
+            "One name=value per line, e.g. client_secret=…; merged into what is stored. "
+            "Stored values are encrypted and never shown again; leave blank to keep them."
+        ),
+    )
+    forget_secrets = forms.BooleanField(
+        label="Forget stored credentials and tokens",
+        required=False,
+        help_text="Removes every stored secret and OAuth token of this connection.",
+    )
+
+    class Meta:
+        model = Connection
+        fields = ("name", "system", "environment", "base_url", "settings")
+
+    def clean_new_credentials(self) -> dict[str, str]:
+        return parse_credentials(self.cleaned_data.get("new_credentials") or "")
+
+    def save(self, commit: bool = True) -> Connection:
+        connection = super().save(commit=False)
+        if self.cleaned_data.get("forget_secrets"):
+            connection.credentials = {}
+            connection.access_token = ""
+            connection.refresh_token = ""
+            connection.token_expires_at = None
+        new = self.cleaned_data.get("new_credentials") or {}
+        if new:
+            connection.credentials = {**(connection.credentials or {}), **new}
+        if commit:
+            connection.save()
+        return connection

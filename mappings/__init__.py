@@ -1,0 +1,1 @@
+"""Field mappings, lookup tables, conditional rules and the engine that runs them."""
