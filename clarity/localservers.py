@@ -103,7 +103,7 @@ def embedded_redis() -> Iterator[str]:
     from fakeredis._clients._tcp_server import TCPFakeRequestHandler
 
     class _AddressAsText:
-        """fakeredis reports a peer as a tuple, which breaks CLIENT INFO in redis-py (RQ calls it)."""
+        """fakeredis reports a peer as a tuple; redis-py's CLIENT INFO (RQ calls it) chokes."""
 
         def __init__(self, sock: socket.socket) -> None:
             self._sock = sock
@@ -167,7 +167,14 @@ def _service_account() -> tuple[int, int] | None:
             entry = pwd.getpwnam(name)
             return entry.pw_uid, entry.pw_gid
     subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_ACCOUNT],
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            SERVICE_ACCOUNT,
+        ],
         check=True,
     )
     entry = pwd.getpwnam(SERVICE_ACCOUNT)
@@ -225,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_on_term)
     env = dict(os.environ)
-    with tempfile.TemporaryDirectory(prefix="clarity-servers-") as tmp, contextlib.ExitStack() as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="clarity-servers-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)
         if args.postgres:

@@ -23,10 +23,20 @@ class ConnectionAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("name", "system", "environment", "base_url", "settings")}),
-        ("Secrets (write-only)", {"fields": ("stored_secrets", "new_credentials", "forget_secrets")}),
+        (
+            "Secrets (write-only)",
+            {"fields": ("stored_secrets", "new_credentials", "forget_secrets")},
+        ),
         (
             "Status",
-            {"fields": ("token_expires_at", "last_check_at", "last_check_ok", "last_check_message")},
+            {
+                "fields": (
+                    "token_expires_at",
+                    "last_check_at",
+                    "last_check_ok",
+                    "last_check_message",
+                )
+            },
         ),
     )
 
@@ -41,7 +51,10 @@ class ConnectionAdmin(admin.ModelAdmin):
             return format_html('<span class="errornote">{}</span>', str(exc))
         names += [
             label
-            for label, field in (("OAuth access token", "access_token"), ("OAuth refresh token", "refresh_token"))
+            for label, field in (
+                ("OAuth access token", "access_token"),
+                ("OAuth refresh token", "refresh_token"),
+            )
             if obj.__dict__.get(field)
         ]
         if not names:

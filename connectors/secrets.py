@@ -129,6 +129,11 @@ class Sealed(str):
 
 
 class SealedAttribute(DeferredAttribute):
+    """A data descriptor (it has __set__), so reads pass through it even when loaded."""
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
     def __get__(self, instance: Any, cls: Any = None) -> Any:
         if instance is None:
             return self

@@ -38,9 +38,7 @@ def validate_base_url(*, system: str, environment: str, base_url: str) -> None:
         return
     host = (parts.hostname or "").lower()
     if not host_is_vendor(system, host):
-        allowed = " or ".join(
-            f"*{a}" if a.startswith(".") else a for a in VENDOR_HOSTS[system]
-        )
+        allowed = " or ".join(f"*{a}" if a.startswith(".") else a for a in VENDOR_HOSTS[system])
         raise ValidationError(
             {
                 "base_url": (

@@ -18,6 +18,7 @@ class FlowAdmin(admin.ModelAdmin):
     list_filter = ("pair", "enabled", "trigger_schedule", "trigger_webhook")
     list_select_related = ("pair", "source_connection", "target_connection")
     search_fields = ("name", "source_entity", "target_entity")
+    autocomplete_fields = ("mapping",)
     fieldsets = (
         (None, {"fields": ("pair", "name", "enabled")}),
         (
@@ -26,6 +27,7 @@ class FlowAdmin(admin.ModelAdmin):
                 "fields": (
                     ("source_connection", "source_entity"),
                     ("target_connection", "target_entity"),
+                    "mapping",
                     "source_of_truth",
                     "business_key_field",
                     "batch_size",

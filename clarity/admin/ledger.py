@@ -147,9 +147,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(
-            Q(source_id=term) | Q(target_id=term) | Q(business_key=term)
-        ), False
+        return queryset.filter(Q(source_id=term) | Q(target_id=term) | Q(business_key=term)), False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -187,7 +185,9 @@ class SyncRecordAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Mark selected failed records resolved (with note)", permissions=["resolve"])
+    @admin.action(
+        description="Mark selected failed records resolved (with note)", permissions=["resolve"]
+    )
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
             count = ledger_records_resolve(

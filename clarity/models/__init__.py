@@ -10,9 +10,9 @@ __all__ = [
     "Flow",
     "IntegrationPair",
     "RecordStatus",
+    "RunStatus",
     "SourceOfTruth",
     "SyncRecord",
     "SyncRun",
-    "RunStatus",
     "Trigger",
 ]

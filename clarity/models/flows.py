@@ -7,6 +7,7 @@ from django.db import models
 from clarity.cron import validate_cron
 from clarity.models.pairs import IntegrationPair
 from connectors.models import Connection
+from mappings.models import Mapping
 
 
 class SourceOfTruth(models.TextChoices):
@@ -19,14 +20,18 @@ class Flow(models.Model):
 
     pair = models.ForeignKey(IntegrationPair, on_delete=models.PROTECT, related_name="flows")
     name = models.CharField(max_length=100)
-    source_connection = models.ForeignKey(
-        Connection, on_delete=models.PROTECT, related_name="+"
-    )
+    source_connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="+")
     source_entity = models.CharField(max_length=100, help_text="e.g. customers, sales_orders")
-    target_connection = models.ForeignKey(
-        Connection, on_delete=models.PROTECT, related_name="+"
-    )
+    target_connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="+")
     target_entity = models.CharField(max_length=100, help_text="e.g. Contacts, Invoices")
+    mapping = models.ForeignKey(
+        Mapping,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="flows",
+        help_text="How each source record becomes a target record.",
+    )
     trigger_schedule = models.BooleanField("run on a schedule", default=False)
     schedule_cron = models.CharField(
         "cron schedule",
@@ -87,10 +92,7 @@ class Flow(models.Model):
                     errors[field] = (
                         f"This connection is not one of pair '{self.pair.name}''s two connections."
                     )
-        if (
-            self.source_connection_id
-            and self.source_connection_id == self.target_connection_id
-        ):
+        if self.source_connection_id and self.source_connection_id == self.target_connection_id:
             errors["target_connection"] = "Source and target must be different connections."
         if errors:
             raise ValidationError(errors)

@@ -72,7 +72,10 @@ def _pairs() -> list[Flow]:
         {"operator": "ADMIN", "company_id": "EDU1"},
     )
     xero = _connection(
-        System.XERO, "Xero (sandbox)", {"client_secret": "demo-secret"}, {"client_id": "demo-client"}
+        System.XERO,
+        "Xero (sandbox)",
+        {"client_secret": "demo-secret"},
+        {"client_id": "demo-client"},
     )
     salesforce = _connection(
         System.SALESFORCE,

@@ -27,11 +27,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, port: int, no_demo: bool, **options: object) -> None:
         if not settings.DEBUG:
-            raise CommandError("`up` is the local demo stack; run the parts separately in production.")
+            raise CommandError(
+                "`up` is the local demo stack; run the parts separately in production."
+            )
         call_command("migrate", interactive=False, verbosity=0)
         logins = () if no_demo else demo_load()
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        with tempfile.TemporaryDirectory(prefix="clarity-up-") as tmp, any_redis(Path(tmp)) as redis_url:
+        with (
+            tempfile.TemporaryDirectory(prefix="clarity-up-") as tmp,
+            any_redis(Path(tmp)) as redis_url,
+        ):
             env = {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
             commands = [
                 [*manage, "rqworker", "default", "--with-scheduler"],
@@ -61,7 +66,9 @@ class Command(BaseCommand):
                         proc.kill()
 
     def _announce(self, port: int, redis_url: str, logins: tuple) -> None:
-        self.stdout.write(self.style.SUCCESS(f"\nClarity Connect is running: http://127.0.0.1:{port}/admin/"))
+        self.stdout.write(
+            self.style.SUCCESS(f"\nClarity Connect is running: http://127.0.0.1:{port}/admin/")
+        )
         for login in logins:
             self.stdout.write(f"  {login.role:>10}: {login.username} / {login.password}")
         self.stdout.write(f"  Redis: {redis_url}   Press Ctrl-C to stop everything.\n")
