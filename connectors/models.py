@@ -43,6 +43,11 @@ class Connection(models.Model):
     credentials = EncryptedJSONField(default=dict, blank=True)
     access_token = EncryptedTextField(blank=True, default="")
     refresh_token = EncryptedTextField(blank=True, default="")
+    token_extra = EncryptedJSONField(
+        default=dict,
+        blank=True,
+        help_text="What the system returned with its tokens (tenant, instance URL).",
+    )
     token_expires_at = models.DateTimeField(null=True, blank=True)
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True, blank=True)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.db import transaction
+from django.utils import timezone
 
-from connectors.secrets import EncryptedTextField, keyring, parse_stored
+from connectors.base import ConnectionCheck
+from connectors.configs import connection_config, connector_for
+from connectors.errors import ConnectorError
+from connectors.models import Connection
+from connectors.secrets import EncryptedTextField, SecretUnreadable, keyring, parse_stored
+from connectors.tokens import ConnectionTokenStore
+from connectors.xero import XeroTenant, authorization_url, exchange_code
 
 
 def _encrypted_fields(model: type) -> list[EncryptedTextField]:
@@ -42,3 +49,68 @@ def secrets_rotate(*, batch_size: int = 500) -> int:
                     row.save(update_fields=names)
                     changed += 1
     return changed
+
+
+def connection_check(*, connection: Connection) -> ConnectionCheck:
+    """Ask the system who we are and how much rate-limit headroom is left; store the answer."""
+    try:
+        check = connector_for(connection).test_connection()
+    except (ConnectorError, SecretUnreadable, KeyError) as exc:
+        check = ConnectionCheck(reachable=False, message=_plain(exc))
+    connection.last_check_at = timezone.now()
+    connection.last_check_ok = check_passed(check)
+    connection.last_check_message = connection_check_summary(check)
+    connection.save(update_fields=["last_check_at", "last_check_ok", "last_check_message"])
+    return check
+
+
+def check_passed(check: ConnectionCheck) -> bool:
+    """Reachable is not enough: a refused login is reachable and still a failure."""
+    return check.reachable and check.kind is None
+
+
+def connection_check_summary(check: ConnectionCheck) -> str:
+    if not check.reachable:
+        return f"Not reachable: {check.message}".strip()
+    if check.kind is not None:
+        return f"Reached, but it failed ({check.kind}): {check.message}".strip()
+    parts = [f"Connected as {check.connected_as}." if check.connected_as else "Reachable."]
+    headroom = check.headroom
+    if headroom is not None:
+        limits = [
+            f"{value} {label}"
+            for value, label in (
+                (headroom.minute_remaining, "calls left this minute"),
+                (headroom.day_remaining, "calls left today"),
+                (headroom.concurrent_free, "concurrent slots free"),
+            )
+            if value is not None
+        ]
+        if limits:
+            parts.append("Rate-limit headroom: " + ", ".join(limits) + ".")
+    if check.message:
+        parts.append(check.message)
+    return " ".join(parts)
+
+
+def _plain(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"the credential or setting {exc} is missing; add it on the connection page."
+    return str(exc)
+
+
+def xero_connect_start(*, connection: Connection, redirect_uri: str) -> tuple[str, str]:
+    """The Xero consent URL for this connection and the state to check on return."""
+    return authorization_url(connection_config(connection, redirect_uri=redirect_uri))
+
+
+def xero_connect_finish(
+    *, connection: Connection, redirect_uri: str, callback_url: str, state: str
+) -> XeroTenant:
+    """Trade the returned code for tokens; they are sealed and saved before use."""
+    return exchange_code(
+        connection_config(connection, redirect_uri=redirect_uri),
+        ConnectionTokenStore(connection.pk),
+        callback_url=callback_url,
+        expected_state=state,
+    )

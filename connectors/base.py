@@ -1,0 +1,252 @@
+"""The one interface the sync core uses for every external system.
+
+A connector knows its system and nothing else: it receives a plain
+``ConnectionConfig`` and a ``TokenStore`` (never a Django model), speaks the
+system's wire format, and hands back native records and one classified outcome
+per record written. Everything here is plain Python so a connector can be read,
+tested and benchmarked without Django.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from connectors.errors import ErrorKind
+
+if TYPE_CHECKING:
+    from connectors.ratelimit import Headroom, RateLimiter
+
+Record = dict[str, Any]
+"""A record exactly as the system sends and accepts it (its own field names)."""
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """Everything a connector needs to reach one connection of one system.
+
+    ``connection_id`` keys shared state (rate limits, token locks) across worker
+    processes. ``auth_urls`` holds the identity endpoints where they live apart
+    from ``base_url`` (e.g. Xero's ``authorize``, ``token``, ``connections``), so
+    a sandbox can stand in for them. ``secrets`` never appears in ``repr``.
+    """
+
+    system: str
+    connection_id: str
+    base_url: str
+    auth_urls: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        hidden = ", ".join(sorted(self.secrets))
+        return (
+            f"ConnectionConfig(system={self.system!r}, connection_id={self.connection_id!r}, "
+            f"base_url={self.base_url!r}, settings={dict(self.settings)!r}, "
+            f"secrets=[{hidden}])"
+        )
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """An OAuth (or session) token set; ``extra`` keeps system data such as a tenant id."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: float | None = None  # epoch seconds
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Tokens(expires_at={self.expires_at!r}, extra={dict(self.extra)!r})"
+
+    def expires_within(self, seconds: float, *, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at - now <= seconds
+
+    def with_extra(self, **values: Any) -> Tokens:
+        return replace(self, extra={**self.extra, **values})
+
+
+class TokenStore(Protocol):
+    """Where one connection's tokens live between calls and across processes.
+
+    Refresh tokens rotate (Xero): two workers refreshing at once would each
+    spend the same refresh token and one would be locked out. So refreshes go
+    through ``refresh_locked``, which holds a per-connection lock (the Django
+    side uses ``select_for_update``), re-reads the *current* tokens, passes them
+    to ``refresh`` — which may return them unchanged if another worker already
+    refreshed — and saves the result before returning it, so a rotated pair is
+    stored before it is ever used.
+    """
+
+    def load(self) -> Tokens | None: ...
+
+    def save(self, tokens: Tokens) -> None: ...
+
+    def refresh_locked(self, refresh: Callable[[Tokens | None], Tokens]) -> Tokens: ...
+
+
+class InMemoryTokenStore:
+    """A ``TokenStore`` for tests, benchmarks and the sandbox demo (one process only)."""
+
+    def __init__(self, tokens: Tokens | None = None) -> None:
+        self._tokens = tokens
+        self._lock = threading.Lock()
+        self.saves = 0
+
+    def load(self) -> Tokens | None:
+        return self._tokens
+
+    def save(self, tokens: Tokens) -> None:
+        self._tokens = tokens
+        self.saves += 1
+
+    def refresh_locked(self, refresh: Callable[[Tokens | None], Tokens]) -> Tokens:
+        with self._lock:
+            current = self._tokens
+            fresh = refresh(current)
+            if fresh != current:
+                self.save(fresh)
+            return fresh
+
+
+class WriteStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What became of one record of a written batch.
+
+    ``raw`` keeps the system's own answer for that record so staff can see
+    exactly what the system said; ``message`` is the plain-English version.
+    """
+
+    status: WriteStatus
+    target_id: str | None = None
+    kind: ErrorKind | None = None
+    code: str | None = None
+    message: str | None = None
+    raw: Any = None
+
+    @classmethod
+    def created(cls, target_id: str, raw: Any = None) -> WriteOutcome:
+        return cls(WriteStatus.CREATED, target_id=target_id, raw=raw)
+
+    @classmethod
+    def updated(cls, target_id: str, raw: Any = None) -> WriteOutcome:
+        return cls(WriteStatus.UPDATED, target_id=target_id, raw=raw)
+
+    @classmethod
+    def failed(cls, kind: ErrorKind, code: str, message: str, raw: Any = None) -> WriteOutcome:
+        return cls(WriteStatus.FAILED, kind=kind, code=code, message=message, raw=raw)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not WriteStatus.FAILED
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of changed records.
+
+    ``cursor`` is safe to store once this page *and every earlier one* have
+    outcomes: connectors order their reads so that it only moves forward.
+    """
+
+    records: list[Record]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class FoundRecord:
+    target_id: str
+    record: Record
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str  # string | number | integer | boolean | date | datetime | object | array
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EntitySchema:
+    name: str
+    fields: tuple[FieldSpec, ...]
+    key_field: str  # the system's own id
+    reference_field: str | None = None  # an external reference usable for lookups
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """The answer to the admin's "Test connection" button."""
+
+    reachable: bool
+    connected_as: str | None = None
+    headroom: Headroom | None = None
+    message: str = ""
+    kind: ErrorKind | None = None
+
+
+class Connector(ABC):
+    """Base class of every system's connector.
+
+    Subclasses set ``system`` and implement the abstract methods; entity names
+    are the system's own (``Invoices``, ``Account``, ``SORTOI`` …).
+    """
+
+    system: ClassVar[str]
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        tokens: TokenStore,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.config = config
+        self.tokens = tokens
+        self.limiter = limiter
+
+    @abstractmethod
+    def entities(self) -> list[str]:
+        """Entity names this connector can read or write."""
+
+    @abstractmethod
+    def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
+        """Every record changed since ``cursor`` (all when None), page by page to the end."""
+
+    @abstractmethod
+    def read_one(self, entity: str, key: str) -> Record | None:
+        """One record by the system's own key, or None when it does not exist."""
+
+    @abstractmethod
+    def write_batch(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
+        """Write up to ``max_batch_size(entity)`` records; one outcome per record, in order.
+
+        A failure of the whole call (timeout, 5xx after retries, auth) raises
+        ``ConnectorError``; a record the system rejects is a failed outcome.
+        """
+
+    @abstractmethod
+    def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
+        """Find a record by an external reference (idempotency, settling unknown outcomes)."""
+
+    @abstractmethod
+    def describe(self, entity: str) -> EntitySchema:
+        """The fields of an entity, for the mapping editor's catalogue."""
+
+    @abstractmethod
+    def test_connection(self) -> ConnectionCheck:
+        """Reachability, identity and rate-limit headroom; never raises."""
+
+    @abstractmethod
+    def max_batch_size(self, entity: str) -> int:
+        """The largest batch ``write_batch`` accepts for this entity."""

@@ -1,0 +1,77 @@
+"""From a Connection row to a working connector.
+
+Connector modules never see Django; this is the one place that reads the model
+(settings, sealed credentials) and hands them a plain ``ConnectionConfig``, a
+``TokenStore`` over the row, and the Redis limiter shared by every worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import django_rq
+
+from connectors.base import ConnectionConfig, Connector, TokenStore
+from connectors.kashflow import kashflow_connector
+from connectors.models import Connection, Environment, System
+from connectors.ratelimit import RateLimiter, RateLimits
+from connectors.salesforce import SalesforceConnector
+from connectors.syspro import syspro_connector
+from connectors.tokens import ConnectionTokenStore
+from connectors.xero import xero_config, xero_connector
+
+
+def connection_config(connection: Connection, *, redirect_uri: str = "") -> ConnectionConfig:
+    settings: dict[str, Any] = dict(connection.settings or {})
+    secrets: dict[str, str] = dict(connection.credentials or {})
+    if connection.system == System.XERO:
+        return xero_config(
+            connection_id=str(connection.pk),
+            client_id=secrets.get("client_id") or settings.get("client_id", ""),
+            client_secret=secrets.get("client_secret", ""),
+            redirect_uri=redirect_uri or settings.get("redirect_uri", ""),
+            sandbox_url=connection.base_url
+            if connection.environment == Environment.SANDBOX
+            else None,
+            settings=settings,
+        )
+    return ConnectionConfig(
+        system=connection.system,
+        connection_id=str(connection.pk),
+        base_url=connection.base_url,
+        settings=settings,
+        secrets=secrets,
+    )
+
+
+def _salesforce(config: ConnectionConfig, tokens: TokenStore, *, redis: Any) -> Connector:
+    limits = config.settings.get("rate_limits", {})
+    limiter = RateLimiter(
+        redis,
+        f"salesforce:{config.connection_id}",
+        RateLimits(
+            per_minute=limits.get("per_minute"),
+            per_day=limits.get("per_day"),
+            concurrent=limits.get("concurrent", 25),
+        ),
+        max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
+    )
+    return SalesforceConnector(config, tokens, limiter)
+
+
+FACTORIES: dict[str, Callable[..., Connector]] = {
+    System.XERO: xero_connector,
+    System.SYSPRO: syspro_connector,
+    System.KASHFLOW: kashflow_connector,
+    System.SALESFORCE: _salesforce,
+}
+
+
+def connector_for(connection: Connection, *, redirect_uri: str = "") -> Connector:
+    """The connection's connector, rate-limited through the queue's Redis."""
+    return FACTORIES[connection.system](
+        connection_config(connection, redirect_uri=redirect_uri),
+        ConnectionTokenStore(connection.pk),
+        redis=django_rq.get_connection("default"),
+    )

@@ -1,0 +1,104 @@
+"""The failure vocabulary shared by every connector.
+
+The sync core decides what to do with a failure from its *kind* alone:
+transient failures retry by themselves with backoff, the other kinds wait for
+a person. The *code* lets staff retry every record failing one way at once, and
+the *message* is what a finance user reads, so it names the record and the fix.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorKind(StrEnum):
+    TRANSIENT = "transient"  # try again later; nothing for a person to do
+    DATA = "data"  # the record itself is wrong: fix the data or a lookup
+    CONFIG = "config"  # the connection or mapping is set up wrong
+    AUTH = "auth"  # credentials expired, revoked or lacking a permission
+
+
+class ErrorCode(StrEnum):
+    """Codes common to every system; connectors add system codes as plain strings."""
+
+    TIMEOUT = "timeout"
+    CONNECTION_FAILED = "connection_failed"
+    SERVER_ERROR = "server_error"
+    RATE_LIMITED = "rate_limited"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    VALIDATION = "validation"
+    BAD_REQUEST = "bad_request"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+DEFAULT_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.TIMEOUT: "The system did not answer in time. It will be tried again.",
+    ErrorCode.CONNECTION_FAILED: "The system could not be reached. It will be tried again.",
+    ErrorCode.SERVER_ERROR: "The system reported an internal error. It will be tried again.",
+    ErrorCode.RATE_LIMITED: "The system's call limit was reached. It will be tried again later.",
+    ErrorCode.UNAUTHORIZED: "The connection's sign-in has expired or was revoked. Reconnect it.",
+    ErrorCode.FORBIDDEN: "The connection is not allowed to do this. Check its permissions.",
+    ErrorCode.NOT_FOUND: "The record was not found in the system.",
+    ErrorCode.VALIDATION: "The system rejected the record.",
+    ErrorCode.BAD_REQUEST: "The system rejected the request.",
+    ErrorCode.OUTCOME_UNKNOWN: (
+        "The system stopped answering mid-write; whether the record was saved "
+        "will be checked before it is sent again."
+    ),
+}
+
+
+class ConnectorError(Exception):
+    """A classified failure of a whole call (not of one record in a batch)."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        raw: Any = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.status = status
+        self.raw = raw
+        # True when a write may have been applied before the failure: the sync
+        # core must settle it by looking the record up before sending it again.
+        self.outcome_unknown = outcome_unknown
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.kind}, {self.code!r}, {self.message!r})"
+
+
+class RateLimitedError(ConnectorError):
+    """Raised instead of sleeping when the wait is longer than a caller should block.
+
+    The caller (an RQ job) reschedules itself ``retry_after`` seconds later.
+    """
+
+    def __init__(
+        self,
+        retry_after: float,
+        *,
+        limit: str | None = None,
+        message: str | None = None,
+        status: int | None = None,
+        raw: Any = None,
+    ) -> None:
+        super().__init__(
+            ErrorKind.TRANSIENT,
+            ErrorCode.RATE_LIMITED,
+            message or DEFAULT_MESSAGES[ErrorCode.RATE_LIMITED],
+            status=status,
+            raw=raw,
+        )
+        self.retry_after = retry_after
+        self.limit = limit

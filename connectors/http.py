@@ -1,0 +1,268 @@
+"""HTTP calls with the retry and classification rules every connector shares.
+
+Rules, in the order a call meets them:
+
+* a permit from the shared ``RateLimiter`` first, so the limit is respected
+  before it is hit;
+* a connection that was never made (refused, connect timeout) is retried;
+* 5xx, read timeouts and resets are retried with exponential backoff and
+  jitter only when repeating the call cannot double a write (safe methods, or
+  the caller says ``idempotent=True`` because it sent an idempotency key);
+  otherwise they raise with ``outcome_unknown`` so the sync core settles the
+  record by lookup before sending it again;
+* 429 waits ``Retry-After`` when that is short, and raises
+  ``RateLimitedError`` (carrying the wait) when it is long, so a job can
+  reschedule itself instead of sleeping in a worker;
+* 401 calls ``reauthenticate`` once (a token refresh) and repeats the call;
+* every other failure becomes a ``ConnectorError`` whose kind follows from the
+  status and whose code and message come from the connector's
+  ``describe_error`` hook, which reads the system's own error body.
+
+Only method, path, status and timing are logged: never headers, query strings
+or bodies, which carry tokens and customer data.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Collection, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from connectors.errors import (
+    DEFAULT_MESSAGES,
+    ConnectorError,
+    ErrorCode,
+    ErrorKind,
+    RateLimitedError,
+)
+
+if TYPE_CHECKING:
+    from connectors.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+ErrorDescriber = Callable[[requests.Response, Any], "tuple[str, str] | None"]
+"""(response, parsed body) -> (code, plain-English message), or None for the default."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # tries in all, including the first
+    backoff_base: float = 0.5  # seconds before the second try; doubles each time
+    backoff_max: float = 8.0
+    max_retry_after: float = 10.0  # longer 429 waits raise RateLimitedError instead
+    default_retry_after: float = 1.0  # when a 429 carries no Retry-After
+
+    def backoff(self, attempt: int) -> float:
+        """Equal jitter: never zero, never all workers at the same instant."""
+        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return cap / 2 + random.uniform(0, cap / 2)
+
+
+def classify_status(status: int) -> tuple[ErrorKind, ErrorCode]:
+    if status == 401:
+        return ErrorKind.AUTH, ErrorCode.UNAUTHORIZED
+    if status == 403:
+        return ErrorKind.AUTH, ErrorCode.FORBIDDEN
+    if status == 404:
+        return ErrorKind.DATA, ErrorCode.NOT_FOUND
+    if status == 429:
+        return ErrorKind.TRANSIENT, ErrorCode.RATE_LIMITED
+    if status in (400, 409, 422):
+        return ErrorKind.DATA, ErrorCode.VALIDATION
+    if status >= 500:
+        return ErrorKind.TRANSIENT, ErrorCode.SERVER_ERROR
+    return ErrorKind.CONFIG, ErrorCode.BAD_REQUEST
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header given as seconds or as an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def response_body(response: requests.Response) -> Any:
+    """The parsed JSON body, else the text (cut short): what ``raw`` keeps."""
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:4000]
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+class HttpClient:
+    """One system's HTTP session: base URL, auth headers, limiter, retries, error hooks.
+
+    ``auth`` is called before every attempt, so a token refreshed between
+    attempts is the one sent. ``on_response`` sees every response (e.g. to read
+    rate-limit headers); ``rate_limit_of`` names the limit a 429 hit.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        auth: Callable[[], Mapping[str, str]] | None = None,
+        reauthenticate: Callable[[], None] | None = None,
+        describe_error: ErrorDescriber | None = None,
+        rate_limit_of: Callable[[requests.Response], str | None] | None = None,
+        on_response: Callable[[requests.Response], None] | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter
+        self.auth = auth
+        self.reauthenticate = reauthenticate
+        self.describe_error = describe_error
+        self.rate_limit_of = rate_limit_of
+        self.on_response = on_response
+        self.session = session or requests.Session()
+        self.sleep = sleep
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        accept: Collection[int] = (),
+        authenticated: bool = True,
+    ) -> requests.Response:
+        """Send one call with the shared rules; return the response or raise ConnectorError.
+
+        ``accept`` lists error statuses the caller handles itself (e.g. 404 on
+        a lookup). ``idempotent`` defaults to True for safe methods only.
+        """
+        method = method.upper()
+        url = self.url(path)
+        where = urlsplit(url).path
+        repeatable = method in SAFE_METHODS if idempotent is None else idempotent
+        reauthenticated = False
+        attempt = 0
+        while True:
+            attempt += 1
+            last_try = attempt >= self.retry.attempts
+            send_headers = dict(headers or {})
+            if authenticated and self.auth is not None:
+                send_headers.update(self.auth())
+            started = time.monotonic()
+            try:
+                with self.limiter.slot() if self.limiter else nullcontext():
+                    response = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        data=data,
+                        headers=send_headers,
+                        timeout=self.timeout,
+                    )
+            except requests.RequestException as exc:
+                never_sent = _never_sent(exc)
+                timed_out = isinstance(exc, requests.Timeout)
+                logger.warning(
+                    "%s %s failed (%s) on try %d", method, where, type(exc).__name__, attempt
+                )
+                if (never_sent or repeatable) and not last_try:
+                    self.sleep(self.retry.backoff(attempt))
+                    continue
+                code = ErrorCode.TIMEOUT if timed_out else ErrorCode.CONNECTION_FAILED
+                if not never_sent and not repeatable:
+                    code = ErrorCode.OUTCOME_UNKNOWN
+                raise ConnectorError(
+                    ErrorKind.TRANSIENT,
+                    code,
+                    DEFAULT_MESSAGES[code],
+                    raw=type(exc).__name__,
+                    outcome_unknown=not never_sent and not repeatable,
+                ) from exc
+
+            elapsed_ms = (time.monotonic() - started) * 1000
+            logger.info("%s %s -> %d in %.0f ms", method, where, response.status_code, elapsed_ms)
+            if self.on_response is not None:
+                self.on_response(response)
+            status = response.status_code
+            if status < 400 or status in accept:
+                return response
+
+            if status == 429:
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                wait = self.retry.default_retry_after if wait is None else wait
+                if wait <= self.retry.max_retry_after and not last_try:
+                    self.sleep(wait)
+                    continue
+                limit = self.rate_limit_of(response) if self.rate_limit_of else None
+                raise RateLimitedError(wait, limit=limit, status=429, raw=response_body(response))
+
+            if status == 401 and self.reauthenticate is not None and not reauthenticated:
+                reauthenticated = True
+                self.reauthenticate()
+                attempt -= 1  # a refresh is not a failed try
+                continue
+
+            if status >= 500 and repeatable and not last_try:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                self.sleep(retry_after if retry_after is not None else self.retry.backoff(attempt))
+                continue
+
+            raise self.error_for(response, outcome_unknown=status >= 500 and not repeatable)
+
+    def error_for(
+        self, response: requests.Response, *, outcome_unknown: bool = False
+    ) -> ConnectorError:
+        """The classified error for a failed response, worded by the connector's hook."""
+        kind, default_code = classify_status(response.status_code)
+        body = response_body(response)
+        described = self.describe_error(response, body) if self.describe_error else None
+        code, message = described or (default_code, DEFAULT_MESSAGES[default_code])
+        if outcome_unknown:
+            code, message = ErrorCode.OUTCOME_UNKNOWN, DEFAULT_MESSAGES[ErrorCode.OUTCOME_UNKNOWN]
+        return ConnectorError(
+            kind,
+            code,
+            message,
+            status=response.status_code,
+            raw=body,
+            outcome_unknown=outcome_unknown,
+        )

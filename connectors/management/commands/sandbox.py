@@ -1,0 +1,51 @@
+"""``manage.py sandbox``: run every system's sandbox on loopback until Ctrl-C."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from connectors.sandbox.registry import DEFAULT_PORTS, SANDBOXES, parse_ports, start_sandboxes
+
+
+class Command(BaseCommand):
+    help = "Run the local sandboxes of the external systems (Xero, SYSPRO, Salesforce, KashFlow)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        defaults = ",".join(f"{name}={port}" for name, port in DEFAULT_PORTS.items())
+        parser.add_argument("--ports", default="", help=f"system=port,... (default {defaults})")
+        parser.add_argument(
+            "--only", default="", help=f"comma-separated systems to start, from {sorted(SANDBOXES)}"
+        )
+        parser.add_argument("--seed", type=int, default=1, help="seed for the demo data")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            ports = parse_ports(options["ports"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        systems = [name.strip() for name in options["only"].split(",") if name.strip()] or None
+        unknown = set(systems or ()) - set(SANDBOXES)
+        if unknown:
+            raise CommandError(f"unknown systems: {sorted(unknown)}")
+        seeded = {name: {"seed": options["seed"]} for name in SANDBOXES}
+        try:
+            servers, skipped = start_sandboxes(systems, ports=ports, options=seeded)
+        except OSError as exc:
+            raise CommandError(f"could not start a sandbox: {exc}") from exc
+        for name in skipped:
+            self.stdout.write(f"{name}: skipped (its sandbox module is not there yet)")
+        for name, server in servers.items():
+            self.stdout.write(self.style.SUCCESS(f"{name}: {server.url}"))
+        if not servers:
+            return
+        self.stdout.write("Press Ctrl-C to stop.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping…")
+        finally:
+            for server in servers.values():
+                server.stop()

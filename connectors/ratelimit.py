@@ -1,0 +1,203 @@
+"""A rate limiter in Redis, shared by every worker process calling one connection.
+
+Systems count calls per tenant, not per process: ten RQ workers that each
+respect "60 a minute" would together send 600 and learn about it from 429s.
+So every call first takes a permit from one Lua script that, atomically,
+checks and records the call in sliding windows (per minute, per day) and a
+concurrency lease set. A lease expires by itself if its process dies, so a
+killed worker cannot hold a slot for ever.
+
+Keys carry the connection key in braces (``{key}``) so they hash to one slot
+on a Redis Cluster too.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from connectors.errors import RateLimitedError
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+# Poll interval while every concurrent slot is taken: a lease has no known end.
+_CONCURRENCY_POLL_MS = 50
+
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local token = ARGV[4]
+local lease_ms = tonumber(ARGV[5])
+local windows = {
+  {KEYS[1], tonumber(ARGV[1]), 60000, 'minute'},
+  {KEYS[2], tonumber(ARGV[2]), 86400000, 'day'},
+}
+local concurrent = tonumber(ARGV[3])
+if concurrent > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= concurrent then
+    return {0, tonumber(ARGV[6]), 'concurrent'}
+  end
+end
+local wait, limit = 0, ''
+local remaining = {-1, -1}
+for i, w in ipairs(windows) do
+  if w[2] > 0 then
+    redis.call('ZREMRANGEBYSCORE', w[1], '-inf', now - w[3])
+    local n = redis.call('ZCARD', w[1])
+    if n >= w[2] then
+      local oldest = redis.call('ZRANGE', w[1], n - w[2], n - w[2], 'WITHSCORES')
+      local until_free = tonumber(oldest[2]) + w[3] - now
+      if until_free < 1 then until_free = 1 end
+      if until_free > wait then wait, limit = until_free, w[4] end
+    end
+    remaining[i] = w[2] - n - 1
+  end
+end
+if wait > 0 then return {0, wait, limit} end
+for _, w in ipairs(windows) do
+  if w[2] > 0 then
+    redis.call('ZADD', w[1], now, token)
+    redis.call('PEXPIRE', w[1], w[3])
+  end
+end
+if concurrent > 0 then
+  redis.call('ZADD', KEYS[3], now + lease_ms, token)
+  redis.call('PEXPIRE', KEYS[3], lease_ms)
+end
+return {1, remaining[1], remaining[2]}
+"""
+
+_HEADROOM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return {
+  redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf'),
+  redis.call('ZCOUNT', KEYS[2], now - 86400000, '+inf'),
+  redis.call('ZCOUNT', KEYS[3], now, '+inf'),
+}
+"""
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """A system's published limits for one connection; None means "no limit"."""
+
+    per_minute: int | None = None
+    per_day: int | None = None
+    concurrent: int | None = None
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """Calls still allowed right now; None where the limit is not set."""
+
+    minute_remaining: int | None
+    day_remaining: int | None
+    concurrent_free: int | None
+
+
+@dataclass(frozen=True)
+class Permit:
+    token: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """No permit now; one may be free after ``seconds``, held back by ``limit``."""
+
+    seconds: float
+    limit: str
+
+
+class RateLimiter:
+    """Permits for calls to one connection, counted in Redis across processes."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        limits: RateLimits,
+        *,
+        max_wait: float = 5.0,
+        lease_seconds: float = 120.0,
+        prefix: str = "clarity:ratelimit",
+    ) -> None:
+        self.redis = redis
+        self.limits = limits
+        self.max_wait = max_wait
+        self.lease_ms = int(lease_seconds * 1000)
+        base = f"{prefix}:{{{key}}}"
+        self.keys = [f"{base}:minute", f"{base}:day", f"{base}:concurrent"]
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._headroom = redis.register_script(_HEADROOM)
+
+    def try_acquire(self) -> Permit | Wait:
+        """One attempt, never blocking: a permit, or how long to wait for one."""
+        token = uuid.uuid4().hex
+        limits = self.limits
+        granted, value, limit = self._acquire(
+            keys=self.keys,
+            args=[
+                limits.per_minute or 0,
+                limits.per_day or 0,
+                limits.concurrent or 0,
+                token,
+                self.lease_ms,
+                _CONCURRENCY_POLL_MS,
+            ],
+        )
+        if granted:
+            return Permit(token)
+        name = limit.decode() if isinstance(limit, bytes) else str(limit)
+        return Wait(seconds=int(value) / 1000, limit=name)
+
+    def acquire(self, max_wait: float | None = None) -> Permit:
+        """Wait up to ``max_wait`` seconds for a permit.
+
+        Raises ``RateLimitedError`` at once when the wait would be longer, so a
+        job can reschedule itself instead of holding a worker asleep.
+        """
+        budget = self.max_wait if max_wait is None else max_wait
+        deadline = time.monotonic() + budget
+        while True:
+            outcome = self.try_acquire()
+            if isinstance(outcome, Permit):
+                return outcome
+            left = deadline - time.monotonic()
+            if outcome.seconds > left:
+                raise RateLimitedError(outcome.seconds, limit=outcome.limit)
+            # Jitter keeps processes that were refused together from retrying together.
+            time.sleep(min(left, outcome.seconds * random.uniform(1.0, 1.2)))
+
+    def release(self, permit: Permit) -> None:
+        """Free the concurrency slot; the call still counts in the minute and day."""
+        if self.limits.concurrent:
+            self.redis.zrem(self.keys[2], permit.token)
+
+    @contextmanager
+    def slot(self, max_wait: float | None = None) -> Iterator[Permit]:
+        permit = self.acquire(max_wait)
+        try:
+            yield permit
+        finally:
+            self.release(permit)
+
+    def headroom(self) -> Headroom:
+        minute, day, running = (int(n) for n in self._headroom(keys=self.keys))
+        limits = self.limits
+
+        def left(limit: int | None, used: int) -> int | None:
+            return None if limit is None else max(limit - used, 0)
+
+        return Headroom(
+            minute_remaining=left(limits.per_minute, minute),
+            day_remaining=left(limits.per_day, day),
+            concurrent_free=left(limits.concurrent, running),
+        )

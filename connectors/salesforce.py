@@ -1,0 +1,656 @@
+"""Salesforce REST API connector (sObjects, SOQL, sObject Collections).
+
+Salesforce is an org-wide API: one login yields an ``instance_url`` and every
+later call goes there, not to the login host. Sessions carry no expiry, so a
+401 ``INVALID_SESSION_ID`` is the signal to log in again; the JWT-bearer and
+client-credentials flows issue no refresh token, so "refresh" means minting a
+new assertion (or re-sending the client secret). A refresh token is only used
+when a web-server flow stored one.
+
+Changes are read with SOQL keyset paging on ``(SystemModstamp, Id)`` so a run
+stopped between pages resumes exactly where it stopped, and written through
+sObject Collections upsert on an external-ID field so a retried batch can never
+create a second record.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from connectors.base import (
+    ChangePage,
+    ConnectionCheck,
+    ConnectionConfig,
+    Connector,
+    EntitySchema,
+    FieldSpec,
+    FoundRecord,
+    Record,
+    Tokens,
+    TokenStore,
+    WriteOutcome,
+)
+from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
+from connectors.http import HttpClient
+from connectors.ratelimit import Headroom, RateLimiter
+
+DEFAULT_API_VERSION = "62.0"
+DEFAULT_EXTERNAL_ID_FIELD = "ExternalID__c"
+COLLECTION_LIMIT = 200  # sObject Collections' per-call cap
+JWT_LIFETIME = 180  # seconds; Salesforce accepts at most a few minutes
+DEFAULT_ENTITIES = (
+    "Account",
+    "Contact",
+    "Opportunity",
+    "OpportunityLineItem",
+    "Product2",
+    "PricebookEntry",
+)
+LINE_ITEM_FIELDS = (
+    "Id",
+    "PricebookEntryId",
+    "Product2Id",
+    "ProductCode",
+    "Quantity",
+    "UnitPrice",
+    "TotalPrice",
+    "Description",
+)
+# Compound fields cannot be listed in SELECT next to their parts.
+_UNSELECTABLE_TYPES = frozenset({"address", "location"})
+_TYPES = {
+    "double": "number",
+    "currency": "number",
+    "percent": "number",
+    "int": "integer",
+    "long": "integer",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+    "address": "object",
+    "location": "object",
+}
+_NAME = re.compile(r"^\(SELECT [\w, ]+ FROM \w+\)$|^\w+(\.\w+)*$")
+_DUPLICATE_FIELD = re.compile(r"duplicate value found: (\w+) duplicates")
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+# errorCode -> (kind, message template). Templates may use {entity} and {fields}.
+_ERRORS: dict[str, tuple[ErrorKind, str]] = {
+    "REQUIRED_FIELD_MISSING": (
+        ErrorKind.DATA,
+        "Salesforce needs {fields} filled in on this {entity}. Fill it in on the source "
+        "record, or give the mapping a default.",
+    ),
+    "DUPLICATE_VALUE": (
+        ErrorKind.DATA,
+        "Another {entity} in Salesforce already has this {fields}. Correct the value on "
+        "the source record, or merge the duplicate in Salesforce.",
+    ),
+    "DUPLICATE_EXTERNAL_ID": (
+        ErrorKind.DATA,
+        "More than one {entity} in Salesforce has this {fields}, so Salesforce cannot tell "
+        "which one to update. Merge the duplicates or clear the value on one of them.",
+    ),
+    "DUPLICATES_DETECTED": (
+        ErrorKind.DATA,
+        "A Salesforce duplicate rule says this {entity} already exists. Link the source "
+        "record to the existing one, or merge them in Salesforce.",
+    ),
+    "FIELD_CUSTOM_VALIDATION_EXCEPTION": (
+        ErrorKind.DATA,
+        "A Salesforce validation rule rejected this {entity}: {message}",
+    ),
+    "FIELD_INTEGRITY_EXCEPTION": (
+        ErrorKind.DATA,
+        "Salesforce rejected {fields} on this {entity}: {message}",
+    ),
+    "INVALID_CROSS_REFERENCE_KEY": (
+        ErrorKind.DATA,
+        "This {entity} points at a record that does not exist in Salesforce ({fields}). "
+        "Check the lookup that supplies it.",
+    ),
+    "STRING_TOO_LONG": (
+        ErrorKind.DATA,
+        "{fields} is longer than Salesforce allows on this {entity}. Shorten it at the source.",
+    ),
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": (
+        ErrorKind.DATA,
+        "{fields} has a value Salesforce's pick-list does not allow. Add a lookup that "
+        "turns it into one of the allowed values.",
+    ),
+    "INVALID_TYPE_ON_FIELD_IN_RECORD": (
+        ErrorKind.DATA,
+        "{fields} has a value of the wrong kind for Salesforce: {message}",
+    ),
+    "ENTITY_IS_DELETED": (
+        ErrorKind.DATA,
+        "This {entity} was deleted in Salesforce. Restore it there, or unlink the source record.",
+    ),
+    "NOT_FOUND": (ErrorKind.DATA, "Salesforce has no such {entity}: {message}"),
+    "INVALID_FIELD": (
+        ErrorKind.CONFIG,
+        "The mapping sends a field Salesforce's {entity} does not have: {message}",
+    ),
+    "INVALID_FIELD_FOR_INSERT_UPDATE": (
+        ErrorKind.CONFIG,
+        "The mapping writes {fields}, which Salesforce does not let anyone set. Remove it "
+        "from the mapping.",
+    ),
+    "MALFORMED_QUERY": (ErrorKind.CONFIG, "Salesforce could not run the query: {message}"),
+    "INVALID_TYPE": (ErrorKind.CONFIG, "Salesforce has no object called {entity}."),
+    "JSON_PARSER_ERROR": (ErrorKind.CONFIG, "Salesforce could not read the request: {message}"),
+    "INVALID_SESSION_ID": (
+        ErrorKind.AUTH,
+        "Salesforce no longer accepts this connection's session. Reconnect it.",
+    ),
+    "INSUFFICIENT_ACCESS": (
+        ErrorKind.AUTH,
+        "The Salesforce user this connection runs as may not do this. Ask the Salesforce "
+        "admin to grant access.",
+    ),
+    "INSUFFICIENT_ACCESS_OR_READONLY": (
+        ErrorKind.AUTH,
+        "The Salesforce user this connection runs as may not change this {entity}.",
+    ),
+    "UNABLE_TO_LOCK_ROW": (
+        ErrorKind.TRANSIENT,
+        "Salesforce was busy updating this {entity}. It will be tried again.",
+    ),
+    "REQUEST_LIMIT_EXCEEDED": (
+        ErrorKind.TRANSIENT,
+        "Salesforce's daily API allowance is used up. The record will be tried again later.",
+    ),
+    "ALL_OR_NONE_OPERATION_ROLLED_BACK": (
+        ErrorKind.TRANSIENT,
+        "Salesforce undid this {entity} because another record in the batch failed. It "
+        "will be tried again.",
+    ),
+    "SERVER_UNAVAILABLE": (
+        ErrorKind.TRANSIENT,
+        "Salesforce is unavailable. It will be tried again.",
+    ),
+}
+_OAUTH_ERRORS = {
+    "invalid_grant": "Salesforce refused the sign-in: {message}. Check the user is pre-authorised "
+    "for the connected app and the certificate matches.",
+    "invalid_client_id": "Salesforce does not know this connection's consumer key.",
+    "invalid_client": "Salesforce refused the connected app's credentials: {message}.",
+}
+
+
+def describe_error(
+    entity: str, error: Mapping[str, Any], record: Mapping[str, Any] | None = None
+) -> tuple[ErrorKind, str, str]:
+    """One Salesforce error (REST ``errorCode`` or Collections ``statusCode``) in plain words.
+
+    The fields are named with the record's own values where we have them, so
+    a finance user sees *which* value to fix, not just which column.
+    """
+    code = str(error.get("errorCode") or error.get("statusCode") or "UNKNOWN_EXCEPTION")
+    message = str(error.get("message") or "")
+    names = list(error.get("fields") or [])
+    if not names and (found := _DUPLICATE_FIELD.search(message)):
+        names = [found.group(1)]  # DUPLICATE_VALUE names its field only in the message
+    shown = [
+        f"{name} '{record[name]}'" if record and record.get(name) not in (None, "") else name
+        for name in names
+    ]
+    kind, template = _ERRORS.get(
+        code, (ErrorKind.DATA, "Salesforce rejected this {entity}: {message}")
+    )
+    return (
+        kind,
+        code,
+        template.format(entity=entity, fields=", ".join(shown) or "a field", message=message),
+    )
+
+
+def soql_datetime(value: str) -> str:
+    """A Salesforce datetime (``…000+0000``) as a SOQL literal (``…000Z``, unquoted)."""
+    moment = datetime.fromisoformat(value).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def soql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def changes_query(
+    entity: str, fields: Sequence[str], cursor: str | None, *, overlap: float = 0.0
+) -> str:
+    """SOQL for records changed after ``cursor`` (``"<SystemModstamp> <Id>"``), oldest first.
+
+    Keyset paging on (SystemModstamp, Id) resumes exactly after the last record
+    stored, even when many records share one timestamp. ``overlap`` seconds
+    re-read records whose transaction committed late with an earlier stamp; the
+    ledger skips versions it already has.
+    """
+    if not all(_NAME.match(name) for name in (entity, *fields)):
+        raise ValueError("SOQL names must be plain field and object names.")
+    query = f"SELECT {', '.join(fields)} FROM {entity}"  # noqa: S608 (names checked above)
+    if cursor:
+        stamp, _, last_id = cursor.partition(" ")
+        since = datetime.fromisoformat(stamp) - timedelta(seconds=overlap)
+        after = f"SystemModstamp > {soql_datetime(since.isoformat())}"
+        if last_id and not overlap:
+            after = (
+                f"({after} OR (SystemModstamp = {soql_datetime(stamp)} "
+                f"AND Id > {soql_string(last_id)}))"
+            )
+        query += f" WHERE {after}"
+    return query + " ORDER BY SystemModstamp, Id"
+
+
+def sign_jwt(claims: Mapping[str, Any], private_key_pem: str) -> str:
+    """An RS256 JWT, which is all the bearer flow needs (no JWT library dependency)."""
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("The JWT bearer flow needs an RSA private key.")
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "RS256"}).encode())
+    body = b64(json.dumps(dict(claims), separators=(",", ":")).encode())
+    signature = key.sign(f"{header}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{header}.{body}.{b64(signature)}"
+
+
+def _error_list(body: Any) -> list[Mapping[str, Any]]:
+    if isinstance(body, list):
+        return [e for e in body if isinstance(e, Mapping)]
+    if isinstance(body, Mapping) and "errorCode" in body:
+        return [body]
+    return []
+
+
+class SalesforceConnector(Connector):
+    """Salesforce over REST, for one org.
+
+    Settings: ``client_id`` (consumer key), ``auth_flow`` (``jwt_bearer`` or
+    ``client_credentials``), ``username`` and ``audience`` (JWT only),
+    ``api_version``, ``external_id_field`` (or per entity in
+    ``external_id_fields``), ``entities``, ``query_batch_size``,
+    ``cursor_overlap_seconds``, ``call_options_client`` (tags our writes so
+    change events they cause can be dropped). Secrets: ``private_key`` (PEM,
+    JWT) or ``client_secret``. ``auth_urls["token"]`` overrides the token
+    endpoint, which otherwise lives on ``base_url`` (login host or My Domain).
+    """
+
+    system: ClassVar[str] = "salesforce"
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        tokens: TokenStore,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        super().__init__(config, tokens, limiter)
+        settings = self.config.settings
+        self.api_version = str(settings.get("api_version", DEFAULT_API_VERSION))
+        self.api_usage: tuple[int, int] | None = None  # (used, max) from Sforce-Limit-Info
+        self._sent = threading.local()  # the session each thread last sent
+        self._fields: dict[str, EntitySchema] = {}
+        self.http = HttpClient(
+            self.config.base_url,
+            limiter=self.limiter,
+            auth=self._auth_header,
+            reauthenticate=self._relogin,
+            describe_error=self._describe_response,
+            on_response=self._note_usage,
+        )
+        self.login_http = HttpClient(self.config.base_url, describe_error=self._describe_response)
+
+    # -- auth -------------------------------------------------------------
+
+    def _required(self, name: str) -> str:
+        value = self.config.settings.get(name) or self.config.secrets.get(name)
+        if not value:
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "missing_setting",
+                f"The Salesforce connection has no {name.replace('_', ' ')} set. Add it to the "
+                "connection.",
+            )
+        return str(value)
+
+    def _login(self) -> Tokens:
+        settings, secrets = self.config.settings, self.config.secrets
+        flow = settings.get("auth_flow") or (
+            "jwt_bearer" if "private_key" in secrets else "client_credentials"
+        )
+        if flow == "jwt_bearer":
+            claims = {
+                "iss": self._required("client_id"),
+                "sub": self._required("username"),
+                "aud": settings.get("audience", self.config.base_url),
+                "exp": int(time.time()) + JWT_LIFETIME,
+            }
+            try:
+                assertion = sign_jwt(claims, self._required("private_key"))
+            except (ValueError, TypeError) as exc:
+                raise ConnectorError(
+                    ErrorKind.CONFIG,
+                    "invalid_private_key",
+                    "The connection's private key is not a readable RSA key in PEM form.",
+                ) from exc
+            form = {
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": assertion,
+            }
+        elif flow == "client_credentials":
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": self._required("client_id"),
+                "client_secret": self._required("client_secret"),
+            }
+        else:
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "unknown_auth_flow",
+                f"The connection's auth flow '{flow}' is not one Salesforce supports here.",
+            )
+        return self._token_call(form)
+
+    def _refresh(self, tokens: Tokens) -> Tokens:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens.refresh_token or "",
+            "client_id": self._required("client_id"),
+            "client_secret": self.config.secrets.get("client_secret", ""),
+        }
+        fresh = self._token_call(form)
+        # Rotation is optional: keep the old refresh token unless a new one came back.
+        return (
+            fresh
+            if fresh.refresh_token
+            else Tokens(fresh.access_token, tokens.refresh_token, extra=fresh.extra)
+        )
+
+    def _token_call(self, form: Mapping[str, str]) -> Tokens:
+        url = self.config.auth_urls.get("token", "/services/oauth2/token")
+        try:
+            response = self.login_http.request("POST", url, data=dict(form), authenticated=False)
+        except ConnectorError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                raise ConnectorError(
+                    ErrorKind.AUTH, exc.code, exc.message, status=exc.status, raw=exc.raw
+                ) from exc
+            raise
+        body = response.json()
+        return Tokens(
+            access_token=body["access_token"],
+            refresh_token=body.get("refresh_token"),
+            extra={
+                "instance_url": body["instance_url"].rstrip("/"),
+                "id": body.get("id"),
+                "issued_at": body.get("issued_at"),
+            },
+        )
+
+    def _current(self) -> Tokens:
+        tokens = self.tokens.load()
+        if tokens is None:
+            tokens = self.tokens.refresh_locked(lambda current: current or self._login())
+        return tokens
+
+    def _auth_header(self) -> Mapping[str, str]:
+        tokens = self._current()
+        self._sent.token = tokens.access_token
+        headers = {"Authorization": f"Bearer {tokens.access_token}"}
+        client = self.config.settings.get("call_options_client")
+        if client:
+            headers["Sforce-Call-Options"] = f"client={client}"
+        return headers
+
+    def _relogin(self) -> None:
+        """Log in again after a 401, once per connection even with many workers.
+
+        If another worker already replaced the session we were refused with, its
+        session is used as is rather than logging in a second time.
+        """
+        refused = getattr(self._sent, "token", None)
+
+        def renew(current: Tokens | None) -> Tokens:
+            if current is not None and current.access_token != refused:
+                return current
+            if current is not None and current.refresh_token:
+                return self._refresh(current)
+            return self._login()
+
+        self.tokens.refresh_locked(renew)
+
+    # -- http helpers -----------------------------------------------------
+
+    def _instance_url(self) -> str:
+        """Where this org's API lives; a store that kept no ``extra`` falls back to settings."""
+        extra = self._current().extra
+        found = extra.get("instance_url") or self.config.settings.get("instance_url")
+        return str(found or self.config.base_url).rstrip("/")
+
+    def _url(self, path: str) -> str:
+        instance = self._instance_url()
+        if path.startswith("/services/"):
+            return f"{instance}{path}"
+        return f"{instance}/services/data/v{self.api_version}/{path.lstrip('/')}"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One API call, its failure kind taken from Salesforce's errorCode, not the status alone.
+
+        A spent daily allowance is a 403 here (no 429), so it becomes a wait
+        instead of a permissions alarm; a 400 ``INVALID_FIELD`` is the mapping's
+        fault, not the record's.
+        """
+        try:
+            return self.http.request(method, self._url(path), **kwargs)
+        except ConnectorError as exc:
+            if exc.code == "REQUEST_LIMIT_EXCEEDED":
+                raise RateLimitedError(
+                    3600.0, limit="day", message=exc.message, status=exc.status, raw=exc.raw
+                ) from exc
+            kind = _ERRORS.get(exc.code, (exc.kind, ""))[0]
+            if kind is exc.kind or exc.outcome_unknown:
+                raise
+            raise ConnectorError(
+                kind, exc.code, exc.message, status=exc.status, raw=exc.raw
+            ) from exc
+
+    def _describe_response(self, response: requests.Response, body: Any) -> tuple[str, str] | None:
+        if isinstance(body, Mapping) and "error" in body:
+            code = str(body["error"])
+            message = str(body.get("error_description") or code)
+            return code, _OAUTH_ERRORS.get(code, "{message}").format(message=message)
+        errors = _error_list(body)
+        if not errors:
+            return None
+        entity = self._entity_of(response.url)
+        _, code, message = describe_error(entity, errors[0])
+        return code, message
+
+    @staticmethod
+    def _entity_of(url: str) -> str:
+        match = re.search(r"/sobjects/(\w+)", url)
+        return match.group(1) if match else "record"
+
+    def _note_usage(self, response: requests.Response) -> None:
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.api_usage = (int(match.group(1)), int(match.group(2)))
+
+    # -- the interface ----------------------------------------------------
+
+    def entities(self) -> list[str]:
+        return list(self.config.settings.get("entities", DEFAULT_ENTITIES))
+
+    def max_batch_size(self, entity: str) -> int:
+        return COLLECTION_LIMIT
+
+    def external_id_field(self, entity: str) -> str:
+        per_entity = self.config.settings.get("external_id_fields", {})
+        return str(
+            per_entity.get(entity)
+            or self.config.settings.get("external_id_field", DEFAULT_EXTERNAL_ID_FIELD)
+        )
+
+    def describe(self, entity: str) -> EntitySchema:
+        if entity not in self._fields:
+            body = self._call("GET", f"sobjects/{entity}/describe").json()
+            fields = tuple(
+                FieldSpec(
+                    name=f["name"],
+                    type=_TYPES.get(f["type"], "string"),
+                    required=bool(
+                        f.get("createable")
+                        and not f.get("nillable")
+                        and not f.get("defaultedOnCreate")
+                    ),
+                    description=f.get("label", ""),
+                )
+                for f in body["fields"]
+            )
+            names = {f["name"] for f in body["fields"] if f.get("externalId")}
+            reference = self.external_id_field(entity)
+            self._fields[entity] = EntitySchema(
+                name=entity,
+                fields=fields,
+                key_field="Id",
+                reference_field=reference if reference in names else None,
+            )
+        return self._fields[entity]
+
+    def _select_fields(self, entity: str) -> list[str]:
+        body_types = {f.name: f.type for f in self.describe(entity).fields}
+        fields = [n for n, t in body_types.items() if t != "object"]
+        if entity == "Opportunity":
+            fields.append(f"(SELECT {', '.join(LINE_ITEM_FIELDS)} FROM OpportunityLineItems)")  # noqa: S608
+        return fields
+
+    def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
+        overlap = float(self.config.settings.get("cursor_overlap_seconds", 0))
+        soql = changes_query(entity, self._select_fields(entity), cursor, overlap=overlap)
+        headers = {}
+        if size := self.config.settings.get("query_batch_size"):
+            headers["Sforce-Query-Options"] = f"batchSize={int(size)}"
+        response = self._call("GET", "query", params={"q": soql}, headers=headers)
+        while True:
+            body = response.json()
+            records = [self._native(r) for r in body["records"]]
+            if records:
+                last = records[-1]
+                cursor = f"{soql_datetime(last['SystemModstamp'])} {last['Id']}"
+            yield ChangePage(records=records, cursor=cursor)
+            if body.get("done", True) or not body.get("nextRecordsUrl"):
+                return
+            response = self._call("GET", body["nextRecordsUrl"], headers=headers)
+
+    @staticmethod
+    def _native(record: Mapping[str, Any]) -> Record:
+        """The record without SOQL's ``attributes`` envelopes; child lists flattened to rows."""
+        native: Record = {}
+        for name, value in record.items():
+            if name == "attributes":
+                continue
+            if isinstance(value, Mapping) and "records" in value:
+                value = [SalesforceConnector._native(r) for r in value["records"]]
+            native[name] = value
+        return native
+
+    def read_one(self, entity: str, key: str) -> Record | None:
+        response = self._call("GET", f"sobjects/{entity}/{quote(key, safe='')}", accept=(404,))
+        return None if response.status_code == 404 else self._native(response.json())
+
+    def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
+        field = self.external_id_field(entity)
+        path = f"sobjects/{entity}/{field}/{quote(reference, safe='')}"
+        response = self._call("GET", path, accept=(404,))
+        if response.status_code == 404:
+            return None
+        if response.status_code == 300:
+            kind, code, message = describe_error(
+                entity,
+                {"statusCode": "DUPLICATE_EXTERNAL_ID", "fields": [field]},
+                {field: reference},
+            )
+            raise ConnectorError(kind, code, message, status=300, raw=response.json())
+        record = self._native(response.json())
+        return FoundRecord(target_id=record["Id"], record=record)
+
+    def write_batch(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
+        """Upsert on the external ID where a record has one, else update by Id, else create.
+
+        Each group is one Collections call with ``allOrNone=false`` so one bad
+        record never holds back the others; results come back in request order.
+        """
+        if len(records) > COLLECTION_LIMIT:
+            raise ValueError(f"Salesforce takes at most {COLLECTION_LIMIT} records a call.")
+        field = self.external_id_field(entity)
+        groups: dict[str, list[int]] = {"upsert": [], "update": [], "create": []}
+        for index, record in enumerate(records):
+            mode = "upsert" if record.get(field) else "update" if record.get("Id") else "create"
+            groups[mode].append(index)
+        outcomes: list[WriteOutcome | None] = [None] * len(records)
+        calls = {
+            "upsert": ("PATCH", f"composite/sobjects/{entity}/{field}", True),
+            "update": ("PATCH", "composite/sobjects", True),
+            "create": ("POST", "composite/sobjects", False),
+        }
+        for mode, indexes in groups.items():
+            if not indexes:
+                continue
+            method, path, idempotent = calls[mode]
+            payload = {
+                "allOrNone": False,
+                "records": [{"attributes": {"type": entity}, **records[i]} for i in indexes],
+            }
+            response = self._call(method, path, json=payload, idempotent=idempotent)
+            for i, result in zip(indexes, response.json(), strict=True):
+                outcomes[i] = self._outcome(entity, mode, result, records[i])
+        return [o for o in outcomes if o is not None]
+
+    @staticmethod
+    def _outcome(entity: str, mode: str, result: Mapping[str, Any], record: Record) -> WriteOutcome:
+        if result.get("success"):
+            created = result.get("created", mode == "create")
+            maker = WriteOutcome.created if created else WriteOutcome.updated
+            return maker(result["id"], raw=result)
+        errors = result.get("errors") or [{}]
+        kind, code, message = describe_error(entity, errors[0], record)
+        return WriteOutcome.failed(kind, code, message, raw=result)
+
+    def test_connection(self) -> ConnectionCheck:
+        try:
+            identity_url = self._current().extra.get("id")
+            who = None
+            if identity_url:
+                me = self.http.request("GET", identity_url).json()
+                who = f"{me.get('display_name')} <{me.get('username')}>"
+            limits = self._call("GET", "limits").json().get("DailyApiRequests", {})
+        except ConnectorError as exc:
+            return ConnectionCheck(reachable=False, message=exc.message, kind=exc.kind)
+        local = self.limiter.headroom() if self.limiter else None
+        headroom = Headroom(
+            minute_remaining=local.minute_remaining if local else None,
+            day_remaining=limits.get("Remaining"),
+            concurrent_free=local.concurrent_free if local else None,
+        )
+        return ConnectionCheck(
+            reachable=True,
+            connected_as=who,
+            headroom=headroom,
+            message=(
+                f"Connected to {self._instance_url()}; "
+                f"{limits.get('Remaining')} of {limits.get('Max')} daily API calls left."
+            ),
+        )

@@ -1,0 +1,1 @@
+"""Local emulators of each external system's API, served over HTTP on loopback."""

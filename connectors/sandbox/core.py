@@ -1,0 +1,477 @@
+"""The small framework every system's sandbox is built on.
+
+A sandbox is a ``SandboxApp`` subclass: it registers routes in ``__init__``,
+keeps its state in memory (rebuilt by ``reset_state``, which also seeds demo
+data) and says how its system words rate-limit headers and 429s. This module
+adds what every sandbox needs the same way:
+
+* routing with ``{name}`` path parameters, JSON/XML/text responses, and
+  ``HttpError`` to answer from deep inside a handler;
+* rate limits (sliding windows and in-flight caps, each with a scope such as a
+  tenant id) enforced before the handler runs;
+* faults switched at run time — 5xx, timeouts, connection resets (before or
+  after the request is handled), 429 —
+  either queued in order (``next``) or drawn at random (``shares``);
+* a control API under ``/_sandbox/``: ``faults``, ``limits``, ``clock``,
+  ``stats``, ``reset``;
+* ``SandboxServer``: a threaded HTTP/1.1 server on loopback.
+
+The app is WSGI-*style* (a callable from request to response) rather than
+WSGI proper: a connection reset needs the raw socket, which WSGI hides, so
+the server is a thin ``http.server`` handler. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import socket
+import struct
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger(__name__)
+
+# "reset_after" handles the request, then drops the answer: the write happened
+# but the client cannot know — what idempotency keys exist for.
+FAULTS = ("5xx", "timeout", "reset", "reset_after", "429")
+CONTROL_PREFIX = "/_sandbox/"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]  # case-insensitive (an http.client.HTTPMessage)
+    body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)  # from the route pattern
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.headers.get('Host', 'localhost')}"
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise HttpError(json_response({"error": f"malformed JSON: {exc}"}, 400)) from exc
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+    def xml(self) -> ET.Element:
+        try:
+            # The body comes from our own connector on loopback; expat does not
+            # resolve external entities, so stdlib parsing is acceptable here.
+            return ET.fromstring(self.body)  # noqa: S314
+        except ET.ParseError as exc:
+            raise HttpError(text_response(f"malformed XML: {exc}", 400)) from exc
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # drop the connection with a TCP reset instead of answering
+
+
+class HttpError(Exception):
+    """Raise from a handler to answer with ``response`` at once."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = json.dumps(data, default=str).encode()
+    return Response(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def xml_response(
+    data: ET.Element | str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = data.encode() if isinstance(data, str) else ET.tostring(data, encoding="utf-8")
+    return Response(status, body, {"Content-Type": "application/xml", **(headers or {})})
+
+
+def text_response(
+    text: str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(status, text.encode(), {"Content-Type": "text/plain", **(headers or {})})
+
+
+def redirect(location: str) -> Response:
+    return Response(302, b"", {"Location": location})
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class RateRule:
+    """A limit the system enforces: ``limit`` calls per ``window`` seconds per scope.
+
+    ``window=None`` makes it a cap on calls in flight at once. ``scope`` maps a
+    request to the counter it draws on (a tenant id, "app"), or None when the
+    rule does not apply to that request.
+    """
+
+    name: str
+    limit: int
+    window: float | None
+    scope: Callable[[Request], str | None]
+
+
+@dataclass
+class FaultPlan:
+    shares: dict[str, float] = field(default_factory=dict)  # fault -> probability
+    next: deque[str] = field(default_factory=deque)  # faults for the next requests, in order
+    timeout_seconds: float = 3.0  # how long a "timeout" holds the request
+    retry_after: int = 1  # Retry-After on injected 429s
+    latency: float = 0.0  # seconds added to every request (to make concurrency visible)
+    path_prefix: str = ""  # only requests under this path are hit
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> FaultPlan:
+        unknown = set(data.get("shares", {})) | set(data.get("next", []))
+        unknown -= set(FAULTS)
+        if unknown:
+            raise HttpError(json_response({"error": f"unknown faults: {sorted(unknown)}"}, 400))
+        return cls(
+            shares={k: float(v) for k, v in data.get("shares", {}).items()},
+            next=deque(data.get("next", [])),
+            timeout_seconds=float(data.get("timeout_seconds", 3.0)),
+            retry_after=int(data.get("retry_after", 1)),
+            latency=float(data.get("latency", 0.0)),
+            path_prefix=str(data.get("path_prefix", "")),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shares": self.shares,
+            "next": list(self.next),
+            "timeout_seconds": self.timeout_seconds,
+            "retry_after": self.retry_after,
+            "latency": self.latency,
+            "path_prefix": self.path_prefix,
+        }
+
+
+class SandboxApp:
+    """Base of every system's emulator. Subclasses override the hooks below."""
+
+    name = "sandbox"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+        self.lock = threading.RLock()  # handlers run one at a time: state stays simple
+        self._meta_lock = threading.Lock()  # counters, windows, faults (never held long)
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.rate_rules: list[RateRule] = []
+        self._windows: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._in_flight: Counter[tuple[str, str]] = Counter()
+        self._limit_overrides: dict[str, int] = dict(self.options.get("limits", {}))
+        self.clock_offset = 0.0
+        self.faults = FaultPlan.parse(self.options.get("faults", {}))
+        self.random = random.Random(self.options.get("seed", 1))
+        self.stats = self._empty_stats()
+        self._add_control_routes()
+        self.reset_state()
+
+    # -- hooks for subclasses -------------------------------------------------
+
+    def reset_state(self) -> None:
+        """Rebuild the in-memory state and seed demo data."""
+
+    def rate_headers(self, request: Request, remaining: Mapping[str, int]) -> dict[str, str]:
+        """Headers telling the client its remaining calls (``remaining`` by rule name)."""
+        return {}
+
+    def rate_limited_response(self, request: Request, rule: str, retry_after: int) -> Response:
+        return json_response(
+            {"error": "rate limit exceeded", "limit": rule},
+            429,
+            {"Retry-After": str(retry_after)},
+        )
+
+    def server_error_response(self, request: Request, status: int) -> Response:
+        return json_response({"error": "internal server error (injected)"}, status)
+
+    # -- helpers for subclasses -----------------------------------------------
+
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern.rstrip("/") or "/")
+        self._routes.append((method.upper(), re.compile(f"^{regex}/?$", re.IGNORECASE), handler))
+
+    def now(self) -> float:
+        """Wall-clock time, moved by ``POST /_sandbox/clock`` to test expiries."""
+        return time.time() + self.clock_offset
+
+    def count(self, action: str, entity: str, n: int = 1) -> None:
+        """Record ``n`` records ``created``/``updated`` for /_sandbox/stats."""
+        with self._meta_lock:
+            self.stats[action][entity] += n
+
+    def limit(self, rule: RateRule) -> int:
+        return self._limit_overrides.get(rule.name, rule.limit)
+
+    # -- request handling -----------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._dispatch(request)
+        with self._meta_lock:
+            self.stats["requests"] += 1
+            fault = self._draw_fault(request)
+            plan = self.faults
+        if fault and fault != "reset_after":
+            response = self._inject(request, fault, plan)
+            self._tally(response, fault=fault)
+            return response
+        held, refusal, remaining = self._take_rate(request)
+        try:
+            if refusal is None and plan.latency:
+                time.sleep(plan.latency)  # inside the in-flight count, like a slow server
+            response = refusal or self._dispatch(request)
+            response.headers.update(self.rate_headers(request, remaining))
+        finally:
+            with self._meta_lock:
+                for key in held:
+                    self._in_flight[key] -= 1
+        self._tally(response, fault=fault)
+        return Response(reset=True) if fault == "reset_after" else response
+
+    def _dispatch(self, request: Request) -> Response:
+        allowed = False
+        for method, regex, handler in self._routes:
+            match = regex.match(request.path)
+            if not match:
+                continue
+            allowed = True
+            if method != request.method:
+                continue
+            request.params = match.groupdict()
+            try:
+                with self.lock:
+                    return handler(request)
+            except HttpError as exc:
+                return exc.response
+            except Exception:
+                logger.exception("%s sandbox: handler failed on %s", self.name, request.path)
+                return json_response({"error": "sandbox handler failed"}, 500)
+        if allowed:
+            return json_response({"error": "method not allowed"}, 405)
+        return json_response({"error": "not found"}, 404)
+
+    def _draw_fault(self, request: Request) -> str | None:
+        plan = self.faults
+        if not request.path.startswith(plan.path_prefix):
+            return None
+        if plan.next:
+            return plan.next.popleft()
+        for fault in FAULTS:
+            if self.random.random() < plan.shares.get(fault, 0.0):
+                return fault
+        return None
+
+    def _inject(self, request: Request, fault: str, plan: FaultPlan) -> Response:
+        if fault == "reset":
+            return Response(reset=True)
+        if fault == "timeout":
+            time.sleep(plan.timeout_seconds)
+            return self.server_error_response(request, 504)
+        if fault == "429":
+            return self.rate_limited_response(request, "burst", plan.retry_after)
+        return self.server_error_response(request, self.random.choice((500, 502, 503)))
+
+    def _take_rate(
+        self, request: Request
+    ) -> tuple[list[tuple[str, str]], Response | None, dict[str, int]]:
+        """Check every applicable rule; count the call only if all of them allow it."""
+        now = self.now()
+        remaining: dict[str, int] = {}
+        with self._meta_lock:
+            applicable = [(r, s) for r in self.rate_rules if (s := r.scope(request)) is not None]
+            for rule, scope in applicable:
+                key, limit = (rule.name, scope), self.limit(rule)
+                if rule.window is None:
+                    used = self._in_flight[key]
+                    wait = 1
+                else:
+                    window = self._windows[key]
+                    while window and window[0] <= now - rule.window:
+                        window.popleft()
+                    used = len(window)
+                    wait = int(window[0] + rule.window - now) + 1 if window else 1
+                if used >= limit:
+                    refusal = self.rate_limited_response(request, rule.name, wait)
+                    return [], refusal, {rule.name: 0}
+                remaining[rule.name] = limit - used - 1
+            held = []
+            for rule, scope in applicable:
+                if rule.window is None:
+                    self._in_flight[(rule.name, scope)] += 1
+                    held.append((rule.name, scope))
+                else:
+                    self._windows[(rule.name, scope)].append(now)
+        return held, None, remaining
+
+    def _tally(self, response: Response, fault: str | None = None) -> None:
+        with self._meta_lock:
+            if fault:
+                self.stats["faults"][fault] += 1
+            if response.reset:
+                return
+            self.stats["responses"][str(response.status)] += 1
+            if response.status == 429:
+                self.stats["rate_limited"] += 1
+
+    # -- control API ----------------------------------------------------------
+
+    def _empty_stats(self) -> dict[str, Any]:
+        return {
+            "requests": 0,
+            "rate_limited": 0,
+            "responses": Counter(),
+            "faults": Counter(),
+            "created": Counter(),
+            "updated": Counter(),
+        }
+
+    def _add_control_routes(self) -> None:
+        self.route("GET", "/_sandbox/stats", lambda r: json_response(self.stats))
+        self.route("GET", "/_sandbox/faults", lambda r: json_response(self.faults.as_dict()))
+        self.route("POST", "/_sandbox/faults", self._set_faults)
+        self.route("GET", "/_sandbox/limits", self._get_limits)
+        self.route("POST", "/_sandbox/limits", self._set_limits)
+        self.route("POST", "/_sandbox/clock", self._move_clock)
+        self.route("POST", "/_sandbox/reset", self._reset)
+
+    def _set_faults(self, request: Request) -> Response:
+        plan = FaultPlan.parse(request.json() or {})
+        with self._meta_lock:
+            self.faults = plan
+        return json_response(plan.as_dict())
+
+    def _get_limits(self, request: Request) -> Response:
+        return json_response({rule.name: self.limit(rule) for rule in self.rate_rules})
+
+    def _set_limits(self, request: Request) -> Response:
+        with self._meta_lock:
+            self._limit_overrides.update({k: int(v) for k, v in (request.json() or {}).items()})
+            self._windows.clear()
+        return self._get_limits(request)
+
+    def _move_clock(self, request: Request) -> Response:
+        self.clock_offset += float((request.json() or {}).get("advance", 0))
+        return json_response({"now": self.now(), "offset": self.clock_offset})
+
+    def _reset(self, request: Request) -> Response:
+        with self._meta_lock:
+            self.stats = self._empty_stats()
+            self.faults = FaultPlan()
+            self._windows.clear()
+            self._limit_overrides = dict(self.options.get("limits", {}))
+            self.clock_offset = 0.0
+            self.random = random.Random(self.options.get("seed", 1))
+        self.reset_state()
+        return json_response({"reset": True})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    app: SandboxApp  # set on the per-server subclass
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=self.headers,
+            body=self.rfile.read(length) if length else b"",
+        )
+        response = self.app.handle(request)
+        if response.reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except OSError:
+            self.close_connection = True  # the client gave up (e.g. its read timed out)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s sandbox: " + format, self.app.name, *args)
+
+
+class SandboxServer:
+    """Serve one ``SandboxApp`` on loopback in a background thread.
+
+    Port 0 picks a free port; ``url`` is the base URL once started.
+    """
+
+    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host not in LOOPBACK_HOSTS:
+            raise ValueError(f"sandboxes only listen on loopback, not {host!r}")
+        handler = type("SandboxHandler", (_Handler,), {"app": app})
+        self.app = app
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name=f"sandbox-{self.app.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

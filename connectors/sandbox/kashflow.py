@@ -1,0 +1,898 @@
+"""KashFlow REST API v2 emulator, served under ``/v2`` like ``api.kashflow.com/v2``.
+
+What it copies from the documented API ([P]/[S] in ``systems/kashflow.md``):
+
+* the two-step logon: ``POST /v2/sessiontoken`` with ``UserName``/``Password``
+  answers a ``TemporaryToken`` and three memorable-word positions (1-based);
+  ``PUT /v2/sessiontoken`` with the requested characters (case-insensitive)
+  answers the ``SessionToken``; ``DELETE`` logs out;
+* ``Authorization: KfToken <SessionToken>``, 60 minutes idle expiry, 401
+  ``{"Error": "InvalidSessionToken", ...}`` for invalid and expired tokens alike,
+  ``AccountLocked`` after repeated failed logons;
+* customers keyed by ``Code`` (unique), invoices keyed by ``Number`` (auto-numbered,
+  a supplied unique ``Number`` is kept), server-computed Net/VAT/Gross, payments
+  moving ``TotalPaidAmount`` and ``LastPaymentDate``, ``/invoices/bulk/payments``;
+* lists as ``{"Data": [...], "MetaData": {"NextPageUrl": ...}}`` with ``page``,
+  ``perpage``, ``sortby``, ``order``; summaries carry null ``LineItems``,
+  ``PaymentLines`` and ``Currency``, the single record carries everything.
+
+Assumptions ([O]/[A]), each switchable through ``options``:
+
+* ``temp_token_seconds`` (300): the temporary token's life ("x minutes" in the docs);
+* ``session_idle_seconds`` (3600) and ``lock_after`` (5 failed logons);
+* ``max_perpage`` (100): a larger ``perpage`` is cut to it;
+* ``max_bulk_payments`` (100): more items are refused with ``TooManyItems``;
+* ``line_item_names``: ``"rest"`` (``Quantity, Description, Rate, VATRate,
+  VATAmount, NominalCode, ProductCode``) or ``"soap"`` (``Rate, VatRate,
+  VatAmount, ChargeType, ProductID``); either spelling is accepted on input;
+* ``error_style``: ``"kashflow"`` answers 400 ``{"Error", "Message"}``;
+  ``"aspnet"`` answers ``{"Message", "ModelState": {field: [messages]}}``;
+* ``invoice_last_updated`` (True): invoices carry ``LastUpdatedDate``, which the
+  docs list for customers only; payments touch it too;
+* ``rate_limit_per_minute`` (0 = off): KashFlow documents no limit and no
+  headers, so when on, a session over the limit gets a bare 429 with
+  ``Retry-After`` (rule name ``minute``, also settable via ``/_sandbox/limits``);
+* customer detail collections ``Contacts``, ``Addresses``, ``PaymentTerms``,
+  ``Currency``; ``/v2/products``, ``/v2/nominalcodes``, ``/v2/bankaccounts``;
+  ``/v2/invoices/{Number}/payments``; the bulk-payment answer
+  ``{"Data": [{"ObjectNumber", "Id", "Success", "Error", "Message"}]}``;
+  validation codes such as ``CustomerNotFound`` and ``CodeAlreadyExists``.
+
+Demo login: ``demo`` / ``demo`` with memorable word ``clarity``. Seeded demo data
+that fails the way real data does: invoice 1399 names customer ``GHO01``,
+which does not exist; customer ``NON01`` has no ``Name``; customers ``HOL01``
+and ``HOL02`` are both "Holloway Joinery Ltd".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from connectors.sandbox.core import (
+    HttpError,
+    RateRule,
+    Request,
+    Response,
+    SandboxApp,
+    json_response,
+)
+
+Record = dict[str, Any]
+
+DEFAULTS: dict[str, Any] = {
+    "username": "demo",
+    "password": "demo",
+    "memorable_word": "clarity",
+    "company_name": "Clarity Demo Trading Ltd",
+    "temp_token_seconds": 300,
+    "session_idle_seconds": 3600,
+    "lock_after": 5,
+    "max_perpage": 100,
+    "max_bulk_payments": 100,
+    "line_item_names": "rest",
+    "error_style": "kashflow",
+    "invoice_last_updated": True,
+    "rate_limit_per_minute": 0,
+    "customers": 300,
+    "invoices": 400,
+}
+
+# Canonical (REST) line-item names and their SOAP spellings.
+LINE_NAMES_SOAP = {
+    "VATRate": "VatRate",
+    "VATAmount": "VatAmount",
+    "NominalCode": "ChargeType",
+    "ProductCode": "ProductID",
+}
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+SEED_EPOCH = datetime(2025, 12, 31, 17, 0, tzinfo=UTC)
+CENT = Decimal("0.01")
+
+CUSTOMER_SUMMARY_FIELDS = [
+    "Code",
+    "Name",
+    "DisplayName",
+    "Source",
+    "CreatedDate",
+    "LastUpdatedDate",
+    "IsRegisteredInEC",
+    "IsRegisteredOutsideEC",
+    "Note",
+    "DiscountRate",
+    "ShowDiscount",
+    "VatNumber",
+    "AutoIncludeVATNumber",
+    "TotalPaidAmount",
+    "InvoicedNetAmount",
+    "InvoicedVATAmount",
+    "UseCustomDeliveryAddress",
+    "ReceivesWholesalePricing",
+]
+INVOICE_DETAIL_ONLY = ("LineItems", "PaymentLines", "Currency")
+
+NOMINAL_CODES = [
+    (1200, "Bank Current Account", "Bank"),
+    (1210, "Bank Deposit Account", "Bank"),
+    (1230, "Petty Cash", "Bank"),
+    (4000, "Sales - Products", "Sales"),
+    (4010, "Sales - Services", "Sales"),
+    (4020, "Consultancy Fees", "Sales"),
+    (4030, "Maintenance Contracts", "Sales"),
+    (4040, "Training", "Sales"),
+    (4900, "Other Income", "Sales"),
+    (5000, "Cost of Sales", "Expense"),
+    (7100, "Rent and Rates", "Expense"),
+    (7500, "Office Costs", "Expense"),
+]
+BANK_ACCOUNTS = [
+    {"Id": 1, "Code": 1200, "Name": "Current Account"},
+    {"Id": 2, "Code": 1210, "Name": "Deposit Account"},
+    {"Id": 3, "Code": 1230, "Name": "Petty Cash"},
+]
+PAYMENT_METHODS = {1: "Cash", 2: "Cheque", 3: "BACS", 4: "Card", 5: "Direct Debit"}
+
+_NAME_FIRST = [
+    "Shaw",
+    "Abbott",
+    "Barton",
+    "Carver",
+    "Dalton",
+    "Ellis",
+    "Fenwick",
+    "Garside",
+    "Hartley",
+    "Ingram",
+    "Jessop",
+    "Kendal",
+    "Lambert",
+    "Marsden",
+    "Norbury",
+    "Oakley",
+    "Pickering",
+    "Quarry",
+    "Redfern",
+    "Sefton",
+    "Thornton",
+    "Upton",
+    "Varley",
+    "Walsh",
+    "Yardley",
+    "Ashworth",
+    "Brindley",
+    "Cheshire",
+    "Dunmore",
+    "Eastwood",
+    "Fairburn",
+    "Greaves",
+    "Hallam",
+]
+_NAME_TRADE = [
+    "Engineering",
+    "Joinery",
+    "Plumbing",
+    "Electrical",
+    "Logistics",
+    "Catering",
+    "Print",
+    "Design",
+    "Dental",
+    "Veterinary",
+    "Landscapes",
+    "Roofing",
+    "Motors",
+    "Optics",
+    "Bakery",
+    "Brewing",
+    "Textiles",
+    "Software",
+    "Surveying",
+]
+_NAME_SUFFIX = ("Ltd", "Ltd", "Ltd", "plc", "LLP", "& Sons", "Group Ltd")
+_TOWNS = (
+    ("Leeds", "LS1"),
+    ("Bradford", "BD1"),
+    ("Harrogate", "HG1"),
+    ("York", "YO1"),
+    ("Sheffield", "S1"),
+    ("Manchester", "M1"),
+    ("Preston", "PR1"),
+    ("Hull", "HU1"),
+)
+_PRODUCTS = [
+    ("WIDGET-S", "Widget, small", 4.5, 4000),
+    ("WIDGET-L", "Widget, large", 12.0, 4000),
+    ("BRACKET", "Steel bracket", 2.75, 4000),
+    ("HINGE-BR", "Brass hinge", 3.2, 4000),
+    ("CABLE-10", "Cable, 10 m", 18.0, 4000),
+    ("PANEL-OAK", "Oak panel", 64.0, 4000),
+    ("INSTALL", "Installation, per hour", 55.0, 4010),
+    ("CALLOUT", "Call-out charge", 85.0, 4010),
+    ("CONSULT", "Consultancy, per day", 650.0, 4020),
+    ("SUPPORT-M", "Support contract, monthly", 120.0, 4030),
+    ("TRAIN-D", "Training, per delegate day", 295.0, 4040),
+    ("DELIVERY", "Delivery", 15.0, 4900),
+]
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
+
+
+class KashFlowSandbox(SandboxApp):
+    name = "kashflow"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.settings = {**DEFAULTS, **(options or {})}
+        super().__init__(options)
+        rule = RateRule(
+            "minute",
+            int(self.settings["rate_limit_per_minute"]),
+            60,
+            lambda request: self._limit_scope(request, rule),
+        )
+        self.rate_rules = [rule]
+        self.route("POST", "/v2/sessiontoken", self.logon_start)
+        self.route("PUT", "/v2/sessiontoken", self.logon_finish)
+        self.route("DELETE", "/v2/sessiontoken", self.authed(self.logout))
+        self.route("GET", "/v2/customers", self.authed(self.list_customers))
+        self.route("POST", "/v2/customers", self.authed(self.create_customer))
+        self.route("GET", "/v2/customers/{code}", self.authed(self.get_customer))
+        self.route("PUT", "/v2/customers/{code}", self.authed(self.update_customer))
+        self.route("DELETE", "/v2/customers/{code}", self.authed(self.delete_customer))
+        self.route("POST", "/v2/invoices/bulk/payments", self.authed(self.bulk_payments))
+        self.route("GET", "/v2/invoices", self.authed(self.list_invoices))
+        self.route("POST", "/v2/invoices", self.authed(self.create_invoice))
+        self.route("GET", "/v2/invoices/{number}", self.authed(self.get_invoice))
+        self.route("PUT", "/v2/invoices/{number}", self.authed(self.update_invoice))
+        self.route("DELETE", "/v2/invoices/{number}", self.authed(self.delete_invoice))
+        self.route("GET", "/v2/invoices/{number}/payments", self.authed(self.list_payments))
+        self.route("POST", "/v2/invoices/{number}/payments", self.authed(self.add_payment))
+        self.route("GET", "/v2/products", self.authed(self.list_products))
+        self.route("GET", "/v2/products/{code}", self.authed(self.get_product))
+        self.route("GET", "/v2/nominalcodes", self.authed(self.list_nominals))
+        self.route("GET", "/v2/bankaccounts", self.authed(self.list_bank_accounts))
+
+    # -- state and seed -------------------------------------------------------
+
+    def reset_state(self) -> None:
+        self.temp_tokens: dict[str, tuple[list[int], float]] = {}
+        self.sessions: dict[str, float] = {}
+        self.failed_logons = 0
+        self.locked = False
+        self.customers: dict[str, Record] = {}
+        self.invoices: dict[int, Record] = {}
+        self.products = {
+            code: {
+                "Code": code,
+                "Name": name,
+                "Description": name,
+                "Price": price,
+                "VATRate": 20.0,
+                "NominalCode": nominal,
+                "IsActive": True,
+            }
+            for code, name, price, nominal in _PRODUCTS
+        }
+        self.nominals = {code: {"Code": code, "Name": n, "Type": t} for code, n, t in NOMINAL_CODES}
+        self.next_payment_id = 1
+        _seed(self, random.Random(self.options.get("seed", 1)))
+
+    # -- errors, auth, limits -------------------------------------------------
+
+    def fail(self, status: int, error: str, message: str, field: str = "") -> HttpError:
+        """An error in the configured body style ([A]: KashFlow does not document them)."""
+        if self.settings["error_style"] == "aspnet" and status == 400:
+            body: Record = {"Message": "The request is invalid.", "ModelState": {}}
+            body["ModelState"][field or error] = [message]
+            return HttpError(json_response(body, status))
+        return HttpError(json_response({"Error": error, "Message": message}, status))
+
+    def _limit_scope(self, request: Request, rule: RateRule) -> str | None:
+        if self.limit(rule) <= 0 or not request.path.startswith("/v2/"):
+            return None
+        return request.header("Authorization") or "anonymous"
+
+    def authed(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def guarded(request: Request) -> Response:
+            scheme, _, token = (request.header("Authorization") or "").partition(" ")
+            last_used = self.sessions.get(token)
+            idle = float(self.settings["session_idle_seconds"])
+            if scheme != "KfToken" or last_used is None or self.now() - last_used > idle:
+                self.sessions.pop(token, None)
+                raise self.fail(401, "InvalidSessionToken", "Session token provided is invalid.")
+            self.sessions[token] = self.now()
+            return handler(request)
+
+        return guarded
+
+    def _logon_failed(self, error: str, message: str) -> HttpError:
+        self.failed_logons += 1
+        if self.failed_logons >= int(self.settings["lock_after"]):
+            self.locked = True
+        return self.fail(401, error, message)
+
+    def _refuse_if_locked(self) -> None:
+        if self.locked:
+            raise self.fail(
+                401,
+                "AccountLocked",
+                "Your account has been locked due to too many failed login attempts.",
+            )
+
+    def logon_start(self, request: Request) -> Response:
+        self._refuse_if_locked()
+        body = request.json() or {}
+        if (body.get("UserName"), body.get("Password")) != (
+            self.settings["username"],
+            self.settings["password"],
+        ):
+            raise self._logon_failed("InvalidCredentials", "Username or password is incorrect.")
+        word = str(self.settings["memorable_word"])
+        positions = sorted(self.random.sample(range(1, len(word) + 1), min(3, len(word))))
+        token = str(uuid.uuid4())
+        self.temp_tokens[token] = (positions, self.now())
+        return json_response(
+            {
+                "TemporaryToken": token,
+                "MemorableWordList": [{"Position": p, "Value": ""} for p in positions],
+                "IsAdmin": True,
+                "PackageName": "KashFlow Business",
+                "SubscriptionExpired": False,
+                "HasTemporaryPassword": False,
+                "PartnerId": 0,
+            }
+        )
+
+    def logon_finish(self, request: Request) -> Response:
+        self._refuse_if_locked()
+        body = request.json() or {}
+        issued = self.temp_tokens.pop(str(body.get("TemporaryToken")), None)
+        if issued is None or self.now() - issued[1] > float(self.settings["temp_token_seconds"]):
+            raise self.fail(401, "InvalidTemporaryToken", "Temporary token is invalid or expired.")
+        word = str(self.settings["memorable_word"]).lower()
+        given = {
+            int(item.get("Position", 0)): str(item.get("Value", "")).lower()
+            for item in body.get("MemorableWordList") or []
+            if isinstance(item, dict)
+        }
+        if any(given.get(p) != word[p - 1] for p in issued[0]):
+            raise self._logon_failed(
+                "InvalidMemorableWord", "The memorable word characters are incorrect."
+            )
+        self.failed_logons = 0
+        token = str(uuid.uuid4())
+        self.sessions[token] = self.now()
+        return json_response(
+            {
+                "SessionToken": token,
+                "CompanyName": self.settings["company_name"],
+                "IsAdmin": True,
+                "SubscriptionExpired": False,
+            }
+        )
+
+    def logout(self, request: Request) -> Response:
+        self.sessions.pop((request.header("Authorization") or "").partition(" ")[2], None)
+        return json_response({})
+
+    # -- lists ----------------------------------------------------------------
+
+    def page(self, request: Request, records: list[Record], default_sort: str) -> Response:
+        """The ``Data``/``MetaData.NextPageUrl`` envelope shared by every list."""
+        try:
+            page = max(int(request.arg("page") or 1), 1)
+            perpage = min(max(int(request.arg("perpage") or 20), 1), self.settings["max_perpage"])
+        except ValueError as exc:
+            raise self.fail(400, "InvalidPaging", "page and perpage must be numbers.") from exc
+        sortby = request.arg("sortby") or default_sort
+        if records and sortby not in records[0]:
+            raise self.fail(400, "InvalidSortField", f"Cannot sort by '{sortby}'.", "sortby")
+        descending = (request.arg("order") or "Asc").lower() == "desc"
+        records = sorted(records, key=lambda r: (r[sortby] is None, r[sortby]), reverse=descending)
+        start = (page - 1) * perpage
+        next_url = None
+        if start + perpage < len(records):
+            query = {k: v[0] for k, v in request.query.items()}
+            query.update(page=str(page + 1), perpage=str(perpage))
+            next_url = f"{request.base_url}{request.path}?{urlencode(query)}"
+        return json_response(
+            {
+                "Data": records[start : start + perpage],
+                "MetaData": {"NextPageUrl": next_url, "TotalRecords": len(records)},
+            }
+        )
+
+    # -- customers ------------------------------------------------------------
+
+    def customer_or_404(self, code: str) -> Record:
+        customer = self.customers.get(code.upper())
+        if customer is None:
+            raise self.fail(404, "CustomerNotFound", f"Customer '{code}' was not found.")
+        return customer
+
+    def list_customers(self, request: Request) -> Response:
+        totals = self._totals_by_customer()
+        summaries = [
+            {k: c[k] for k in CUSTOMER_SUMMARY_FIELDS} | totals.get(c["Code"], {})
+            for c in self.customers.values()
+        ]
+        return self.page(request, summaries, "Code")
+
+    def get_customer(self, request: Request) -> Response:
+        customer = self.customer_or_404(request.params["code"])
+        return json_response(customer | self._totals_by_customer().get(customer["Code"], {}))
+
+    def _totals_by_customer(self) -> dict[str, Record]:
+        """Invoiced and paid amounts, which KashFlow derives from the customer's invoices."""
+        totals: dict[str, Record] = {}
+        for invoice in self.invoices.values():
+            sums = totals.setdefault(
+                invoice["CustomerCode"],
+                {"TotalPaidAmount": 0.0, "InvoicedNetAmount": 0.0, "InvoicedVATAmount": 0.0},
+            )
+            sums["TotalPaidAmount"] = round(sums["TotalPaidAmount"] + invoice["TotalPaidAmount"], 2)
+            sums["InvoicedNetAmount"] = round(sums["InvoicedNetAmount"] + invoice["NetAmount"], 2)
+            sums["InvoicedVATAmount"] = round(sums["InvoicedVATAmount"] + invoice["VATAmount"], 2)
+        return totals
+
+    def create_customer(self, request: Request) -> Response:
+        body = self._object(request)
+        code = str(body.get("Code") or "").strip().upper() or self._new_code(body.get("Name"))
+        if code in self.customers:
+            raise self.fail(
+                400, "CodeAlreadyExists", f"A customer with code '{code}' already exists.", "Code"
+            )
+        customer = self._customer_fields(new_customer(code, self.now()), body)
+        self.customers[code] = customer
+        self.count("created", "customers")
+        return json_response(customer, 201)
+
+    def update_customer(self, request: Request) -> Response:
+        customer = self.customer_or_404(request.params["code"])
+        merged = self._customer_fields(dict(customer), self._object(request))
+        merged["Code"], merged["LastUpdatedDate"] = customer["Code"], stamp_at(self.now())
+        customer.update(merged)
+        self.count("updated", "customers")
+        return json_response(customer)
+
+    def delete_customer(self, request: Request) -> Response:
+        code = self.customer_or_404(request.params["code"])["Code"]
+        if any(i["CustomerCode"] == code for i in self.invoices.values()):
+            raise self.fail(400, "CustomerHasTransactions", f"Customer '{code}' has invoices.")
+        del self.customers[code]
+        return json_response({})
+
+    def _customer_fields(self, customer: Record, body: Record) -> Record:
+        editable = set(CUSTOMER_SUMMARY_FIELDS) - {
+            "Code",
+            "CreatedDate",
+            "LastUpdatedDate",
+            "TotalPaidAmount",
+            "InvoicedNetAmount",
+            "InvoicedVATAmount",
+        }
+        editable |= {"Contacts", "Addresses", "DeliveryAddresses", "PaymentTerms", "Currency"}
+        customer.update({k: v for k, v in body.items() if k in editable})
+        if not str(customer.get("Name") or "").strip():
+            raise self.fail(400, "NameRequired", "Customer name is required.", "Name")
+        if len(customer["Name"]) > 100:
+            raise self.fail(400, "NameTooLong", "Customer name exceeds 100 characters.", "Name")
+        try:
+            discount = float(customer.get("DiscountRate") or 0)
+        except (TypeError, ValueError):
+            discount = -1
+        if not 0 <= discount <= 100:
+            raise self.fail(
+                400, "InvalidDiscountRate", "Discount rate must be between 0 and 100.", "Discount"
+            )
+        customer["DisplayName"] = customer.get("DisplayName") or customer["Name"]
+        return customer
+
+    def _new_code(self, name: Any) -> str:
+        letters = "".join(ch for ch in str(name or "") if ch.isalpha()).upper()[:3] or "CUS"
+        n = 1
+        while f"{letters}{n:02d}" in self.customers:
+            n += 1
+        return f"{letters}{n:02d}"
+
+    # -- invoices -------------------------------------------------------------
+
+    def invoice_or_404(self, number: str) -> Record:
+        invoice = self.invoices.get(int(number)) if number.isdigit() else None
+        if invoice is None:
+            raise self.fail(404, "InvoiceNotFound", f"Invoice '{number}' was not found.")
+        return invoice
+
+    def list_invoices(self, request: Request) -> Response:
+        summaries = [
+            {k: (None if k in INVOICE_DETAIL_ONLY else v) for k, v in self._shown(i).items()}
+            for i in self.invoices.values()
+        ]
+        return self.page(request, summaries, "Number")
+
+    def get_invoice(self, request: Request) -> Response:
+        return json_response(self._shown(self.invoice_or_404(request.params["number"])))
+
+    def create_invoice(self, request: Request) -> Response:
+        body = self._object(request)
+        number = body.get("Number") or max(self.invoices, default=0) + 1
+        if isinstance(number, str) and number.isdigit():
+            number = int(number)
+        if not isinstance(number, int) or number < 1:
+            raise self.fail(400, "InvalidNumber", "Invoice number must be a positive whole number.")
+        if number in self.invoices:
+            raise self.fail(
+                400, "NumberAlreadyExists", f"Invoice number {number} is already used.", "Number"
+            )
+        invoice = self._invoice_fields(new_invoice(number, self.now()), body)
+        self.invoices[number] = invoice
+        self.count("created", "invoices")
+        return json_response(self._shown(invoice), 201)
+
+    def update_invoice(self, request: Request) -> Response:
+        invoice = self.invoice_or_404(request.params["number"])
+        merged = self._invoice_fields(dict(invoice), self._object(request))
+        merged["Number"], merged["LastUpdatedDate"] = invoice["Number"], stamp_at(self.now())
+        invoice.update(merged)
+        self.count("updated", "invoices")
+        return json_response(self._shown(invoice))
+
+    def delete_invoice(self, request: Request) -> Response:
+        invoice = self.invoice_or_404(request.params["number"])
+        if invoice["PaymentLines"]:
+            raise self.fail(400, "InvoiceHasPayments", "Delete the invoice's payments first.")
+        del self.invoices[invoice["Number"]]
+        return json_response({})
+
+    def _invoice_fields(self, invoice: Record, body: Record) -> Record:
+        for key in ("CustomerCode", "CustomerReference", "IssuedDate", "DueDate", "VATNumber"):
+            if key in body:
+                invoice[key] = body[key]
+        code = str(invoice.get("CustomerCode") or "").upper()
+        if not code:
+            raise self.fail(400, "CustomerCodeRequired", "Customer code is required.")
+        customer = self.customers.get(code)
+        if customer is None:
+            raise self.fail(
+                400, "CustomerNotFound", f"Customer '{code}' was not found.", "CustomerCode"
+            )
+        invoice["CustomerCode"], invoice["CustomerName"] = code, customer["Name"]
+        for key in ("IssuedDate", "DueDate"):
+            try:
+                datetime.fromisoformat(str(invoice[key]))
+            except ValueError as exc:
+                raise self.fail(400, "InvalidDate", f"{key} is not a valid date.", key) from exc
+        if isinstance(body.get("Currency"), dict):
+            invoice["Currency"] = {**invoice["Currency"], **body["Currency"]}
+        if "LineItems" in body:
+            invoice["LineItems"] = [self._line(n, line) for n, line in enumerate(body["LineItems"])]
+        if not invoice["LineItems"]:
+            raise self.fail(400, "LineItemsRequired", "An invoice needs at least one line item.")
+        self._totals(invoice)
+        return invoice
+
+    def _line(self, index: int, raw: Any) -> Record:
+        if not isinstance(raw, dict):
+            raise self.fail(400, "InvalidLineItem", f"Line {index + 1} is not an object.")
+        line = {rest: raw[soap] for rest, soap in LINE_NAMES_SOAP.items() if soap in raw}
+        line.update({k: v for k, v in raw.items() if k not in LINE_NAMES_SOAP.values()})
+        product = self.products.get(str(line.get("ProductCode") or ""))
+        if line.get("ProductCode") and product is None:
+            raise self.fail(
+                400,
+                "ProductNotFound",
+                f"Line {index + 1}: product '{line['ProductCode']}' was not found.",
+            )
+        if product:
+            line.setdefault("Description", product["Description"])
+            line.setdefault("Rate", product["Price"])
+            line.setdefault("NominalCode", product["NominalCode"])
+        try:
+            quantity, rate = money(line.get("Quantity", 1)), money(line.get("Rate"))
+            vat_rate = Decimal(str(line.get("VATRate", 20)))
+        except (InvalidOperation, TypeError, ValueError) as exc:
+            raise self.fail(
+                400, "InvalidLineItem", f"Line {index + 1}: quantity, rate or VAT is not a number."
+            ) from exc
+        if quantity <= 0:
+            raise self.fail(400, "InvalidQuantity", f"Line {index + 1}: quantity must be above 0.")
+        nominal = line.get("NominalCode") or 4000
+        if int(nominal) not in self.nominals:
+            raise self.fail(
+                400, "NominalCodeNotFound", f"Line {index + 1}: nominal code {nominal} not found."
+            )
+        net = (quantity * rate).quantize(CENT, ROUND_HALF_UP)
+        vat = (net * max(vat_rate, Decimal(0)) / 100).quantize(CENT, ROUND_HALF_UP)
+        return {
+            "Quantity": float(quantity),
+            "Description": str(line.get("Description") or ""),
+            "Rate": float(rate),
+            "VATRate": float(vat_rate),
+            "VATAmount": float(vat),
+            "NominalCode": int(nominal),
+            "ProductCode": line.get("ProductCode"),
+            "Sort": index + 1,
+        }
+
+    def _totals(self, invoice: Record) -> None:
+        net = sum(
+            (money(li["Quantity"]) * money(li["Rate"]) for li in invoice["LineItems"]), Decimal(0)
+        )
+        vat = sum((money(li["VATAmount"]) for li in invoice["LineItems"]), Decimal(0))
+        paid = sum((money(p["Amount"]) for p in invoice["PaymentLines"]), Decimal(0))
+        gross = net.quantize(CENT) + vat
+        rate = Decimal(str(invoice["Currency"].get("ExchangeRate") or 1))
+        invoice.update(
+            NetAmount=float(net.quantize(CENT)),
+            VATAmount=float(vat),
+            GrossAmount=float(gross),
+            TotalPaidAmount=float(paid),
+            HomeCurrencyGrossAmount=float((gross / rate).quantize(CENT, ROUND_HALF_UP)),
+            LastPaymentDate=max((p["Date"] for p in invoice["PaymentLines"]), default=None),
+        )
+
+    def _shown(self, invoice: Record) -> Record:
+        """The invoice as the API words it: line names per ``line_item_names``."""
+        shown = dict(invoice)
+        if not self.settings["invoice_last_updated"]:
+            shown.pop("LastUpdatedDate", None)
+        if self.settings["line_item_names"] == "soap":
+            shown["LineItems"] = [
+                {LINE_NAMES_SOAP.get(k, k): v for k, v in line.items()}
+                for line in invoice["LineItems"]
+            ]
+        return shown
+
+    # -- payments -------------------------------------------------------------
+
+    def list_payments(self, request: Request) -> Response:
+        return json_response(self.invoice_or_404(request.params["number"])["PaymentLines"])
+
+    def add_payment(self, request: Request) -> Response:
+        body = self._object(request)
+        invoice = self.invoice_or_404(request.params["number"])
+        payment = self._pay(invoice, body, body.get("Date"), body)
+        self.count("created", "payments")
+        return json_response(payment, 201)
+
+    def bulk_payments(self, request: Request) -> Response:
+        body = self._object(request)
+        items = body.get("PaymentItems")
+        if not isinstance(items, list) or not items:
+            raise self.fail(400, "PaymentItemsRequired", "PaymentItems must list the payments.")
+        if len(items) > int(self.settings["max_bulk_payments"]):
+            raise self.fail(
+                400,
+                "TooManyItems",
+                f"At most {self.settings['max_bulk_payments']} payments can be sent at once.",
+            )
+        results = []
+        for item in items:
+            number = str((item or {}).get("ObjectNumber", ""))
+            try:
+                invoice = self.invoice_or_404(number)
+                payment = self._pay(invoice, body, item.get("PaidDate") or body.get("Date"), item)
+            except HttpError as exc:
+                failure = json_response_body(exc.response)
+                results.append({"ObjectNumber": number, "Id": None, "Success": False, **failure})
+                continue
+            self.count("created", "payments")
+            results.append({"ObjectNumber": number, "Id": payment["Id"], "Success": True})
+        return json_response({"Data": results})
+
+    def _pay(self, invoice: Record, batch: Record, date: Any, item: Record) -> Record:
+        if not any(a["Id"] == batch.get("AccountId") for a in BANK_ACCOUNTS):
+            raise self.fail(
+                400, "BankAccountNotFound", f"Bank account {batch.get('AccountId')} was not found."
+            )
+        if batch.get("Method") not in PAYMENT_METHODS:
+            raise self.fail(400, "InvalidPaymentMethod", f"Unknown method {batch.get('Method')}.")
+        try:
+            amount = money(item.get("Amount"))
+            paid_on = datetime.fromisoformat(str(date))
+        except (InvalidOperation, TypeError, ValueError) as exc:
+            raise self.fail(400, "InvalidPayment", "Payment amount or date is not valid.") from exc
+        outstanding = money(invoice["GrossAmount"]) - money(invoice["TotalPaidAmount"])
+        if amount <= 0:
+            raise self.fail(400, "InvalidAmount", "Payment amount must be above zero.")
+        if amount > outstanding:
+            raise self.fail(
+                400,
+                "PaymentExceedsOutstanding",
+                f"Payment of {amount} exceeds the {outstanding} outstanding on invoice "
+                f"{invoice['Number']}.",
+            )
+        payment = {
+            "Id": self.next_payment_id,
+            "Date": paid_on.strftime(TIME_FORMAT),
+            "Amount": float(amount),
+            "Method": batch["Method"],
+            "AccountId": batch["AccountId"],
+            "Comment": batch.get("Comment") or "",
+            "Reconciled": bool(batch.get("Reconciled")),
+        }
+        self.next_payment_id += 1
+        invoice["PaymentLines"].append(payment)
+        invoice["LastUpdatedDate"] = stamp_at(self.now())
+        self._totals(invoice)
+        return payment
+
+    # -- reference data -------------------------------------------------------
+
+    def list_products(self, request: Request) -> Response:
+        return self.page(request, list(self.products.values()), "Code")
+
+    def get_product(self, request: Request) -> Response:
+        product = self.products.get(request.params["code"])
+        if product is None:
+            raise self.fail(404, "ProductNotFound", "Product was not found.")
+        return json_response(product)
+
+    def list_nominals(self, request: Request) -> Response:
+        return self.page(request, list(self.nominals.values()), "Code")
+
+    def list_bank_accounts(self, request: Request) -> Response:
+        return json_response(BANK_ACCOUNTS)
+
+    def _object(self, request: Request) -> Record:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise self.fail(400, "InvalidRequest", "The request body must be a JSON object.")
+        return body
+
+
+def json_response_body(response: Response) -> Record:
+    body: Record = json.loads(response.body)
+    return body
+
+
+def stamp_at(epoch: float) -> str:
+    return stamp(datetime.fromtimestamp(epoch, UTC))
+
+
+def new_customer(code: str, now: float) -> Record:
+    created = stamp_at(now)
+    return {
+        "Code": code,
+        "Name": "",
+        "DisplayName": "",
+        "Source": 0,
+        "CreatedDate": created,
+        "LastUpdatedDate": created,
+        "IsRegisteredInEC": False,
+        "IsRegisteredOutsideEC": False,
+        "Note": "",
+        "DiscountRate": 0.0,
+        "ShowDiscount": False,
+        "VatNumber": "",
+        "AutoIncludeVATNumber": False,
+        "TotalPaidAmount": 0.0,
+        "InvoicedNetAmount": 0.0,
+        "InvoicedVATAmount": 0.0,
+        "UseCustomDeliveryAddress": False,
+        "ReceivesWholesalePricing": False,
+        "Contacts": [],
+        "Addresses": [],
+        "DeliveryAddresses": [],
+        "PaymentTerms": {"Days": 30, "Type": "DaysAfterInvoice"},
+        "Currency": {"Code": "GBP", "Name": "Pound Sterling", "ExchangeRate": 1.0},
+    }
+
+
+def new_invoice(number: int, now: float) -> Record:
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0)
+    return {
+        "Number": number,
+        "IssuedDate": stamp(today),
+        "DueDate": stamp(today + timedelta(days=30)),
+        "LastPaymentDate": None,
+        "CustomerCode": "",
+        "CustomerName": "",
+        "NetAmount": 0.0,
+        "VATAmount": 0.0,
+        "GrossAmount": 0.0,
+        "TotalPaidAmount": 0.0,
+        "HomeCurrencyGrossAmount": 0.0,
+        "CustomerReference": "",
+        "VATNumber": "",
+        "Currency": {"Code": "GBP", "Name": "Pound Sterling", "ExchangeRate": 1.0},
+        "LineItems": [],
+        "PaymentLines": [],
+        "Discount": {"Rate": 0.0, "Value": 0.0},
+        "Address": None,
+        "Permalink": f"https://app.kashflow.com/invoice/{uuid.UUID(int=number)}",
+        "LastUpdatedDate": stamp_at(now),
+    }
+
+
+def _company(rng: random.Random) -> str:
+    return f"{rng.choice(_NAME_FIRST)} {rng.choice(_NAME_TRADE)} {rng.choice(_NAME_SUFFIX)}"
+
+
+def _seed(app: KashFlowSandbox, rng: random.Random) -> None:
+    """Hundreds of plausible records, plus the three that fail like real data does."""
+    base = SEED_EPOCH.timestamp()
+    for _ in range(int(app.settings["customers"]) - 3):
+        _seed_customer(app, rng, _company(rng), base - rng.randint(1, 360) * 86400.0)
+    _seed_customer(app, rng, "Holloway Joinery Ltd", base - 200 * 86400.0, "HOL01")
+    _seed_customer(app, rng, "Holloway Joinery Ltd", base - 20 * 86400.0, "HOL02")
+    nameless = new_customer("NON01", base - 90 * 86400.0)
+    nameless["Note"] = "Imported from the old system; name missing."
+    app.customers["NON01"] = nameless
+    codes = sorted(code for code in app.customers if code != "NON01")
+    count = int(app.settings["invoices"])
+    for number in range(1000, 1000 + count):
+        issued = base - (count - (number - 1000)) * 0.9 * 86400
+        invoice = new_invoice(number, issued)
+        invoice["CustomerCode"] = rng.choice(codes)
+        invoice["CustomerReference"] = f"PO-{rng.randint(10000, 99999)}"
+        products = rng.sample(sorted(app.products), rng.randint(1, 4))
+        app._invoice_fields(
+            invoice,
+            {"LineItems": [{"ProductCode": p, "Quantity": rng.randint(1, 12)} for p in products]},
+        )
+        invoice["LastUpdatedDate"] = stamp_at(issued + 3600)
+        app.invoices[number] = invoice
+        share = rng.random()
+        if share < 0.6:
+            amount = invoice["GrossAmount"] if share < 0.45 else math.floor(share * 100)
+            paid = issued + rng.randint(5, 40) * 86400
+            app._pay(
+                invoice,
+                {"AccountId": 1, "Method": 3, "Comment": "Seeded"},
+                stamp_at(paid),
+                {"Amount": min(amount, invoice["GrossAmount"])},
+            )
+            invoice["LastUpdatedDate"] = stamp_at(paid)
+    ghost = app.invoices[1000 + count - 1]
+    ghost["CustomerCode"], ghost["CustomerName"] = "GHO01", "Ghost Fittings Ltd"
+
+
+def _seed_customer(
+    app: KashFlowSandbox, rng: random.Random, name: str, created: float, code: str = ""
+) -> None:
+    code = code or app._new_code(name)
+    customer = new_customer(code, created)
+    town, postcode = rng.choice(_TOWNS)
+    first, last = rng.choice(("Sam", "Priya", "Tom", "Aisha", "Gareth", "Mei")), name.split()[0]
+    customer.update(
+        Name=name,
+        DisplayName=name,
+        VatNumber=f"GB{rng.randint(100000000, 999999999)}" if rng.random() < 0.6 else "",
+        Contacts=[
+            {
+                "FirstName": first,
+                "LastName": last,
+                "Email": f"{first.lower()}@{last.lower()}.example.co.uk",
+                "Telephone": f"0113 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+            }
+        ],
+        Addresses=[
+            {
+                "Line1": f"{rng.randint(1, 180)} {rng.choice(('Mill', 'Park', 'Station'))} Road",
+                "Line2": "",
+                "Line3": town,
+                "Line4": "",
+                "PostCode": f"{postcode} {rng.randint(1, 9)}{rng.choice('ABDEFGHJ')}Q",
+                "CountryName": "United Kingdom",
+            }
+        ],
+        LastUpdatedDate=stamp_at(created + rng.randint(0, 30) * 86400),
+    )
+    app.customers[code] = customer
+
+
+def create_app(options: Mapping[str, Any]) -> KashFlowSandbox:
+    return KashFlowSandbox(options)

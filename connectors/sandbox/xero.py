@@ -1,0 +1,689 @@
+"""The Xero sandbox: identity (OAuth 2.0), connections, and the Accounting API.
+
+Paths on the one loopback server stand in for Xero's three hosts:
+
+=====================================  ==========================================
+``/identity/connect/authorize``        login.xero.com (auto-consents, redirects)
+``/connect/token``, ``/connect/revocation``  identity.xero.com
+``/connections``                       api.xero.com/connections
+``/api.xro/2.0/...``                   api.xero.com/api.xro/2.0
+=====================================  ==========================================
+
+Behaviour follows ``systems/xero.md``. Where that file marks a fact as an
+assumption [A] the behaviour is an option: ``rate_limit_problem`` (the values
+of ``X-Rate-Limit-Problem``), the wording of some validation messages (see
+``xero_org``), 401/403/404 bodies, and that ``If-Modified-Since`` is strict
+(records modified *after* the given time).
+
+Options (all optional): ``client_id``, ``client_secret``, ``redirect_uris``
+(None accepts any), ``tenants`` ([{"tenantId", "tenantName"}]), ``demo``
+({"contacts", "items", "invoices"} counts), ``limits`` ({"minute", "day",
+"concurrent", "appminute"}), ``access_token_ttl``, ``refresh_grace``,
+``idempotency_ttl``, ``webhook_url``/``webhook_key`` and the ``webhook_*``
+timings of ``WebhookSender``, ``seed``.
+
+Control routes beyond the common ones: ``POST /_sandbox/webhooks`` {"url",
+"key"} subscribes and runs the intent-to-receive check; ``GET`` shows status.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from connectors.sandbox.core import (
+    HttpError,
+    RateRule,
+    Request,
+    Response,
+    SandboxApp,
+    json_response,
+    redirect,
+    text_response,
+)
+from connectors.sandbox.xero_org import (
+    ENTITIES,
+    ID_FIELDS,
+    Invalid,
+    Organisation,
+    Record,
+    from_xero_date,
+    to_xero_date,
+)
+from connectors.sandbox.xero_webhooks import WebhookSender
+
+API = "/api.xro/2.0"
+PAGED = {"Contacts", "Invoices", "Payments", "ManualJournals"}
+MAX_BODY = 10 * 1024 * 1024
+MAX_PAGE_SIZE = 1000
+REFRESH_TOKEN_TTL = 60 * 24 * 3600
+CODE_TTL = 300
+WEBHOOK_CATEGORIES = {"Contacts": "CONTACT", "Invoices": "INVOICE"}
+# Scopes that grant each entity; "<scope>.read" grants GET.
+SCOPES = {
+    "Contacts": ("accounting.contacts",),
+    "Invoices": ("accounting.invoices", "accounting.transactions"),
+    "Items": ("accounting.invoices", "accounting.settings", "accounting.transactions"),
+    "Payments": ("accounting.payments", "accounting.transactions"),
+    "ManualJournals": ("accounting.manualjournals", "accounting.transactions"),
+    "Accounts": ("accounting.settings",),
+    "TaxRates": ("accounting.settings",),
+    "Organisation": ("accounting.settings",),
+}
+DEFAULT_TENANT = {
+    "tenantId": "4b3c3c4e-8e1a-4c1e-9d59-6f1f0a1d2e3f",
+    "tenantName": "Demo Company (UK)",
+}
+
+
+@dataclass
+class Grant:
+    """One consent: the refresh tokens and access tokens descending from it."""
+
+    client_id: str
+    scope: str
+    auth_event_id: str
+    user_id: str
+    revoked: bool = False
+
+
+@dataclass
+class RefreshToken:
+    grant: Grant
+    expires: float
+    rotated_at: float | None = None
+
+
+@dataclass
+class AccessToken:
+    grant: Grant
+    expires: float
+
+
+@dataclass
+class CachedResponse:
+    fingerprint: str
+    expires: float
+    status: int
+    body: bytes
+
+
+class XeroSandbox(SandboxApp):
+    name = "xero"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        self.client_id = options.get("client_id", "sandbox-client-id")
+        self.client_secret = options.get("client_secret", "sandbox-client-secret")
+        self.token_ttl = float(options.get("access_token_ttl", 1800))
+        self.refresh_grace = float(options.get("refresh_grace", 1800))
+        self.idempotency_ttl = float(options.get("idempotency_ttl", 360))
+        self.problem_names = {
+            "minute": "minute",
+            "day": "day",
+            "concurrent": "concurrent",
+            "appminute": "appminute",
+            **options.get("rate_limit_problem", {}),
+        }
+        self._signing_key = secrets.token_bytes(32)
+        self.webhooks = WebhookSender(
+            url=options.get("webhook_url"),
+            key=options.get("webhook_key", ""),
+            batch_delay=float(options.get("webhook_batch_delay", 0.5)),
+            timeout=float(options.get("webhook_timeout", 5.0)),
+            retry_delays=options.get("webhook_retry_delays", (1.0, 5.0, 30.0)),
+        )
+        self.webhooks.enabled = bool(options.get("webhook_url"))
+        super().__init__(options)
+
+        def tenant(request: Request) -> str | None:
+            return request.header("xero-tenant-id") if request.path.startswith(API) else None
+
+        def app(request: Request) -> str | None:
+            return "app" if request.path.startswith(API) else None
+
+        self.rate_rules = [
+            RateRule("concurrent", 5, None, tenant),
+            RateRule("minute", 60, 60, tenant),
+            RateRule("day", 5000, 86400, tenant),
+            RateRule("appminute", 10000, 60, app),
+        ]
+        self.route("GET", "/identity/connect/authorize", self.authorize)
+        self.route("POST", "/connect/token", self.token)
+        self.route("POST", "/connect/revocation", self.revoke)
+        self.route("GET", "/connections", self.list_connections)
+        self.route("DELETE", "/connections/{id}", self.delete_connection)
+        self.route("GET", "/_sandbox/webhooks", lambda r: json_response(self.webhooks.status()))
+        self.route("POST", "/_sandbox/webhooks", self.subscribe_webhooks)
+        self.route("GET", f"{API}/Organisation", self.organisation)
+        for entity in ENTITIES:
+            self.route("GET", f"{API}/{entity}", self.list_records)
+            self.route("GET", f"{API}/{entity}/{{key}}", self.get_record)
+            if entity != "TaxRates":
+                self.route("PUT", f"{API}/{entity}", self.write_records)
+                self.route("POST", f"{API}/{entity}", self.write_records)
+                self.route("POST", f"{API}/{entity}/{{key}}", self.write_records)
+
+    def reset_state(self) -> None:
+        options = self.options
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.access_tokens: dict[str, AccessToken] = {}
+        self.connections: list[dict[str, Any]] = []
+        self.idempotency: dict[tuple[str, str], CachedResponse] = {}
+        demo = {"contacts": 300, "items": 150, "invoices": 60, **options.get("demo", {})}
+        self.orgs: dict[str, Organisation] = {}
+        for tenant in options.get("tenants") or [DEFAULT_TENANT]:
+            org = Organisation(tenant["tenantId"], tenant["tenantName"], self.now, self.random)
+            org.seed(**demo)
+            self.orgs[org.tenant_id] = org
+
+    # -- rate limits, as Xero words them ----------------------------------------
+
+    def rate_headers(self, request: Request, remaining: Mapping[str, int]) -> dict[str, str]:
+        names = {
+            "minute": "X-MinLimit-Remaining",
+            "day": "X-DayLimit-Remaining",
+            "appminute": "X-AppMinLimit-Remaining",
+        }
+        return {names[k]: str(v) for k, v in remaining.items() if k in names}
+
+    def rate_limited_response(self, request: Request, rule: str, retry_after: int) -> Response:
+        problem = self.problem_names.get(rule, rule)
+        return json_response(
+            {
+                "Title": "Too Many Requests",
+                "Status": 429,
+                "Detail": f"You have exceeded the {problem} rate limit",
+            },
+            429,
+            {"Retry-After": str(retry_after), "X-Rate-Limit-Problem": problem},
+        )
+
+    def server_error_response(self, request: Request, status: int) -> Response:
+        return json_response(
+            {"Title": "An error occurred", "Status": status, "Detail": "Please try again"},
+            status,
+        )
+
+    # -- identity -------------------------------------------------------------
+
+    def authorize(self, request: Request) -> Response:
+        """Auto-consent: check the request like Xero, then redirect back with a code."""
+        redirect_uri = request.arg("redirect_uri")
+        problems = []
+        if request.arg("response_type") != "code":
+            problems.append("unsupported_response_type")
+        if request.arg("client_id") != self.client_id:
+            problems.append("unauthorized_client")
+        allowed = self.options.get("redirect_uris")
+        if not redirect_uri or (allowed is not None and redirect_uri not in allowed):
+            problems.append("invalid redirect_uri")
+        if not request.arg("scope"):
+            problems.append("invalid_scope")
+        if problems:
+            return text_response(f"Sorry, something went wrong: {', '.join(problems)}", 400)
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = {
+            "redirect_uri": redirect_uri,
+            "scope": request.arg("scope"),
+            "expires": self.now() + CODE_TTL,
+        }
+        query = {"code": code, "scope": request.arg("scope"), "session_state": uuid.uuid4().hex}
+        if request.arg("state") is not None:
+            query["state"] = request.arg("state")
+        assert redirect_uri is not None
+        separator = "&" if "?" in redirect_uri else "?"
+        return redirect(f"{redirect_uri}{separator}{urlencode(query)}")
+
+    def token(self, request: Request) -> Response:
+        self._check_client(request)
+        form = request.form()
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            code = self.codes.pop(form.get("code", ""), None)
+            if (
+                code is None
+                or code["expires"] < self.now()
+                or code["redirect_uri"] != form.get("redirect_uri")
+            ):
+                return self._oauth_error("invalid_grant")
+            grant = Grant(self.client_id, code["scope"], str(uuid.uuid4()), str(uuid.uuid4()))
+            self._connect_tenants(grant)
+            return self._issue(grant)
+        if grant_type == "refresh_token":
+            held = self.refresh_tokens.get(form.get("refresh_token", ""))
+            now = self.now()
+            if (
+                held is None
+                or held.grant.revoked
+                or held.expires < now
+                or (held.rotated_at is not None and held.rotated_at + self.refresh_grace < now)
+            ):
+                return self._oauth_error("invalid_grant")
+            if held.rotated_at is None:
+                held.rotated_at = now
+            return self._issue(held.grant)
+        return self._oauth_error("unsupported_grant_type")
+
+    def revoke(self, request: Request) -> Response:
+        self._check_client(request)
+        held = self.refresh_tokens.get(request.form().get("token", ""))
+        if held is not None:
+            held.grant.revoked = True
+            self.connections = [
+                c for c in self.connections if c["authEventId"] != held.grant.auth_event_id
+            ]
+        return Response(200)
+
+    def list_connections(self, request: Request) -> Response:
+        self._access(request)
+        event = request.arg("authEventId")
+        return json_response(
+            [c for c in self.connections if event is None or c["authEventId"] == event]
+        )
+
+    def delete_connection(self, request: Request) -> Response:
+        self._access(request)
+        before = len(self.connections)
+        self.connections = [c for c in self.connections if c["id"] != request.params["id"]]
+        return Response(204 if len(self.connections) < before else 404)
+
+    def _check_client(self, request: Request) -> None:
+        header = request.header("Authorization") or ""
+        try:
+            client_id, _, secret = (
+                base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            client_id = secret = ""
+        if not (
+            header.startswith("Basic ")
+            and hmac.compare_digest(client_id, self.client_id)
+            and hmac.compare_digest(secret, self.client_secret)
+        ):
+            raise HttpError(self._oauth_error("invalid_client", 401))
+
+    def _oauth_error(self, error: str, status: int = 400) -> Response:
+        return json_response({"error": error}, status)
+
+    def _connect_tenants(self, grant: Grant) -> None:
+        stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0")
+        for org in self.orgs.values():
+            existing = next((c for c in self.connections if c["tenantId"] == org.tenant_id), None)
+            if existing is None:
+                existing = {
+                    "id": str(uuid.uuid4()),
+                    "tenantId": org.tenant_id,
+                    "tenantType": "ORGANISATION",
+                    "tenantName": org.name,
+                    "createdDateUtc": stamp,
+                }
+                self.connections.append(existing)
+            existing.update(authEventId=grant.auth_event_id, updatedDateUtc=stamp)
+
+    def _issue(self, grant: Grant) -> Response:
+        now = self.now()
+        claims = {
+            "nbf": int(now),
+            "exp": int(now + self.token_ttl),
+            "iss": "https://identity.xero.com",
+            "aud": "https://identity.xero.com/resources",
+            "client_id": grant.client_id,
+            "sub": grant.user_id,
+            "auth_time": int(now),
+            "xero_userid": grant.user_id,
+            "global_session_id": grant.auth_event_id,
+            "jti": uuid.uuid4().hex,
+            "authentication_event_id": grant.auth_event_id,
+            "scope": grant.scope.split(),
+        }
+        access = self._jwt(claims)
+        self.access_tokens[access] = AccessToken(grant, now + self.token_ttl)
+        body: dict[str, Any] = {
+            "access_token": access,
+            "expires_in": int(self.token_ttl),
+            "token_type": "Bearer",
+            "scope": grant.scope,
+        }
+        if "openid" in grant.scope.split():
+            body["id_token"] = self._jwt({**claims, "email": "finance@demo.example"})
+        if "offline_access" in grant.scope.split():
+            refresh = secrets.token_urlsafe(32)
+            self.refresh_tokens[refresh] = RefreshToken(grant, now + REFRESH_TOKEN_TTL)
+            body["refresh_token"] = refresh
+        return json_response(body)
+
+    def _jwt(self, claims: dict[str, Any]) -> str:
+        def part(data: Any) -> str:
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        head = part({"alg": "HS256", "typ": "JWT"}) + "." + part(claims)
+        signature = hmac.new(self._signing_key, head.encode(), hashlib.sha256).digest()
+        return head + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+    def _access(self, request: Request) -> AccessToken:
+        header = request.header("Authorization") or ""
+        held = self.access_tokens.get(header.removeprefix("Bearer "))
+        if held is None or held.grant.revoked:
+            raise HttpError(self._problem(401, "Unauthorized", "AuthenticationUnsuccessful"))
+        if held.expires < self.now():
+            expired = datetime.fromtimestamp(held.expires, UTC).strftime("%m/%d/%Y %H:%M:%S")
+            raise HttpError(
+                self._problem(401, "Unauthorized", f"TokenExpired: token expired at {expired}")
+            )
+        return held
+
+    def _problem(self, status: int, title: str, detail: str) -> Response:
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
+        body = {
+            "Type": None,
+            "Title": title,
+            "Status": status,
+            "Detail": detail,
+            "Instance": str(uuid.uuid4()),
+            "Extensions": {},
+        }
+        return json_response(body, status, headers)
+
+    # -- accounting -----------------------------------------------------------
+
+    def _org(self, request: Request, entity: str) -> Organisation:
+        """Authenticate, authorise the scope, and find the tenant's organisation."""
+        held = self._access(request)
+        scopes = set(held.grant.scope.split())
+        granted = SCOPES[entity]
+        if request.method == "GET":
+            granted = granted + tuple(f"{s}.read" for s in granted)
+        if not scopes & set(granted):
+            raise HttpError(self._problem(403, "Forbidden", "AuthorizationUnsuccessful"))
+        tenant_id = request.header("xero-tenant-id")
+        connected = any(
+            c["tenantId"] == tenant_id and c["authEventId"] == held.grant.auth_event_id
+            for c in self.connections
+        )
+        if not tenant_id or not connected or tenant_id not in self.orgs:
+            raise HttpError(self._problem(403, "Forbidden", "AuthenticationUnsuccessful"))
+        return self.orgs[tenant_id]
+
+    def _envelope(self, entity: str, records: list[Record], **extra: Any) -> dict[str, Any]:
+        return {
+            "Id": str(uuid.uuid4()),
+            "Status": "OK",
+            "ProviderName": "Clarity Connect sandbox",
+            "DateTimeUTC": to_xero_date(int(self.now() * 1000)),
+            **extra,
+            entity: records,
+        }
+
+    def organisation(self, request: Request) -> Response:
+        org = self._org(request, "Organisation")
+        record = {
+            "OrganisationID": org.tenant_id,
+            "Name": org.name,
+            "LegalName": org.name,
+            "PaysTax": True,
+            "Version": "UK",
+            "OrganisationType": "COMPANY",
+            "BaseCurrency": "GBP",
+            "CountryCode": "GB",
+            "IsDemoCompany": True,
+            "OrganisationStatus": "ACTIVE",
+            "ShortCode": "!" + org.tenant_id[:5],
+        }
+        return json_response(self._envelope("Organisations", [record]))
+
+    def list_records(self, request: Request) -> Response:
+        entity = request.path.rstrip("/").rsplit("/", 1)[-1]
+        entity = next(e for e in ENTITIES if e.lower() == entity.lower())
+        org = self._org(request, entity)
+        rows = list(org.records[entity].values())
+        since = _parse_since(request.header("If-Modified-Since"))
+        if since is not None:
+            rows = [r for r in rows if from_xero_date(r["UpdatedDateUTC"]) > since]
+        rows = _filter(rows, entity, request)
+        rows = _order(rows, request.arg("order"))
+        extra: dict[str, Any] = {}
+        page = request.arg("page")
+        if entity in PAGED and page is not None:
+            try:
+                number = max(int(page), 1)
+                size = min(max(int(request.arg("pageSize") or 100), 1), MAX_PAGE_SIZE)
+            except ValueError as exc:
+                raise HttpError(_validation_error("page and pageSize must be numbers")) from exc
+            extra["pagination"] = {
+                "page": number,
+                "pageSize": size,
+                "pageCount": -(-len(rows) // size),
+                "itemCount": len(rows),
+            }
+            rows = rows[(number - 1) * size : number * size]
+        return json_response(self._envelope(entity, rows, **extra))
+
+    def get_record(self, request: Request) -> Response:
+        entity = next(e for e in ENTITIES if f"/{e.lower()}/" in request.path.lower())
+        org = self._org(request, entity)
+        record = org.get(entity, request.params["key"])
+        if record is None:
+            return text_response("The resource you're looking for cannot be found", 404)
+        return json_response(self._envelope(entity, [record]))
+
+    def write_records(self, request: Request) -> Response:
+        entity = next(e for e in ENTITIES if request.path.lower().startswith(f"{API}/{e}".lower()))
+        org = self._org(request, entity)
+        if len(request.body) > MAX_BODY:
+            return _validation_error("The request is larger than 10 MB", 413)
+        key = request.header("Idempotency-Key")
+        if key is None:
+            return self._write(request, org, entity)
+        if len(key) > 128:
+            return _validation_error("Idempotency-Key must be 128 characters or fewer")
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.path}?{sorted(request.query.items())}".encode()
+            + request.body
+        ).hexdigest()
+        cached = self.idempotency.get((org.tenant_id, key))
+        if cached is not None and cached.expires > self.now():
+            if cached.fingerprint != fingerprint:
+                return _validation_error(
+                    "The Idempotency-Key has already been used with a different request"
+                )
+            return Response(cached.status, cached.body, {"Content-Type": "application/json"})
+        response = self._write(request, org, entity)
+        self.idempotency[(org.tenant_id, key)] = CachedResponse(
+            fingerprint, self.now() + self.idempotency_ttl, response.status, response.body
+        )
+        return response
+
+    def _write(self, request: Request, org: Organisation, entity: str) -> Response:
+        elements = self._elements(request, entity)
+        summarize = (request.arg("summarizeErrors") or "true").lower() != "false"
+        update = request.method == "POST"
+        snapshot = org.snapshot()
+        results: list[Record] = []
+        changes: list[tuple[str, Record]] = []
+        failed = False
+        for element in elements:
+            try:
+                saved = org.save(entity, element, update=update)
+            except Invalid as exc:
+                failed = True
+                echoed = element if isinstance(element, dict) else {"Element": element}
+                results.append(_with_status(entity, echoed, exc.messages))
+                continue
+            results.append(_with_status(entity, saved.record, []))
+            changes.append(("CREATE" if saved.created else "UPDATE", saved.record))
+        if failed and summarize:
+            org.restore(snapshot)
+            body = {
+                "ErrorNumber": 10,
+                "Type": "ValidationException",
+                "Message": "A validation exception occurred",
+                "Elements": [r for r in results if r.get("ValidationErrors")],
+            }
+            return json_response(body, 400)
+        for event_type, record in changes:
+            self.count("created" if event_type == "CREATE" else "updated", entity)
+            self._notify(request, org, entity, event_type, record)
+        return json_response(self._envelope(entity, results))
+
+    def _elements(self, request: Request, entity: str) -> list[Any]:
+        body = request.json()
+        if entity == "Accounts":
+            if isinstance(body, dict) and isinstance(body.get("Accounts"), list):
+                raise HttpError(_validation_error("Accounts are created one per request"))
+            body = (
+                {**body, "AccountID": request.params["key"]} if request.params.get("key") else body
+            )
+            return [body]
+        if isinstance(body, dict) and entity in body:
+            elements = body[entity]
+        elif isinstance(body, list):
+            elements = body
+        else:
+            elements = [body]
+        if not isinstance(elements, list):
+            raise HttpError(_validation_error(f"{entity} must be a list"))
+        if request.params.get("key") and len(elements) == 1 and isinstance(elements[0], dict):
+            elements = [{**elements[0], ID_FIELDS[entity]: request.params["key"]}]
+        return elements
+
+    def _notify(
+        self, request: Request, org: Organisation, entity: str, event_type: str, record: Record
+    ) -> None:
+        category = WEBHOOK_CATEGORIES.get(entity)
+        if category is None:
+            return
+        record_id = record[ID_FIELDS[entity]]
+        self.webhooks.publish(
+            {
+                "resourceUrl": f"{request.base_url}{API}/{entity}/{record_id}",
+                "resourceId": record_id,
+                "eventDateUtc": datetime.fromtimestamp(self.now(), UTC).isoformat(),
+                "eventType": event_type,
+                "eventCategory": category,
+                "tenantId": org.tenant_id,
+                "tenantType": "ORGANISATION",
+            }
+        )
+
+    def subscribe_webhooks(self, request: Request) -> Response:
+        body = request.json() or {}
+        if not body.get("url") or not body.get("key"):
+            return json_response({"error": "url and key are required"}, 400)
+        self.webhooks.configure(body["url"], body["key"])
+        return json_response(self.webhooks.status())
+
+
+def _with_status(entity: str, record: Record, messages: list[str]) -> Record:
+    result = {
+        **record,
+        "StatusAttributeString": "ERROR" if messages else "OK",
+    }
+    if messages:
+        result["ValidationErrors"] = [{"Message": m} for m in messages]
+    if entity == "Invoices":
+        result["HasErrors"] = bool(messages)
+    elif entity in ("Contacts", "Payments"):
+        result["HasValidationErrors"] = bool(messages)
+    return result
+
+
+def _validation_error(message: str, status: int = 400) -> Response:
+    body = {
+        "ErrorNumber": 10,
+        "Type": "ValidationException",
+        "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": message}]}],
+    }
+    return json_response(body, status)
+
+
+def _parse_since(value: str | None) -> int | None:
+    """Milliseconds from If-Modified-Since, given as ISO 8601 (UTC) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError) as exc:
+            raise HttpError(_validation_error(f"Bad If-Modified-Since: {value}")) from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _lookup(record: Record, path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _filter(rows: list[Record], entity: str, request: Request) -> list[Record]:
+    """The ``where`` clauses this sandbox understands: ``A=="x" AND B!=2``, Guid("…")."""
+    list_filters = {
+        "IDs": ID_FIELDS[entity],
+        "InvoiceNumbers": "InvoiceNumber",
+        "ContactIDs": "Contact.ContactID",
+        "Statuses": "Status",
+    }
+    for param, field in list_filters.items():
+        if request.arg(param):
+            wanted = {v.strip().strip('"') for v in (request.arg(param) or "").split(",")}
+            rows = [r for r in rows if str(_lookup(r, field)) in wanted]
+    where = request.arg("where")
+    if not where:
+        return rows
+    for clause in where.replace("&&", " AND ").split(" AND "):
+        negate = "!=" in clause
+        field, _, raw = clause.partition("!=" if negate else "==")
+        if not raw:
+            raise HttpError(_validation_error(f"Unsupported where clause: {clause.strip()}"))
+        raw = raw.strip()
+        if raw.startswith(("Guid(", "GUID(")):
+            raw = raw[5:-1]
+        value: Any = raw.strip('"') if raw.startswith('"') else _literal(raw)
+        rows = [r for r in rows if (_lookup(r, field.strip()) == value) != negate]
+    return rows
+
+
+def _literal(raw: str) -> Any:
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return float(raw) if "." in raw else int(raw)
+    except ValueError as exc:
+        raise HttpError(_validation_error(f"Unsupported value in where: {raw}")) from exc
+
+
+def _order(rows: list[Record], order: str | None) -> list[Record]:
+    if not order:
+        return rows
+    field, _, direction = order.strip().partition(" ")
+
+    def key(record: Record) -> tuple[int, Any]:
+        value = _lookup(record, field)
+        if isinstance(value, str) and value.startswith("/Date("):
+            return (1, from_xero_date(value))
+        return (0, "") if value is None else (1, value)
+
+    return sorted(rows, key=key, reverse=direction.strip().upper() == "DESC")
+
+
+def create_app(options: Mapping[str, Any]) -> XeroSandbox:
+    return XeroSandbox(options)

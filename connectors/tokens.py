@@ -1,0 +1,64 @@
+"""The Django side of ``connectors.base.TokenStore``: tokens live on the Connection row.
+
+Refreshes are serialised with ``SELECT … FOR UPDATE`` on that row, so two
+workers refreshing at once never both spend the same rotating refresh token:
+the second one waits, then sees the pair the first one saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.db import transaction
+
+from connectors.base import Tokens
+from connectors.models import Connection
+
+TOKEN_FIELDS = ["access_token", "refresh_token", "token_expires_at", "token_extra", "updated_at"]
+
+
+def tokens_of(connection: Connection) -> Tokens | None:
+    if not connection.access_token:
+        return None
+    expires = connection.token_expires_at
+    return Tokens(
+        access_token=connection.access_token,
+        refresh_token=connection.refresh_token or None,
+        expires_at=expires.timestamp() if expires else None,
+        extra=connection.token_extra or {},
+    )
+
+
+def _store(connection: Connection, tokens: Tokens) -> None:
+    connection.access_token = tokens.access_token
+    connection.refresh_token = tokens.refresh_token or ""
+    connection.token_expires_at = (
+        datetime.fromtimestamp(tokens.expires_at, tz=UTC) if tokens.expires_at else None
+    )
+    connection.token_extra = dict(tokens.extra)
+    connection.save(update_fields=TOKEN_FIELDS)
+
+
+class ConnectionTokenStore:
+    def __init__(self, connection_id: int) -> None:
+        self.connection_id = connection_id
+
+    def _locked(self) -> Connection:
+        return Connection.objects.select_for_update().get(pk=self.connection_id)
+
+    def load(self) -> Tokens | None:
+        return tokens_of(Connection.objects.get(pk=self.connection_id))
+
+    def save(self, tokens: Tokens) -> None:
+        with transaction.atomic():
+            _store(self._locked(), tokens)
+
+    def refresh_locked(self, refresh: Callable[[Tokens | None], Tokens]) -> Tokens:
+        with transaction.atomic():
+            connection = self._locked()
+            current = tokens_of(connection)
+            fresh = refresh(current)
+            if fresh != current:
+                _store(connection, fresh)
+            return fresh

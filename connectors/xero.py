@@ -1,0 +1,599 @@
+"""The Xero connector: OAuth 2.0 connect flow, reads, batched writes, lookups.
+
+What the admin calls:
+
+* ``authorization_url(config)`` for the "Connect to Xero" button, then
+  ``exchange_code(config, tokens, callback_url=..., expected_state=...)`` on
+  the way back: it stores the tokens and the chosen organisation (tenant);
+* ``xero_connector(config, tokens, redis=...)`` to get a connector with the
+  shared rate limiter for that tenant, and ``.test_connection()`` on it.
+
+Xero's access tokens last 30 minutes and its refresh tokens rotate, so every
+refresh happens under ``TokenStore.refresh_locked`` and the new pair is saved
+before it is used. Writes go in batches with ``summarizeErrors=false`` (one
+outcome per record) and an ``Idempotency-Key`` derived from the batch itself,
+so a retried batch is the same request to Xero and is not applied twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from oauthlib.oauth2 import OAuth2Error
+from requests.auth import HTTPBasicAuth
+from requests_oauthlib import OAuth2Session
+
+from connectors.base import (
+    ChangePage,
+    ConnectionCheck,
+    ConnectionConfig,
+    Connector,
+    EntitySchema,
+    FoundRecord,
+    Record,
+    Tokens,
+    TokenStore,
+    WriteOutcome,
+)
+from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
+from connectors.http import HttpClient, RetryPolicy
+from connectors.ratelimit import Headroom, RateLimiter, RateLimits
+from connectors.xero_catalogue import ENTITIES, entity_info
+from connectors.xero_errors import (
+    XeroErrorCode,
+    describe_error,
+    rejected_batch_outcomes,
+    write_outcome,
+)
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
+REVOKE_URL = "https://identity.xero.com/connect/revocation"
+CONNECTIONS_URL = "https://api.xero.com/connections"
+API_URL = "https://api.xero.com/api.xro/2.0"
+DEFAULT_SCOPES = (
+    "offline_access openid profile email accounting.contacts accounting.invoices "
+    "accounting.payments accounting.manualjournals accounting.settings"
+)
+DEFAULT_LIMITS = RateLimits(per_minute=60, per_day=5000, concurrent=5)
+REFRESH_MARGIN = 120.0  # refresh this long before the access token expires
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+# -- configuration and the "Connect to Xero" flow ------------------------------
+
+
+def xero_config(
+    *,
+    connection_id: str,
+    client_id: str,
+    client_secret: str,
+    redirect_uri: str,
+    scopes: str = DEFAULT_SCOPES,
+    sandbox_url: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> ConnectionConfig:
+    """A ConnectionConfig for Xero, or for the sandbox at ``sandbox_url``."""
+    if sandbox_url:
+        root = sandbox_url.rstrip("/")
+        auth_urls = {
+            "authorize": f"{root}/identity/connect/authorize",
+            "token": f"{root}/connect/token",
+            "revoke": f"{root}/connect/revocation",
+            "connections": f"{root}/connections",
+        }
+        base_url = f"{root}/api.xro/2.0"
+    else:
+        auth_urls = {
+            "authorize": AUTHORIZE_URL,
+            "token": TOKEN_URL,
+            "revoke": REVOKE_URL,
+            "connections": CONNECTIONS_URL,
+        }
+        base_url = API_URL
+    return ConnectionConfig(
+        system="xero",
+        connection_id=connection_id,
+        base_url=base_url,
+        auth_urls=auth_urls,
+        settings={"redirect_uri": redirect_uri, "scopes": scopes, **(settings or {})},
+        secrets={"client_id": client_id, "client_secret": client_secret},
+    )
+
+
+def authorization_url(config: ConnectionConfig, *, state: str | None = None) -> tuple[str, str]:
+    """The URL to send the user's browser to, and the ``state`` to keep in their session."""
+    session = _oauth_session(config, state=state)
+    url, state = session.authorization_url(_checked(config.auth_urls["authorize"]))
+    return url, state
+
+
+@dataclass(frozen=True)
+class XeroTenant:
+    tenant_id: str
+    tenant_name: str
+    connected_as: str | None
+
+
+def exchange_code(
+    config: ConnectionConfig,
+    tokens: TokenStore,
+    *,
+    callback_url: str,
+    expected_state: str,
+) -> XeroTenant:
+    """Finish "Connect to Xero": trade the code for tokens, pick the organisation, save.
+
+    ``callback_url`` is the full URL Xero redirected the browser to. The
+    organisation is ``settings["tenant_id"]`` when set, else the first one
+    this consent connected.
+    """
+    session = _oauth_session(config, state=expected_state)
+    try:
+        token = session.fetch_token(
+            _checked(config.auth_urls["token"]),
+            authorization_response=_checked(callback_url),
+            auth=_client_auth(config),
+            include_client_id=False,
+            timeout=30,
+        )
+    except OAuth2Error as exc:
+        raise _oauth_failure(exc) from exc
+    except requests.RequestException as exc:
+        raise _transient_identity_failure(exc) from exc
+    claims = _jwt_claims(token["access_token"])
+    connections_url = _checked(config.auth_urls["connections"])
+    identity = HttpClient(
+        connections_url,
+        auth=lambda: {"Authorization": f"Bearer {token['access_token']}"},
+        describe_error=describe_error,
+    )
+    connections = identity.request(
+        "GET", connections_url, params={"authEventId": claims.get("authentication_event_id", "")}
+    ).json()
+    tenants = [c for c in connections if c.get("tenantType") == "ORGANISATION"]
+    wanted = config.settings.get("tenant_id")
+    chosen = next((t for t in tenants if wanted in (None, t["tenantId"])), None)
+    if chosen is None:
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            XeroErrorCode.NO_TENANT,
+            "The Xero sign-in did not give access to the chosen organisation. "
+            "Connect again and tick that organisation on Xero's consent page.",
+        )
+    user = _jwt_claims(token["id_token"]).get("email") if token.get("id_token") else None
+    saved = _tokens_from(
+        token,
+        extra={
+            "tenant_id": chosen["tenantId"],
+            "tenant_name": chosen["tenantName"],
+            "xero_connection_id": chosen["id"],
+            "auth_event_id": claims.get("authentication_event_id"),
+            "user": user,
+        },
+    )
+    tokens.save(saved)
+    return XeroTenant(chosen["tenantId"], chosen["tenantName"], user)
+
+
+def verify_webhook(body: bytes, signature: str | None, webhook_key: str) -> bool:
+    """True when ``x-xero-signature`` is base64(HMAC-SHA256(body, key)); answer 401 if not."""
+    if not signature:
+        return False
+    expected = base64.b64encode(hmac.new(webhook_key.encode(), body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected.decode(), signature)
+
+
+def rate_limits(config: ConnectionConfig) -> RateLimits:
+    """Xero's per-tenant limits, overridable by ``settings["rate_limits"]``."""
+    custom = config.settings.get("rate_limits", {})
+    return RateLimits(
+        per_minute=custom.get("per_minute", DEFAULT_LIMITS.per_minute),
+        per_day=custom.get("per_day", DEFAULT_LIMITS.per_day),
+        concurrent=custom.get("concurrent", DEFAULT_LIMITS.concurrent),
+    )
+
+
+def xero_connector(
+    config: ConnectionConfig,
+    tokens: TokenStore,
+    *,
+    redis: Redis | None = None,
+    retry: RetryPolicy | None = None,
+) -> XeroConnector:
+    """A connector whose calls share one Redis limiter per Xero tenant across workers."""
+    limiter = None
+    if redis is not None:
+        tenant_id = _tenant_id(config, tokens.load())
+        limiter = RateLimiter(
+            redis,
+            f"xero:{tenant_id}",
+            rate_limits(config),
+            max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
+        )
+    return XeroConnector(config, tokens, limiter, retry=retry)
+
+
+# -- the connector -------------------------------------------------------------
+
+
+class XeroConnector(Connector):
+    system = "xero"
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        tokens: TokenStore,
+        limiter: RateLimiter | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(config, tokens, limiter)
+        self.clock = clock
+        self.server_limits: dict[str, int] = {}
+        self._sent_token: str | None = None
+        self.http = HttpClient(
+            config.base_url,
+            timeout=timeout,
+            retry=retry,
+            limiter=limiter,
+            auth=self._auth_headers,
+            reauthenticate=self._refresh_after_401,
+            describe_error=describe_error,
+            rate_limit_of=lambda r: r.headers.get("X-Rate-Limit-Problem"),
+            on_response=self._note_limits,
+        )
+
+    # -- tokens ---------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        tokens = self.tokens.load()
+        if tokens is None:
+            raise ConnectorError(
+                ErrorKind.AUTH,
+                XeroErrorCode.NOT_CONNECTED,
+                "This connection is not signed in to Xero yet. Use Connect to Xero.",
+            )
+        if tokens.expires_within(REFRESH_MARGIN, now=self.clock()):
+            tokens = self.tokens.refresh_locked(self._refresh_if_stale)
+        self._sent_token = tokens.access_token
+        return {
+            "Authorization": f"Bearer {tokens.access_token}",
+            "xero-tenant-id": _tenant_id(self.config, tokens),
+            "Accept": "application/json",
+        }
+
+    def _refresh_if_stale(self, current: Tokens | None) -> Tokens:
+        """Run under the lock: another worker may have refreshed while we waited."""
+        if current is not None and not current.expires_within(REFRESH_MARGIN, now=self.clock()):
+            return current
+        return self._refresh(current)
+
+    def _refresh_after_401(self) -> None:
+        failed = self._sent_token
+
+        def refresh(current: Tokens | None) -> Tokens:
+            if current is not None and current.access_token != failed:
+                return current  # someone already replaced the token that was refused
+            return self._refresh(current)
+
+        self.tokens.refresh_locked(refresh)
+
+    def _refresh(self, current: Tokens | None) -> Tokens:
+        if current is None or not current.refresh_token:
+            raise ConnectorError(
+                ErrorKind.AUTH,
+                XeroErrorCode.NOT_CONNECTED,
+                "This connection has no Xero sign-in to renew. Use Connect to Xero.",
+            )
+        try:
+            token = self._request_refresh(current.refresh_token)
+        except ConnectorError as exc:
+            if exc.kind is not ErrorKind.TRANSIENT:
+                raise
+            # Safe to repeat: Xero still honours the previous refresh token for 30 minutes.
+            time.sleep(1)
+            token = self._request_refresh(current.refresh_token)
+        return _tokens_from(token, extra=current.extra)
+
+    def _request_refresh(self, refresh_token: str) -> dict[str, Any]:
+        session = OAuth2Session(self.config.secrets["client_id"], token={"token_type": "Bearer"})
+        session.register_compliance_hook("refresh_token_response", _raise_for_server_error)
+        try:
+            token: dict[str, Any] = session.refresh_token(
+                _checked(self.config.auth_urls["token"]),
+                refresh_token=refresh_token,
+                auth=_client_auth(self.config),
+                timeout=30,
+            )
+        except OAuth2Error as exc:
+            raise _oauth_failure(exc) from exc
+        except requests.RequestException as exc:
+            raise _transient_identity_failure(exc) from exc
+        return token
+
+    def _note_limits(self, response: requests.Response) -> None:
+        for header, name in (
+            ("X-MinLimit-Remaining", "minute"),
+            ("X-DayLimit-Remaining", "day"),
+            ("X-AppMinLimit-Remaining", "appminute"),
+        ):
+            if header in response.headers:
+                self.server_limits[name] = int(response.headers[header])
+
+    # -- the interface --------------------------------------------------------
+
+    def entities(self) -> list[str]:
+        return list(ENTITIES)
+
+    def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
+        """Pages ordered by UpdatedDateUTC, so each page's cursor is safe to store."""
+        info = entity_info(entity)
+        headers = {"If-Modified-Since": cursor} if cursor else {}
+        size = min(int(self.config.settings.get("page_size", 100)), 1000)
+        params: dict[str, Any] = {"order": "UpdatedDateUTC ASC"}
+        page = 1
+        while True:
+            if info.paged:
+                params.update(page=page, pageSize=size)
+            body = self.http.request("GET", f"/{entity}", params=params, headers=headers).json()
+            records = body.get(entity) or []
+            stamps = [r["UpdatedDateUTC"] for r in records if r.get("UpdatedDateUTC")]
+            if stamps:
+                cursor = max(_cursor_from(s) for s in stamps)
+            yield ChangePage(records, cursor)
+            pages = (body.get("pagination") or {}).get("pageCount")
+            last = page >= pages if pages is not None else len(records) < size
+            if not info.paged or last:
+                return
+            page += 1
+
+    def read_one(self, entity: str, key: str) -> Record | None:
+        entity_info(entity)
+        response = self.http.request("GET", f"/{entity}/{quote(key, safe='')}", accept=(404,))
+        if response.status_code == 404:
+            return None
+        records: list[Record] = response.json().get(entity) or []
+        return records[0] if records else None
+
+    def write_batch(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
+        info = entity_info(entity)
+        if not records:
+            return []
+        if len(records) > self.max_batch_size(entity):
+            raise ValueError(f"{len(records)} {entity} exceed the batch size for Xero")
+        if entity == "Accounts":
+            return [self._write_account(record) for record in records]
+        response = self.http.request(
+            "POST",
+            f"/{entity}",
+            params={"summarizeErrors": "false"},
+            json={entity: list(records)},
+            headers={"Idempotency-Key": self._idempotency_key(entity, records)},
+            idempotent=True,
+            accept=(400,),
+        )
+        body = response.json()
+        if response.status_code == 400:
+            return rejected_batch_outcomes(entity, records, body)
+        elements = body.get(entity) or []
+        if len(elements) != len(records):
+            raise ConnectorError(
+                ErrorKind.TRANSIENT,
+                XeroErrorCode.BATCH_REJECTED,
+                f"Xero answered for {len(elements)} of {len(records)} {entity}; "
+                "the batch will be checked and sent again.",
+                raw=body,
+                outcome_unknown=True,
+            )
+        return [write_outcome(info, sent, got) for sent, got in zip(records, elements, strict=True)]
+
+    def _write_account(self, record: Record) -> WriteOutcome:
+        account_id = record.get("AccountID")
+        response = self.http.request(
+            "POST" if account_id else "PUT",
+            f"/Accounts/{account_id}" if account_id else "/Accounts",
+            json=record,
+            headers={"Idempotency-Key": self._idempotency_key("Accounts", [record])},
+            idempotent=True,
+            accept=(400,),
+        )
+        body = response.json()
+        if response.status_code == 400:
+            return rejected_batch_outcomes("Accounts", [record], body)[0]
+        return write_outcome(ENTITIES["Accounts"], record, body["Accounts"][0])
+
+    def _idempotency_key(self, entity: str, records: Sequence[Record]) -> str:
+        """Same records, same key: a retried batch is recognised by Xero (for ~6 minutes)."""
+        tenant = _tenant_id(self.config, self.tokens.load())
+        canonical = json.dumps([tenant, entity, list(records)], sort_keys=True, default=str)
+        return "clarity-" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
+        info = entity_info(entity)
+        if entity == "Invoices":
+            params = {"InvoiceNumbers": reference}
+        else:
+            escaped = reference.replace('"', '\\"')
+            params = {"where": f'{info.reference_field}=="{escaped}"'}
+        if info.paged:
+            params["page"] = "1"
+        records = self.http.request("GET", f"/{entity}", params=params).json().get(entity) or []
+        matches = [r for r in records if r.get(info.reference_field) == reference]
+        if not matches:
+            return None
+        return FoundRecord(str(matches[0][info.id_field]), matches[0])
+
+    def describe(self, entity: str) -> EntitySchema:
+        info = entity_info(entity)
+        return EntitySchema(entity, info.fields, info.id_field, info.reference_field)
+
+    def test_connection(self) -> ConnectionCheck:
+        try:
+            body = self.http.request("GET", "/Organisation").json()
+        except RateLimitedError as exc:
+            return ConnectionCheck(
+                reachable=True,
+                headroom=self._headroom(),
+                message=f"Xero is reachable but its {exc.limit or 'call'} limit is used up; "
+                f"calls resume in about {int(exc.retry_after)} seconds.",
+                kind=ErrorKind.TRANSIENT,
+            )
+        except ConnectorError as exc:
+            return ConnectionCheck(
+                reachable=exc.kind is not ErrorKind.TRANSIENT, message=exc.message, kind=exc.kind
+            )
+        organisation = body["Organisations"][0]["Name"]
+        tokens = self.tokens.load()
+        user = tokens.extra.get("user") if tokens else None
+        who = f"{organisation} (as {user})" if user else organisation
+        return ConnectionCheck(
+            reachable=True,
+            connected_as=who,
+            headroom=self._headroom(),
+            message=f"Connected to the Xero organisation {organisation}.",
+        )
+
+    def _headroom(self) -> Headroom:
+        """The tighter of our shared count and what Xero's headers last said."""
+        ours = self.limiter.headroom() if self.limiter else Headroom(None, None, None)
+
+        def tighter(a: int | None, b: int | None) -> int | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        return Headroom(
+            minute_remaining=tighter(ours.minute_remaining, self.server_limits.get("minute")),
+            day_remaining=tighter(ours.day_remaining, self.server_limits.get("day")),
+            concurrent_free=ours.concurrent_free,
+        )
+
+    def max_batch_size(self, entity: str) -> int:
+        sizes = self.config.settings.get("batch_sizes", {})
+        return int(sizes.get(entity, entity_info(entity).batch_size))
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _tenant_id(config: ConnectionConfig, tokens: Tokens | None) -> str:
+    tenant = config.settings.get("tenant_id") or (tokens.extra.get("tenant_id") if tokens else None)
+    if not tenant:
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            XeroErrorCode.NO_TENANT,
+            "No Xero organisation is chosen for this connection. Use Connect to Xero.",
+        )
+    return str(tenant)
+
+
+def _cursor_from(xero_date: str) -> str:
+    """``/Date(1551213567813+0000)/`` -> ISO 8601 UTC with milliseconds."""
+    ms = int(re.sub(r"[^\d].*", "", xero_date.removeprefix("/Date(")))
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+
+
+def _checked(url: str) -> str:
+    """HTTPS only, except the loopback sandbox (which oauthlib must be told to allow)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and parts.hostname in LOOPBACK:
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+        return url
+    raise ConnectorError(
+        ErrorKind.CONFIG,
+        XeroErrorCode.INSECURE_URL,
+        f"Xero addresses must use https; {parts.scheme}://{parts.hostname} is not allowed.",
+    )
+
+
+def _oauth_session(config: ConnectionConfig, *, state: str | None) -> OAuth2Session:
+    session = OAuth2Session(
+        config.secrets["client_id"],
+        redirect_uri=config.settings["redirect_uri"],
+        scope=config.settings.get("scopes", DEFAULT_SCOPES).split(),
+        state=state,
+    )
+    session.register_compliance_hook("access_token_response", _raise_for_server_error)
+    return session
+
+
+def _client_auth(config: ConnectionConfig) -> HTTPBasicAuth:
+    return HTTPBasicAuth(config.secrets["client_id"], config.secrets["client_secret"])
+
+
+def _raise_for_server_error(response: requests.Response) -> requests.Response:
+    if response.status_code >= 500 or response.status_code == 429:
+        raise ConnectorError(
+            ErrorKind.TRANSIENT,
+            "xero_identity_unavailable",
+            "Xero's sign-in service is not answering. It will be tried again.",
+            status=response.status_code,
+        )
+    return response
+
+
+def _oauth_failure(exc: OAuth2Error) -> ConnectorError:
+    if exc.error == "mismatching_state":
+        return ConnectorError(
+            ErrorKind.CONFIG,
+            XeroErrorCode.STATE_MISMATCH,
+            "The answer from Xero does not belong to this sign-in. "
+            "Start again from Connect to Xero.",
+        )
+    return ConnectorError(
+        ErrorKind.AUTH,
+        XeroErrorCode.SIGN_IN_REJECTED,
+        "Xero refused the sign-in "
+        f"({exc.error}): it was revoked, expired or the app's client id/secret changed. "
+        "Reconnect to Xero.",
+        raw=exc.error,
+    )
+
+
+def _transient_identity_failure(exc: requests.RequestException) -> ConnectorError:
+    return ConnectorError(
+        ErrorKind.TRANSIENT,
+        "xero_identity_unavailable",
+        "Xero's sign-in service could not be reached. It will be tried again.",
+        raw=type(exc).__name__,
+    )
+
+
+def _tokens_from(token: Mapping[str, Any], *, extra: Mapping[str, Any]) -> Tokens:
+    expires_at = token.get("expires_at") or time.time() + float(token.get("expires_in", 1800))
+    return Tokens(
+        access_token=token["access_token"],
+        refresh_token=token.get("refresh_token"),
+        expires_at=float(expires_at),
+        extra=dict(extra),
+    )
+
+
+def _jwt_claims(jwt: str) -> dict[str, Any]:
+    """Read (not verify) a JWT's claims; it came straight from Xero's token endpoint."""
+    try:
+        payload = jwt.split(".")[1]
+        claims: dict[str, Any] = json.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
+    except (IndexError, ValueError):
+        return {}
+    return claims

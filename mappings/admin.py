@@ -1,0 +1,395 @@
+"""Admin pages for mappings and lookup tables: thin faces over services and resources."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from import_export.admin import ImportExportModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from mappings import forms as mapping_forms
+from mappings import services
+from mappings.models import (
+    Aggregation,
+    ConditionalRule,
+    Default,
+    Enrichment,
+    FieldMappingRow,
+    ImportJob,
+    ImportStatus,
+    LookupEntry,
+    LookupTable,
+    Mapping,
+    Split,
+)
+from mappings.resources import IMPORT_FORMATS, FieldMappingRowResource, LookupEntryResource
+
+LOOKUP_INLINE_LIMIT = 200
+
+
+def _formset(part_name: str) -> type[mapping_forms.MappingPartFormSet]:
+    return type(
+        f"{part_name.title()}FormSet", (mapping_forms.MappingPartFormSet,), {"part_name": part_name}
+    )
+
+
+class FieldMappingRowInline(admin.TabularInline):
+    model = FieldMappingRow
+    form = mapping_forms.FieldMappingRowForm
+    formset = _formset("rows")
+    extra = 0
+
+
+class ConditionalRuleInline(admin.TabularInline):
+    model = ConditionalRule
+    formset = _formset("rules")
+    fields = ("order", "condition", "effect", "target", "value", "message")
+    extra = 0
+
+
+class EnrichmentInline(admin.TabularInline):
+    model = Enrichment
+    formset = _formset("enrichments")
+    fields = ("order", "target", "key", "lookup")
+    autocomplete_fields = ("lookup",)
+    extra = 0
+
+
+class DefaultInline(admin.TabularInline):
+    model = Default
+    formset = _formset("defaults")
+    fields = ("target", "value")
+    extra = 0
+
+
+class AggregationInline(admin.TabularInline):
+    model = Aggregation
+    form = mapping_forms.AggregationForm
+    formset = _formset("aggregations")
+    fields = ("order", "lines", "key", "sum")
+    extra = 0
+
+
+class SplitInline(admin.TabularInline):
+    model = Split
+    formset = _formset("splits")
+    fields = ("lines", "key", "header_field", "max_lines")
+    max_num = 1
+    extra = 0
+
+
+class TryItForm(forms.Form):
+    record = forms.CharField(
+        label="Sample source record (JSON)",
+        widget=forms.Textarea(attrs={"rows": 16, "cols": 80, "class": "vLargeTextField"}),
+    )
+
+    def clean_record(self) -> Any:
+        try:
+            return json.loads(self.cleaned_data["record"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+            ) from exc
+
+
+@admin.register(Mapping)
+class MappingAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "name",
+        "source_system",
+        "source_entity",
+        "target_system",
+        "target_entity",
+        "row_count",
+        "version",
+        "updated_at",
+    )
+    search_fields = ("name", "source_entity", "target_entity")
+    readonly_fields = ("version", "try_it")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "try_it")}),
+        (
+            "Entities",
+            {"fields": (("source_system", "source_entity"), ("target_system", "target_entity"))},
+        ),
+        ("Version", {"fields": ("version",)}),
+    )
+    inlines = (
+        FieldMappingRowInline,
+        ConditionalRuleInline,
+        EnrichmentInline,
+        DefaultInline,
+        AggregationInline,
+        SplitInline,
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Mapping]:
+        return super().get_queryset(request).annotate(row_count=Count("fieldmappingrows"))
+
+    @admin.display(description="rows", ordering="row_count")
+    def row_count(self, obj: Mapping) -> int:
+        return obj.row_count  # type: ignore[attr-defined]
+
+    @admin.display(description="Try it")
+    def try_it(self, obj: Mapping) -> str:
+        if not obj.pk:
+            return "Save the mapping first."
+        url = reverse("admin:mappings_mapping_try", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Try it on a sample record</a>', url)
+
+    def get_formsets_with_inlines(
+        self, request: HttpRequest, obj: Mapping | None = None
+    ) -> Iterator[tuple[type, admin.options.InlineModelAdmin]]:
+        """Give this request's inline formsets one shared compile check."""
+        pairs = list(super().get_formsets_with_inlines(request, obj))
+        check = mapping_forms.MappingCheck(expected=len(pairs))
+        for formset, inline in pairs:
+            yield type(formset.__name__, (formset,), {"check": check}), inline
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.mapping_changed(mapping=form.instance)
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.try_it_view)
+        return [path("<int:pk>/try/", view, name="mappings_mapping_try"), *super().get_urls()]
+
+    def try_it_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        mapping = get_object_or_404(Mapping, pk=pk)
+        if not self.has_view_permission(request, mapping):
+            raise PermissionDenied
+        form = TryItForm(request.POST or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            result = services.mapping_try(mapping=mapping, record=form.cleaned_data["record"])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": mapping,
+            "title": f"Try {mapping.name}",
+            "form": form,
+            "result": result,
+            "records_json": [
+                json.dumps(r, indent=2, ensure_ascii=False)
+                for r in (result.records if result else [])
+            ],
+        }
+        return TemplateResponse(request, "mappings/try_it.html", context)
+
+
+class MappingPartAdmin(SimpleHistoryAdmin):
+    """A row or rule on its own page: its history, and reverting it, re-check the mapping."""
+
+    list_select_related = ("mapping",)
+    list_filter = ("mapping",)
+    show_full_result_count = False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.mapping_changed(mapping=obj.mapping)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        services.mapping_changed(mapping=obj.mapping)
+
+
+@admin.register(FieldMappingRow)
+class FieldMappingRowAdmin(ImportExportModelAdmin, MappingPartAdmin):
+    form = mapping_forms.StandaloneFieldMappingRowForm
+    resource_classes = (FieldMappingRowResource,)
+    import_formats = IMPORT_FORMATS
+    export_formats = IMPORT_FORMATS
+    list_display = ("__str__", "mapping", "order", "kind", "combine")
+
+
+@admin.register(ConditionalRule)
+class ConditionalRuleAdmin(MappingPartAdmin):
+    form = mapping_forms.StandaloneRuleForm
+    list_display = ("condition", "effect", "target", "mapping", "order")
+
+
+class LookupEntryInline(admin.TabularInline):
+    model = LookupEntry
+    fields = ("key", "value")
+    extra = 1
+
+
+@admin.register(LookupTable)
+class LookupTableAdmin(SimpleHistoryAdmin):
+    form = mapping_forms.LookupTableForm
+    list_display = ("name", "on_missing", "case_sensitive", "entry_count", "version", "updated_at")
+    search_fields = ("name",)
+    readonly_fields = ("version", "entries_link")
+    fields = (
+        "name",
+        "description",
+        "on_missing",
+        "default_value",
+        "case_sensitive",
+        "version",
+        "entries_link",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LookupTable]:
+        return super().get_queryset(request).annotate(entry_count=Count("entries"))
+
+    @admin.display(description="entries", ordering="entry_count")
+    def entry_count(self, obj: LookupTable) -> int:
+        return obj.entry_count  # type: ignore[attr-defined]
+
+    @admin.display(description="Entries")
+    def entries_link(self, obj: LookupTable) -> str:
+        if not obj.pk:
+            return "-"
+        url = reverse("admin:mappings_lookupentry_changelist") + f"?table__id__exact={obj.pk}"
+        return format_html('<a href="{}">All entries, import and export</a>', url)
+
+    def get_inlines(self, request: HttpRequest, obj: LookupTable | None) -> list[type]:
+        """Edit small tables in place; large ones page through the entries list."""
+        if obj is not None and obj.entries.count() > LOOKUP_INLINE_LIMIT:
+            return []
+        return [LookupEntryInline]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.lookup_tables_changed(table_ids=[form.instance.pk])
+
+
+@admin.register(LookupEntry)
+class LookupEntryAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
+    resource_classes = (LookupEntryResource,)
+    import_formats = IMPORT_FORMATS
+    export_formats = IMPORT_FORMATS
+    skip_admin_log = True  # every imported entry gets a history record instead
+    list_display = ("key", "value", "table")
+    list_filter = ("table",)
+    list_select_related = ("table",)
+    search_fields = ("=key",)
+    show_full_result_count = False
+
+    def save_model(self, request: HttpRequest, obj: LookupEntry, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.lookup_tables_changed(table_ids=[obj.table_id])
+
+    def delete_model(self, request: HttpRequest, obj: LookupEntry) -> None:
+        super().delete_model(request, obj)
+        services.lookup_tables_changed(table_ids=[obj.table_id])
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """Hand a large file to a worker; small ones take the usual dry run and confirm."""
+        if request.method == "POST" and self.has_import_permission(request):
+            form = self.create_import_form(request)
+            if form.is_valid():
+                input_format = self.get_import_formats()[int(form.cleaned_data["format"])]()
+                if not input_format.is_binary():
+                    input_format.encoding = self.from_encoding
+                upload = form.cleaned_data["import_file"]
+                content = upload.read()
+                upload.seek(0)
+                try:
+                    row_count = len(input_format.create_dataset(content))
+                except Exception:
+                    row_count = 0
+                if row_count > services.LARGE_IMPORT_ROWS:
+                    job = services.import_job_create(
+                        file_name=upload.name,
+                        file_format=input_format.get_extension(),
+                        content=content,
+                        row_count=row_count,
+                        user=request.user,
+                    )
+                    messages.info(
+                        request,
+                        f"{row_count} rows is a large file: a worker is checking it. "
+                        "This page shows its progress; confirm here once it is checked.",
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:mappings_importjob_change", args=[job.pk])
+                    )
+        return super().import_action(request, **kwargs)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("file_name", "status", "progress", "row_count", "created_by", "created_at")
+    list_select_related = ("created_by",)
+    readonly_fields = (
+        "file_name",
+        "file_format",
+        "row_count",
+        "status",
+        "progress",
+        "totals",
+        "error_list",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+    exclude = ("errors",)
+    change_form_template = "mappings/importjob_change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Invalid rows")
+    def error_list(self, obj: ImportJob) -> str:
+        if not obj.errors:
+            return "-"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html(
+                "".join(
+                    format_html("<li>Row {}: {}</li>", e["row"] or "-", e["error"])
+                    for e in obj.errors
+                )
+            ),
+        )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.confirm_view)
+        return [
+            path("<int:pk>/confirm/", view, name="mappings_importjob_confirm"),
+            *super().get_urls(),
+        ]
+
+    def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST" or not request.user.has_perm("mappings.add_lookupentry"):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=pk)
+        try:
+            services.import_job_confirm(job=job)
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(request, "Importing: this page shows the progress.")
+        return HttpResponseRedirect(reverse("admin:mappings_importjob_change", args=[pk]))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        obj = context.get("original")
+        context["can_confirm"] = (
+            obj is not None
+            and obj.status == ImportStatus.VALIDATED
+            and request.user.has_perm("mappings.add_lookupentry")
+        )
+        context["refresh"] = obj is not None and obj.status in (
+            ImportStatus.VALIDATING,
+            ImportStatus.IMPORTING,
+        )
+        return super().render_change_form(request, context, *args, **kwargs)

@@ -1,0 +1,228 @@
+"""Conditional rules: safe expressions parsed and checked once, evaluated per record.
+
+Expressions are evaluated by ``simpleeval`` - never ``eval``. On top of what
+simpleeval refuses, compilation rejects method calls (an expression must not be
+able to call ``.clear()`` on the record it reads) and anything but a small set
+of expression forms, and rewrites ``Contact.Name`` into a dict read, so the
+evaluator only ever sees plain values.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from simpleeval import EvalWithCompoundTypes
+
+from mappings.engine.error_codes import ErrorCode
+from mappings.engine.paths import Setter
+from mappings.engine.problems import Problem, SpecError
+from mappings.engine.spec import Effect, RowId
+from mappings.engine.values import as_decimal, as_text, is_empty
+
+_FIELD = "field"
+
+
+def _field(obj: Any, key: str) -> Any:
+    return obj.get(key) if type(obj) is dict else None
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "decimal": as_decimal,
+    "int": int,
+    "float": float,
+    "str": as_text,
+    "len": len,
+    "abs": abs,
+    "round": round,
+    "min": min,
+    "max": max,
+    "lower": lambda value: as_text(value).lower(),
+    "upper": lambda value: as_text(value).upper(),
+    "trim": lambda value: as_text(value).strip(),
+    "empty": is_empty,
+    "startswith": lambda value, prefix: as_text(value).startswith(prefix),
+    "endswith": lambda value, suffix: as_text(value).endswith(suffix),
+    _FIELD: _field,
+}
+
+_ALLOWED = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Call,
+    ast.IfExp,
+    ast.Tuple,
+    ast.List,
+)
+
+
+def _error(message: str, column: int | None) -> SpecError:
+    where = f" at column {column}" if column else ""
+    return SpecError(ErrorCode.INVALID_EXPRESSION, f"{message}{where}", "condition", None, column)
+
+
+class _Check(ast.NodeTransformer):
+    """Collects every problem in one pass and rewrites ``a.b`` to ``field(a, "b")``."""
+
+    def __init__(self, known_fields: set[str] | None, lead: int) -> None:
+        self.known_fields = known_fields
+        self.lead = lead
+        self.errors: list[SpecError] = []
+
+    def fail(self, message: str, node: ast.AST) -> None:
+        self.errors.append(_error(message, getattr(node, "col_offset", 0) + 1 + self.lead))
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if not isinstance(node, _ALLOWED):
+            self.fail(f"{type(node).__name__} is not allowed in a rule", node)
+            return node
+        return super().generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            known = ", ".join(n for n in FUNCTIONS if n != _FIELD)
+            self.fail(f"unknown function {name!r} (known: {known})", node)
+            return node
+        if node.keywords:
+            self.fail("functions take no keyword arguments", node)
+        node.args = [self.visit(a) for a in node.args]
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if node.attr.startswith("_"):
+            self.fail(f"field name {node.attr!r} cannot start with _", node)
+        call = ast.Call(ast.Name(_FIELD, ast.Load()), [self.visit(node.value)], [])
+        call.args.append(ast.Constant(node.attr))
+        return ast.copy_location(call, node)
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        known = self.known_fields
+        if known is not None and node.id not in known:
+            close = difflib.get_close_matches(node.id, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.fail(f"unknown field {node.id!r}{hint}", node)
+        return node
+
+
+def parse_expression(text: Any, known_fields: Iterable[str] | None = None) -> ast.expr:
+    """Parse and check a condition, raising its first problem as a SpecError."""
+    tree, errors = _parse(text, known_fields)
+    if tree is None or errors:
+        raise errors[0]
+    return tree
+
+
+def _parse(
+    text: Any, known_fields: Iterable[str] | None
+) -> tuple[ast.expr | None, list[SpecError]]:
+    if not isinstance(text, str) or not text.strip():
+        return None, [_error("the condition is empty", None)]
+    # One line, so a column alone locates the mistake.
+    flat = text.replace("\r", " ").replace("\n", " ")
+    lead = len(flat) - len(flat.lstrip())
+    try:
+        tree = ast.parse(flat.strip(), mode="eval")
+    except SyntaxError as exc:
+        if not exc.offset:  # the parser ran out of text: the expression is unfinished
+            column = len(flat.rstrip()) + 1
+            return None, [_error("the condition is incomplete", column)]
+        column = exc.offset + lead
+        near = flat[column - 1 : column + 11].strip()
+        return None, [_error(f"syntax error near {near!r}: {exc.msg}", column)]
+    check = _Check(None if known_fields is None else set(known_fields), lead)
+    tree = check.visit(tree)
+    return tree.body, check.errors
+
+
+def validate_expression(text: str, known_fields: Iterable[str] | None = None) -> list[str]:
+    """Every problem in a condition as a message for a form; empty when it is valid.
+
+    Pass ``known_fields`` (top-level source field names) to catch misspelt fields.
+    """
+    return [error.message for error in _parse(text, known_fields)[1]]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    id: RowId
+    text: str
+    tree: ast.expr
+    effect: Effect
+    message: str
+    set: Setter | None  # for Effect.SET
+    target: str | None
+    value: Any
+
+
+class _Fields:
+    """The names an expression sees: the current record's fields, missing ones as None."""
+
+    __slots__ = ("record",)
+
+    def __init__(self) -> None:
+        self.record: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        return self.record.get(name)
+
+
+class RuleSet:
+    """Evaluates rules in order. One evaluator per plan: a Plan is not shared across threads."""
+
+    def __init__(self, rules: list[CompiledRule]) -> None:
+        self.rules = rules
+        self._fields = _Fields()
+        self._evaluator = EvalWithCompoundTypes(functions=FUNCTIONS, names=self._fields)
+
+    def fired(self, record: dict[str, Any], problems: list[Problem]) -> list[CompiledRule]:
+        """The rules whose condition holds; evaluation errors become problems."""
+        self._fields.record = record
+        evaluate = self._evaluator.eval
+        fired = []
+        for rule in self.rules:
+            try:
+                if evaluate(rule.text, rule.tree):
+                    fired.append(rule)
+            except Exception as exc:  # any failure is this record's problem
+                problems.append(
+                    Problem(
+                        ErrorCode.RULE_ERROR,
+                        f'rule "{rule.id}" ({rule.text}) could not be checked for this '
+                        f"record: {exc}",
+                        rule_id=rule.id,
+                    )
+                )
+        return fired

@@ -1,0 +1,273 @@
+"""The transforms a row can chain, each compiled once into a ``Step``.
+
+A transform raises ``TransformError`` on bad data and lets ``None`` (an empty
+source field) through untouched, except those whose job is emptiness:
+``default``, ``constant``, ``lookup`` (whose table decides) and ``address``.
+The None check is not inside the functions: the code generated for a plan
+(``mappings.engine.codegen``) does it inline, which saves a call per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_DOWN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+    InvalidOperation,
+)
+from typing import Any
+
+from mappings.engine import addresses, dates
+from mappings.engine.error_codes import ErrorCode
+from mappings.engine.lookups import Lookup
+from mappings.engine.problems import SpecError, TransformError, show
+from mappings.engine.spec import Transform
+from mappings.engine.values import as_decimal, as_text, is_empty, join_text
+
+Fn = Callable[[Any], Any]
+
+ROUNDING = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "half_down": ROUND_HALF_DOWN,
+    "up": ROUND_UP,
+    "down": ROUND_DOWN,
+    "ceiling": ROUND_CEILING,
+    "floor": ROUND_FLOOR,
+}
+_TRUE = frozenset({"yes", "y", "true", "t", "1", "on"})
+_FALSE = frozenset({"no", "n", "false", "f", "0", "off"})
+_NO_VALUE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One compiled transform.
+
+    ``keeps_none``: None passes through without ``fn`` being called (``fn`` may
+    assume a value), so the generated code guards the call instead of every
+    transform wrapping itself in another function.
+    """
+
+    fn: Fn
+    keeps_none: bool = True
+
+
+class _Args:
+    """Typed reads of a transform's args, raising SpecErrors that name the arg."""
+
+    def __init__(self, name: str, args: Mapping[str, Any]) -> None:
+        self.name = name
+        self.args = args
+
+    def fail(self, arg: str, message: str) -> SpecError:
+        return SpecError(
+            ErrorCode.INVALID_TRANSFORM_ARGS, f'"{self.name}": {message}', f"args.{arg}"
+        )
+
+    def get(self, arg: str, kind: type | tuple[type, ...], default: Any = _NO_VALUE) -> Any:
+        if arg not in self.args:
+            if default is _NO_VALUE:
+                raise self.fail(arg, f"{arg} is required")
+            return default
+        value = self.args[arg]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not object):
+            raise self.fail(arg, f"{arg} has the wrong type ({show(value)})")
+        return value
+
+    def rounding(self, default: str | None) -> str | None:
+        mode = self.get("rounding", (str, type(None)), default)
+        if mode is not None and mode not in ROUNDING:
+            raise self.fail("rounding", f"rounding must be one of {', '.join(ROUNDING)}")
+        return None if mode is None else ROUNDING[mode]
+
+
+def _trim(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    def trim(value: Any) -> str:
+        return value.strip() if type(value) is str else as_text(value).strip()
+
+    return Step(trim)
+
+
+def _upper(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    return Step(lambda value: as_text(value).upper())
+
+
+def _lower(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    return Step(lambda value: as_text(value).lower())
+
+
+def _text(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    return Step(as_text)
+
+
+def _date(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    formats = args.get("from", (str, list))
+    formats = [formats] if isinstance(formats, str) else formats
+    if not formats:
+        raise args.fail("from", "give at least one input format, e.g. DD/MM/YYYY")
+    readers = [dates.reader(f, "args.from") for f in formats]
+    write = dates.writer(args.get("to", str, "YYYY-MM-DD"), "args.to")
+    return Step(lambda value: dates.convert(value, readers, write))
+
+
+def _decimal(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    places = args.get("places", (int, type(None)), None)
+    rounding = args.rounding("half_up")
+    if places is None:
+        return Step(as_decimal)
+    if not 0 <= places <= 12:
+        raise args.fail("places", "places must be between 0 and 12")
+    exponent = Decimal(1).scaleb(-places)
+
+    def to_decimal(value: Any) -> Decimal:
+        try:
+            return as_decimal(value).quantize(exponent, rounding)
+        except InvalidOperation:
+            raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is too large") from None
+
+    return Step(to_decimal)
+
+
+def _integer(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    rounding = args.rounding(None)
+
+    def to_integer(value: Any) -> int:
+        number = as_decimal(value)
+        whole = number.to_integral_value(rounding=rounding or ROUND_HALF_UP)
+        if rounding is None and whole != number:
+            raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is not a whole number")
+        return int(whole)
+
+    return Step(to_integer)
+
+
+def _boolean(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    def to_boolean(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if type(value) is str or type(value) is int:
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+        raise TransformError(
+            ErrorCode.INVALID_BOOLEAN, f"{show(value)} is not yes/no, true/false, Y/N or 1/0"
+        )
+
+    return Step(to_boolean)
+
+
+def _split(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    separator = args.get("separator", str)
+    if not separator:
+        raise args.fail("separator", "separator cannot be empty")
+    index = args.get("index", (int, type(None)), None)
+
+    def split(value: Any) -> Any:
+        parts = [p.strip() for p in as_text(value).split(separator)]
+        if index is None:
+            return parts
+        return parts[index] if -len(parts) <= index < len(parts) else None
+
+    return Step(split)
+
+
+def _concat(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    separator = args.get("separator", str, "")
+    before = args.get("before", str, "")
+    after = args.get("after", str, "")
+
+    def concat(value: Any) -> str | None:
+        text = join_text(value, separator) if isinstance(value, list) else as_text(value)
+        return None if text is None else f"{before}{text}{after}"
+
+    return Step(concat)
+
+
+def _address(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    lines = args.get("lines", int, 2)
+    if not 1 <= lines <= 6:
+        raise args.fail("lines", "lines must be between 1 and 6")
+    country = args.get("country", str, "any")
+    if country not in addresses.COUNTRIES:
+        raise args.fail("country", f"country must be one of {', '.join(addresses.COUNTRIES)}")
+    return Step(lambda value: addresses.parse_address(value, lines, country), keeps_none=False)
+
+
+def _default(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    fallback = args.get("value", object)
+    return Step(lambda value: fallback if is_empty(value) else value, keeps_none=False)
+
+
+def _constant(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    constant = args.get("value", object)
+    return Step(lambda value: constant, keeps_none=False)
+
+
+def _lookup(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
+    name = args.get("table", str)
+    if name not in lookups:
+        known = ", ".join(f'"{n}"' for n in sorted(lookups)) or "none defined"
+        raise SpecError(
+            ErrorCode.UNKNOWN_LOOKUP,
+            f'"lookup": there is no lookup table "{name}" (known: {known})',
+            "args.table",
+            lookup=name,
+        )
+    return Step(lookups[name].translate, keeps_none=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    build: Callable[[_Args, Mapping[str, Lookup]], Step]
+    args: frozenset[str]
+
+
+TRANSFORMS: dict[str, _Kind] = {
+    "trim": _Kind(_trim, frozenset()),
+    "upper": _Kind(_upper, frozenset()),
+    "lower": _Kind(_lower, frozenset()),
+    "text": _Kind(_text, frozenset()),
+    "date": _Kind(_date, frozenset({"from", "to"})),
+    "decimal": _Kind(_decimal, frozenset({"places", "rounding"})),
+    "integer": _Kind(_integer, frozenset({"rounding"})),
+    "boolean": _Kind(_boolean, frozenset()),
+    "split": _Kind(_split, frozenset({"separator", "index"})),
+    "concat": _Kind(_concat, frozenset({"separator", "before", "after"})),
+    "address": _Kind(_address, frozenset({"lines", "country"})),
+    "default": _Kind(_default, frozenset({"value"})),
+    "constant": _Kind(_constant, frozenset({"value"})),
+    "lookup": _Kind(_lookup, frozenset({"table"})),
+}
+
+
+def build_transform(transform: Transform, lookups: Mapping[str, Lookup]) -> Step:
+    """Compile one transform; SpecError fields are relative to the transform."""
+    kind = TRANSFORMS.get(transform.name)
+    if kind is None:
+        raise SpecError(
+            ErrorCode.UNKNOWN_TRANSFORM,
+            f'unknown transform "{transform.name}" (known: {", ".join(TRANSFORMS)})',
+            "name",
+        )
+    if not isinstance(transform.args, Mapping):
+        raise SpecError(ErrorCode.INVALID_TRANSFORM_ARGS, "args must be a mapping", "args")
+    unknown = sorted(set(transform.args) - kind.args)
+    if unknown:
+        accepted = ", ".join(sorted(kind.args)) or "no args"
+        raise SpecError(
+            ErrorCode.INVALID_TRANSFORM_ARGS,
+            f'"{transform.name}" does not take {", ".join(map(str, unknown))} '
+            f"(it takes {accepted})",
+            f"args.{unknown[0]}",
+        )
+    return kind.build(_Args(transform.name, transform.args), lookups)

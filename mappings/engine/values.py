@@ -1,0 +1,74 @@
+"""How the engine reads values as text and numbers, and makes results JSON-safe.
+
+Numbers are kept as ``Decimal`` so money stays exact through sums and rounding;
+the target connector (or ``to_json_safe``) decides how to put them on the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from mappings.engine.error_codes import ErrorCode
+from mappings.engine.problems import TransformError, show
+
+# A "number" this large is garbage, and int() of a huge exponent could take ages.
+_LIMIT = Decimal("1e40")
+_NEG_LIMIT = -_LIMIT
+
+
+def as_text(value: Any) -> str:
+    """The text of a scalar; lists and objects are refused rather than printed."""
+    if type(value) is str:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal | float | dt.date):
+        return str(value) if not isinstance(value, dt.date) else value.isoformat()
+    raise TransformError(ErrorCode.INVALID_TEXT, f"expected text but got {show(value)}")
+
+
+def as_decimal(value: Any) -> Decimal:
+    """Read a JSON number or numeric text as an exact Decimal.
+
+    Thousands separators are refused, not guessed: "1,234" and "1.234" mean
+    different amounts in different countries.
+    """
+    try:
+        if type(value) is str:
+            number = Decimal(value)  # Decimal() itself ignores surrounding whitespace
+        elif type(value) is int or type(value) is Decimal:
+            number = Decimal(value)
+        elif type(value) is float:
+            number = Decimal(repr(value))
+        else:
+            raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is not a number")
+        if _NEG_LIMIT < number < _LIMIT:
+            return number
+    except (InvalidOperation, ValueError):  # NaN fails the range check too
+        raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is not a number") from None
+    raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is out of range")
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or (type(value) is str and not value.strip())
+
+
+def join_text(values: Any, separator: str) -> str | None:
+    """Join the non-empty values as text; None when nothing is left."""
+    parts = [as_text(v).strip() for v in values if not is_empty(v)]
+    return separator.join(parts) if parts else None
+
+
+def to_json_safe(value: Any) -> Any:
+    """Decimals to strings, dates to ISO text, tuples to lists - recursively."""
+    if isinstance(value, dict):
+        return {k: to_json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_safe(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value

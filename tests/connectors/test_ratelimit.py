@@ -1,0 +1,116 @@
+"""The shared limiter against a real redis-server, from several real processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+from redis import Redis
+
+from connectors.errors import RateLimitedError
+from connectors.ratelimit import Permit, RateLimiter, RateLimits, Wait
+
+
+def test_minute_window_grants_exactly_the_limit(redis_client: Redis, unique_key: str) -> None:
+    limiter = RateLimiter(redis_client, unique_key, RateLimits(per_minute=3, per_day=100))
+    outcomes = [limiter.try_acquire() for _ in range(4)]
+    assert [type(o) for o in outcomes] == [Permit, Permit, Permit, Wait]
+    wait = outcomes[-1]
+    assert isinstance(wait, Wait)
+    assert wait.limit == "minute"
+    assert 59 < wait.seconds <= 60
+    headroom = limiter.headroom()
+    assert (headroom.minute_remaining, headroom.day_remaining) == (0, 97)
+    assert headroom.concurrent_free is None
+
+
+def test_day_limit_reports_the_day(redis_client: Redis, unique_key: str) -> None:
+    limiter = RateLimiter(redis_client, unique_key, RateLimits(per_minute=10, per_day=1))
+    limiter.try_acquire()
+    wait = limiter.try_acquire()
+    assert isinstance(wait, Wait)
+    assert wait.limit == "day"
+    assert wait.seconds > 86000
+
+
+def test_long_wait_raises_instead_of_sleeping(redis_client: Redis, unique_key: str) -> None:
+    limiter = RateLimiter(redis_client, unique_key, RateLimits(per_minute=1), max_wait=0.5)
+    limiter.acquire()
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError) as caught:
+        limiter.acquire()
+    assert time.monotonic() - started < 0.2
+    assert caught.value.limit == "minute"
+    assert caught.value.retry_after > 59
+
+
+def test_concurrency_slots_are_released(redis_client: Redis, unique_key: str) -> None:
+    limiter = RateLimiter(redis_client, unique_key, RateLimits(concurrent=1), max_wait=0.2)
+    with limiter.slot():
+        assert limiter.headroom().concurrent_free == 0
+        assert isinstance(limiter.try_acquire(), Wait)
+    assert limiter.headroom().concurrent_free == 1
+    with limiter.slot():
+        pass
+
+
+def test_leases_of_dead_processes_expire(redis_client: Redis, unique_key: str) -> None:
+    limits = RateLimits(concurrent=1)
+    crashed = RateLimiter(redis_client, unique_key, limits, lease_seconds=0.2)
+    crashed.acquire()  # never released, as if the process died
+    limiter = RateLimiter(redis_client, unique_key, limits, max_wait=2)
+    started = time.monotonic()
+    limiter.release(limiter.acquire())
+    assert 0.1 < time.monotonic() - started < 1.5
+
+
+def _hammer(url: str, key: str, seconds: float, results: multiprocessing.Queue) -> None:
+    client = Redis.from_url(url)
+    limiter = RateLimiter(client, key, RateLimits(per_minute=25, concurrent=2), max_wait=0.05)
+    granted = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with limiter.slot():
+                running = client.incr(f"{key}:running")
+                client.eval(
+                    "if tonumber(redis.call('GET', KEYS[1]) or 0) < tonumber(ARGV[1]) then "
+                    "redis.call('SET', KEYS[1], ARGV[1]) end",
+                    1,
+                    f"{key}:peak",
+                    running,
+                )
+                time.sleep(0.01)
+                client.decr(f"{key}:running")
+                granted += 1
+        except RateLimitedError:
+            time.sleep(0.01)
+    results.put(granted)
+
+
+def test_processes_together_stay_under_the_limits(
+    redis_url: str, redis_client: Redis, unique_key: str
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue = context.Queue()
+    workers = [
+        context.Process(target=_hammer, args=(redis_url, unique_key, 2.0, results))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    counts = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+    assert sum(counts) == 25
+    assert int(redis_client.get(f"{unique_key}:peak") or 0) <= 2
+    assert sum(1 for c in counts if c) >= 2  # the permits really were shared out
+
+
+def test_works_on_fakeredis(unique_key: str) -> None:
+    """The embedded default (no Redis server installed) runs the same script."""
+    fakeredis = pytest.importorskip("fakeredis")
+    limiter = RateLimiter(fakeredis.FakeRedis(), unique_key, RateLimits(per_minute=2, concurrent=1))
+    assert isinstance(limiter.try_acquire(), Permit)
+    assert isinstance(limiter.try_acquire(), Wait)

@@ -1,0 +1,168 @@
+"""Each transform on its own, through a one-row mapping (the way rows use them)."""
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from mappings.engine import ErrorCode, FieldRow, MappingSpec, Outcome, Transform, compile_mapping
+
+
+def run(value: Any, *transforms: Transform, targets: tuple[str, ...] = ("Out",)) -> Any:
+    plan = compile_mapping(MappingSpec(rows=(FieldRow(1, ("In",), targets, transforms),)))
+    return plan.apply({"In": value})
+
+
+def mapped(value: Any, *transforms: Transform) -> Any:
+    result = run(value, *transforms)
+    assert result.outcome is Outcome.MAPPED, result.problems
+    return result.record.get("Out")
+
+
+def problem(value: Any, *transforms: Transform):
+    result = run(value, *transforms)
+    assert result.outcome is Outcome.FAILED
+    (found,) = result.problems
+    return found
+
+
+def test_trim_upper_lower():
+    assert mapped("  a b ", Transform("trim")) == "a b"
+    assert mapped("abc", Transform("upper")) == "ABC"
+    assert mapped("ABC", Transform("lower")) == "abc"
+    assert mapped(12, Transform("upper")) == "12"
+
+
+def test_text_turns_numbers_into_text():
+    assert mapped(Decimal("1.50"), Transform("text")) == "1.50"
+    assert mapped(7, Transform("text")) == "7"
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "expected"),
+    [
+        ("03/12/2024", "MM/DD/YYYY", "2024-03-12"),
+        ("12/03/2024", "DD/MM/YYYY", "2024-03-12"),
+        ("3/1/24", "MM/DD/YY", "2024-03-01"),
+        ("2024-03-12T10:11:12", "YYYY-MM-DDTHH:mm:ss", "2024-03-12"),
+    ],
+)
+def test_date_reads_explicit_formats(value, fmt, expected):
+    assert mapped(value, Transform("date", {"from": fmt})) == expected
+
+
+def test_date_writes_requested_format_and_tries_formats_in_order():
+    transform = Transform("date", {"from": ["YYYY-MM-DD", "DD/MM/YYYY"], "to": "DD.MM.YYYY"})
+    assert mapped("2024-03-12", transform) == "12.03.2024"
+    assert mapped("12/03/2024", transform) == "12.03.2024"
+
+
+def test_invalid_date_is_a_data_problem_naming_the_value():
+    found = problem("31/02/2024", Transform("date", {"from": "DD/MM/YYYY"}))
+    assert found.code is ErrorCode.INVALID_DATE
+    assert found.kind == "data"
+    assert "'31/02/2024'" in found.message
+    assert found.field == "Out"
+
+
+def test_decimal_rounds_with_places_and_mode():
+    assert mapped("2.345", Transform("decimal", {"places": 2})) == Decimal("2.35")
+    assert mapped("2.345", Transform("decimal", {"places": 2, "rounding": "half_even"})) == (
+        Decimal("2.34")
+    )
+    assert mapped("2.349", Transform("decimal", {"places": 2, "rounding": "down"})) == (
+        Decimal("2.34")
+    )
+    assert mapped(1.1, Transform("decimal")) == Decimal("1.1")
+    assert mapped(" 10 ", Transform("decimal")) == Decimal("10")
+
+
+@pytest.mark.parametrize("value", ["abc", "1,234.50", "NaN", "1e99", True, [1]])
+def test_decimal_refuses_non_numbers(value):
+    assert problem(value, Transform("decimal", {"places": 2})).code is ErrorCode.INVALID_NUMBER
+
+
+def test_integer_from_decimal_and_text():
+    assert mapped("12", Transform("integer")) == 12
+    assert mapped(Decimal("12.0"), Transform("integer")) == 12
+    assert mapped("12.5", Transform("integer", {"rounding": "half_up"})) == 13
+    assert problem("12.5", Transform("integer")).code is ErrorCode.INVALID_NUMBER
+
+
+def test_decimal_to_integer_and_back_in_one_chain():
+    chain = (Transform("decimal", {"places": 0}), Transform("integer"), Transform("text"))
+    assert mapped("41.6", *chain) == "42"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("yes", True),
+        ("No", False),
+        ("TRUE", True),
+        ("false", False),
+        ("1", True),
+        (0, False),
+        ("Y", True),
+        ("n", False),
+        (True, True),
+    ],
+)
+def test_boolean_parsing(value, expected):
+    assert mapped(value, Transform("boolean")) is expected
+
+
+def test_boolean_refuses_anything_else():
+    assert problem("maybe", Transform("boolean")).code is ErrorCode.INVALID_BOOLEAN
+
+
+def test_split_picks_a_part_or_keeps_the_list():
+    assert mapped("a-b-c", Transform("split", {"separator": "-", "index": 1})) == "b"
+    assert mapped("a-b-c", Transform("split", {"separator": "-", "index": -1})) == "c"
+    assert "Out" not in run("a", Transform("split", {"separator": "-", "index": 3})).record
+    assert mapped("a, b", Transform("split", {"separator": ","})) == ["a", "b"]
+
+
+def test_concat_joins_lists_and_wraps_text():
+    assert mapped("123", Transform("concat", {"before": "INV-", "after": "/A"})) == "INV-123/A"
+    joined = (Transform("split", {"separator": " "}), Transform("concat", {"separator": "_"}))
+    assert mapped("a b", *joined) == "a_b"
+
+
+def test_default_fills_empty_values_only():
+    assert mapped(None, Transform("default", {"value": "200"})) == "200"
+    assert mapped("  ", Transform("default", {"value": "200"})) == "200"
+    assert mapped("400", Transform("default", {"value": "200"})) == "400"
+
+
+def test_constant_ignores_the_source():
+    assert mapped("x", Transform("constant", {"value": "ACCREC"})) == "ACCREC"
+
+
+def test_address_parsing_uk_and_us_into_several_targets():
+    targets = ("Address1", "Address2", "Postcode")
+    uk = run(
+        "10 Downing Street, Westminster, London sw1a2aa", Transform("address"), targets=targets
+    )
+    assert uk.record == {
+        "Address1": "10 Downing Street",
+        "Address2": "Westminster, London",
+        "Postcode": "SW1A 2AA",
+    }
+    us = run(
+        "1600 Amphitheatre Pkwy\nMountain View, CA 94043",
+        Transform("address", {"country": "us"}),
+        targets=targets,
+    )
+    assert us.record == {
+        "Address1": "1600 Amphitheatre Pkwy",
+        "Address2": "Mountain View, CA",
+        "Postcode": "94043",
+    }
+    no_postcode = run("Unit 4, Leeds", Transform("address", {"lines": 3}), targets=targets)
+    assert no_postcode.record == {"Address1": "Unit 4", "Address2": "Leeds"}
+
+
+def test_none_passes_through_conversions():
+    for transform in (Transform("trim"), Transform("decimal"), Transform("boolean")):
+        assert run(None, transform).record == {}
