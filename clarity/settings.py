@@ -127,6 +127,7 @@ RQ_QUEUES = {
         "SERIALIZER": "rq.serializers.JSONSerializer",
     },
 }
+CLARITY_SWEEP_SECONDS = env.int("CLARITY_SWEEP_SECONDS", default=30)
 RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "clarity.worker.JSONWorker"}
 RQ_SHOW_ADMIN_LINK = True
 

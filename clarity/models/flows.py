@@ -57,10 +57,32 @@ class Flow(models.Model):
         default="",
         help_text="Source field finance users search by, e.g. InvoiceNumber or Customer.",
     )
+    source_version_field = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Source field that changes on every edit (e.g. UpdatedDateUTC); blank: a hash "
+        "of the whole record. A record already delivered at the same version is skipped.",
+    )
+    target_reference_field = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Field of the record sent to the target that identifies it there (e.g. "
+        "ContactNumber); used to settle a write whose answer never came back.",
+    )
     cursor = models.CharField(
         max_length=200, blank=True, default="", help_text="Where the last run stopped reading."
     )
     enabled = models.BooleanField(default=True)
+    paused_reason = models.TextField(
+        blank=True,
+        default="",
+        help_text="Why the flow was paused by itself (e.g. a refused login).",
+    )
+    locked_by = models.CharField(max_length=64, blank=True, default="", editable=False)
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    schedule_job_id = models.CharField(max_length=100, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,6 +14,8 @@ class RecordStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
     FAILED = "failed", "Failed"
     RESOLVED = "resolved", "Resolved"
+    UNKNOWN = "unknown", "Outcome unknown (being checked)"
+    IGNORED = "ignored", "Ignored"
 
 
 class ErrorKind(models.TextChoices):
@@ -60,6 +62,12 @@ class SyncRecord(models.Model):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.TextField(blank=True, default="")
+    mapping_version = models.PositiveIntegerField(null=True, blank=True)
+    payload_override = models.JSONField(
+        null=True, blank=True, help_text="A finance user's corrected record for the target."
+    )
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -82,6 +90,11 @@ class SyncRecord(models.Model):
             models.Index(fields=["source_id"], name="ledger_source_id"),
             models.Index(fields=["target_id"], name="ledger_target_id"),
             models.Index(fields=["business_key"], name="ledger_business_key"),
+            models.Index(
+                fields=["flow", "next_retry_at"],
+                name="ledger_due_retries",
+                condition=models.Q(status__in=["pending", "failed", "unknown"]),
+            ),
         ]
 
     def __str__(self) -> str:

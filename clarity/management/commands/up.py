@@ -39,7 +39,7 @@ class Command(BaseCommand):
         ):
             env = {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
             commands = [
-                [*manage, "rqworker", "default", "--with-scheduler"],
+                [*manage, "syncworker", "--with-scheduler"],
                 [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
             ]
             if "sandbox" in get_commands():

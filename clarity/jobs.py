@@ -1,0 +1,34 @@
+"""RQ entry points: thin, JSON-serialisable arguments (ids), the work is in clarity.sync."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from clarity.models import SyncRun
+from clarity.sync.pipeline import RunDeferred, flow_run_execute
+from clarity.sync.queues import enqueue, pair_queue_name
+from clarity.sync.schedules import flow_schedule_fire
+from clarity.sync.sweeper import sweep
+
+
+def run_flow(run_id: int) -> str:
+    try:
+        return flow_run_execute(run_id=run_id).status
+    except RunDeferred as deferred:
+        # Reschedule instead of sleeping in the worker (a 429's Retry-After, a busy flow).
+        pair_id = SyncRun.objects.values_list("flow__pair_id", flat=True).get(pk=run_id)
+        enqueue(
+            pair_queue_name(pair_id),
+            "clarity.jobs.run_flow",
+            run_id,
+            delay=timedelta(seconds=max(1.0, deferred.seconds)),
+        )
+        return f"deferred {deferred.seconds:.0f}s: {deferred.reason}"
+
+
+def scheduled_run(flow_id: int, job_id: str) -> bool:
+    return flow_schedule_fire(flow_id=flow_id, job_id=job_id)
+
+
+def sweep_now() -> dict[str, int]:
+    return sweep()

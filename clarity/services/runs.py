@@ -1,0 +1,147 @@
+"""Starting runs and sending records again: what the admin, the API, webhooks and schedules call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from clarity.models import AuditEvent, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
+from clarity.sync.queues import enqueue, pair_queue_name
+
+RETRYABLE = (RecordStatus.FAILED, RecordStatus.UNKNOWN, RecordStatus.IGNORED)
+
+
+@transaction.atomic
+def flow_run_enqueue(*, flow: Flow, trigger: str, user: AbstractBaseUser | None = None) -> SyncRun:
+    """Queue a run of the flow, or return the one already waiting or running.
+
+    One waiting run serves every trigger that arrives meanwhile (a burst of
+    webhooks, a schedule and a click), so a flow never runs twice at once.
+    """
+    if trigger == Trigger.MANUAL and not flow.trigger_manual:
+        raise ValidationError(f"Flow '{flow.name}' does not allow manual runs.")
+    if not flow.enabled and trigger != Trigger.MANUAL:
+        raise ValidationError(
+            f"Flow '{flow.name}' is disabled"
+            + (f": {flow.paused_reason}" if flow.paused_reason else ".")
+        )
+    Flow.objects.select_for_update().filter(pk=flow.pk).first()
+    active = SyncRun.objects.filter(
+        flow=flow, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).first()
+    if active is not None:
+        return active
+    run = SyncRun.objects.create(flow=flow, trigger=trigger, status=RunStatus.QUEUED)
+    enqueue(pair_queue_name(flow.pair_id), "clarity.jobs.run_flow", run.pk)
+    if user is not None:
+        AuditEvent.objects.create(user=user, action="run_now", flow=flow, detail={"run": run.pk})
+    return run
+
+
+@transaction.atomic
+def ledger_records_retry(
+    *, records: QuerySet[SyncRecord], user: AbstractBaseUser | None
+) -> tuple[int, int]:
+    """Send failed records again with the current mapping; returns (queued, refused).
+
+    A succeeded record is refused: sending it again could double it in the target.
+    """
+    rows = list(records.select_for_update())
+    retry = [r for r in rows if r.status in RETRYABLE]
+    refused = len(rows) - len(retry)
+    now = timezone.now()
+    SyncRecord.objects.filter(pk__in=[r.pk for r in retry]).update(
+        status=RecordStatus.PENDING,
+        next_retry_at=None,
+        claimed_by="",
+        claimed_until=None,
+        updated_at=now,
+    )
+    for flow in Flow.objects.filter(pk__in={r.flow_id for r in retry}):
+        flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(user=user, action="retry", flow_id=r.flow_id, record=r) for r in retry
+    )
+    return len(retry), refused
+
+
+def ledger_records_retry_code(
+    *, flow: Flow | None, error_code: str, user: AbstractBaseUser | None
+) -> tuple[int, int]:
+    """Retry every failed record with one error code (in one flow, or everywhere)."""
+    records = SyncRecord.objects.filter(status=RecordStatus.FAILED, error_code=error_code)
+    if flow is not None:
+        records = records.filter(flow=flow)
+    return ledger_records_retry(records=records, user=user)
+
+
+@transaction.atomic
+def ledger_record_edit_and_retry(
+    *, record: SyncRecord, payload: dict, user: AbstractBaseUser
+) -> SyncRecord:
+    """Correct what is sent to the target for one record, without touching the source system."""
+    if not isinstance(payload, dict):
+        raise ValidationError("The corrected record must be a JSON object.")
+    record = SyncRecord.objects.select_for_update().get(pk=record.pk)
+    if record.status not in RETRYABLE:
+        raise ValidationError(
+            f"Only failed records can be edited and retried; this one is {record.status}."
+        )
+    AuditEvent.objects.create(
+        user=user,
+        action="edit_payload",
+        flow_id=record.flow_id,
+        record=record,
+        detail={"before": record.payload_override or record.transformed_payload, "after": payload},
+    )
+    record.payload_override = payload
+    record.save(update_fields=["payload_override", "updated_at"])
+    ledger_records_retry(records=SyncRecord.objects.filter(pk=record.pk), user=user)
+    record.refresh_from_db()
+    return record
+
+
+@transaction.atomic
+def ledger_records_ignore(
+    *, records: QuerySet[SyncRecord], user: AbstractBaseUser, note: str
+) -> int:
+    """Stop retrying records a person decided not to sync, saying why."""
+    note = note.strip()
+    if not note:
+        raise ValidationError("Say why these records are ignored: the note is required.")
+    rows = list(records.filter(status__in=[RecordStatus.FAILED, RecordStatus.UNKNOWN]))
+    now = timezone.now()
+    SyncRecord.objects.filter(pk__in=[r.pk for r in rows]).update(
+        status=RecordStatus.IGNORED,
+        resolved_by=user,
+        resolved_at=now,
+        resolution_note=note,
+        next_retry_at=None,
+        updated_at=now,
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(user=user, action="ignore", flow_id=r.flow_id, record=r, detail={"note": note})
+        for r in rows
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def flow_cursor_set(*, flow: Flow, when: datetime | str, user: AbstractBaseUser) -> Flow:
+    """Backfill: move the flow's cursor back so a period is read again.
+
+    Safe because idempotency keys skip whatever was already delivered.
+    """
+    flow = Flow.objects.select_for_update().get(pk=flow.pk)
+    value = when.isoformat() if isinstance(when, datetime) else str(when).strip()
+    AuditEvent.objects.create(
+        user=user, action="cursor_set", flow=flow, detail={"before": flow.cursor, "after": value}
+    )
+    flow.cursor = value
+    flow.save(update_fields=["cursor", "updated_at"])
+    return flow

@@ -1,0 +1,42 @@
+"""How a source record is identified in the ledger: its id, its version, its idempotency key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any
+
+
+from mappings.engine.paths import Getter, getter, parse_path
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@lru_cache(maxsize=256)
+def _reader(path: str) -> Getter:
+    return getter(parse_path(path, "field"))
+
+
+def field_text(record: dict[str, Any], path: str) -> str:
+    """The value at ``path`` (``Customer``, ``Contact.Name``) as text, "" when absent."""
+    value = _reader(path)(record) if path else None
+    return "" if value is None else str(value)
+
+
+def source_version(record: dict[str, Any], field: str) -> str:
+    """The record's own version field when it has one, else a hash of its content."""
+    if field:
+        value = field_text(record, field)
+        if value:
+            return value[:100]
+    return "h" + hashlib.sha256(_canonical(record).encode()).hexdigest()[:24]
+
+
+def idempotency_key(flow_id: int, source_id: str, version: str) -> str:
+    key = f"{flow_id}:{source_id}:{version}"
+    if len(key) <= 255:
+        return key
+    return f"{flow_id}:h{hashlib.sha256(key.encode()).hexdigest()}"

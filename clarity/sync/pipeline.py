@@ -1,0 +1,404 @@
+"""One flow run: ledger first, transform, load in batches, outcomes, and only then the cursor.
+
+The order is what keeps the promises: every record read gets its ledger row
+(keyed by flow, source id and version) before anything is sent, so nothing is
+lost; a row already delivered at that version is never sent again, and a row
+is pushed only by the worker holding its claim, so nothing is doubled; the
+cursor moves only after a page's outcomes are committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun
+from clarity.sync import outcomes
+from clarity.sync.keys import field_text, idempotency_key, source_version
+from clarity.sync.locks import flow_lease_acquire, flow_lease_release, flow_lease_renew, new_owner
+from connectors.base import Connector
+from connectors.configs import connector_for
+from connectors.errors import ConnectorError, RateLimitedError
+from mappings.engine import CompileError, Outcome, Plan, to_json_safe
+from mappings.services import mapping_compile
+
+CLAIM_LEASE = timedelta(minutes=5)
+DONE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.RESOLVED, RecordStatus.IGNORED)
+
+
+class RunDeferred(Exception):
+    """The run must continue later (rate limit, or another worker holds the flow)."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+        self.reason = reason
+
+
+class FlowPaused(Exception):
+    """A refused login: the flow stops until a person reconnects it."""
+
+
+@dataclass
+class Tally:
+    total: int = 0
+    succeeded: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def add(self, rows: Iterable[SyncRecord]) -> None:
+        for row in rows:
+            if row.status == RecordStatus.SUCCEEDED:
+                self.succeeded += 1
+            elif row.status in (RecordStatus.FAILED, RecordStatus.UNKNOWN):
+                self.failed += 1
+            elif row.status == RecordStatus.SKIPPED:
+                self.skipped += 1
+
+
+@dataclass
+class FlowContext:
+    flow: Flow
+    run: SyncRun
+    owner: str
+    source: Connector
+    target: Connector
+    plan: Plan | None
+    mapping_version: int | None
+    source_key: str
+    target_key: str
+    batch_size: int
+    tally: Tally = field(default_factory=Tally)
+
+    @classmethod
+    def build(cls, run: SyncRun, owner: str) -> FlowContext:
+        flow = run.flow
+        source = connector_for(flow.source_connection)
+        target = connector_for(flow.target_connection)
+        mapping = flow.mapping
+        return cls(
+            flow=flow,
+            run=run,
+            owner=owner,
+            source=source,
+            target=target,
+            plan=mapping_compile(mapping=mapping) if mapping else None,
+            mapping_version=mapping.version if mapping else None,
+            source_key=source.describe(flow.source_entity).key_field,
+            target_key=target.describe(flow.target_entity).key_field,
+            batch_size=max(1, min(flow.batch_size, target.max_batch_size(flow.target_entity))),
+        )
+
+
+def flow_run_execute(*, run_id: int) -> SyncRun:
+    """Run (or continue) one queued run; safe to call twice for the same run."""
+    run = SyncRun.objects.select_related(
+        "flow__pair", "flow__mapping", "flow__source_connection", "flow__target_connection"
+    ).get(pk=run_id)
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+        return run
+    owner = new_owner()
+    if not flow_lease_acquire(flow_id=run.flow_id, owner=owner):
+        raise RunDeferred(15, "Another worker is running this flow; this run continues after it.")
+    try:
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.RUNNING, started_at=run.started_at or timezone.now(), message=""
+        )
+        run.refresh_from_db()
+        ctx = FlowContext.build(run, owner)
+        deliver_due(ctx)
+        read_and_deliver(ctx)
+        _finish(ctx)
+    except RateLimitedError as exc:
+        _defer(run, exc.retry_after, str(exc))
+        raise RunDeferred(exc.retry_after, str(exc)) from exc
+    except FlowPaused as exc:
+        _fail_run(run, str(exc))
+    except ConnectorError as exc:
+        _fail_run(run, f"{exc} Records read so far are in the ledger and will be retried.")
+    except CompileError as exc:
+        _fail_run(run, f"The flow's mapping does not compile; fix it first: {exc}")
+    except Exception as exc:
+        _fail_run(run, f"Unexpected error ({type(exc).__name__}); the operator's log has details.")
+        raise
+    finally:
+        flow_lease_release(flow_id=run.flow_id, owner=owner)
+    run.refresh_from_db()
+    return run
+
+
+def _fail_run(run: SyncRun, message: str) -> None:
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(), message=message
+    )
+
+
+def _defer(run: SyncRun, seconds: float, reason: str) -> None:
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.QUEUED, message=f"Waiting {seconds:.0f}s: {reason}"
+    )
+
+
+def _finish(ctx: FlowContext) -> None:
+    tally = ctx.tally
+    status = RunStatus.PARTIAL if tally.failed else RunStatus.SUCCEEDED
+    _save_progress(ctx, status=status, finished_at=timezone.now())
+
+
+def _save_progress(ctx: FlowContext, **extra: Any) -> None:
+    tally = ctx.tally
+    SyncRun.objects.filter(pk=ctx.run.pk).update(
+        total_count=tally.total,
+        succeeded_count=tally.succeeded,
+        skipped_count=tally.skipped,
+        failed_count=tally.failed,
+        **extra,
+    )
+    flow_lease_renew(flow_id=ctx.flow.pk, owner=ctx.owner)
+
+
+def read_and_deliver(ctx: FlowContext) -> None:
+    flow = ctx.flow
+    try:
+        pages = ctx.source.read_changes(flow.source_entity, flow.cursor or None)
+        for page in pages:
+            rows = ledger_first(ctx, page.records)
+            deliver(ctx, rows)
+            if page.cursor is not None and page.cursor != flow.cursor:
+                Flow.objects.filter(pk=flow.pk).update(cursor=page.cursor)
+                flow.cursor = page.cursor
+            _save_progress(ctx)
+    except ConnectorError as exc:
+        if exc.kind == ErrorKind.AUTH:
+            pause_flow(flow, exc)
+        raise
+
+
+def pause_flow(flow: Flow, exc: ConnectorError) -> None:
+    """One pause and one message instead of failing every record with the same login error."""
+    reason = (
+        f"Paused because a login was refused: {exc} "
+        "Reconnect the connection, then enable the flow again."
+    )
+    Flow.objects.filter(pk=flow.pk).update(enabled=False, paused_reason=reason)
+    raise FlowPaused(reason) from exc
+
+
+def ledger_first(ctx: FlowContext, records: Sequence[dict[str, Any]]) -> list[SyncRecord]:
+    """Write a ledger row for every record read, then return those still to deliver."""
+    flow = ctx.flow
+    fresh: dict[str, SyncRecord] = {}
+    for record in records:
+        source_id = field_text(record, ctx.source_key) or source_version(record, "")
+        version = source_version(record, flow.source_version_field)
+        key = idempotency_key(flow.pk, source_id, version)
+        fresh[key] = SyncRecord(
+            run=ctx.run,
+            flow=flow,
+            pair_id=flow.pair_id,
+            source_id=source_id[:200],
+            source_version=version,
+            business_key=field_text(record, flow.business_key_field)[:200],
+            idempotency_key=key,
+            source_payload=record,
+        )
+    SyncRecord.objects.bulk_create(fresh.values(), ignore_conflicts=True, batch_size=500)
+    rows = list(SyncRecord.objects.filter(idempotency_key__in=list(fresh)))
+    ctx.tally.total += len(rows)
+    already = [r for r in rows if r.status in DONE]
+    ctx.tally.skipped += len(already)
+    return [r for r in rows if r.status == RecordStatus.PENDING]
+
+
+def deliver_due(ctx: FlowContext) -> None:
+    """Rows left over: a killed worker's pending rows, transient failures due, unknown outcomes."""
+    now = timezone.now()
+    due = SyncRecord.objects.filter(flow=ctx.flow).filter(
+        Q(status=RecordStatus.PENDING, claimed_until__isnull=True)
+        | Q(status=RecordStatus.UNKNOWN, claimed_until__isnull=True)
+        | Q(status__in=[RecordStatus.PENDING, RecordStatus.UNKNOWN], claimed_until__lt=now)
+        | Q(status=RecordStatus.FAILED, error_kind=ErrorKind.TRANSIENT, next_retry_at__lte=now)
+    )
+    ids = list(due.values_list("pk", flat=True)[:10_000])
+    for start in range(0, len(ids), 1000):
+        rows = list(SyncRecord.objects.filter(pk__in=ids[start : start + 1000]))
+        ctx.tally.total += len(rows)
+        unknown = [r for r in rows if r.status == RecordStatus.UNKNOWN]
+        settled = _claim(ctx, unknown, statuses=[RecordStatus.UNKNOWN])
+        settle_unknown(ctx, settled)
+        ctx.tally.add(settled)
+        deliver(ctx, [r for r in rows if r.status != RecordStatus.UNKNOWN], retry=True)
+
+
+def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False) -> None:
+    statuses = [RecordStatus.PENDING, RecordStatus.FAILED] if retry else [RecordStatus.PENDING]
+    claimed = _claim(ctx, rows, statuses=statuses)
+    ready, done = transform(ctx, claimed)
+    outcomes.save(done)
+    ctx.tally.add(done)
+    for start in range(0, len(ready), ctx.batch_size):
+        batch = ready[start : start + ctx.batch_size]
+        try:
+            load(ctx, batch)
+        except (RateLimitedError, FlowPaused):
+            _release(ready[start:])
+            raise
+        outcomes.save(batch)
+        ctx.tally.add(batch)
+        _save_progress(ctx)
+
+
+def _claim(
+    ctx: FlowContext, rows: Sequence[SyncRecord], *, statuses: Sequence[str]
+) -> list[SyncRecord]:
+    """Take the rows no other live worker holds; only the holder may send them."""
+    if not rows:
+        return []
+    now = timezone.now()
+    SyncRecord.objects.filter(pk__in=[r.pk for r in rows], status__in=statuses).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=ctx.owner)
+    ).update(claimed_by=ctx.owner, claimed_until=now + CLAIM_LEASE)
+    return list(SyncRecord.objects.filter(pk__in=[r.pk for r in rows], claimed_by=ctx.owner))
+
+
+def _release(rows: Sequence[SyncRecord]) -> None:
+    SyncRecord.objects.filter(pk__in=[r.pk for r in rows]).update(
+        claimed_by="", claimed_until=None, status=RecordStatus.PENDING
+    )
+
+
+def transform(
+    ctx: FlowContext, rows: Sequence[SyncRecord]
+) -> tuple[list[SyncRecord], list[SyncRecord]]:
+    """Map each row; returns (ready to send, finished here as skipped or failed)."""
+    ready: list[SyncRecord] = []
+    done: list[SyncRecord] = []
+    for row in rows:
+        row.attempts += 1
+        row.run = ctx.run
+        row.mapping_version = ctx.mapping_version
+        payload = _payload(ctx, row)
+        if payload is None:
+            done.append(row)
+            continue
+        row.transformed_payload = payload
+        ready.append(row)
+    _known_targets(ctx, ready)
+    return ready, done
+
+
+def _payload(ctx: FlowContext, row: SyncRecord) -> dict[str, Any] | None:
+    if row.payload_override is not None:
+        return dict(row.payload_override)
+    if ctx.plan is None:
+        return dict(row.source_payload)
+    result = ctx.plan.apply(row.source_payload)
+    if result.outcome == Outcome.SKIPPED:
+        outcomes.mark_skipped(row, reason=result.skip_reason or "Skipped by a rule.")
+        return None
+    if result.outcome == Outcome.FAILED or not result.records:
+        problems = result.problems
+        first = problems[0] if problems else None
+        outcomes.mark_failed(
+            row,
+            kind=str(first.kind) if first else ErrorKind.CONFIG,
+            code=str(first.code) if first else "no_output",
+            message="; ".join(p.message for p in problems) or "The mapping produced no record.",
+        )
+        return None
+    return to_json_safe(result.records[0])
+
+
+def _known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
+    """A record delivered before is an update of the same target record, never a second one."""
+    if not rows or not ctx.target_key:
+        return
+    known = dict(
+        SyncRecord.objects.filter(
+            flow=ctx.flow,
+            source_id__in={r.source_id for r in rows},
+            status=RecordStatus.SUCCEEDED,
+        )
+        .exclude(target_id="")
+        .order_by("source_id", "-id")
+        .values_list("source_id", "target_id")
+    )
+    for row in rows:
+        target_id = known.get(row.source_id)
+        if target_id and not row.transformed_payload.get(ctx.target_key):
+            row.transformed_payload[ctx.target_key] = target_id
+
+
+def load(ctx: FlowContext, batch: Sequence[SyncRecord]) -> None:
+    flow = ctx.flow
+    try:
+        results = ctx.target.write_batch(
+            flow.target_entity, [row.transformed_payload for row in batch]
+        )
+    except RateLimitedError:
+        raise
+    except ConnectorError as exc:
+        if exc.kind == ErrorKind.AUTH:
+            pause_flow(flow, exc)
+        if exc.outcome_unknown:
+            for row in batch:
+                row.status = RecordStatus.UNKNOWN
+                row.message = "Sent, but the answer never came back; checking the target."
+            outcomes.save(batch)
+            settle_unknown(ctx, _claim(ctx, batch, statuses=[RecordStatus.UNKNOWN]))
+            return
+        for row in batch:
+            outcomes.mark_failed(row, kind=exc.kind, code=exc.code, message=str(exc), raw=exc.raw)
+        return
+    for row, result in zip(batch, results, strict=True):
+        if result.ok:
+            outcomes.mark_succeeded(row, target_id=result.target_id or "", raw=result.raw)
+        else:
+            outcomes.mark_failed(
+                row,
+                kind=result.kind or ErrorKind.DATA,
+                code=result.code or "rejected",
+                message=result.message or "The target rejected this record.",
+                raw=result.raw,
+            )
+
+
+def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
+    """Look a write with no answer up in the target — never send it again blind."""
+    if not rows:
+        return
+    field_name = ctx.flow.target_reference_field
+    for row in rows:
+        reference = field_text(row.transformed_payload or {}, field_name) if field_name else ""
+        if not reference:
+            outcomes.mark_failed(
+                row,
+                kind=ErrorKind.CONFIG,
+                code="outcome_unknown",
+                message="Sent, but the answer never came back, and this flow names no target "
+                "reference to check it by. Check the target; then resolve or retry by hand.",
+            )
+            continue
+        try:
+            found = ctx.target.find_by_reference(ctx.flow.target_entity, reference)
+        except ConnectorError as exc:
+            # Left unknown and claimed: the next sweep after the claim expires checks again.
+            row.message = f"Sent, but the answer never came back; checking failed too: {exc}"
+            continue
+        if found is not None:
+            outcomes.mark_succeeded(row, target_id=found.target_id, raw=found.record)
+        else:
+            # It never arrived: sending it again is safe.
+            outcomes.mark_failed(
+                row,
+                kind=ErrorKind.TRANSIENT,
+                code="not_delivered",
+                message="Sent, but it never arrived in the target; it will be sent again.",
+            )
+            row.next_retry_at = timezone.now()
+    outcomes.save([r for r in rows if r.status != RecordStatus.UNKNOWN])

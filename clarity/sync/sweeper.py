@@ -1,0 +1,55 @@
+"""RQ is only the doorbell: this puts back whatever Redis lost or a killed worker left.
+
+Run by every worker between jobs (clarity/worker.py), at most once per interval
+across all workers. It reads PostgreSQL — the truth — and enqueues: runs still
+queued or running whose worker is gone, flows with ledger rows due (pending,
+transient failures whose retry time came, unknown outcomes), and scheduled
+flows whose next scheduled job is missing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
+from clarity.services.runs import flow_run_enqueue
+from clarity.sync.queues import enqueue, pair_queue_name
+from clarity.sync.schedules import schedules_ensure
+
+STALE_QUEUED = timedelta(minutes=2)
+
+
+def sweep() -> dict[str, int]:
+    now = timezone.now()
+    orphaned = list(
+        SyncRun.objects.filter(
+            Q(status=RunStatus.RUNNING)
+            & (Q(flow__locked_until__isnull=True) | Q(flow__locked_until__lt=now))
+            | Q(status=RunStatus.QUEUED, created_at__lt=now - STALE_QUEUED)
+        ).values_list("pk", "flow__pair_id")
+    )
+    for run_id, pair_id in orphaned:
+        enqueue(pair_queue_name(pair_id), "clarity.jobs.run_flow", run_id)
+    busy = set(
+        SyncRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).values_list(
+            "flow_id", flat=True
+        )
+    )
+    due_flows = set(
+        SyncRecord.objects.filter(
+            Q(status=RecordStatus.PENDING, claimed_until__isnull=True)
+            | Q(status__in=[RecordStatus.PENDING, RecordStatus.UNKNOWN], claimed_until__lt=now)
+            | Q(status=RecordStatus.UNKNOWN, claimed_until__isnull=True)
+            | Q(status=RecordStatus.FAILED, error_kind=ErrorKind.TRANSIENT, next_retry_at__lte=now)
+        )
+        .values_list("flow_id", flat=True)
+        .distinct()
+    )
+    retried = 0
+    for flow in Flow.objects.filter(pk__in=due_flows - busy, enabled=True):
+        flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
+        retried += 1
+    return {"orphaned_runs": len(orphaned), "retry_runs": retried, "schedules": schedules_ensure()}
