@@ -7,7 +7,6 @@ import json
 from functools import lru_cache
 from typing import Any
 
-
 from mappings.engine.paths import Getter, getter, parse_path
 
 

@@ -103,17 +103,21 @@ def writer(fmt: Any, field: str) -> Writer:
     return lambda value: template.format(value, value.year % 100)
 
 
-def convert(value: Any, readers: list[Reader], write: Writer) -> str:
-    """Read ``value`` with the first reader that fits and write it in the target format."""
-    if isinstance(value, dt.datetime):
-        return write(value)
-    if isinstance(value, dt.date):
-        return write(dt.datetime(value.year, value.month, value.day))
-    if type(value) is not str:
+def converter(readers: list[Reader], write: Writer) -> Callable[[Any], str]:
+    """The ``date`` transform: read with the first reader that fits, write in the target format."""
+
+    def convert(value: Any) -> str:
+        if type(value) is str:
+            text = value.strip()
+            for read in readers:
+                parsed = read(text)
+                if parsed is not None:
+                    return write(parsed)
+            raise TransformError(ErrorCode.INVALID_DATE, f"{show(value)} is not a valid date")
+        if isinstance(value, dt.datetime):
+            return write(value)
+        if isinstance(value, dt.date):
+            return write(dt.datetime(value.year, value.month, value.day))
         raise TransformError(ErrorCode.INVALID_DATE, f"{show(value)} is not a date")
-    text = value.strip()
-    for read in readers:
-        parsed = read(text)
-        if parsed is not None:
-            return write(parsed)
-    raise TransformError(ErrorCode.INVALID_DATE, f"{show(value)} is not a valid date")
+
+    return convert

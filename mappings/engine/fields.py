@@ -22,7 +22,6 @@ from mappings.engine.transforms import Step
 from mappings.engine.values import as_decimal, as_text, is_empty, join_text
 
 Merge = Callable[[list[Any]], Any]
-_ONE = Decimal(1)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -69,11 +68,12 @@ def _sum(values: list[Any]) -> Decimal | None:
 
 
 def _product(values: list[Any]) -> Decimal | None:
-    product = _ONE
+    product = None  # not Decimal(1): one multiplication fewer, and 1 * x is exactly x
     for value in values:
         if value is None or value == "":
             return None
-        product *= as_decimal(value)
+        number = as_decimal(value)
+        product = number if product is None else product * number
     return product
 
 

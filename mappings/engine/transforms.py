@@ -20,7 +20,6 @@ from decimal import (
     ROUND_HALF_UP,
     ROUND_UP,
     Decimal,
-    InvalidOperation,
 )
 from typing import Any
 
@@ -29,7 +28,7 @@ from mappings.engine.error_codes import ErrorCode
 from mappings.engine.lookups import Lookup
 from mappings.engine.problems import SpecError, TransformError, show
 from mappings.engine.spec import Transform
-from mappings.engine.values import as_decimal, as_text, is_empty, join_text
+from mappings.engine.values import as_decimal, as_text, decimal_reader, is_empty, join_text
 
 Fn = Callable[[Any], Any]
 
@@ -115,7 +114,7 @@ def _date(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
         raise args.fail("from", "give at least one input format, e.g. DD/MM/YYYY")
     readers = [dates.reader(f, "args.from") for f in formats]
     write = dates.writer(args.get("to", str, "YYYY-MM-DD"), "args.to")
-    return Step(lambda value: dates.convert(value, readers, write))
+    return Step(dates.converter(readers, write))
 
 
 def _decimal(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -125,15 +124,7 @@ def _decimal(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
         return Step(as_decimal)
     if not 0 <= places <= 12:
         raise args.fail("places", "places must be between 0 and 12")
-    exponent = Decimal(1).scaleb(-places)
-
-    def to_decimal(value: Any) -> Decimal:
-        try:
-            return as_decimal(value).quantize(exponent, rounding)
-        except InvalidOperation:
-            raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is too large") from None
-
-    return Step(to_decimal)
+    return Step(decimal_reader(Decimal(1).scaleb(-places), rounding))
 
 
 def _integer(args: _Args, lookups: Mapping[str, Lookup]) -> Step:

@@ -7,6 +7,7 @@ the target connector (or ``to_json_safe``) decides how to put them on the wire.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -29,26 +30,46 @@ def as_text(value: Any) -> str:
     raise TransformError(ErrorCode.INVALID_TEXT, f"expected text but got {show(value)}")
 
 
-def as_decimal(value: Any) -> Decimal:
-    """Read a JSON number or numeric text as an exact Decimal.
+def decimal_reader(
+    exponent: Decimal | None = None, rounding: str | None = None
+) -> Callable[[Any], Decimal]:
+    """A function reading a JSON number or numeric text as an exact Decimal.
 
+    With ``exponent`` the number is also rounded to it (``rounding`` mode) - in
+    the same call, since the ``decimal`` transform runs for most line fields.
     Thousands separators are refused, not guessed: "1,234" and "1.234" mean
     different amounts in different countries.
     """
-    try:
-        if type(value) is str:
-            number = Decimal(value)  # Decimal() itself ignores surrounding whitespace
-        elif type(value) is int or type(value) is Decimal:
-            number = Decimal(value)
-        elif type(value) is float:
-            number = Decimal(repr(value))
-        else:
-            raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is not a number")
-        if _NEG_LIMIT < number < _LIMIT:
+
+    def read(value: Any) -> Decimal:
+        try:
+            if type(value) is str:
+                number = Decimal(value)  # Decimal() itself ignores surrounding whitespace
+            elif type(value) is Decimal:  # e.g. a product going on to be rounded
+                number = value
+            elif type(value) is int:
+                number = Decimal(value)
+            elif type(value) is float:
+                number = Decimal(repr(value))
+            else:
+                raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is not a number")
+            if not _NEG_LIMIT < number < _LIMIT:
+                raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is out of range")
+        except (InvalidOperation, ValueError):  # NaN fails the range check too
+            raise TransformError(
+                ErrorCode.INVALID_NUMBER, f"{show(value)} is not a number"
+            ) from None
+        if exponent is None:
             return number
-    except (InvalidOperation, ValueError):  # NaN fails the range check too
-        raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is not a number") from None
-    raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is out of range")
+        try:
+            return number.quantize(exponent, rounding)
+        except InvalidOperation:
+            raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is too large") from None
+
+    return read
+
+
+as_decimal = decimal_reader()
 
 
 def is_empty(value: Any) -> bool:

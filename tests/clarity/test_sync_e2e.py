@@ -1,4 +1,4 @@
-"""SYSPRO customers → Xero contacts through a real RQ worker, Redis, PostgreSQL and both sandboxes."""
+"""SYSPRO customers → Xero contacts: real RQ worker, Redis, PostgreSQL and both sandboxes."""
 
 from __future__ import annotations
 
