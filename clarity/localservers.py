@@ -101,6 +101,7 @@ def embedded_redis() -> Iterator[str]:
     """
     from fakeredis import TcpFakeServer
     from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+    from redis.exceptions import ResponseError
 
     class _AddressAsText:
         """fakeredis reports a peer as a tuple; redis-py's CLIENT INFO (RQ calls it) chokes."""
@@ -125,6 +126,17 @@ def embedded_redis() -> Iterator[str]:
                 super().setup()
             finally:
                 self.request = self.connection = sock
+            # fakeredis hangs up on a command error (e.g. NOSCRIPT, which redis-py's
+            # EVALSHA expects and answers with SCRIPT LOAD); reply with the error instead.
+            read_response = self.current_client.read_response
+
+            def replying_errors(*args: object, **kwargs: object) -> object:
+                try:
+                    return read_response(*args, **kwargs)
+                except ResponseError as exc:
+                    return exc
+
+            self.current_client.read_response = replying_errors
 
     port = free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")

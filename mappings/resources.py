@@ -14,17 +14,25 @@ page and confirm step work unchanged.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import hashlib
+import json
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
+import django_rq
 import openpyxl
 import tablib
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.results import Error, Result, RowResult
+from redis.exceptions import RedisError
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from mappings import selectors, services
@@ -116,22 +124,38 @@ class LookupEntryResource(FormulaSafeExportMixin, resources.ModelResource):
         **kwargs: Any,
     ) -> Result:
         """Check every row, then (unless a dry run, and only if all are valid) write them."""
+        return self.import_rows(
+            lookup_rows(dataset),
+            dry_run=dry_run,
+            raise_errors=raise_errors,
+            progress=progress,
+            user=user,
+        )
+
+    def import_rows(
+        self,
+        rows: LookupRows,
+        *,
+        dry_run: bool,
+        raise_errors: bool = False,
+        progress: Callable[[int], None] | None = None,
+        user: Any = None,
+    ) -> Result:
+        """``import_data`` on a file already read into its table, key and value texts."""
         result = Result()
         result.diff_headers = self.get_diff_headers()
-        result.total_rows = len(dataset)
-        headers = [_cell(h).lower() for h in dataset.headers or ()]
-        missing = [c for c in LOOKUP_COLUMNS if c not in headers]
-        if missing:
+        result.total_rows = len(rows.texts)
+        if rows.missing:
             result.append_base_error(
                 Error(
                     ValueError(
                         "The file needs the columns table, key and value in its first row "
-                        f"(missing: {', '.join(missing)})."
+                        f"(missing: {', '.join(rows.missing)})."
                     )
                 )
             )
             return result
-        plan = _LookupPlan(dataset, [headers.index(c) for c in LOOKUP_COLUMNS])
+        plan = _LookupPlan(rows.texts)
         plan.check(result, progress)
         if raise_errors and (result.has_errors() or result.has_validation_errors()):
             raise ValidationError("The file has invalid rows; nothing was imported.")
@@ -140,13 +164,32 @@ class LookupEntryResource(FormulaSafeExportMixin, resources.ModelResource):
         return result
 
 
+@dataclass(frozen=True)
+class LookupRows:
+    """A lookup file as the import reads it: each row's table, key and value cell as text.
+
+    ``missing`` names the required columns the header row lacks (then ``texts`` is empty).
+    """
+
+    texts: list[tuple[str, str, str]]
+    missing: tuple[str, ...] = ()
+
+
+def lookup_rows(dataset: tablib.Dataset) -> LookupRows:
+    headers = [_cell(h).lower() for h in dataset.headers or ()]
+    missing = tuple(c for c in LOOKUP_COLUMNS if c not in headers)
+    if missing:
+        return LookupRows([], missing)
+    ti, ki, vi = (headers.index(c) for c in LOOKUP_COLUMNS)
+    return LookupRows([(_cell(r[ti]), _cell(r[ki]), _cell(r[vi])) for r in dataset])
+
+
 class _LookupPlan:
     """One file's rows sorted into new, changed, unchanged and invalid."""
 
-    def __init__(self, dataset: tablib.Dataset, columns: list[int]) -> None:
-        self.dataset = dataset
-        self.columns = columns
-        names = {_cell(row[columns[0]]) for row in dataset}
+    def __init__(self, texts: list[tuple[str, str, str]]) -> None:
+        self.texts = texts
+        names = {_unquote(t[0]) for t in texts}
         self.tables = {t.name: t for t in selectors.lookup_tables_named(names=names)}
         self.folds = {t.pk: not t.case_sensitive for t in self.tables.values()}
         self.existing: dict[tuple[int, str], tuple[int, str, str]] = {}
@@ -154,8 +197,8 @@ class _LookupPlan:
             table__in=self.tables.values()
         ).values_list("pk", "table_id", "key", "value"):
             self.existing[(table_id, self._norm(table_id, key))] = (pk, key, value)
-        self.new: list[LookupEntry] = []
-        self.changed: list[LookupEntry] = []
+        self.new: list[tuple[int, str, str]] = []  # (table id, key, value)
+        self.changed: list[tuple[int, int, str, str]] = []  # (pk, table id, key, value)
 
     def _norm(self, table_id: int, key: str) -> str:
         """Keys of a table that ignores case are compared case-folded."""
@@ -163,40 +206,31 @@ class _LookupPlan:
 
     def check(self, result: Result, progress: Callable[[int], None] | None) -> None:
         seen: dict[tuple[int, str], int] = {}
-        ti, ki, vi = self.columns
-        for number, raw in enumerate(self.dataset, 1):
-            texts = [_cell(raw[ti]), _cell(raw[ki]), _cell(raw[vi])]
-            errors: dict[str, list[str]] = {}
-            for column, text in zip(LOOKUP_COLUMNS, texts, strict=True):
-                if text.startswith("="):
-                    errors[column] = [
-                        f"{text[:40]!r} is a spreadsheet formula; type the value itself "
-                        "(start it with ' to keep a leading =)."
-                    ]
+        tables, folds = self.tables, self.folds
+        for number, texts in enumerate(self.texts, 1):
             table_name, key, value = (_unquote(t) for t in texts)
-            table = self.tables.get(table_name)
-            if not table_name:
-                errors.setdefault("table", ["The table is blank."])
-            elif table is None:
-                errors.setdefault("table", [f'There is no lookup table named "{table_name}".'])
-            if not key:
-                errors.setdefault("key", ["The key is blank."])
-            elif len(key) > 200:
-                errors.setdefault("key", ["The key is longer than 200 characters."])
-            if not value:
-                errors.setdefault("value", ["The value is blank; delete the row instead."])
-            elif len(value) > 500:
-                errors.setdefault("value", ["The value is longer than 500 characters."])
+            table = tables.get(table_name)
             row_result = RowResult()
             row_result.diff = [table_name, key, value]
-            if table is not None and key and "key" not in errors:
-                norm = (table.pk, self._norm(table.pk, key))
-                if norm in seen:
-                    errors["key"] = [
-                        f"The key {key!r} is already on row {seen[norm]} for this table."
-                    ]
-                else:
+            # the common case, a clean row, costs a few comparisons; any doubt takes
+            # the full check below, which words every error
+            if (
+                table is not None
+                and 0 < len(key) <= 200
+                and 0 < len(value) <= 500
+                and not any(t.startswith("=") for t in texts)
+            ):
+                norm = (table.pk, key.casefold() if folds[table.pk] else key)
+                if norm not in seen:
                     seen[norm] = number
+                    self._sort(row_result, table, norm, key, value)
+                    errors = None
+                else:
+                    errors = {
+                        "key": [f"The key {key!r} is already on row {seen[norm]} for this table."]
+                    }
+            else:
+                errors = self._errors(number, texts, table, seen)
             if errors:
                 row_result.import_type = RowResult.IMPORT_TYPE_INVALID
                 row_result.validation_error = ValidationError(errors)
@@ -205,12 +239,46 @@ class _LookupPlan:
                     dict(zip(LOOKUP_COLUMNS, texts, strict=True)),
                     row_result.validation_error,
                 )
-            else:
-                self._sort(row_result, table, norm, key, value)  # type: ignore[arg-type]
             result.increment_row_result_total(row_result)
             result.append_row_result(row_result)
             if progress is not None and number % PROGRESS_EVERY == 0:
                 progress(number)
+
+    def _errors(
+        self,
+        number: int,
+        texts: tuple[str, str, str],
+        table: LookupTable | None,
+        seen: dict[tuple[int, str], int],
+    ) -> dict[str, list[str]]:
+        """Every problem of one row, by column (empty when the row is valid)."""
+        errors: dict[str, list[str]] = {}
+        for column, text in zip(LOOKUP_COLUMNS, texts, strict=True):
+            if text.startswith("="):
+                errors[column] = [
+                    f"{text[:40]!r} is a spreadsheet formula; type the value itself "
+                    "(start it with ' to keep a leading =)."
+                ]
+        table_name, key, value = (_unquote(t) for t in texts)
+        if not table_name:
+            errors.setdefault("table", ["The table is blank."])
+        elif table is None:
+            errors.setdefault("table", [f'There is no lookup table named "{table_name}".'])
+        if not key:
+            errors.setdefault("key", ["The key is blank."])
+        elif len(key) > 200:
+            errors.setdefault("key", ["The key is longer than 200 characters."])
+        if not value:
+            errors.setdefault("value", ["The value is blank; delete the row instead."])
+        elif len(value) > 500:
+            errors.setdefault("value", ["The value is longer than 500 characters."])
+        if table is not None and key and "key" not in errors:
+            norm = (table.pk, self._norm(table.pk, key))
+            if norm in seen:
+                errors["key"] = [f"The key {key!r} is already on row {seen[norm]} for this table."]
+            else:
+                seen[norm] = number
+        return errors
 
     def _sort(
         self, row_result: RowResult, table: LookupTable, norm: tuple[int, str], key: str, value: str
@@ -218,27 +286,126 @@ class _LookupPlan:
         found = self.existing.get(norm)
         if found is None:
             row_result.import_type = RowResult.IMPORT_TYPE_NEW
-            self.new.append(LookupEntry(table=table, key=key, value=value))
+            self.new.append((table.pk, key, value))
         elif found[2] == value:
             row_result.import_type = RowResult.IMPORT_TYPE_SKIP
         else:
             row_result.import_type = RowResult.IMPORT_TYPE_UPDATE
             row_result.diff = [table.name, found[1], f"{found[2]} → {value}"]
-            self.changed.append(LookupEntry(pk=found[0], table=table, key=found[1], value=value))
+            self.changed.append((found[0], table.pk, found[1], value))
 
     def write(self, user: Any) -> None:
         """All rows or none; each written entry gets a history record naming ``user``."""
         who = user if getattr(user, "pk", None) else None
         with transaction.atomic():
-            bulk_create_with_history(
-                self.new, LookupEntry, batch_size=WRITE_BATCH, default_user=who
-            )
+            _create_with_history(self.new, who)
             bulk_update_with_history(
-                self.changed, LookupEntry, ["value"], batch_size=WRITE_BATCH, default_user=who
+                [LookupEntry(pk=pk, table_id=t, key=k, value=v) for pk, t, k, v in self.changed],
+                LookupEntry,
+                ["value"],
+                batch_size=WRITE_BATCH,
+                default_user=who,
             )
-            touched = {e.table_id for e in self.new} | {e.table_id for e in self.changed}
+            touched = {t for t, _, _ in self.new} | {t for _, t, _, _ in self.changed}
             if touched:
                 services.lookup_tables_changed(table_ids=touched)
+
+
+def _create_with_history(new: list[tuple[int, str, str]], who: Any) -> None:
+    """Insert new entries, each with its "+" history record, as ``bulk_create_with_history``.
+
+    On PostgreSQL both tables are filled with COPY (ids drawn from the entries'
+    sequence first, so each history record points at its entry); elsewhere, SQLite
+    included, through ``bulk_create_with_history`` itself.
+    """
+    if not new:
+        return
+    connection = transaction.get_connection()
+    if not _can_copy(connection):
+        bulk_create_with_history(
+            [LookupEntry(table_id=t, key=k, value=v) for t, k, v in new],
+            LookupEntry,
+            batch_size=WRITE_BATCH,
+            default_user=who,
+        )
+        return
+    history = LookupEntry.history.model
+    quote = connection.ops.quote_name
+    meta = LookupEntry._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [quote(meta.db_table), meta.pk.column, len(new)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        entries = [(pk, t, k, v) for pk, (t, k, v) in zip(ids, new, strict=True)]
+        _copy(cursor, meta.db_table, [meta.pk.column, "table_id", "key", "value"], entries)
+        if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+            return
+        # what bulk_history_create would give each record
+        user = who or history.get_default_history_user(LookupEntry(table_id=new[0][0]))
+        now = timezone.now()
+        fixed = {
+            "history_date": now,
+            "history_change_reason": None,
+            "history_type": "+",
+            "history_user_id": getattr(user, "pk", None),
+        }
+        tracked = [f.attname for f in history.tracked_fields]
+        by_name = {"id": 0, "table_id": 1, "key": 2, "value": 3}
+        columns = tracked + list(fixed)
+        positions = [by_name[name] for name in tracked]
+        tail = tuple(fixed.values())
+        _copy(
+            cursor,
+            history._meta.db_table,
+            [history._meta.get_field(c).column if c in fixed else c for c in columns],
+            (tuple(e[i] for i in positions) + tail for e in entries),
+        )
+
+
+def _can_copy(connection: Any) -> bool:
+    """COPY is PostgreSQL's: the one place the writer is chosen."""
+    return connection.vendor == "postgresql"
+
+
+def _copy(cursor: Any, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    quote = cursor.db.ops.quote_name
+    sql = f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    with cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+# A checked file's rows, kept so its confirmation need not read the file again.
+PARSED_TTL_S = 2 * 24 * 3600
+PARSED_VERSION = 1
+
+
+def _parsed_key(content: bytes, file_format: str) -> str:
+    digest = hashlib.sha256(content).hexdigest()
+    return f"mappings:lookup-rows:v{PARSED_VERSION}:{file_format}:{digest}"
+
+
+def _parsed_store(key: str, rows: LookupRows) -> None:
+    try:
+        blob = zlib.compress(json.dumps(rows.texts, ensure_ascii=False).encode(), 1)
+        django_rq.get_connection("default").set(key, blob, ex=PARSED_TTL_S)
+    except (RedisError, OSError):
+        pass  # only a shortcut: the confirmation reads the file again
+
+
+def _parsed_take(key: str) -> LookupRows | None:
+    try:
+        connection = django_rq.get_connection("default")
+        blob = connection.get(key)
+        if blob is None:
+            return None
+        connection.delete(key)
+        texts = json.loads(zlib.decompress(blob))
+    except (RedisError, OSError, ValueError, zlib.error):
+        return None
+    return LookupRows([tuple(t) for t in texts])
 
 
 def lookup_import(
@@ -249,9 +416,22 @@ def lookup_import(
     user: Any = None,
     progress: Callable[[int], None] | None = None,
 ) -> Result:
-    """Parse a stored upload and import it: the admin's path, for jobs and the benchmark."""
-    dataset = import_format(file_format).create_dataset(content)
-    return LookupEntryResource().import_data(dataset, dry_run=dry_run, user=user, progress=progress)
+    """Parse a stored upload and import it: the admin's path, for jobs and the benchmark.
+
+    A clean dry run keeps the file's rows (in Redis, under the SHA-256 of the file's
+    bytes), and importing the very same bytes takes them instead of parsing the
+    file again. Every row is still checked again against the tables as they are
+    now, so only the parse is saved: other bytes, an expired or unreadable entry
+    or no Redis simply mean the file is read again.
+    """
+    key = _parsed_key(content, file_format)
+    rows = None if dry_run else _parsed_take(key)
+    if rows is None:
+        rows = lookup_rows(import_format(file_format).create_dataset(content))
+    result = LookupEntryResource().import_rows(rows, dry_run=dry_run, user=user, progress=progress)
+    if dry_run and not (result.has_errors() or result.has_validation_errors()):
+        _parsed_store(key, rows)
+    return result
 
 
 def import_format(file_format: str) -> base_formats.Format:

@@ -1,24 +1,22 @@
 """Demo data for a first look on a laptop: logins, connections to the local sandboxes,
-both pairs with their flows, and a handful of ledger records to explore."""
+SYSPRO ↔ Xero configured from its shipped template, and Salesforce ↔ KashFlow."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+import requests
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
-from clarity.models import (
-    ErrorKind,
-    Flow,
-    IntegrationPair,
-    RecordStatus,
-    RunStatus,
-    SyncRecord,
-    SyncRun,
-    Trigger,
-)
+from clarity.bundles import bundle_import
+from clarity.forms import TEMPLATE_DIR
+from clarity.models import Flow, IntegrationPair, SyncRun, Trigger
+from clarity.services.runs import flow_run_enqueue
 from connectors.models import Connection, Environment, System
+from connectors.sandbox.registry import DEFAULT_PORTS
+from connectors.services import xero_connect_finish, xero_connect_start
 
 
 @dataclass(frozen=True)
@@ -33,8 +31,8 @@ DEMO_LOGINS = (
     DemoLogin("consultant", "clarity-consultant", "Consultant"),
     DemoLogin("finance", "clarity-finance", "Finance"),
 )
-
-SANDBOX_PORTS = {"xero": 8701, "syspro": 8702, "salesforce": 8703, "kashflow": 8704}
+# Where the Xero sandbox sends the browser back after consent; any local URL will do.
+DEMO_XERO_CALLBACK = "http://127.0.0.1:8000/admin/connectors/connection/xero/callback/"
 
 
 def _users() -> None:
@@ -56,7 +54,7 @@ def _connection(system: str, name: str, credentials: dict[str, str], settings: d
         defaults={
             "system": system,
             "environment": Environment.SANDBOX,
-            "base_url": f"http://127.0.0.1:{SANDBOX_PORTS[system]}",
+            "base_url": f"http://127.0.0.1:{DEFAULT_PORTS[system]}",
             "settings": settings,
             "credentials": credentials,
         },
@@ -64,7 +62,7 @@ def _connection(system: str, name: str, credentials: dict[str, str], settings: d
     return connection
 
 
-def _pairs() -> list[Flow]:
+def _syspro_xero() -> None:
     syspro = _connection(
         System.SYSPRO,
         "SYSPRO (sandbox)",
@@ -74,14 +72,22 @@ def _pairs() -> list[Flow]:
     xero = _connection(
         System.XERO,
         "Xero (sandbox)",
-        {"client_secret": "demo-secret"},
-        {"client_id": "demo-client"},
+        {"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
+        {},
     )
+    if not IntegrationPair.objects.filter(name="SYSPRO ↔ Xero").exists():
+        bundle = json.loads((TEMPLATE_DIR / "syspro_xero.json").read_text())
+        bundle_import(
+            bundle=bundle, connections={"a": syspro, "b": xero}, pair_name="SYSPRO ↔ Xero"
+        )
+
+
+def _salesforce_kashflow() -> None:
     salesforce = _connection(
         System.SALESFORCE,
         "Salesforce (sandbox)",
-        {"client_secret": "demo-secret"},
-        {"client_id": "demo-client"},
+        {"client_secret": "demo-client-secret-0123456789"},
+        {"client_id": "3MVG9demo.clarity.connect.sandbox", "auth_flow": "client_credentials"},
     )
     kashflow = _connection(
         System.KASHFLOW,
@@ -89,88 +95,37 @@ def _pairs() -> list[Flow]:
         {"password": "demo", "memorable_word": "clarity"},
         {"username": "demo"},
     )
-    syspro_xero, _ = IntegrationPair.objects.get_or_create(
-        name="SYSPRO ↔ Xero",
-        defaults={"connection_a": syspro, "connection_b": xero,
-                  "description": "Customers and sales orders to Xero; payments back to SYSPRO."},
-    )  # fmt: skip
-    sf_kf, _ = IntegrationPair.objects.get_or_create(
+    IntegrationPair.objects.get_or_create(
         name="Salesforce ↔ KashFlow",
-        defaults={"connection_a": salesforce, "connection_b": kashflow,
-                  "description": "Won opportunities to KashFlow invoices; payments back."},
-    )  # fmt: skip
-    specs = [
-        (syspro_xero, "Customers → Contacts", syspro, "customers", xero, "Contacts", "Customer"),
-        (syspro_xero, "Sales orders → Invoices", syspro, "sales_orders", xero, "Invoices",
-         "SalesOrder"),
-        (syspro_xero, "Payments → AR payments", xero, "Payments", syspro, "ar_payments",
-         "Reference"),
-        (sf_kf, "Won opportunities → Invoices", salesforce, "Opportunity", kashflow, "invoices",
-         "Name"),
-        (sf_kf, "Payments → Opportunities", kashflow, "payments", salesforce, "Opportunity",
-         "InvoiceNumber"),
-    ]  # fmt: skip
-    flows = []
-    for pair, name, src, src_entity, tgt, tgt_entity, key in specs:
-        flow, _ = Flow.objects.get_or_create(
-            pair=pair,
-            name=name,
-            defaults={
-                "source_connection": src,
-                "source_entity": src_entity,
-                "target_connection": tgt,
-                "target_entity": tgt_entity,
-                "business_key_field": key,
-                "trigger_schedule": True,
-                "schedule_cron": "*/15 * * * *",
-            },
-        )
-        flows.append(flow)
-    return flows
-
-
-def _ledger_examples(flow: Flow) -> None:
-    """A first run's worth of outcomes, so the ledger has something to show."""
-    if flow.records.exists():
-        return
-    run = SyncRun.objects.create(
-        flow=flow, trigger=Trigger.MANUAL, status=RunStatus.PARTIAL,
-        total_count=4, succeeded_count=2, failed_count=2,
-    )  # fmt: skip
-    examples = [
-        ("SO-100231", RecordStatus.SUCCEEDED, "", "", "", {"OrderStatus": "Shipped"}),
-        ("SO-100232", RecordStatus.SUCCEEDED, "", "", "", {"OrderStatus": "Shipped"}),
-        ("SO-100233", RecordStatus.FAILED, ErrorKind.DATA, "lookup_missing",
-         "No Xero account code for SYSPRO stock code 'WIDGET-9' "
-         "(lookup \"SYSPRO stock code → Xero account code\").", {"StockCode": "WIDGET-9"}),
-        ("SO-100234", RecordStatus.FAILED, ErrorKind.DATA, "unknown_customer",
-         "SYSPRO customer '000999' does not exist in Xero yet; sync the customer first.",
-         {"Customer": "000999"}),
-    ]  # fmt: skip
-    SyncRecord.objects.bulk_create(
-        SyncRecord(
-            run=run,
-            flow=flow,
-            pair=flow.pair,
-            source_id=source_id,
-            source_version="1",
-            business_key=source_id,
-            idempotency_key=f"demo:{flow.pk}:{source_id}:1",
-            status=status,
-            error_kind=kind,
-            error_code=code,
-            message=message,
-            attempts=1,
-            source_payload={"SalesOrder": source_id, **payload},
-        )
-        for source_id, status, kind, code, message, payload in examples
+        defaults={
+            "connection_a": salesforce,
+            "connection_b": kashflow,
+            "description": "Won opportunities to KashFlow invoices; payments back.",
+        },
     )
 
 
 @transaction.atomic
 def demo_load() -> tuple[DemoLogin, ...]:
-    """Create (or leave as they are) the demo users, connections, pairs and flows."""
+    """Create (or leave as they are) the demo users, connections and pairs."""
     _users()
-    flows = _pairs()
-    _ledger_examples(flows[1])
+    _syspro_xero()
+    _salesforce_kashflow()
     return DEMO_LOGINS
+
+
+def demo_start() -> list[SyncRun]:
+    """With the sandboxes up: connect Xero, then run every mapped flow once."""
+    for xero in Connection.objects.filter(system=System.XERO, access_token__isnull=False):
+        if xero.access_token:
+            continue
+        url, state = xero_connect_start(connection=xero, redirect_uri=DEMO_XERO_CALLBACK)
+        consent = requests.get(url, allow_redirects=False, timeout=10)
+        xero_connect_finish(
+            connection=xero,
+            redirect_uri=DEMO_XERO_CALLBACK,
+            callback_url=consent.headers["Location"],
+            state=state,
+        )
+    flows = Flow.objects.filter(enabled=True, mapping__isnull=False).order_by("pk")
+    return [flow_run_enqueue(flow=flow, trigger=Trigger.MANUAL) for flow in flows]

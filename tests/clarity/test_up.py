@@ -60,12 +60,14 @@ def test_up_serves_the_admin_runs_jobs_and_stops_everything(tmp_path):
 
         session = requests.Session()
         base = f"http://127.0.0.1:{port}"
-        for _ in range(50):
+        for _ in range(150):
             try:
                 page = session.get(f"{base}/admin/login/", timeout=5)
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
+        else:
+            raise AssertionError(f"the web server never answered:\n{log.read_text()[-3000:]}")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         response = session.post(
             f"{base}/admin/login/?next=/admin/",

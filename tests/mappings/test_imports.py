@@ -133,6 +133,9 @@ def test_export_quotes_formula_cells(consultant_client):
     }
 
 
+# The worker runs each job in a forked process, on its own connection, and closes
+# this process's connections between jobs: what it writes must really be committed.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_large_file_goes_to_a_worker_with_progress(
     consultant_client, consultant, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -162,6 +165,9 @@ def test_large_file_goes_to_a_worker_with_progress(
     assert LookupEntry.objects.count() == 10
 
 
+# The worker runs each job in a forked process, on its own connection, and closes
+# this process's connections between jobs: what it writes must really be committed.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_invalid_large_file_is_reported_by_the_worker(
     consultant, django_capture_on_commit_callbacks
 ):
@@ -180,3 +186,64 @@ def test_invalid_large_file_is_reported_by_the_worker(
     assert {e["row"] for e in job.errors} == {2, 3, 5, 6}
     with pytest.raises(ValueError):
         services.import_job_confirm(job=job)
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "bulk_create"])
+def test_new_entries_each_get_a_history_record_naming_the_user(superuser, monkeypatch, copy):
+    from mappings import resources
+
+    if not copy:  # the writer SQLite gets
+        monkeypatch.setattr(resources, "_can_copy", lambda connection: False)
+    table = LookupTableFactory(name="Pay")
+    rows = [("Pay", f"K{n}", f"V{n}") for n in range(7)]
+    lookup_import(content=_xlsx(rows), file_format="xlsx", dry_run=False, user=superuser)
+    entries = {e.key: e for e in LookupEntry.objects.all()}
+    assert {k: e.value for k, e in entries.items()} == {k: v for _, k, v in rows}
+    history = list(LookupEntry.history.all())
+    assert len(history) == 7
+    for record in history:
+        entry = entries[record.key]
+        assert (record.id, record.table_id, record.value) == (entry.pk, table.pk, entry.value)
+        assert record.history_type == "+" and record.history_user == superuser
+        assert record.history_change_reason is None and record.history_date is not None
+    # the next entry made by hand gets a fresh id: the COPY drew its ids from the sequence
+    assert LookupEntryFactory(table=table).pk > max(e.pk for e in entries.values())
+
+
+def test_confirm_reuses_the_checked_rows_of_the_same_file_but_checks_them_again(monkeypatch):
+    from mappings import resources
+
+    table = LookupTableFactory(name="Pay")
+    content = _xlsx([("Pay", "EFT", "090"), ("Pay", "CHQ", "091")])
+    dry = lookup_import(content=content, file_format="xlsx", dry_run=True)
+    assert dry.totals["new"] == 2
+    LookupEntryFactory(table=table, key="CHQ", value="old")  # changed since the dry run
+
+    def no_parse(self, in_stream):
+        raise AssertionError("the confirmed file was parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(resources.FormulaAwareXLSX, "create_dataset", no_parse)
+        done = lookup_import(content=content, file_format="xlsx", dry_run=False)
+    assert (done.totals["new"], done.totals["update"]) == (1, 1)
+    assert dict(LookupEntry.objects.values_list("key", "value")) == {"EFT": "090", "CHQ": "091"}
+
+
+def test_confirming_other_bytes_than_were_checked_reads_and_checks_them():
+    LookupTableFactory(name="Pay")
+    lookup_import(content=_xlsx([("Pay", "EFT", "090")]), file_format="xlsx", dry_run=True)
+    other = _xlsx([("Pay", "EFT", "090"), ("Pay", "", "091")])
+    done = lookup_import(content=other, file_format="xlsx", dry_run=False)
+    assert [row.number for row in done.invalid_rows] == [2]
+    assert not LookupEntry.objects.exists()
+
+
+def test_an_unreadable_kept_copy_means_the_file_is_read_again():
+    from mappings import resources
+
+    LookupTableFactory(name="Pay")
+    content = _xlsx([("Pay", "EFT", "090")])
+    key = resources._parsed_key(content, "xlsx")
+    django_rq.get_connection("default").set(key, b"not zlib")
+    lookup_import(content=content, file_format="xlsx", dry_run=False)
+    assert dict(LookupEntry.objects.values_list("key", "value")) == {"EFT": "090"}

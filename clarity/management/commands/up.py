@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,8 @@ class Command(BaseCommand):
             raise CommandError(
                 "`up` is the local demo stack; run the parts separately in production."
             )
+        # `kill` and CI stop us with SIGTERM: clean up exactly as on Ctrl-C.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         call_command("migrate", interactive=False, verbosity=0)
         logins = () if no_demo else demo_load()
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
@@ -47,6 +50,8 @@ class Command(BaseCommand):
             procs = [subprocess.Popen(cmd, env=env) for cmd in commands]
             try:
                 time.sleep(2)
+                if logins:
+                    subprocess.run([*manage, "seed_demo", "--run"], env=env, check=False)
                 self._announce(port, redis_url, logins)
                 while any(p.poll() is None for p in procs):
                     failed = [p for p in procs if p.poll()]

@@ -1,0 +1,175 @@
+"""Configuration bundles: a pair's whole configuration as one file, never its credentials.
+
+A bundle holds the pair's flows (with their schedules), the mappings they use
+and the lookup tables those use, keyed by name. Importing it into another
+installation or environment binds its two connection roles ("a", "b") to
+connections chosen there — which is also how a configuration tried against
+sandbox connections is promoted to production ones. ``bundle_preview`` says
+what an import would create or change; ``bundle_import`` applies it in one
+transaction, validating everything, or changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from clarity.models import Flow, IntegrationPair
+from connectors.models import Connection
+from mappings.bundles import (
+    Change,
+    lookup_table_apply,
+    lookup_table_export,
+    lookup_table_preview,
+    mapping_apply,
+    mapping_export,
+    mapping_preview,
+    tables_used,
+)
+from mappings.models import Mapping
+
+FORMAT = "clarity-bundle/1"
+FLOW_FIELDS = (
+    "source_entity",
+    "target_entity",
+    "trigger_schedule",
+    "schedule_cron",
+    "trigger_webhook",
+    "trigger_manual",
+    "batch_size",
+    "source_of_truth",
+    "business_key_field",
+    "source_version_field",
+    "target_reference_field",
+    "enabled",
+)
+
+
+def bundle_export(*, pair: IntegrationPair) -> dict[str, Any]:
+    flows = list(pair.flows.select_related("mapping").order_by("name"))
+    mappings = [f.mapping for f in flows if f.mapping is not None]
+    mappings = list({m.pk: m for m in mappings}.values())
+    roles = {pair.connection_a_id: "a", pair.connection_b_id: "b"}
+    return {
+        "format": FORMAT,
+        "pair": {
+            "name": pair.name,
+            "description": pair.description,
+            "systems": {"a": pair.connection_a.system, "b": pair.connection_b.system},
+        },
+        "lookup_tables": [lookup_table_export(t) for t in tables_used(mappings)],
+        "mappings": [mapping_export(m) for m in mappings],
+        "flows": [
+            {
+                "name": flow.name,
+                "source": roles[flow.source_connection_id],
+                "target": roles[flow.target_connection_id],
+                "mapping": flow.mapping.name if flow.mapping else None,
+                **{name: getattr(flow, name) for name in FLOW_FIELDS},
+            }
+            for flow in flows
+        ],
+    }
+
+
+def bundle_parse(text: str | bytes) -> dict[str, Any]:
+    """Read a bundle file, refusing anything that is not one with a clear message."""
+    try:
+        bundle = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"This file is not JSON: {exc}") from exc
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise ValidationError(f"This file is not a Clarity Connect bundle ({FORMAT}).")
+    for key in ("pair", "lookup_tables", "mappings", "flows"):
+        if key not in bundle:
+            raise ValidationError(f"The bundle has no '{key}' section.")
+    return bundle
+
+
+def _check_connections(bundle: dict[str, Any], connections: dict[str, Connection]) -> None:
+    for role, system in bundle["pair"]["systems"].items():
+        chosen = connections.get(role)
+        if chosen is None:
+            raise ValidationError(f"Choose the {system} connection for this pair.")
+        if chosen.system != system:
+            raise ValidationError(
+                f"The bundle expects a {system} connection, but '{chosen.name}' is {chosen.system}."
+            )
+
+
+def bundle_preview(
+    *, bundle: dict[str, Any], connections: dict[str, Connection], pair_name: str
+) -> list[Change]:
+    _check_connections(bundle, connections)
+    changes = [lookup_table_preview(t) for t in bundle["lookup_tables"]]
+    changes += [mapping_preview(m) for m in bundle["mappings"]]
+    pair = IntegrationPair.objects.filter(name=pair_name).first()
+    if pair is None:
+        changes.append(Change("pair", pair_name, "create"))
+    else:
+        details = [
+            f"{role} connection: {getattr(pair, f'connection_{role}')} → {connections[role]}"
+            for role in ("a", "b")
+            if getattr(pair, f"connection_{role}_id") != connections[role].pk
+        ]
+        changes.append(Change("pair", pair_name, "change" if details else "unchanged", details))
+    for data in bundle["flows"]:
+        flow = pair.flows.filter(name=data["name"]).first() if pair else None
+        if flow is None:
+            changes.append(Change("flow", data["name"], "create"))
+            continue
+        wanted = {name: data[name] for name in FLOW_FIELDS}
+        details = [
+            f"{name}: {getattr(flow, name)!r} → {value!r}"
+            for name, value in wanted.items()
+            if getattr(flow, name) != value
+        ]
+        if (flow.mapping.name if flow.mapping else None) != data["mapping"]:
+            details.append(f"mapping → {data['mapping']}")
+        changes.append(Change("flow", data["name"], "change" if details else "unchanged", details))
+    return changes
+
+
+@transaction.atomic
+def bundle_import(
+    *, bundle: dict[str, Any], connections: dict[str, Connection], pair_name: str
+) -> IntegrationPair:
+    """Apply a bundle: everything validated and saved, or nothing."""
+    _check_connections(bundle, connections)
+    for table in bundle["lookup_tables"]:
+        lookup_table_apply(table)
+    mappings = {m["name"]: mapping_apply(m) for m in bundle["mappings"]}
+    pair, _ = IntegrationPair.objects.update_or_create(
+        name=pair_name,
+        defaults={
+            "description": bundle["pair"].get("description", ""),
+            "connection_a": connections["a"],
+            "connection_b": connections["b"],
+        },
+    )
+    pair.full_clean()
+    for data in bundle["flows"]:
+        mapping_name = data.get("mapping")
+        if mapping_name and mapping_name not in mappings:
+            mappings[mapping_name] = Mapping.objects.filter(name=mapping_name).first()
+        flow = Flow.objects.filter(pair=pair, name=data["name"]).first() or Flow(
+            pair=pair, name=data["name"]
+        )
+        for name in FLOW_FIELDS:
+            setattr(flow, name, data[name])
+        flow.source_connection = connections[data["source"]]
+        flow.target_connection = connections[data["target"]]
+        flow.mapping = mappings.get(mapping_name) if mapping_name else None
+        if mapping_name and flow.mapping is None:
+            raise ValidationError(
+                f"Flow '{flow.name}' uses mapping '{mapping_name}', which is missing."
+            )
+        try:
+            flow.full_clean()
+        except ValidationError as exc:
+            raise ValidationError(f"Flow '{flow.name}': {'; '.join(exc.messages)}") from exc
+        flow.save()
+    return pair

@@ -1,0 +1,120 @@
+"""Configuration bundles: shipped templates, export, import with a preview, promotion."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from clarity.bundles import bundle_export, bundle_import, bundle_preview
+from clarity.forms import TEMPLATE_DIR
+from clarity.models import Flow, IntegrationPair
+from mappings.models import LookupTable, Mapping
+from mappings.services import mapping_compile
+from tests.factories import ConnectionFactory
+
+IMPORT_URL = reverse("admin:clarity_integrationpair_import")
+
+
+def template() -> dict:
+    return json.loads((TEMPLATE_DIR / "syspro_xero.json").read_text())
+
+
+@pytest.fixture
+def connections(db):
+    return {
+        "a": ConnectionFactory(name="SYSPRO test", system="syspro"),
+        "b": ConnectionFactory(
+            name="Xero test", system="xero", credentials={"client_secret": "never-exported"}
+        ),
+    }
+
+
+def test_a_consultant_previews_then_applies_a_shipped_template(consultant_client, connections):
+    form = {
+        "template": "syspro_xero.json",
+        "pair_name": "SYSPRO ↔ Xero",
+        "connection_a": connections["a"].pk,
+        "connection_b": connections["b"].pk,
+    }
+    preview = consultant_client.post(IMPORT_URL, form)
+    assert preview.status_code == 200
+    changes = {(c.kind, c.name): c.action for c in preview.context["changes"]}
+    assert changes[("flow", "Sales orders → Invoices")] == "create"
+    assert changes[("lookup table", "SYSPRO stock code → Xero account code")] == "create"
+    assert not IntegrationPair.objects.exists()  # a preview writes nothing
+
+    applied = consultant_client.post(IMPORT_URL, {"apply": "1"}, follow=True)
+    assert "Imported the configuration" in applied.content.decode()
+    pair = IntegrationPair.objects.get(name="SYSPRO ↔ Xero")
+    flows = Flow.objects.filter(pair=pair)
+    assert {f.name for f in flows} == {"Customers → Contacts", "Sales orders → Invoices"}
+    assert all(f.source_connection == connections["a"] for f in flows)
+    assert LookupTable.objects.get().entries.count() == 221
+    for mapping in Mapping.objects.all():
+        mapping_compile(mapping=mapping)  # what was imported compiles
+
+
+def test_export_round_trips_and_never_carries_credentials(connections):
+    pair = bundle_import(bundle=template(), connections=connections, pair_name="SYSPRO ↔ Xero")
+    exported = bundle_export(pair=pair)
+    assert "never-exported" not in json.dumps(exported)
+    changes = bundle_preview(bundle=exported, connections=connections, pair_name=pair.name)
+    assert {c.action for c in changes} == {"unchanged"}
+
+
+def test_promoting_to_production_connections_shows_what_changes(connections):
+    bundle_import(bundle=template(), connections=connections, pair_name="SYSPRO ↔ Xero")
+    production = {
+        "a": ConnectionFactory(name="SYSPRO live", system="syspro", environment="production"),
+        "b": ConnectionFactory(
+            name="Xero live",
+            system="xero",
+            environment="production",
+            base_url="https://api.xero.com/api.xro/2.0",
+        ),
+    }
+    changes = bundle_preview(bundle=template(), connections=production, pair_name="SYSPRO ↔ Xero")
+    pair_change = next(c for c in changes if c.kind == "pair")
+    assert pair_change.action == "change"
+    assert any("SYSPRO live" in line for line in pair_change.details)
+    pair = bundle_import(bundle=template(), connections=production, pair_name="SYSPRO ↔ Xero")
+    assert set(pair.flows.values_list("source_connection__name", flat=True)) == {"SYSPRO live"}
+
+
+def test_a_bundle_for_other_systems_is_refused(connections):
+    wrong = {"a": connections["b"], "b": connections["a"]}
+    with pytest.raises(ValidationError, match="expects a syspro connection"):
+        bundle_import(bundle=template(), connections=wrong, pair_name="x")
+    assert not IntegrationPair.objects.exists()
+
+
+def test_a_bundle_that_does_not_compile_imports_nothing(connections):
+    broken = template()
+    broken["mappings"][1]["rules"][0]["condition"] = "OrderStatus in ("
+    with pytest.raises(ValidationError, match="does not compile"):
+        bundle_import(bundle=broken, connections=connections, pair_name="SYSPRO ↔ Xero")
+    assert not IntegrationPair.objects.exists()
+    assert not Mapping.objects.exists()
+    assert not LookupTable.objects.exists()
+
+
+def test_not_a_bundle_is_a_form_error(consultant_client, connections):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = consultant_client.post(
+        IMPORT_URL,
+        {
+            "file": SimpleUploadedFile("x.json", b"{not json"),
+            "pair_name": "p",
+            "connection_a": connections["a"].pk,
+            "connection_b": connections["b"].pk,
+        },
+    )
+    assert "This file is not JSON" in response.content.decode()
+
+
+def test_finance_cannot_import(finance_client):
+    assert finance_client.get(IMPORT_URL).status_code == 403
