@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+
 import factory
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 
 from clarity.models import Flow, IntegrationPair, RecordStatus, SyncRecord, SyncRun, Trigger
 from connectors.models import Connection, System
+
+
+def role_group(name: str) -> Group:
+    """The role's group, made again if a transactional test's flush took the migrated one."""
+    clarity_roles = importlib.import_module("clarity.migrations.0002_roles").ROLES
+    mappings_roles = importlib.import_module("mappings.migrations.0002_consultant_permissions")
+    codes = clarity_roles[name] + (mappings_roles.CONSULTANT if name == "Consultant" else [])
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        for code in codes:
+            app_label, codename = code.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+    return group
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -22,7 +39,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create: bool, extracted: str | None, **kwargs: object) -> None:
         if extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+            self.groups.add(role_group(extracted))
 
 
 class ConnectionFactory(factory.django.DjangoModelFactory):
