@@ -3,8 +3,9 @@
 Fills 1,000,000 ledger rows across 10 flows in PostgreSQL with one set-based
 INSERT, then times the ledger changelist through Django's test client (the
 whole admin stack: middleware, filters, paginator, template) — default view,
-status=failed, an exact source-id search and page 500 — and prints the median
-of each. Run with `bash .ci/bench ledger_admin [ROWS]`.
+status=failed, an exact source-id search and page 500 — and the operator's
+health dashboard, and prints the median of each. Run with
+`bash .ci/bench ledger_admin [ROWS]`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from clarity.models import Flow, IntegrationPair, SyncRecord  # noqa: E402
+from clarity.models import Flow, IntegrationPair, LedgerHourlyCount, SyncRecord  # noqa: E402
+from clarity.services.health import COUNTED_OUTCOMES  # noqa: E402
 from connectors.models import Connection  # noqa: E402
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
@@ -94,7 +96,7 @@ def fill(flows: list[Flow]) -> float:
                 flow_id, pair_id, run_id, source_id, source_version, business_key,
                 idempotency_key, target_id, status, error_kind, error_code, message, attempts,
                 source_payload, transformed_payload, target_response, resolution_note,
-                created_at, updated_at)
+                claimed_by, created_at, updated_at)
             SELECT
                 (%(flows)s::bigint[])[1 + n %% {FLOWS}],
                 (%(pairs)s::bigint[])[1 + n %% {FLOWS}],
@@ -116,7 +118,7 @@ def fill(flows: list[Flow]) -> float:
                 1,
                 jsonb_build_object('Customer', 'SRC' || n, 'Name', 'Customer ' || n,
                                    'Balance', (n %% 10000) / 100.0),
-                NULL, NULL, '',
+                NULL, NULL, '', '',
                 now() - make_interval(secs => {ROWS} - n),
                 now() - make_interval(secs => {ROWS} - n)
             FROM generate_series(1, %(rows)s) AS n
@@ -128,6 +130,19 @@ def fill(flows: list[Flow]) -> float:
             cursor.execute(definition)
         cursor.execute(f"ANALYZE {table}")
     return time.perf_counter() - started
+
+
+def fill_hourly_counts() -> None:
+    """The dashboard's counters as the pipeline's outcome saving would have left them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {LedgerHourlyCount._meta.db_table} (hour, flow_id, status, count)
+            SELECT date_trunc('hour', created_at), flow_id, status, count(*)
+            FROM {SyncRecord._meta.db_table} WHERE status = ANY(%s) GROUP BY 1, 2, 3
+            """,
+            [[str(status) for status in COUNTED_OUTCOMES]],
+        )
 
 
 def median_ms(client: Client, url: str) -> float:
@@ -142,9 +157,20 @@ def median_ms(client: Client, url: str) -> float:
     return round(statistics.median(timings), 1)
 
 
+def operator_client() -> Client:
+    from django.contrib.auth.models import Group
+
+    operator = User.objects.create_user("operator", is_staff=True)
+    operator.groups.add(Group.objects.get(name="Operator"))
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
 def main() -> None:
     call_command("migrate", interactive=False, verbosity=0)
     fill_s = fill(build_flows())
+    fill_hourly_counts()
     user = User.objects.create_user("finance", is_staff=True)
     from django.contrib.auth.models import Group
 
@@ -162,6 +188,7 @@ def main() -> None:
         "changelist_failed_ms": median_ms(client, base + "?status=failed"),
         "changelist_search_ms": median_ms(client, f"{base}?q={probe}"),
         "changelist_page500_ms": median_ms(client, base + "?p=500"),
+        "dashboard_ms": median_ms(operator_client(), "/admin/clarity/healthdashboard/"),
     }
     print(json.dumps(figures))
 

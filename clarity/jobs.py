@@ -9,6 +9,7 @@ from clarity.sync.pipeline import RunDeferred, flow_run_execute
 from clarity.sync.queues import enqueue, pair_queue_name
 from clarity.sync.schedules import flow_schedule_fire
 from clarity.sync.sweeper import sweep
+from clarity.webhooks.services import webhook_events_process
 
 
 def run_flow(run_id: int) -> str:
@@ -32,3 +33,7 @@ def scheduled_run(flow_id: int, job_id: str) -> bool:
 
 def sweep_now() -> dict[str, int]:
     return sweep()
+
+
+def process_webhook_events(event_ids: list[int]) -> int:
+    return webhook_events_process(event_ids=event_ids)

@@ -50,11 +50,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_rq",
     "rest_framework",
+    "rest_framework.authtoken",
     "import_export",
     "simple_history",
     "connectors",
     "mappings",
     "clarity",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -128,6 +130,15 @@ RQ_QUEUES = {
     },
 }
 CLARITY_SWEEP_SECONDS = env.int("CLARITY_SWEEP_SECONDS", default=30)
+# How long a worker's hold on a flow (renewed after every batch) and on the
+# records it is sending lasts; when the worker dies, the sweeper hands its work
+# on once they expire. Tests use seconds; production keeps minutes.
+CLARITY_FLOW_LEASE_SECONDS = env.float("CLARITY_FLOW_LEASE_SECONDS", default=120.0)
+CLARITY_CLAIM_SECONDS = env.float("CLARITY_CLAIM_SECONDS", default=300.0)
+# A queued run whose job has not started after this long is enqueued again.
+CLARITY_STALE_QUEUED_SECONDS = env.float("CLARITY_STALE_QUEUED_SECONDS", default=120.0)
+# First retry delay of a transient failure; doubles per attempt, with jitter.
+CLARITY_RETRY_BACKOFF_SECONDS = env.float("CLARITY_RETRY_BACKOFF_SECONDS", default=30.0)
 RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "clarity.worker.JSONWorker"}
 RQ_SHOW_ADMIN_LINK = True
 
@@ -137,6 +148,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"

@@ -33,6 +33,17 @@ class JSONWorker(Worker):
         super().__init__(*args, **kwargs)
         self.follow_new_pairs = follow_new_pairs
 
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wake up at least once per sweep interval, even with nothing queued.
+
+        Why: RQ blocks on an empty queue for ``worker_ttl - 15`` s (405 s by
+        default) and runs maintenance only between waits, so an idle worker —
+        the very one that should pick up a killed worker's run — swept every
+        seven minutes instead of every CLARITY_SWEEP_SECONDS.
+        """
+        return max(1, min(super().dequeue_timeout, int(self.maintenance_interval)))
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         try:

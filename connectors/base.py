@@ -13,6 +13,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -250,3 +251,11 @@ class Connector(ABC):
     @abstractmethod
     def max_batch_size(self, entity: str) -> int:
         """The largest batch ``write_batch`` accepts for this entity."""
+
+    def cursor_at(self, entity: str, moment: datetime) -> str:
+        """The cursor that makes ``read_changes`` start at ``moment``: how a backfill re-reads.
+
+        Most systems take a UTC timestamp (Xero's If-Modified-Since, KashFlow's
+        LastUpdatedDate); a system whose cursor has another shape overrides this.
+        """
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")

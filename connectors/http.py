@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
-ErrorDescriber = Callable[[requests.Response, Any], "tuple[str, str] | None"]
+ErrorDescriber = Callable[[requests.Response, Any], tuple[str, str] | None]
 """(response, parsed body) -> (code, plain-English message), or None for the default."""
 
 

@@ -183,6 +183,80 @@ def payment_reference(invoice_number: Any, date: Any, amount: Any) -> str:
     return f"{invoice_number}|{str(date)[:10]}|{Decimal(str(amount)):.2f}"
 
 
+# A customer's first contact and first address as flat fields (KashFlow's classic API
+# names), so a mapping can read and write them without list positions.
+PRIMARY_CONTACT = {
+    "ContactEmail": "Email",
+    "ContactTelephone": "Telephone",
+    "ContactReference": "Reference",
+}
+PRIMARY_ADDRESS = {
+    "Address1": "Line1",
+    "Address2": "Line2",
+    "Address3": "Line3",
+    "Address4": "Line4",
+    "Postcode": "PostCode",
+    "CountryName": "CountryName",
+}
+FLAT_CUSTOMER_FIELDS = ("ContactName", *PRIMARY_CONTACT, *PRIMARY_ADDRESS)
+
+
+def customer_flat(customer: Record) -> Record:
+    """The customer with its first contact and address also as flat fields.
+
+    ``ContactName`` is the contact's first and last name joined by a space.
+    """
+    contact = (customer.get("Contacts") or [{}])[0] or {}
+    address = (customer.get("Addresses") or [{}])[0] or {}
+    name = " ".join(
+        str(part).strip() for part in (contact.get("FirstName"), contact.get("LastName")) if part
+    )
+    flat = {**customer, "ContactName": name or None}
+    flat.update({k: contact.get(v) for k, v in PRIMARY_CONTACT.items()})
+    flat.update({k: address.get(v) for k, v in PRIMARY_ADDRESS.items()})
+    return flat
+
+
+def customer_nested(record: Record, existing: Record | None) -> Record:
+    """Flat contact and address fields folded back into the first contact and address.
+
+    ``ContactName`` is split at its last space: "Mary Ann Smith" is first name
+    "Mary Ann", last name "Smith". Fields not sent keep their current values.
+    """
+    body = {k: v for k, v in record.items() if k not in FLAT_CUSTOMER_FIELDS}
+    if "ContactName" in record or any(k in record for k in PRIMARY_CONTACT):
+        contacts = [dict(c) for c in (existing or {}).get("Contacts") or []] or [{}]
+        first = contacts[0]
+        if "ContactName" in record:
+            words = str(record["ContactName"] or "").split()
+            first["FirstName"] = " ".join(words[:-1]) if len(words) > 1 else ""
+            first["LastName"] = words[-1] if words else ""
+        first.update({v: record[k] for k, v in PRIMARY_CONTACT.items() if k in record})
+        body.setdefault("Contacts", contacts)
+    if any(k in record for k in PRIMARY_ADDRESS):
+        addresses = [dict(a) for a in (existing or {}).get("Addresses") or []] or [{}]
+        addresses[0].update({v: record[k] for k, v in PRIMARY_ADDRESS.items() if k in record})
+        body.setdefault("Addresses", addresses)
+    return body
+
+
+def _same(sent: Any, held: Any) -> bool:
+    if isinstance(sent, dict):
+        held = held if isinstance(held, dict) else {}
+        return all(_same(v, held.get(k)) for k, v in sent.items())
+    if isinstance(sent, list):
+        held = held if isinstance(held, list) else []
+        return len(sent) == len(held) and all(_same(a, b) for a, b in zip(sent, held, strict=True))
+    if sent in (None, "") or held in (None, ""):
+        return sent in (None, "") and held in (None, "")
+    if isinstance(sent, bool) or isinstance(held, bool):
+        return sent == held
+    try:
+        return Decimal(str(sent)) == Decimal(str(held))
+    except InvalidOperation:
+        return str(sent) == str(held)
+
+
 def _f(name: str, type_: str, required: bool = False, description: str = "") -> FieldSpec:
     return FieldSpec(name, type_, required, description)
 
@@ -205,6 +279,16 @@ SCHEMAS: dict[str, EntitySchema] = {
             _f("ReceivesWholesalePricing", "boolean"),
             _f("Contacts", "array", description="FirstName, LastName, Email, Telephone [A]"),
             _f("Addresses", "array", description="Line1-4, PostCode, CountryName [A]"),
+            _f("ContactName", "string", description="First contact's first and last name"),
+            _f("ContactEmail", "string", description="First contact's e-mail"),
+            _f("ContactTelephone", "string", description="First contact's telephone"),
+            _f("ContactReference", "string", description="First contact's id elsewhere"),
+            _f("Address1", "string", description="First address, line 1"),
+            _f("Address2", "string", description="First address, line 2"),
+            _f("Address3", "string", description="First address, line 3 (town)"),
+            _f("Address4", "string", description="First address, line 4 (county)"),
+            _f("Postcode", "string", description="First address's postcode"),
+            _f("CountryName", "string", description="First address's country"),
             _f("PaymentTerms", "object", description="[A]"),
             _f("Currency", "object", description="Code, Name, ExchangeRate [A]"),
             _f("CreatedDate", "datetime", description="Read only"),
@@ -462,7 +546,7 @@ class KashFlowConnector(Connector):
             return [summary]
         if entity == "customers":
             detail = self._get(f"{API}/customers/{summary['Code']}")
-            return [detail] if detail else []
+            return [customer_flat(detail)] if detail else []
         if entity == "payments" and not summary.get("TotalPaidAmount"):
             return []
         invoice = self._get(f"{API}/invoices/{summary['Number']}")
@@ -505,6 +589,9 @@ class KashFlowConnector(Connector):
             lines = (invoice or {}).get("PaymentLines") or []
             line = next((p for p in lines if str(p.get("Id")) == payment_id), None)
             return None if invoice is None or line is None else {**line, "InvoiceNumber": number}
+        if entity == "customers":
+            found = self._get(f"{API}/customers/{key}")
+            return customer_flat(found) if found else None
         if entity == "nominalcodes":
             pages = (page for page, _ in self._pages(entity))
             return next((n for page in pages for n in page if str(n["Code"]) == key), None)
@@ -615,10 +702,18 @@ class KashFlowConnector(Connector):
                 "twice. Fill in the account number in the source or map one to Code.",
                 raw=record,
             )
-        if self._get(f"{API}/customers/{code}") is not None:
-            saved = self._save("PUT", f"{API}/customers/{code}", record)
+        existing = self._get(f"{API}/customers/{code}")
+        body = customer_nested(record, existing)
+        if existing is not None:
+            if self.config.settings.get("skip_unchanged", True) and _same(
+                {k: v for k, v in body.items() if k != "Code"}, existing
+            ):
+                # Nothing to change: a PUT would only move LastUpdatedDate, which the
+                # other side of a both-ways sync would read as a new change.
+                return WriteOutcome.updated(code, raw={"unchanged": True})
+            saved = self._save("PUT", f"{API}/customers/{code}", body)
             return WriteOutcome.updated(code, raw=saved)
-        saved = self._save("POST", f"{API}/customers", {**record, "Code": code})
+        saved = self._save("POST", f"{API}/customers", {**body, "Code": code})
         return WriteOutcome.created(str(saved["Code"]), raw=saved)
 
     def _write_invoice(self, record: Record, index: dict[str, list[Record]]) -> WriteOutcome:

@@ -68,6 +68,15 @@ LINE_ITEM_FIELDS = (
     "TotalPrice",
     "Description",
 )
+CONTACT_FIELDS = ("Id", "FirstName", "LastName", "Email", "Phone", "ExternalID__c")
+# Child rows read with their parent: an Opportunity's lines, an Account's Contacts.
+DEFAULT_CHILDREN = {
+    "Opportunity": ("OpportunityLineItems", LINE_ITEM_FIELDS),
+    "Account": ("Contacts", CONTACT_FIELDS),
+}
+# Parent fields read with a record (SOQL relationship fields), e.g. the customer code
+# of an Opportunity's Account, which an invoice needs.
+DEFAULT_RELATED_FIELDS = {"Opportunity": ("Account.ExternalID__c", "Account.Name")}
 # Compound fields cannot be listed in SELECT next to their parts.
 _UNSELECTABLE_TYPES = frozenset({"address", "location"})
 _TYPES = {
@@ -266,6 +275,38 @@ def sign_jwt(claims: Mapping[str, Any], private_key_pem: str) -> str:
     body = b64(json.dumps(dict(claims), separators=(",", ":")).encode())
     signature = key.sign(f"{header}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
     return f"{header}.{body}.{b64(signature)}"
+
+
+def _same_value(sent: Any, held: Any) -> bool:
+    if isinstance(sent, Mapping):
+        held = held if isinstance(held, Mapping) else {}
+        return all(_same_value(v, held.get(k)) for k, v in sent.items() if k != "attributes")
+    if sent in (None, "") or held in (None, ""):
+        return sent in (None, "") and held in (None, "")
+    if isinstance(sent, bool) or isinstance(held, bool):
+        return sent == held
+    try:
+        return float(sent) == float(held)
+    except (TypeError, ValueError):
+        pass
+    text, stored = str(sent), str(held)
+    if text == stored:
+        return True
+    try:  # a date or datetime written in another spelling
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) == datetime.fromisoformat(
+            stored.replace("Z", "+00:00").replace("+0000", "+00:00")
+        )
+    except ValueError:
+        return False
+
+
+def _same_values(sent: Mapping[str, Any], held: Mapping[str, Any]) -> bool:
+    """Whether writing ``sent`` would change nothing on the record Salesforce holds."""
+    return all(
+        _same_value(value, held.get(name))
+        for name, value in sent.items()
+        if name not in ("attributes", "Id")
+    )
 
 
 def _error_list(body: Any) -> list[Mapping[str, Any]]:
@@ -531,10 +572,19 @@ class SalesforceConnector(Connector):
         return self._fields[entity]
 
     def _select_fields(self, entity: str) -> list[str]:
+        """Every plain field, the configured parent fields, and the child rows.
+
+        Settings ``related_fields`` ({entity: ["Account.ExternalID__c", …]}) and
+        ``child_queries`` ({entity: [relationship, [fields]]}) replace the defaults.
+        """
         body_types = {f.name: f.type for f in self.describe(entity).fields}
         fields = [n for n, t in body_types.items() if t != "object"]
-        if entity == "Opportunity":
-            fields.append(f"(SELECT {', '.join(LINE_ITEM_FIELDS)} FROM OpportunityLineItems)")  # noqa: S608
+        settings = self.config.settings
+        fields += list(settings.get("related_fields", DEFAULT_RELATED_FIELDS).get(entity, ()))
+        child = settings.get("child_queries", DEFAULT_CHILDREN).get(entity)
+        if child:
+            relationship, names = child
+            fields.append(f"(SELECT {', '.join(names)} FROM {relationship})")  # noqa: S608
         return fields
 
     def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
@@ -566,6 +616,10 @@ class SalesforceConnector(Connector):
                 value = [SalesforceConnector._native(r) for r in value["records"]]
             native[name] = value
         return native
+
+    def cursor_at(self, entity: str, moment: datetime) -> str:
+        """A ``SystemModstamp`` with its zone and no Id: every record changed after it."""
+        return moment.astimezone(UTC).isoformat()
 
     def read_one(self, entity: str, key: str) -> Record | None:
         response = self._call("GET", f"sobjects/{entity}/{quote(key, safe='')}", accept=(404,))
@@ -601,6 +655,12 @@ class SalesforceConnector(Connector):
             mode = "upsert" if record.get(field) else "update" if record.get("Id") else "create"
             groups[mode].append(index)
         outcomes: list[WriteOutcome | None] = [None] * len(records)
+        if self.config.settings.get("skip_unchanged", True):
+            for mode, key in (("upsert", field), ("update", "Id")):
+                same = self._unchanged(entity, key, [(i, records[i]) for i in groups[mode]])
+                for i, target_id in same.items():
+                    outcomes[i] = WriteOutcome.updated(target_id, raw={"unchanged": True})
+                groups[mode] = [i for i in groups[mode] if i not in same]
         calls = {
             "upsert": ("PATCH", f"composite/sobjects/{entity}/{field}", True),
             "update": ("PATCH", "composite/sobjects", True),
@@ -618,6 +678,53 @@ class SalesforceConnector(Connector):
             for i, result in zip(indexes, response.json(), strict=True):
                 outcomes[i] = self._outcome(entity, mode, result, records[i])
         return [o for o in outcomes if o is not None]
+
+    def _unchanged(self, entity: str, key: str, items: list[tuple[int, Record]]) -> dict[int, str]:
+        """Records Salesforce already holds exactly as they would be written: {index: Id}.
+
+        Salesforce stamps a new ``SystemModstamp`` on every update, even one that
+        changes nothing, and the other side of a both-ways sync would read that
+        stamp as a change and send it back. So an upsert or update first reads
+        the records it would touch (one SOQL query per batch) and leaves out the
+        ones where every field sent already has that value. A parent named by
+        external ID (``{"Account": {"ExternalID__c": "X"}}``) is compared through
+        the relationship field (``Account.ExternalID__c``).
+        """
+        keys = [str(r[key]) for _, r in items if r.get(key) not in (None, "")]
+        if not keys:
+            return {}
+        names: set[str] = {"Id", key}
+        for _, record in items:
+            for name, value in record.items():
+                if isinstance(value, Mapping):
+                    names.update(f"{name}.{sub}" for sub in value if sub != "attributes")
+                elif name != "attributes":
+                    names.add(name)
+        if not all(_NAME.match(n) for n in (entity, key, *names)):
+            return {}
+        found: dict[str, list[Record]] = {}
+        for start in range(0, len(keys), COLLECTION_LIMIT):
+            chunk = ", ".join(soql_string(k) for k in keys[start : start + COLLECTION_LIMIT])
+            soql = f"SELECT {', '.join(sorted(names))} FROM {entity} WHERE {key} IN ({chunk})"  # noqa: S608
+            try:
+                body = self._call("GET", "query", params={"q": soql}).json()
+                rows = list(body.get("records", []))
+                while not body.get("done", True) and body.get("nextRecordsUrl"):
+                    body = self._call("GET", body["nextRecordsUrl"]).json()
+                    rows += body.get("records", [])
+            except ConnectorError as exc:
+                if exc.kind in (ErrorKind.CONFIG, ErrorKind.DATA):
+                    return {}  # a field the query cannot read: write as usual
+                raise
+            for row in rows:
+                native = self._native(row)
+                found.setdefault(str(native.get(key)).lower(), []).append(native)
+        same: dict[int, str] = {}
+        for index, record in items:
+            rows = found.get(str(record.get(key)).lower(), [])
+            if len(rows) == 1 and _same_values(record, rows[0]):
+                same[index] = str(rows[0]["Id"])
+        return same
 
     @staticmethod
     def _outcome(entity: str, mode: str, result: Mapping[str, Any], record: Record) -> WriteOutcome:

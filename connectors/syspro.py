@@ -39,6 +39,8 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
@@ -113,6 +115,22 @@ class Child:
 
 
 @dataclass(frozen=True)
+class Group:
+    """A document read as the rows of ``table`` that share the ``by`` columns (one GL journal).
+
+    SYSPRO keeps journals as detail rows only; integrations want whole journals,
+    so they balance on their own. Rows are read in key order and a document is
+    handed over only once its last row has been read, so a page never cuts one.
+    ``lines`` names the list of rows in the document.
+    """
+
+    table: str
+    by: tuple[str, ...]
+    lines: str
+    header: tuple[str, ...] = ()  # line columns copied onto the document (first line's value)
+
+
+@dataclass(frozen=True)
 class Entity:
     table: str
     keys: tuple[str, ...]
@@ -121,6 +139,7 @@ class Entity:
     query_object: str | None = None  # a Query business object that reads one by key
     child: Child | None = None
     reference: str | None = None  # the column find_by_reference searches
+    group: Group | None = None  # a document made of several rows of another table
 
     @property
     def names(self) -> dict[str, str]:
@@ -233,8 +252,51 @@ ENTITIES: dict[str, Entity] = {
                 " EntryDate:date EntryValue:number Source Comment"
             ),
         ),
+        Entity(
+            table="GenJournal",
+            keys=("JournalKey",),
+            cursor=("GlYear", "GlPeriod", "Journal", "EntryNumber"),
+            group=Group(
+                "GenJournalDetail",
+                ("GlYear", "GlPeriod", "Journal"),
+                "GenJournalDetail",
+                ("EntryDate", "Source"),
+            ),
+            fields=_fields(
+                "JournalKey GlYear:integer GlPeriod:integer Journal:integer EntryDate:date Source"
+                " LineCount:integer",
+                **{
+                    "GenJournalDetail:array": "the journal's entries, debits positive and credits"
+                    " negative: EntryNumber, GlCode, EntryDate, EntryValue, Source, Comment"
+                },
+            ),
+        ),
     )
 }
+
+
+@dataclass(frozen=True)
+class StockPrice:
+    """One stock code as a customer would buy it: their price and the free stock."""
+
+    stock_code: str
+    description: str
+    uom: str
+    price: Decimal
+    price_code: str  # the InvPrice code that priced it; "" when the list price applied
+    free_stock: dict[str, Decimal]  # warehouse -> on hand less allocated
+
+
+@dataclass(frozen=True)
+class CustomerPrices:
+    """A customer's prices for the stock codes asked about; ``unknown`` are not on file."""
+
+    customer: str
+    name: str
+    price_code: str
+    on_hold: bool
+    items: dict[str, StockPrice]
+    unknown: list[str]
 
 
 # -- what SYSPRO's words mean ---------------------------------------------------------
@@ -613,7 +675,28 @@ ALIASES = {
     "ar_invoices": "ArInvoice",
     "ar_payments": "ArCshJnlDet",
     "gl_journals": "GenJournalDetail",
+    "gl_whole_journals": "GenJournal",
 }
+
+
+def _grouped(rows: Sequence[Record], by: Sequence[str]) -> list[list[Record]]:
+    """Rows (in key order) cut into runs sharing the ``by`` columns; always at least one."""
+    documents: list[list[Record]] = [[]]
+    for row in rows:
+        current = documents[-1]
+        if current and any(current[0][c] != row[c] for c in by):
+            documents.append([])
+        documents[-1].append(row)
+    return documents
+
+
+def _document(group: Group, rows: Sequence[Record]) -> Record:
+    first = rows[0]
+    document: Record = {"JournalKey": "/".join(str(first[c]) for c in group.by)}
+    document.update({c: first[c] for c in (*group.by, *group.header)})
+    document["LineCount"] = len(rows)
+    document[group.lines] = list(rows)
+    return document
 
 
 def service_url(base_url: str) -> str:
@@ -846,6 +929,22 @@ class SysproConnector(Connector):
             return 0
         return int(self.config.settings.get("batch_sizes", {}).get(spec.table, DEFAULT_BATCH_SIZE))
 
+    def cursor_at(self, entity: str, moment: datetime) -> str:
+        """A cursor of only the change time: the next read starts at that second.
+
+        Tables without a change column (GL history) are read by key alone, so a
+        date cannot place their cursor; clearing it re-reads them instead.
+        """
+        spec = self.entity(entity)
+        if spec.cursor[0] != CHANGE_COLUMN:
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "no_change_column",
+                f"SYSPRO's {entity} has no change date to start from; "
+                "read it again from the beginning instead.",
+            )
+        return json.dumps([super().cursor_at(entity, moment)])
+
     def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
         """Rows changed since ``cursor`` in (last-changed, key) order, page by page.
 
@@ -856,6 +955,9 @@ class SysproConnector(Connector):
         Tables that are only appended to (GL history) page strictly by key.
         """
         spec = self.entity(entity)
+        if spec.group is not None:
+            yield from self._read_documents(spec, spec.group, cursor)
+            return
         start = json.loads(cursor) if cursor else None
 
         def where(last: Sequence[str] | None) -> list[list[tuple[str, str, str]]]:
@@ -871,8 +973,59 @@ class SysproConnector(Connector):
             self._attach_children(spec, rows)
             yield ChangePage(rows, json.dumps([rows[-1][c] for c in spec.cursor]))
 
+    def _read_documents(
+        self, spec: Entity, group: Group, cursor: str | None
+    ) -> Iterator[ChangePage]:
+        """Whole documents (journals) from their rows; the cursor is a document's last row.
+
+        The rows of the document still being read when a page ends wait for the
+        next page, so every page holds whole documents and a resumed read starts
+        at the first row after the last document handed over.
+        """
+        rows_spec = ENTITIES[group.table]
+        start = json.loads(cursor) if cursor else None
+
+        def where(last: Sequence[str] | None) -> list[list[tuple[str, str, str]]]:
+            if last is not None:
+                return after(spec.cursor, last)
+            return after(spec.cursor, start) if start is not None else []
+
+        held: list[Record] = []
+        for rows in self._find_all(
+            rows_spec.table, rows_spec.columns, where, spec.cursor, rows_spec.names
+        ):
+            documents = _grouped(held + rows, group.by)
+            held = documents.pop()
+            if documents:
+                yield ChangePage(
+                    [_document(group, d) for d in documents],
+                    json.dumps([documents[-1][-1][c] for c in spec.cursor]),
+                )
+        if held:
+            yield ChangePage(
+                [_document(group, held)], json.dumps([held[-1][c] for c in spec.cursor])
+            )
+
     def read_one(self, entity: str, key: str) -> Record | None:
         spec = self.entity(entity)
+        if spec.group is not None:
+            values = key.split("/")
+            if len(values) != len(spec.group.by):
+                return None
+            rows_spec = ENTITIES[spec.group.table]
+            match = list(zip(spec.group.by, ["EQ"] * len(values), values, strict=True))
+
+            def where(last: Sequence[str] | None) -> list[list[tuple[str, str, str]]]:
+                if last is None:
+                    return [match]
+                return [match + terms for terms in after(spec.cursor, last)]
+
+            lines: list[Record] = []
+            for page in self._find_all(
+                rows_spec.table, rows_spec.columns, where, spec.cursor, rows_spec.names
+            ):
+                lines.extend(page)
+            return _document(spec.group, lines) if lines else None
         if spec.query_object is not None:
             xml_in = document("Query", None, [{"Key": {spec.keys[0]: key}}])
             try:
@@ -918,6 +1071,79 @@ class SysproConnector(Connector):
             for row in self._find(spec.table, spec.columns, clause, spec.keys, spec.names):
                 found.setdefault(str(row[spec.reference]), []).append(row)
         return found
+
+    def customer_prices(self, customer: str, stock_codes: Sequence[str]) -> CustomerPrices:
+        """The customer's selling price and free stock per warehouse for each stock code.
+
+        SYSPRO prices a customer by its price code: the stock code's InvPrice row
+        for that code, else the stock code's list price [A]. Reads go through
+        COMFND so one call answers many stock codes: the customer, the stock
+        codes with their warehouses, then their prices — a handful of calls
+        whether a portal asks about one line or fifty.
+        """
+        columns = ["Customer", "Name", "PriceCode", "CustomerOnHold"]
+        found = self._find(
+            "ArCustomer",
+            columns,
+            [[("Customer", "EQ", customer)]],
+            ["Customer"],
+            {c.lower(): c for c in columns},
+        )
+        if not found:
+            text = f"Customer '{customer}' not found"
+            raise ConnectorError(*classify(text, RECORD_RULES, RECORD_DEFAULT), raw=text)
+        row = found[0]
+        price_code = str(row.get("PriceCode", ""))
+        stock = ENTITIES["InvMaster"]
+        codes = sorted(set(stock_codes))
+        masters: list[Record] = []
+        special: dict[str, Decimal] = {}
+        for chunk in self._chunks_of(codes, self.page_size):
+            masters.extend(
+                self._find(
+                    stock.table,
+                    stock.columns,
+                    [[("StockCode", "EQ", code)] for code in chunk],
+                    stock.keys,
+                    stock.names,
+                )
+            )
+        # Two terms per stock code here, so half as many codes fit in one URL.
+        half = max(1, (self.max_url_length - 1500) // 500)
+        priced = [str(m["StockCode"]) for m in masters] if price_code else []
+        for chunk in self._chunks_of(priced, min(half, self.page_size)):
+            prices = self._find(
+                "InvPrice",
+                ["StockCode", "PriceCode", "SellingPrice"],
+                [[("StockCode", "EQ", code), ("PriceCode", "EQ", price_code)] for code in chunk],
+                ["StockCode", "PriceCode"],
+                {"stockcode": "StockCode", "sellingprice": "SellingPrice"},
+            )
+            special.update({str(p["StockCode"]): Decimal(p["SellingPrice"]) for p in prices})
+        self._attach_children(stock, masters)
+        items = {
+            str(m["StockCode"]): StockPrice(
+                stock_code=str(m["StockCode"]),
+                description=str(m.get("Description", "")),
+                uom=str(m.get("StockUom", "")),
+                price=special.get(str(m["StockCode"]), Decimal(m.get("SellingPrice") or 0)),
+                price_code=price_code if str(m["StockCode"]) in special else "",
+                free_stock={
+                    str(w["Warehouse"]): Decimal(w["QtyOnHand"] or 0)
+                    - Decimal(w["QtyAllocated"] or 0)
+                    for w in m.get("InvWarehouse", [])
+                },
+            )
+            for m in masters
+        }
+        return CustomerPrices(
+            customer=str(row["Customer"]),
+            name=str(row.get("Name", "")),
+            price_code=price_code,
+            on_hold=str(row.get("CustomerOnHold", "")).upper() == "Y",
+            items=items,
+            unknown=[code for code in codes if code not in items],
+        )
 
     def test_connection(self) -> ConnectionCheck:
         headroom = self.limiter.headroom() if self.limiter is not None else None

@@ -225,6 +225,7 @@ def xero_connector(
             f"xero:{tenant_id}",
             rate_limits(config),
             max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
+            time_scale=float(config.settings.get("rate_limit_time_scale", 1.0)),
         )
     return XeroConnector(config, tokens, limiter, retry=retry)
 

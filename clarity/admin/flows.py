@@ -1,6 +1,39 @@
-from django.contrib import admin
+"""Flows: configuration, plus Run now, recent runs and the audited backfill."""
 
-from clarity.models import Flow
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
+from django.views.decorators.http import require_POST
+
+from clarity.models import Flow, SyncRun, Trigger
+from clarity.services.runs import flow_cursor_set, flow_run_enqueue
+from clarity.sync.schedules import flow_schedule_register
+
+RECENT_RUNS = 10
+
+
+class BackfillForm(forms.Form):
+    since = forms.DateTimeField(
+        required=False,
+        label="Read again from",
+        help_text="Leave blank to read everything again. Records already delivered are skipped.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+def _when(moment: Any) -> str:
+    return f"{localtime(moment):%Y-%m-%d %H:%M:%S}" if moment else "—"
 
 
 @admin.register(Flow)
@@ -19,8 +52,12 @@ class FlowAdmin(admin.ModelAdmin):
     list_select_related = ("pair", "source_connection", "target_connection")
     search_fields = ("name", "source_entity", "target_entity")
     autocomplete_fields = ("mapping",)
+    actions = ("run_selected",)
+    change_form_template = "admin/clarity/flow/change_form.html"
+    # The cursor moves only through the audited backfill form below the page.
+    readonly_fields = ("cursor", "paused_reason", "recent_runs")
     fieldsets = (
-        (None, {"fields": ("pair", "name", "enabled")}),
+        (None, {"fields": ("pair", "name", "enabled", "paused_reason")}),
         (
             "What moves",
             {
@@ -38,5 +75,147 @@ class FlowAdmin(admin.ModelAdmin):
             "When it runs",
             {"fields": ("trigger_manual", "trigger_schedule", "schedule_cron", "trigger_webhook")},
         ),
-        ("Progress", {"fields": ("cursor",)}),
+        ("Progress", {"fields": ("cursor", "recent_runs")}),
     )
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("clarity.run_flow")
+
+    def has_backfill_permission(self, request: HttpRequest) -> bool:
+        """Consultants (who change flows) and operators (who run them) may re-read a period."""
+        return self.has_change_permission(request) or self.has_run_permission(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        def view(func: Any, suffix: str) -> URLPattern:
+            wrapped = self.admin_site.admin_view(require_POST(func))
+            return path(f"<path:object_id>/{suffix}/", wrapped, name=f"clarity_flow_{suffix}")
+
+        own = [view(self.run_view, "run"), view(self.backfill_view, "backfill")]
+        return [*own, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra = {
+            "can_run": self.has_run_permission(request),
+            "backfill_form": BackfillForm() if self.has_backfill_permission(request) else None,
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def save_model(self, request: HttpRequest, obj: Flow, form: Any, change: bool) -> None:
+        """Re-enabling clears the pause; the schedule is (re)registered once the save commits."""
+        if obj.enabled and "enabled" in form.changed_data:
+            obj.paused_reason = ""
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: self._register_schedule(request, obj))
+
+    def _register_schedule(self, request: HttpRequest, flow: Flow) -> None:
+        try:
+            flow_schedule_register(flow=flow)
+        except redis.exceptions.RedisError:
+            self.message_user(
+                request,
+                "Saved, but the job queue (Redis) is unreachable, so the schedule is not "
+                "registered yet; the sweeper registers it once Redis is back.",
+                messages.WARNING,
+            )
+
+    @admin.display(description="Recent runs")
+    def recent_runs(self, flow: Flow) -> str:
+        runs = SyncRun.objects.filter(flow=flow).order_by("-id")[:RECENT_RUNS]
+        if not runs:
+            return "No runs yet."
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:clarity_syncrun_change", args=[run.pk]),
+                    run.pk,
+                    run.get_trigger_display(),
+                    run.get_status_display(),
+                    _when(run.started_at),
+                    _when(run.finished_at),
+                    run.done_count,
+                    run.total_count,
+                    run.succeeded_count,
+                    run.skipped_count,
+                    run.failed_count,
+                )
+                for run in runs
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Run</th><th>Trigger</th><th>Status</th><th>Started</th>"
+            "<th>Finished</th><th>Done / read</th><th>Succeeded</th><th>Skipped</th>"
+            "<th>Failed</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.action(description="Run selected flows now", permissions=["run"])
+    def run_selected(self, request: HttpRequest, queryset: QuerySet[Flow]) -> None:
+        for flow in queryset.select_related("pair"):
+            self._run(request, flow)
+
+    def run_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        flow = self._flow_for(request, object_id, allowed=self.has_run_permission(request))
+        self._run(request, flow)
+        return HttpResponseRedirect(reverse("admin:clarity_flow_change", args=[flow.pk]))
+
+    def backfill_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        flow = self._flow_for(request, object_id, allowed=self.has_backfill_permission(request))
+        form = BackfillForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise ValidationError(form.errors["since"])
+            flow = flow_cursor_set(flow=flow, when=form.cleaned_data["since"], user=request.user)
+        except ValidationError as exc:
+            self.message_user(
+                request, f"Cursor not moved: {' '.join(exc.messages)}", messages.ERROR
+            )
+        else:
+            where = f"from {flow.cursor}" if flow.cursor else "from the beginning"
+            self.message_user(
+                request,
+                f"The next run of “{flow.name}” reads again {where}; "
+                "records already delivered are skipped.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:clarity_flow_change", args=[flow.pk]))
+
+    def _flow_for(self, request: HttpRequest, object_id: str, *, allowed: bool) -> Flow:
+        flow = self.get_object(request, object_id)
+        if flow is None or not allowed or not self.has_view_or_change_permission(request, flow):
+            raise PermissionDenied
+        return flow
+
+    def _run(self, request: HttpRequest, flow: Flow) -> None:
+        try:
+            run = flow_run_enqueue(flow=flow, trigger=Trigger.MANUAL, user=request.user)
+        except ValidationError as exc:
+            self.message_user(request, f"Not run: {' '.join(exc.messages)}", messages.ERROR)
+            return
+        except redis.exceptions.RedisError:
+            self.message_user(
+                request,
+                f"The run of “{flow.name}” is saved, but the job queue (Redis) is unreachable; "
+                "the sweeper starts it once Redis is back.",
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            format_html(
+                'Run <a href="{}">{}</a> of “{}” is {}.',
+                reverse("admin:clarity_syncrun_change", args=[run.pk]),
+                run.pk,
+                flow.name,
+                run.get_status_display().lower(),
+            ),
+            messages.SUCCESS,
+        )

@@ -2,19 +2,25 @@
 
 from clarity.models.audit import AuditEvent
 from clarity.models.flows import Flow, SourceOfTruth
+from clarity.models.health import HealthDashboard, LedgerHourlyCount
 from clarity.models.ledger import ErrorKind, RecordStatus, SyncRecord
 from clarity.models.pairs import IntegrationPair
 from clarity.models.runs import RunStatus, SyncRun, Trigger
+from clarity.models.webhooks import WebhookEvent, WebhookStatus
 
 __all__ = [
     "AuditEvent",
     "ErrorKind",
     "Flow",
+    "HealthDashboard",
     "IntegrationPair",
+    "LedgerHourlyCount",
     "RecordStatus",
     "RunStatus",
     "SourceOfTruth",
     "SyncRecord",
     "SyncRun",
     "Trigger",
+    "WebhookEvent",
+    "WebhookStatus",
 ]

@@ -66,6 +66,17 @@ class SyncRecord(models.Model):
     payload_override = models.JSONField(
         null=True, blank=True, help_text="A finance user's corrected record for the target."
     )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who is fixing this failed record.",
+    )
+    tags = models.CharField(
+        max_length=200, blank=True, default="", help_text="Comma-separated, e.g. vat, month-end."
+    )
     claimed_by = models.CharField(max_length=64, blank=True, default="")
     claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -90,6 +101,11 @@ class SyncRecord(models.Model):
             models.Index(fields=["source_id"], name="ledger_source_id"),
             models.Index(fields=["target_id"], name="ledger_target_id"),
             models.Index(fields=["business_key"], name="ledger_business_key"),
+            models.Index(
+                fields=["assigned_to", "-id"],
+                name="ledger_assignee_recent",
+                condition=models.Q(assigned_to__isnull=False),
+            ),
             models.Index(
                 fields=["flow", "next_retry_at"],
                 name="ledger_due_retries",

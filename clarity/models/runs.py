@@ -46,3 +46,12 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.pk} of {self.flow_id}"
+
+    @property
+    def done_count(self) -> int:
+        """Records read that have an outcome; with ``total_count``, the run's progress."""
+        return self.succeeded_count + self.skipped_count + self.failed_count
+
+    @property
+    def active(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import connection
+from django.db.models import Q, QuerySet
 
 from clarity.models import SyncRecord
 
@@ -26,3 +29,40 @@ def ledger_error_codes(*, limit: int = 200) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [limit])
         return [row[0] for row in cursor.fetchall()]
+
+
+def ledger_search(*, records: QuerySet[SyncRecord], term: str) -> QuerySet[SyncRecord]:
+    """Records whose source id, target id or business key is exactly the term.
+
+    Exact matches on indexed keys: a LIKE over a million rows is never fast.
+    The admin's search box and the REST API's ``search`` both go through here.
+    """
+    term = term.strip()
+    if not term:
+        return records
+    return records.filter(Q(source_id=term) | Q(target_id=term) | Q(business_key=term))
+
+
+def ledger_records_filter(
+    *,
+    pair_id: int | None = None,
+    flow_id: int | None = None,
+    status: str = "",
+    error_kind: str = "",
+    error_code: str = "",
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    search: str = "",
+) -> QuerySet[SyncRecord]:
+    """The ledger narrowed by the admin's filters; each one is served by an index ending in -id."""
+    exact = {
+        "pair_id": pair_id,
+        "flow_id": flow_id,
+        "status": status,
+        "error_kind": error_kind,
+        "error_code": error_code,
+        "created_at__gte": created_after,
+        "created_at__lt": created_before,
+    }
+    records = SyncRecord.objects.filter(**{k: v for k, v in exact.items() if v not in (None, "")})
+    return ledger_search(records=records, term=search)

@@ -87,22 +87,27 @@ def _salesforce_kashflow() -> None:
         System.SALESFORCE,
         "Salesforce (sandbox)",
         {"client_secret": "demo-client-secret-0123456789"},
-        {"client_id": "3MVG9demo.clarity.connect.sandbox", "auth_flow": "client_credentials"},
+        {
+            "client_id": "3MVG9demo.clarity.connect.sandbox",
+            "auth_flow": "client_credentials",
+            "call_options_client": "clarity-connect",
+        },
     )
     kashflow = _connection(
         System.KASHFLOW,
         "KashFlow (sandbox)",
         {"password": "demo", "memorable_word": "clarity"},
-        {"username": "demo"},
+        # KashFlow publishes no limits; the sandbox has none, so the demo allows more
+        # than the connector's cautious default of 60 calls a minute.
+        {"username": "demo", "rate_limits": {"per_minute": 3000, "concurrent": 4}},
     )
-    IntegrationPair.objects.get_or_create(
-        name="Salesforce ↔ KashFlow",
-        defaults={
-            "connection_a": salesforce,
-            "connection_b": kashflow,
-            "description": "Won opportunities to KashFlow invoices; payments back.",
-        },
-    )
+    if not IntegrationPair.objects.filter(name="Salesforce ↔ KashFlow").exists():
+        bundle = json.loads((TEMPLATE_DIR / "salesforce_kashflow.json").read_text())
+        bundle_import(
+            bundle=bundle,
+            connections={"a": salesforce, "b": kashflow},
+            pair_name="Salesforce ↔ KashFlow",
+        )
 
 
 @transaction.atomic

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from clarity.models import AuditEvent, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
 from clarity.sync.queues import enqueue, pair_queue_name
+from connectors.configs import connector_for
+from connectors.errors import ConnectorError
 
 RETRYABLE = (RecordStatus.FAILED, RecordStatus.UNKNOWN, RecordStatus.IGNORED)
 
@@ -25,7 +27,7 @@ def flow_run_enqueue(*, flow: Flow, trigger: str, user: AbstractBaseUser | None 
     """
     if trigger == Trigger.MANUAL and not flow.trigger_manual:
         raise ValidationError(f"Flow '{flow.name}' does not allow manual runs.")
-    if not flow.enabled and trigger != Trigger.MANUAL:
+    if not flow.enabled:
         raise ValidationError(
             f"Flow '{flow.name}' is disabled"
             + (f": {flow.paused_reason}" if flow.paused_reason else ".")
@@ -51,7 +53,8 @@ def ledger_records_retry(
 
     A succeeded record is refused: sending it again could double it in the target.
     """
-    rows = list(records.select_for_update())
+    # Lock the ledger rows only: the caller's queryset may join flows or (nullable) users.
+    rows = list(records.select_for_update(of=("self",)))
     retry = [r for r in rows if r.status in RETRYABLE]
     refused = len(rows) - len(retry)
     now = timezone.now()
@@ -132,13 +135,20 @@ def ledger_records_ignore(
 
 
 @transaction.atomic
-def flow_cursor_set(*, flow: Flow, when: datetime | str, user: AbstractBaseUser) -> Flow:
-    """Backfill: move the flow's cursor back so a period is read again.
+def flow_cursor_set(*, flow: Flow, when: datetime | None, user: AbstractBaseUser) -> Flow:
+    """Backfill: move the flow's cursor back so a period (or, for None, everything) is read again.
 
-    Safe because idempotency keys skip whatever was already delivered.
+    Safe because idempotency keys skip whatever was already delivered. The
+    source connector writes the cursor, since each system's cursor has its own
+    shape (a timestamp, a timestamp and an id, a row's key columns).
     """
     flow = Flow.objects.select_for_update().get(pk=flow.pk)
-    value = when.isoformat() if isinstance(when, datetime) else str(when).strip()
+    value = ""
+    if when is not None:
+        try:
+            value = connector_for(flow.source_connection).cursor_at(flow.source_entity, when)
+        except ConnectorError as exc:
+            raise ValidationError(str(exc)) from exc
     AuditEvent.objects.create(
         user=user, action="cursor_set", flow=flow, detail={"before": flow.cursor, "after": value}
     )

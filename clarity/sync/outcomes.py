@@ -7,13 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from clarity.models import ErrorKind, RecordStatus, SyncRecord
+from clarity.services.health import ledger_outcomes_count
 
 MAX_ATTEMPTS = 6
-BASE_BACKOFF = 30.0  # seconds; doubles per attempt, with jitter
 MAX_BACKOFF = 3600.0
 
 SAVED_FIELDS = [
@@ -36,7 +37,9 @@ SAVED_FIELDS = [
 
 def backoff(attempts: int) -> timedelta:
     """Exponential backoff with full jitter, so retries of many records don't arrive together."""
-    ceiling = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** max(attempts - 1, 0))
+    # The base is a setting (CLARITY_RETRY_BACKOFF_SECONDS, 30 s) so chaos tests can retry fast.
+    base = float(getattr(settings, "CLARITY_RETRY_BACKOFF_SECONDS", 30.0))
+    ceiling = min(MAX_BACKOFF, base * 2 ** max(attempts - 1, 0))
     return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
@@ -82,6 +85,7 @@ def save(rows: Sequence[SyncRecord]) -> None:
     with transaction.atomic():
         SyncRecord.objects.bulk_update(rows, SAVED_FIELDS, batch_size=500)
         _resolve_older_failures(succeeded, now=now)
+        ledger_outcomes_count(rows=rows, at=now)
 
 
 def _resolve_older_failures(rows: Iterable[SyncRecord], *, now: Any) -> None:

@@ -9,25 +9,36 @@ cursor moves only after a page's outcomes are committed.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
+import redis.exceptions
+from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
 from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun
 from clarity.sync import outcomes
+from clarity.sync.dependencies import dependency_hint
 from clarity.sync.keys import field_text, idempotency_key, source_version
-from clarity.sync.locks import flow_lease_acquire, flow_lease_release, flow_lease_renew, new_owner
+from clarity.sync.locks import (
+    LeaseKeeper,
+    claim_lease,
+    flow_lease_acquire,
+    flow_lease_release,
+    new_owner,
+)
 from connectors.base import Connector
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError, RateLimitedError
 from mappings.engine import CompileError, Outcome, Plan, to_json_safe
 from mappings.services import mapping_compile
 
-CLAIM_LEASE = timedelta(minutes=5)
+logger = logging.getLogger(__name__)
+
 DONE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.RESOLVED, RecordStatus.IGNORED)
 
 
@@ -42,6 +53,15 @@ class RunDeferred(Exception):
 
 class FlowPaused(Exception):
     """A refused login: the flow stops until a person reconnects it."""
+
+
+class LeaseLost(Exception):
+    """This worker's lease on the flow lapsed and another worker holds it now."""
+
+
+# Outages of the servers themselves, not of the systems synced: the run waits for the sweeper.
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.exceptions.ConnectionError,
+                         redis.exceptions.TimeoutError)  # fmt: skip
 
 
 @dataclass
@@ -74,6 +94,7 @@ class FlowContext:
     target_key: str
     batch_size: int
     tally: Tally = field(default_factory=Tally)
+    keeper: LeaseKeeper | None = None
 
     @classmethod
     def build(cls, run: SyncRun, owner: str) -> FlowContext:
@@ -96,7 +117,13 @@ class FlowContext:
 
 
 def flow_run_execute(*, run_id: int) -> SyncRun:
-    """Run (or continue) one queued run; safe to call twice for the same run."""
+    """Run (or continue) one queued run; safe to call twice for the same run.
+
+    A run left ``running`` by a worker that died is continued here once its
+    flow lease expired (the sweeper enqueues it again): the ledger says what
+    is done, what was never sent, and what may have been sent (a claim that
+    lapsed), which is settled by looking it up in the target first.
+    """
     run = SyncRun.objects.select_related(
         "flow__pair", "flow__mapping", "flow__source_connection", "flow__target_connection"
     ).get(pk=run_id)
@@ -105,15 +132,25 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
     owner = new_owner()
     if not flow_lease_acquire(flow_id=run.flow_id, owner=owner):
         raise RunDeferred(15, "Another worker is running this flow; this run continues after it.")
+    keeper = LeaseKeeper(flow_id=run.flow_id, owner=owner).start()
     try:
+        resumed = run.status == RunStatus.RUNNING
         SyncRun.objects.filter(pk=run.pk).update(
             status=RunStatus.RUNNING, started_at=run.started_at or timezone.now(), message=""
         )
         run.refresh_from_db()
         ctx = FlowContext.build(run, owner)
+        ctx.keeper = keeper
+        if resumed:
+            # Progress goes on from what the dead worker saved, not from zero.
+            ctx.tally = Tally(run.total_count, run.succeeded_count, run.skipped_count,
+                              run.failed_count)  # fmt: skip
         deliver_due(ctx)
         read_and_deliver(ctx)
         _finish(ctx)
+    except LeaseLost:
+        # Another worker took the flow over (ours lapsed); it carries on with the run.
+        return run
     except RateLimitedError as exc:
         _defer(run, exc.retry_after, str(exc))
         raise RunDeferred(exc.retry_after, str(exc)) from exc
@@ -123,11 +160,19 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
         _fail_run(run, f"{exc} Records read so far are in the ledger and will be retried.")
     except CompileError as exc:
         _fail_run(run, f"The flow's mapping does not compile; fix it first: {exc}")
+    except INFRASTRUCTURE_ERRORS:
+        # PostgreSQL or Redis went away mid-run. The run is not failed: it stays
+        # running with its ledger as it was, and once its lease is free the
+        # sweeper enqueues it again — the records are not lost with the job.
+        logger.warning("run %s interrupted by an outage; the sweeper resumes it", run.pk)
+        raise
     except Exception as exc:
         _fail_run(run, f"Unexpected error ({type(exc).__name__}); the operator's log has details.")
         raise
     finally:
-        flow_lease_release(flow_id=run.flow_id, owner=owner)
+        keeper.stop()
+        with contextlib.suppress(*INFRASTRUCTURE_ERRORS):  # else the lease expires by itself
+            flow_lease_release(flow_id=run.flow_id, owner=owner)
     run.refresh_from_db()
     return run
 
@@ -159,7 +204,12 @@ def _save_progress(ctx: FlowContext, **extra: Any) -> None:
         failed_count=tally.failed,
         **extra,
     )
-    flow_lease_renew(flow_id=ctx.flow.pk, owner=ctx.owner)
+
+
+def _check_lease(ctx: FlowContext) -> None:
+    """Stop before sending anything if the flow is no longer ours (see LeaseKeeper)."""
+    if ctx.keeper is not None and ctx.keeper.lost:
+        raise LeaseLost()
 
 
 def read_and_deliver(ctx: FlowContext) -> None:
@@ -167,9 +217,12 @@ def read_and_deliver(ctx: FlowContext) -> None:
     try:
         pages = ctx.source.read_changes(flow.source_entity, flow.cursor or None)
         for page in pages:
-            rows = ledger_first(ctx, page.records)
-            deliver(ctx, rows)
+            _check_lease(ctx)
+            fresh, doubtful = ledger_first(ctx, page.records)
+            settle_and_resend(ctx, doubtful)
+            deliver(ctx, fresh)
             if page.cursor is not None and page.cursor != flow.cursor:
+                # Cursor last: only after every outcome of the page is committed.
                 Flow.objects.filter(pk=flow.pk).update(cursor=page.cursor)
                 flow.cursor = page.cursor
             _save_progress(ctx)
@@ -189,8 +242,16 @@ def pause_flow(flow: Flow, exc: ConnectorError) -> None:
     raise FlowPaused(reason) from exc
 
 
-def ledger_first(ctx: FlowContext, records: Sequence[dict[str, Any]]) -> list[SyncRecord]:
-    """Write a ledger row for every record read, then return those still to deliver."""
+def ledger_first(
+    ctx: FlowContext, records: Sequence[dict[str, Any]]
+) -> tuple[list[SyncRecord], list[SyncRecord]]:
+    """Write a ledger row for every record read; returns (never sent, maybe sent) rows to do.
+
+    A pending row whose claim lapsed belonged to a worker that died while it
+    may have been sending it: it goes to settling (look it up in the target),
+    never straight back to the target. Rows another live worker holds are left
+    to it.
+    """
     flow = ctx.flow
     fresh: dict[str, SyncRecord] = {}
     for record in records:
@@ -207,16 +268,23 @@ def ledger_first(ctx: FlowContext, records: Sequence[dict[str, Any]]) -> list[Sy
             idempotency_key=key,
             source_payload=record,
         )
-    SyncRecord.objects.bulk_create(fresh.values(), ignore_conflicts=True, batch_size=500)
+    SyncRecord.objects.bulk_create(fresh.values(), ignore_conflicts=True, batch_size=1000)
     rows = list(SyncRecord.objects.filter(idempotency_key__in=list(fresh)))
     ctx.tally.total += len(rows)
-    already = [r for r in rows if r.status in DONE]
-    ctx.tally.skipped += len(already)
-    return [r for r in rows if r.status == RecordStatus.PENDING]
+    ctx.tally.skipped += sum(1 for r in rows if r.status in DONE)
+    now = timezone.now()
+    never_sent = [r for r in rows if r.status == RecordStatus.PENDING and not r.claimed_until]
+    maybe_sent = [
+        r
+        for r in rows
+        if (r.status == RecordStatus.UNKNOWN and (not r.claimed_until or r.claimed_until < now))
+        or (r.status == RecordStatus.PENDING and r.claimed_until and r.claimed_until < now)
+    ]
+    return never_sent, maybe_sent
 
 
 def deliver_due(ctx: FlowContext) -> None:
-    """Rows left over: a killed worker's pending rows, transient failures due, unknown outcomes."""
+    """Rows left over: never sent, maybe sent by a dead worker, transient failures due."""
     now = timezone.now()
     due = SyncRecord.objects.filter(flow=ctx.flow).filter(
         Q(status=RecordStatus.PENDING, claimed_until__isnull=True)
@@ -226,29 +294,83 @@ def deliver_due(ctx: FlowContext) -> None:
     )
     ids = list(due.values_list("pk", flat=True)[:10_000])
     for start in range(0, len(ids), 1000):
+        _check_lease(ctx)
         rows = list(SyncRecord.objects.filter(pk__in=ids[start : start + 1000]))
         ctx.tally.total += len(rows)
-        unknown = [r for r in rows if r.status == RecordStatus.UNKNOWN]
-        settled = _claim(ctx, unknown, statuses=[RecordStatus.UNKNOWN])
-        settle_unknown(ctx, settled)
-        ctx.tally.add(settled)
-        deliver(ctx, [r for r in rows if r.status != RecordStatus.UNKNOWN], retry=True)
+        maybe_sent = [
+            r
+            for r in rows
+            if r.status == RecordStatus.UNKNOWN
+            or (r.status == RecordStatus.PENDING and r.claimed_until is not None)
+        ]
+        settle_and_resend(ctx, maybe_sent)
+        doubtful = {r.pk for r in maybe_sent}
+        deliver(ctx, [r for r in rows if r.pk not in doubtful], retry=True)
+
+
+def settle_and_resend(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
+    """Rows that may have reached the target: look each up; send only those not there.
+
+    Why: a worker killed between sending a batch and storing its outcomes
+    leaves rows pending under a lapsed claim. Sending them again blind would
+    double them (or, where the target refuses a second ContactNumber, fail
+    them as duplicates); the lookup by the flow's target reference settles
+    each as succeeded when it arrived and sends it again only when it did not.
+    """
+    if not rows:
+        return
+    claimed = _claim(ctx, rows, statuses=[RecordStatus.PENDING, RecordStatus.UNKNOWN])
+    finished: list[SyncRecord] = []
+    doubtful: list[SyncRecord] = []
+    for row in claimed:
+        if not row.transformed_payload:
+            # Died before it was even transformed: transform it to know its reference.
+            payload = _payload(ctx, row)
+            if payload is None:
+                finished.append(row)  # skipped or failed by the mapping: nothing was sent
+                continue
+            row.transformed_payload = payload
+        row.status = RecordStatus.UNKNOWN
+        doubtful.append(row)
+    outcomes.save(finished)
+    ctx.tally.add(finished)
+    settle_unknown(ctx, doubtful)
+    again = [
+        r for r in doubtful if r.status == RecordStatus.FAILED and r.error_code == "not_delivered"
+    ]
+    again_ids = {r.pk for r in again}
+    ctx.tally.add(r for r in doubtful if r.pk not in again_ids)
+    deliver(ctx, again, retry=True)
 
 
 def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False) -> None:
+    """Transform, then send batch by batch, claiming each batch just before it is sent.
+
+    Why claim per batch (not the whole page up front): a claim marks rows that
+    may be in flight. Held only around the one batch being sent, a worker
+    killed mid-run leaves at most that batch to settle by lookup, and every
+    other row is known never to have been sent.
+    """
     statuses = [RecordStatus.PENDING, RecordStatus.FAILED] if retry else [RecordStatus.PENDING]
-    claimed = _claim(ctx, rows, statuses=statuses)
-    ready, done = transform(ctx, claimed)
+    rows = [r for r in rows if r.status in statuses]
+    ready, done = transform(ctx, rows)
     outcomes.save(done)
     ctx.tally.add(done)
     for start in range(0, len(ready), ctx.batch_size):
-        batch = ready[start : start + ctx.batch_size]
+        _check_lease(ctx)
+        batch = _claim(ctx, ready[start : start + ctx.batch_size], statuses=statuses)
+        if not batch:
+            continue
+        if ctx.keeper is not None:
+            ctx.keeper.hold(r.pk for r in batch)
         try:
             load(ctx, batch)
         except (RateLimitedError, FlowPaused):
-            _release(ready[start:])
+            _release(batch)
             raise
         outcomes.save(batch)
+        if ctx.keeper is not None:
+            ctx.keeper.hold(())
         ctx.tally.add(batch)
         _save_progress(ctx)
 
@@ -256,17 +378,34 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
 def _claim(
     ctx: FlowContext, rows: Sequence[SyncRecord], *, statuses: Sequence[str]
 ) -> list[SyncRecord]:
-    """Take the rows no other live worker holds; only the holder may send them."""
+    """Take the rows no other live worker holds; only the holder may send them.
+
+    One UPDATE; the claimed rows are read back only when some were not taken.
+    """
     if not rows:
         return []
     now = timezone.now()
-    SyncRecord.objects.filter(pk__in=[r.pk for r in rows], status__in=statuses).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=ctx.owner)
-    ).update(claimed_by=ctx.owner, claimed_until=now + CLAIM_LEASE)
-    return list(SyncRecord.objects.filter(pk__in=[r.pk for r in rows], claimed_by=ctx.owner))
+    ids = [r.pk for r in rows]
+    taken = (
+        SyncRecord.objects.filter(pk__in=ids, status__in=statuses)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=ctx.owner))
+        .update(claimed_by=ctx.owner, claimed_until=now + claim_lease())
+    )
+    if taken == len(rows):
+        mine = list(rows)
+    else:
+        held = set(
+            SyncRecord.objects.filter(pk__in=ids, claimed_by=ctx.owner).values_list("pk", flat=True)
+        )
+        mine = [r for r in rows if r.pk in held]
+    for row in mine:
+        row.claimed_by = ctx.owner
+        row.claimed_until = now + claim_lease()
+    return mine
 
 
 def _release(rows: Sequence[SyncRecord]) -> None:
+    """Hand rows back unsent (a 429 or a refused login: the target did nothing)."""
     SyncRecord.objects.filter(pk__in=[r.pk for r in rows]).update(
         claimed_by="", claimed_until=None, status=RecordStatus.PENDING
     )
@@ -366,6 +505,9 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord]) -> None:
                 message=result.message or "The target rejected this record.",
                 raw=result.raw,
             )
+            hint = dependency_hint(row)
+            if hint is not None:
+                row.message = f"{row.message} {hint.sentence}"
 
 
 def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:

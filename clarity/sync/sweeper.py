@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -19,16 +20,26 @@ from clarity.services.runs import flow_run_enqueue
 from clarity.sync.queues import enqueue, pair_queue_name
 from clarity.sync.schedules import schedules_ensure
 
-STALE_QUEUED = timedelta(minutes=2)
+
+def stale_queued() -> timedelta:
+    """A queued run's job should have started by now; if not, Redis may have lost it."""
+    return timedelta(seconds=float(getattr(settings, "CLARITY_STALE_QUEUED_SECONDS", 120.0)))
 
 
 def sweep() -> dict[str, int]:
+    """Enqueue again what PostgreSQL says is unfinished; returns what it found.
+
+    A run abandoned by a killed worker stays ``running`` with a flow lease
+    nobody renews: once the lease expired it is enqueued again here, and the
+    next worker continues it from the ledger. Enqueuing twice is harmless —
+    the flow lease lets one job run it and the other defers or finds it done.
+    """
     now = timezone.now()
     orphaned = list(
         SyncRun.objects.filter(
             Q(status=RunStatus.RUNNING)
             & (Q(flow__locked_until__isnull=True) | Q(flow__locked_until__lt=now))
-            | Q(status=RunStatus.QUEUED, created_at__lt=now - STALE_QUEUED)
+            | Q(status=RunStatus.QUEUED, created_at__lt=now - stale_queued())
         ).values_list("pk", "flow__pair_id")
     )
     for run_id, pair_id in orphaned:

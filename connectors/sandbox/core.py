@@ -219,6 +219,9 @@ class SandboxApp:
     def server_error_response(self, request: Request, status: int) -> Response:
         return json_response({"error": "internal server error (injected)"}, status)
 
+    def close(self) -> None:
+        """Stop background work (e.g. webhook senders) when the server stops."""
+
     # -- helpers for subclasses -----------------------------------------------
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -402,6 +405,9 @@ class SandboxApp:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle's algorithm on, the
+    # body waits for the client's delayed ACK (~40 ms a call on loopback).
+    disable_nagle_algorithm = True
     app: SandboxApp  # set on the per-server subclass
 
     def _serve(self) -> None:
@@ -467,6 +473,7 @@ class SandboxServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.app.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

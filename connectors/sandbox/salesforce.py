@@ -21,8 +21,11 @@ that tests want small:
   collide on it; Contact, Opportunity and Product2 external IDs are unique.
 * ``validation_rules`` — the org's "Closed Won needs an Amount" rule (default on).
 * ``cdc_callback_url`` — where change events are POSTed; also settable at
-  ``POST /_sandbox/cdc {"callback_url": …}``. [A] Real CDC is CometD or gRPC,
-  never HTTP: a local transport stands in for it, with the real message shape.
+  ``POST /_sandbox/cdc {"callback_url": …, "secret": …}``. [A] Real CDC is
+  CometD or gRPC, never HTTP: a local transport stands in for it, with the real
+  message shape, one event per POST. ``cdc_secret`` is sent with each POST in
+  the ``X-Clarity-Webhook-Secret`` header, as the relay a real installation
+  runs beside its CometD subscriber would, so the receiver knows who sends.
 * ``apps`` / ``users`` / ``refresh_tokens`` — connected apps (consumer key ->
   ``client_secret``, ``public_key`` PEM, ``run_as`` username) and users. The
   defaults use ``DEMO_CONSUMER_KEY``, ``DEMO_CLIENT_SECRET`` and
@@ -71,6 +74,7 @@ from connectors.sandbox.core import (
 
 DEMO_CONSUMER_KEY = "3MVG9demo.clarity.connect.sandbox"
 DEMO_CLIENT_SECRET = "demo-client-secret-0123456789"  # noqa: S105 (public demo value)
+CDC_SECRET_HEADER = "X-Clarity-Webhook-Secret"  # noqa: S105 (a header's name)
 DEMO_USERNAME = "integration@clarity-demo.example"
 DEMO_REFRESH_TOKEN = "5Aep861demo.refresh.token"  # noqa: S105 (public demo value)
 DEMO_PRIVATE_KEY = """\
@@ -228,6 +232,10 @@ SCHEMA: dict[str, tuple[str, tuple[Field, ...]]] = {
             _ref("Pricebook2Id", "Pricebook2"),
             Field("Description", "textarea", 32000),
             _text("ExternalID__c", 64, external_id=True, unique=True),
+            # Custom fields an accounting integration adds for its write-back.
+            _text("KashFlow_Invoice_Number__c", 20, label="KashFlow invoice number"),
+            _text("KashFlow_Invoice_Status__c", 40, label="KashFlow invoice status"),
+            Field("KashFlow_Amount_Paid__c", "currency", label="KashFlow amount paid"),
         ),
     ),
     "OpportunityLineItem": (
@@ -568,6 +576,7 @@ class SalesforceApp(SandboxApp):
         self.cdc_callback_url: str | None = opts.get("cdc_callback_url")
         if self.cdc_callback_url and not self.cdc_callback_url.startswith(("http://", "https://")):
             raise ValueError("cdc_callback_url must be an http(s) address")
+        self.cdc_secret: str = opts.get("cdc_secret", "")
         self.cdc_delivered = self.cdc_failed = 0
         super().__init__(opts)
         self.versions = tuple(
@@ -917,6 +926,10 @@ class SalesforceApp(SandboxApp):
         for name, value in values.items():
             if name == "attributes":
                 continue
+            parent = _parent_reference(self, sobject, name, value)
+            if parent is not None:
+                clean[parent[0]] = parent[1]
+                continue
             spec = FIELDS[sobject].get(name.lower())
             if spec is None:
                 raise sf_error(
@@ -936,6 +949,14 @@ class SalesforceApp(SandboxApp):
         """Validate and store one record the way the org would; raises RecordError."""
         values = dict(values)
         values.pop("Id", None)
+        for name, value in values.items():
+            if isinstance(value, MissingParent):
+                raise RecordError(
+                    "INVALID_FIELD",
+                    f"Foreign key external ID: {value.value} not found for field "
+                    f"{value.field} in entity {value.sobject}",
+                    [name],
+                )
         current = self.data[sobject].get(existing) if existing else None
         if existing and current is None:
             if existing in self.deleted:
@@ -1482,10 +1503,12 @@ class SalesforceApp(SandboxApp):
         )
 
     def cdc_configure(self, request: Request) -> Response:
-        url = (request.json() or {}).get("callback_url")
+        body = request.json() or {}
+        url = body.get("callback_url")
         if url and not str(url).startswith(("http://", "https://")):
             raise HttpError(json_response({"error": "callback_url must be http(s)"}, 400))
         self.cdc_callback_url = url or None
+        self.cdc_secret = str(body.get("secret", self.cdc_secret))
         return self.cdc_status(request)
 
     def _deliver(self) -> None:
@@ -1495,8 +1518,11 @@ class SalesforceApp(SandboxApp):
             url = self.cdc_callback_url
             if not url:
                 continue
+            headers = {"Content-Type": "application/json"}
+            if self.cdc_secret:
+                headers[CDC_SECRET_HEADER] = self.cdc_secret
             post = urllib.request.Request(  # noqa: S310 (http(s) checked when configured)
-                url, json.dumps(event).encode(), {"Content-Type": "application/json"}, method="POST"
+                url, json.dumps(event).encode(), headers, method="POST"
             )
             try:
                 with urllib.request.urlopen(post, timeout=5):  # noqa: S310
@@ -1661,6 +1687,45 @@ def _validate_fields(app: SalesforceApp, sobject: str, record: dict[str, Any]) -
                         f"duplicate value found: {f.name} duplicates value on record with id: "
                         f"{other['Id']}",
                     )
+
+
+@dataclass(frozen=True)
+class MissingParent:
+    """A parent named by an external ID that matches no record; the save fails on it."""
+
+    sobject: str
+    field: str
+    value: Any
+
+
+def _parent_reference(
+    app: SalesforceApp, sobject: str, name: str, value: Any
+) -> tuple[str, Any] | None:
+    """``"Account": {"ExternalID__c": "SHA01"}`` -> ``("AccountId", <the Account's Id>)``.
+
+    Salesforce lets a write name a parent by its external ID instead of its Id.
+    """
+    if not isinstance(value, Mapping):
+        return None
+    spec = next(
+        (f for f in SCHEMA[sobject][1] if (f.relationship_name or "").lower() == name.lower()),
+        None,
+    )
+    if spec is None or spec.reference_to not in SCHEMA:
+        return None
+    keys = [k for k in value if k != "attributes"]
+    if len(keys) != 1:
+        raise sf_error(
+            400, "JSON_PARSER_ERROR", f"{name} must name its parent by exactly one external ID"
+        )
+    parent = spec.reference_to or ""
+    ext = app._external_field(parent, keys[0])
+    found = app.matching(parent, ext, value[keys[0]])
+    if len(found) == 1:
+        return spec.name, found[0]["Id"]
+    if found:
+        return spec.name, MissingParent(parent, ext.name, f"{value[keys[0]]} (several match)")
+    return spec.name, MissingParent(parent, ext.name, value[keys[0]])
 
 
 def _no_rule(*args: Any, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ are silently ignored, as SYSPRO does.
 
 Business objects: ARSQRY, INVQRY, SORQRY (query by key); COMFND, COMFCH,
 COMBRW (generic find/fetch/browse over ArCustomer, InvMaster, InvWarehouse,
-SorMaster, SorDetail, ArInvoice, ArTrnDetail, ArCshJnlDet, GenJournalDetail);
+InvPrice, SorMaster, SorDetail, ArInvoice, ArTrnDetail, ArCshJnlDet, GenJournalDetail);
 ARSSCS (customer setup); SORTOI (sales order import); ARSTPY (AR payments).
 
 Behaviour the vendor does not document, and so configurable via ``options``:
@@ -32,16 +32,20 @@ Behaviour the vendor does not document, and so configurable via ``options``:
 * ``calls_per_minute`` — SYSPRO publishes no rate limit; a gateway in front
   may, so a limit with 429 + ``Retry-After`` can be switched on [A];
 * ``operators`` — ``{name: {"password": …, "modules": [...]}}`` [A];
+* ``customers`` — how many customers the seed holds (default 320; more for
+  load and chaos tests, their names kept unique) and ``duplicate_names``
+  (default true) — false leaves out the two branches that share one name;
 * every ``ERROR`` wording and every output element name not in the doc [A].
 
 SYSPRO keeps no change feed: tables carry a ``LastChanged`` column (the
 sandbox's stand-in for the date columns integrators poll through COMFND) [A],
 updated on every add, update and post.
 
-Seed (``seed`` option, deterministic): 320 customers, 222 stock codes in three
-warehouses, 260 sales orders, 420 AR invoices, 80 AR payments and 20,400 GL
-journal entries; among them the records that fail downstream the way real
-ones do — see the constants below the imports.
+Seed (``seed`` option, deterministic): 320 customers (each with a price code,
+or none for list price), 222 stock codes in three warehouses with their
+InvPrice rows per price code, 260 sales orders, 420 AR invoices, 80 AR
+payments and 20,400 GL journal entries; among them the records that fail
+downstream the way real ones do — see the constants below the imports.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "ArCustomer": ("Customer",),
     "InvMaster": ("StockCode",),
     "InvWarehouse": ("StockCode", "Warehouse"),
+    "InvPrice": ("StockCode", "PriceCode"),
     "SorMaster": ("SalesOrder",),
     "SorDetail": ("SalesOrder", "SalesOrderLine"),
     "ArInvoice": ("Invoice",),
@@ -139,6 +144,10 @@ UNMAPPED_ORDER = "100027"
 UNMAPPED_INVOICE = "200042"
 # a stock code with nothing in any warehouse (insufficient stock on import).
 OUT_OF_STOCK_CODE = "PUMP-OUT"
+# Customer price codes and the discount off the list price each one's InvPrice rows carry [A];
+# code D is priced only for HARD stock, so other stock falls back to the list price.
+PRICE_CODES = {"A": Decimal(0), "B": Decimal(5), "C": Decimal(10), "D": Decimal(15)}
+PRICE_CODE_D_CLASS = "HARD"
 # Product classes a downstream account-code lookup maps; UNMAPPED_PRODUCT_CLASS is not among them.
 # fmt: off
 PRODUCT_CLASSES = dict(zip(STOCK_FAMILIES, (
@@ -203,8 +212,14 @@ def _money(value: Decimal | float) -> str:
     return str(Decimal(value).quantize(Decimal("0.01")))
 
 
-def seed_tables(seed: int) -> dict[str, list[Row]]:
-    """A deterministic demo company holding the awkward records real ledgers hold."""
+def seed_tables(
+    seed: int, customers: int = CUSTOMER_COUNT, duplicate_names: bool = True
+) -> dict[str, list[Row]]:
+    """A deterministic demo company holding the awkward records real ledgers hold.
+
+    ``customers`` beyond the 320 of the demo get names made unique by their
+    number; ``duplicate_names=False`` leaves out the two branches sharing a name.
+    """
     rng = random.Random(seed)
     tables: dict[str, list[Row]] = {name: [] for name in TABLE_KEYS}
     base = datetime(2025, 1, 6, 8, 0, 0)
@@ -215,9 +230,11 @@ def seed_tables(seed: int) -> dict[str, list[Row]]:
     names = [f"{a} {b} {c}" for a in _NAME_A for b in _NAME_B for c in _NAME_C]
     rng.shuffle(names)
     names = [n for n in names if n != DUPLICATE_NAME]
-    for n in range(1, CUSTOMER_COUNT + 1):
+    for n in range(1, customers + 1):
         code = f"{n:07d}"
-        name = DUPLICATE_NAME if code in DUPLICATE_NAME_CUSTOMERS else names[n]
+        name = names[n] if n < len(names) else f"{names[n % len(names)][:38]} {n}"
+        if duplicate_names and code in DUPLICATE_NAME_CUSTOMERS:
+            name = DUPLICATE_NAME
         currency = rng.choice(("GBP", "GBP", "GBP", "EUR", "USD"))
         tables["ArCustomer"].append(
             {
@@ -235,6 +252,8 @@ def seed_tables(seed: int) -> dict[str, list[Row]]:
                 "SoldToAddr2": rng.choice(_TOWNS),
                 "SoldPostalCode": f"LS{rng.randrange(1, 30)} {rng.randrange(1, 9)}AB",
                 "TaxStatus": "N" if currency == "GBP" else "E",
+                # Every fifth customer has no price code and buys at list price.
+                "PriceCode": ("", *PRICE_CODES)[n % 5],
                 "CustomerOnHold": "Y" if n % 37 == 0 else "N",
                 "DateCustAdded": stamp(-rng.randrange(30, 900))[:10],
                 "LastChanged": stamp(rng.randrange(0, 300)),
@@ -263,6 +282,16 @@ def seed_tables(seed: int) -> dict[str, list[Row]]:
                 "LastChanged": stamp(rng.randrange(0, 300)),
             }
         )
+        for price_code, discount in PRICE_CODES.items():
+            if price_code == "D" and product_class != PRICE_CODE_D_CLASS:
+                continue
+            tables["InvPrice"].append(
+                {
+                    "StockCode": code,
+                    "PriceCode": price_code,
+                    "SellingPrice": _money(prices[code] * (100 - discount) / 100),
+                }
+            )
         for warehouse in WAREHOUSES:
             on_hand = 0 if code == OUT_OF_STOCK_CODE else rng.randrange(0, 500)
             tables["InvWarehouse"].append(
@@ -424,8 +453,8 @@ def seed_tables(seed: int) -> dict[str, list[Row]]:
 
 
 @functools.cache
-def _seed(seed: int) -> dict[str, list[Row]]:
-    return seed_tables(seed)
+def _seed(seed: int, customers: int, duplicate_names: bool) -> dict[str, list[Row]]:
+    return seed_tables(seed, customers, duplicate_names)
 
 
 def _parse(xml: str | None, what: str) -> ET.Element:
@@ -647,7 +676,11 @@ class SysproSandbox(SandboxApp):
         last_month = (first_of_month - timedelta(days=1)).replace(day=1)
         self.open_from = date.fromisoformat(str(options.get("open_period_from", last_month)))
         self.sessions: dict[str, Session] = {}
-        seeded = _seed(int(options.get("seed", 8)))
+        seeded = _seed(
+            int(options.get("seed", 8)),
+            int(options.get("customers", CUSTOMER_COUNT)),
+            bool(options.get("duplicate_names", True)),
+        )
         # GL history is never written, so the cached rows are shared, not copied.
         self.tables = {
             name: rows if name == "GenJournalDetail" else [dict(r) for r in rows]

@@ -19,7 +19,8 @@ Options (all optional): ``client_id``, ``client_secret``, ``redirect_uris``
 (None accepts any), ``tenants`` ([{"tenantId", "tenantName"}]), ``demo``
 ({"contacts", "items", "invoices"} counts), ``limits`` ({"minute", "day",
 "concurrent", "appminute"}), ``access_token_ttl``, ``refresh_grace``,
-``idempotency_ttl``, ``webhook_url``/``webhook_key`` and the ``webhook_*``
+``idempotency_ttl``, ``time_scale`` (rate windows times this: 0.1 makes a
+"minute" 6 s, for benchmarks), ``webhook_url``/``webhook_key`` and the ``webhook_*``
 timings of ``WebhookSender``, ``seed``.
 
 Control routes beyond the common ones: ``POST /_sandbox/webhooks`` {"url",
@@ -153,11 +154,12 @@ class XeroSandbox(SandboxApp):
         def app(request: Request) -> str | None:
             return "app" if request.path.startswith(API) else None
 
+        scale = float(options.get("time_scale", 1.0))  # 0.1: a "minute" lasts 6 s
         self.rate_rules = [
             RateRule("concurrent", 5, None, tenant),
-            RateRule("minute", 60, 60, tenant),
-            RateRule("day", 5000, 86400, tenant),
-            RateRule("appminute", 10000, 60, app),
+            RateRule("minute", 60, 60 * scale, tenant),
+            RateRule("day", 5000, 86400 * scale, tenant),
+            RateRule("appminute", 10000, 60 * scale, app),
         ]
         self.route("GET", "/identity/connect/authorize", self.authorize)
         self.route("POST", "/connect/token", self.token)
@@ -188,6 +190,9 @@ class XeroSandbox(SandboxApp):
             org = Organisation(tenant["tenantId"], tenant["tenantName"], self.now, self.random)
             org.seed(**demo)
             self.orgs[org.tenant_id] = org
+
+    def close(self) -> None:
+        self.webhooks.stop()
 
     # -- rate limits, as Xero words them ----------------------------------------
 

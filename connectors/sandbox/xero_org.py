@@ -76,6 +76,10 @@ class Saved:
     created: bool
 
 
+# (the table indexed, its size then, ids by value)
+_Index = tuple[dict[str, Record], int, dict[Any, list[str]]]
+
+
 class Organisation:
     def __init__(
         self,
@@ -91,6 +95,9 @@ class Organisation:
         self.records: dict[str, dict[str, Record]] = {entity: {} for entity in ENTITIES}
         self.invoice_sequence = 0
         self._last_ms = 0
+        # Lookups by name / alternate key, so a tenant with 50,000 contacts answers a
+        # batch in milliseconds rather than scanning every contact per element.
+        self._indexes: dict[tuple[str, str], _Index] = {}
 
     # -- plumbing -------------------------------------------------------------
 
@@ -115,17 +122,45 @@ class Organisation:
     def restore(self, snapshot: tuple[dict[str, dict[str, Record]], int, int]) -> None:
         self.records, self.invoice_sequence, self._last_ms = snapshot
 
+    def _index(self, entity: str, field: str) -> dict[Any, list[str]]:
+        """Record ids by ``field`` (names folded); rebuilt when the table was swapped or grew
+        behind our back, kept up to date by ``_put``. Hits are re-checked by the caller."""
+        rows = self.records[entity]
+        cached = self._indexes.get((entity, field))
+        if cached is None or cached[0] is not rows or cached[1] != len(rows):
+            index: dict[Any, list[str]] = {}
+            for record_id, record in rows.items():
+                index.setdefault(_index_value(field, record.get(field)), []).append(record_id)
+            cached = (rows, len(rows), index)
+            self._indexes[(entity, field)] = cached
+        return cached[2]
+
+    def _indexed(self, entity: str, field: str, value: Any) -> list[Record]:
+        rows = self.records[entity]
+        ids = self._index(entity, field).get(_index_value(field, value), [])
+        return [rows[i] for i in ids if i in rows]
+
     def get(self, entity: str, key: str) -> Record | None:
         rows = self.records[entity]
         if key in rows:
             return rows[key]
         alt = ALT_KEYS.get(entity)
         if alt:
-            return next((r for r in rows.values() if r.get(alt) == key), None)
+            return next((r for r in self._indexed(entity, alt, key) if r.get(alt) == key), None)
         return None
 
     def _put(self, entity: str, record: Record) -> None:
-        self.records[entity][record[ID_FIELDS[entity]]] = record
+        rows = self.records[entity]
+        record_id = record[ID_FIELDS[entity]]
+        new = record_id not in rows
+        rows[record_id] = record
+        for (indexed_entity, field), (table, size, index) in list(self._indexes.items()):
+            if indexed_entity != entity or table is not rows or size + new != len(rows):
+                continue
+            ids = index.setdefault(_index_value(field, record.get(field)), [])
+            if record_id not in ids:
+                ids.append(record_id)
+            self._indexes[(entity, field)] = (table, len(rows), index)
 
     def account_by_code(self, code: Any) -> Record | None:
         return next(
@@ -214,7 +249,7 @@ class Organisation:
         return next(
             (
                 c
-                for c in self.records["Contacts"].values()
+                for c in self._indexed("Contacts", "Name", name)
                 if c["ContactStatus"] == "ACTIVE" and c["Name"].strip().casefold() == folded
             ),
             None,
@@ -650,6 +685,12 @@ class Organisation:
                     },
                     False,
                 )
+
+
+def _index_value(field: str, value: Any) -> Any:
+    if field == "Name" and isinstance(value, str):
+        return value.strip().casefold()
+    return value if isinstance(value, str | int | float | bool | None) else repr(value)
 
 
 def _without(record: Record, *fields: str) -> Record:

@@ -50,9 +50,18 @@ def test_a_consultant_previews_then_applies_a_shipped_template(consultant_client
     assert "Imported the configuration" in applied.content.decode()
     pair = IntegrationPair.objects.get(name="SYSPRO ↔ Xero")
     flows = Flow.objects.filter(pair=pair)
-    assert {f.name for f in flows} == {"Customers → Contacts", "Sales orders → Invoices"}
-    assert all(f.source_connection == connections["a"] for f in flows)
-    assert LookupTable.objects.get().entries.count() == 221
+    assert {f.name for f in flows} == {
+        "Customers → Contacts",
+        "Sales orders → Invoices",
+        "Payments → AR payments",
+        "GL journals → Manual journals",
+    }
+    from_syspro = flows.exclude(name="Payments → AR payments")
+    assert all(f.source_connection == connections["a"] for f in from_syspro)
+    assert flows.get(name="Payments → AR payments").source_connection == connections["b"]
+    stock = LookupTable.objects.get(name="SYSPRO stock code → Xero account code")
+    assert stock.entries.count() == 221
+    assert LookupTable.objects.count() == 4
     for mapping in Mapping.objects.all():
         mapping_compile(mapping=mapping)  # what was imported compiles
 
@@ -81,7 +90,10 @@ def test_promoting_to_production_connections_shows_what_changes(connections):
     assert pair_change.action == "change"
     assert any("SYSPRO live" in line for line in pair_change.details)
     pair = bundle_import(bundle=template(), connections=production, pair_name="SYSPRO ↔ Xero")
-    assert set(pair.flows.values_list("source_connection__name", flat=True)) == {"SYSPRO live"}
+    assert set(pair.flows.values_list("source_connection__name", flat=True)) == {
+        "SYSPRO live",
+        "Xero live",
+    }
 
 
 def test_a_bundle_for_other_systems_is_refused(connections):

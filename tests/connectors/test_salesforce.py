@@ -234,10 +234,12 @@ def test_upsert_batch_is_idempotent_in_one_call(
     sf.read_one("Account", "0015g0000000999AAA")  # log in first
     before = app_of(server).stats["requests"]
     first = sf.write_batch("Account", records)
-    assert app_of(server).stats["requests"] == before + 1  # 200 records, one call
+    # 200 records, one write call (after one query that leaves out unchanged records)
+    assert app_of(server).stats["requests"] == before + 2
     assert {o.status for o in first} == {WriteStatus.CREATED}
     again = sf.write_batch("Account", records)
     assert {o.status for o in again} == {WriteStatus.UPDATED}
+    assert {o.raw.get("unchanged") for o in again} == {True}  # nothing written
     assert [o.target_id for o in again] == [o.target_id for o in first]
     assert app_of(server).stats["created"]["Account"] == 200
     with pytest.raises(ValueError, match="200"):

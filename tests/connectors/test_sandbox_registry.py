@@ -60,5 +60,5 @@ def test_management_command_reports_skipped_systems(demo_module: str) -> None:
     from connectors.management.commands.sandbox import Command
 
     out = io.StringIO()
-    Command(stdout=out).handle(ports="", only="missing", seed=1)
+    Command(stdout=out).handle(ports="", only="missing", seed=1, options="")
     assert "missing: skipped" in out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -20,6 +21,12 @@ class Command(BaseCommand):
             "--only", default="", help=f"comma-separated systems to start, from {sorted(SANDBOXES)}"
         )
         parser.add_argument("--seed", type=int, default=1, help="seed for the demo data")
+        parser.add_argument(
+            "--options",
+            default="",
+            help='JSON of per-system options, e.g. \'{"syspro": {"customers": 5000}, '
+            '"xero": {"limits": {"minute": 600}}}\'',
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -30,7 +37,13 @@ class Command(BaseCommand):
         unknown = set(systems or ()) - set(SANDBOXES)
         if unknown:
             raise CommandError(f"unknown systems: {sorted(unknown)}")
-        seeded = {name: {"seed": options["seed"]} for name in SANDBOXES}
+        try:
+            extra = json.loads(options["options"] or "{}")
+        except ValueError as exc:
+            raise CommandError(f"--options is not valid JSON: {exc}") from exc
+        if not isinstance(extra, dict) or set(extra) - set(SANDBOXES):
+            raise CommandError(f"--options must be an object keyed by {sorted(SANDBOXES)}")
+        seeded = {name: {"seed": options["seed"], **extra.get(name, {})} for name in SANDBOXES}
         try:
             servers, skipped = start_sandboxes(systems, ports=ports, options=seeded)
         except OSError as exc:
@@ -39,6 +52,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{name}: skipped (its sandbox module is not there yet)")
         for name, server in servers.items():
             self.stdout.write(self.style.SUCCESS(f"{name}: {server.url}"))
+        self.stdout.flush()
         if not servers:
             return
         self.stdout.write("Press Ctrl-C to stop.")

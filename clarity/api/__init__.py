@@ -1,0 +1,1 @@
+"""The REST API: token-authenticated, checked against the admin roles' permissions."""

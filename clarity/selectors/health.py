@@ -1,0 +1,213 @@
+"""How each pair and flow is doing: what the health dashboard and the REST API show.
+
+Every read here costs the same at a thousand ledger rows as at a million: the
+chart and the day's outcomes come from hourly counters (LedgerHourlyCount),
+the last run and the oldest failure are single probes of indexes that lead
+with the flow, and the query count grows with pairs and flows, never rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import django_rq
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import Worker
+
+from clarity.models import (
+    Flow,
+    IntegrationPair,
+    LedgerHourlyCount,
+    RecordStatus,
+    SyncRecord,
+    SyncRun,
+)
+from clarity.services.health import COUNTED_OUTCOMES, hour_of
+from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
+from connectors.configs import connector_for
+from connectors.errors import ConnectorError
+from connectors.models import Connection
+
+HEALTH_PERMISSIONS = ("clarity.view_syncrun", "clarity.view_syncrecord")
+"""Who may read health: whoever may read runs and the ledger it summarises (all three roles)."""
+
+CHART_HOURS = 7 * 24
+
+
+@dataclass(frozen=True)
+class HourCount:
+    hour: datetime
+    records: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class ConnectionHeadroom:
+    """Calls a connection may still make now; None where unlimited or unknown (see problem)."""
+
+    id: int
+    name: str
+    system: str
+    minute_remaining: int | None = None
+    day_remaining: int | None = None
+    concurrent_free: int | None = None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class FlowHealth:
+    id: int
+    name: str
+    enabled: bool
+    paused_reason: str
+    last_run: SyncRun | None
+    today: dict[str, int]
+    failure_rate: float | None
+    oldest_failure_id: int | None
+    oldest_failure_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PairHealth:
+    id: int
+    name: str
+    active: bool
+    queue: str
+    queue_depth: int | None
+    flows: list[FlowHealth] = field(default_factory=list)
+    connections: list[ConnectionHeadroom] = field(default_factory=list)
+    hourly: list[HourCount] = field(default_factory=list)
+
+
+def pairs_health(
+    *, pairs: QuerySet[IntegrationPair] | None = None, now: datetime | None = None
+) -> list[PairHealth]:
+    """Health of each pair: its flows' last runs and outcomes, its queue, its connections."""
+    now = now or timezone.now()
+    pair_list = list(
+        (pairs if pairs is not None else IntegrationPair.objects.all()).select_related(
+            "connection_a", "connection_b"
+        )
+    )
+    flows = _flows(pair_ids=[p.pk for p in pair_list])
+    runs = SyncRun.objects.in_bulk([f.last_run_id for f in flows if f.last_run_id])
+    since = hour_of(now) - timedelta(hours=CHART_HOURS - 1)
+    counts = LedgerHourlyCount.objects.filter(flow__in=flows, hour__gte=since).values_list(
+        "flow_id", "hour", "status", "count"
+    )
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    today: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_pair_hour: dict[int, dict[datetime, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0])
+    )
+    pair_of = {f.pk: f.pair_id for f in flows}
+    for flow_id, hour, status, count in counts:
+        if hour >= midnight:
+            today[flow_id][status] += count
+        bucket = by_pair_hour[pair_of[flow_id]][hour]
+        bucket[0] += count
+        bucket[1] += count if status == RecordStatus.FAILED else 0
+    headroom = {c.pk: connection_headroom(connection=c) for c in _connections(pair_list)}
+    hours = [since + timedelta(hours=i) for i in range(CHART_HOURS)]
+    return [
+        PairHealth(
+            id=pair.pk,
+            name=pair.name,
+            active=pair.active,
+            queue=pair_queue_name(pair.pk),
+            queue_depth=_queue_depth(pair_queue_name(pair.pk)),
+            flows=[
+                _flow_health(flow, runs.get(flow.last_run_id), today[flow.pk])
+                for flow in flows
+                if flow.pair_id == pair.pk
+            ],
+            connections=[headroom[pair.connection_a_id], headroom[pair.connection_b_id]],
+            hourly=[HourCount(h, *by_pair_hour[pair.pk][h]) for h in hours],
+        )
+        for pair in pair_list
+    ]
+
+
+def pair_health(*, pair: IntegrationPair, now: datetime | None = None) -> PairHealth:
+    return pairs_health(pairs=IntegrationPair.objects.filter(pk=pair.pk), now=now)[0]
+
+
+def workers_alive() -> int | None:
+    """RQ workers registered and still heartbeating; None when Redis cannot be reached."""
+    try:
+        return len(Worker.all(connection=django_rq.get_connection(DEFAULT_QUEUE)))
+    except RedisError:
+        return None
+
+
+def connection_headroom(*, connection: Connection) -> ConnectionHeadroom:
+    """Read the shared limiter the workers use, without taking a permit.
+
+    The connector builds the limiter, so the Redis key and the limits are the
+    very ones its calls count against.
+    """
+    base = {"id": connection.pk, "name": connection.name, "system": connection.system}
+    try:
+        limiter = connector_for(connection).limiter
+        if limiter is None:
+            return ConnectionHeadroom(**base, problem="No rate limiter.")
+        room = limiter.headroom()
+    except ConnectorError as exc:
+        return ConnectionHeadroom(**base, problem=str(exc))
+    except RedisError:
+        return ConnectionHeadroom(**base, problem="Redis cannot be reached.")
+    return ConnectionHeadroom(
+        **base,
+        minute_remaining=room.minute_remaining,
+        day_remaining=room.day_remaining,
+        concurrent_free=room.concurrent_free,
+    )
+
+
+def _flows(*, pair_ids: list[int]) -> list[Flow]:
+    """The pairs' flows with their last run and oldest failure, in one query of index probes."""
+    failures = SyncRecord.objects.filter(flow=OuterRef("pk"), status=RecordStatus.FAILED)
+    oldest = failures.order_by("id")[:1]
+    return list(
+        Flow.objects.filter(pair_id__in=pair_ids)
+        .annotate(
+            last_run_id=Subquery(
+                SyncRun.objects.filter(flow=OuterRef("pk")).order_by("-id").values("id")[:1]
+            ),
+            oldest_failure_id=Subquery(oldest.values("id")),
+            oldest_failure_at=Subquery(oldest.values("created_at")),
+        )
+        .order_by("pair_id", "name")
+    )
+
+
+def _flow_health(flow: Flow, last_run: SyncRun | None, today: dict[str, int]) -> FlowHealth:
+    finished = sum(today.values())
+    failed = today.get(RecordStatus.FAILED, 0)
+    return FlowHealth(
+        id=flow.pk,
+        name=flow.name,
+        enabled=flow.enabled,
+        paused_reason=flow.paused_reason,
+        last_run=last_run,
+        today={str(status): today.get(status, 0) for status in COUNTED_OUTCOMES},
+        failure_rate=round(failed / finished, 4) if finished else None,
+        oldest_failure_id=flow.oldest_failure_id,  # type: ignore[attr-defined]
+        oldest_failure_at=flow.oldest_failure_at,  # type: ignore[attr-defined]
+    )
+
+
+def _connections(pairs: list[IntegrationPair]) -> list[Connection]:
+    unique = {c.pk: c for p in pairs for c in (p.connection_a, p.connection_b)}
+    return list(unique.values())
+
+
+def _queue_depth(name: str) -> int | None:
+    try:
+        return get_queue(name).count
+    except RedisError:
+        return None
