@@ -90,40 +90,41 @@ def fill(flows: list[Flow]) -> float:
         secondary = cursor.fetchall()
         for name, _ in secondary:
             cursor.execute(f'DROP INDEX "{name}"')
+        expressions = {
+            "flow_id": f"(%(flows)s::bigint[])[1 + n %% {FLOWS}]",
+            "pair_id": f"(%(pairs)s::bigint[])[1 + n %% {FLOWS}]",
+            "source_id": "'SRC' || lpad(n::text, 8, '0')",
+            "source_version": "'1'",
+            "business_key": "'INV-' || lpad(n::text, 8, '0')",
+            "idempotency_key": "'bench:' || n",
+            "target_id": "CASE WHEN n %% 100 < 90 THEN 'T' || n ELSE '' END",
+            "status": "CASE WHEN n %% 100 < 90 THEN 'succeeded' "
+            "WHEN n %% 100 < 96 THEN 'failed' ELSE 'skipped' END",
+            "error_kind": "CASE WHEN n %% 100 BETWEEN 90 AND 95 THEN "
+            "(ARRAY['data', 'transient', 'config', 'auth'])[1 + n %% 4] ELSE '' END",
+            "error_code": "CASE WHEN n %% 100 BETWEEN 90 AND 95 THEN "
+            "(ARRAY['lookup_missing', 'http_503', 'invalid_account', 'unknown_customer', "
+            "'duplicate_contact'])[1 + n %% 5] ELSE '' END",
+            "message": "CASE WHEN n %% 100 BETWEEN 90 AND 95 THEN "
+            "'No Xero account code for SYSPRO stock code W-' || n ELSE '' END",
+            "attempts": "1",
+            "source_payload": "jsonb_build_object('Customer', 'SRC' || n, "
+            "'Name', 'Customer ' || n, 'Balance', (n %% 10000) / 100.0)",
+            "created_at": f"now() - make_interval(secs => {ROWS} - n)",
+            "updated_at": f"now() - make_interval(secs => {ROWS} - n)",
+        }
+        # Every other column gets the model's own default, so new fields need no edit here.
+        params: dict[str, object] = {"flows": flow_ids, "pairs": pair_ids, "rows": ROWS}
+        for field in SyncRecord._meta.concrete_fields:
+            if field.primary_key or field.column in expressions:
+                continue
+            value = None if field.null else field.get_default()
+            params[field.column] = field.get_db_prep_save(value, connection)
+            expressions[field.column] = f"%({field.column})s"
         cursor.execute(
-            f"""
-            INSERT INTO {table} (
-                flow_id, pair_id, run_id, source_id, source_version, business_key,
-                idempotency_key, target_id, status, error_kind, error_code, message, attempts,
-                source_payload, transformed_payload, target_response, resolution_note,
-                claimed_by, created_at, updated_at)
-            SELECT
-                (%(flows)s::bigint[])[1 + n %% {FLOWS}],
-                (%(pairs)s::bigint[])[1 + n %% {FLOWS}],
-                NULL,
-                'SRC' || lpad(n::text, 8, '0'),
-                '1',
-                'INV-' || lpad(n::text, 8, '0'),
-                'bench:' || n,
-                CASE WHEN n %% 100 < 90 THEN 'T' || n ELSE '' END,
-                CASE WHEN n %% 100 < 90 THEN 'succeeded'
-                     WHEN n %% 100 < 96 THEN 'failed' ELSE 'skipped' END,
-                CASE WHEN n %% 100 BETWEEN 90 AND 95 THEN
-                     (ARRAY['data', 'transient', 'config', 'auth'])[1 + n %% 4] ELSE '' END,
-                CASE WHEN n %% 100 BETWEEN 90 AND 95 THEN
-                     (ARRAY['lookup_missing', 'http_503', 'invalid_account', 'unknown_customer',
-                            'duplicate_contact'])[1 + n %% 5] ELSE '' END,
-                CASE WHEN n %% 100 BETWEEN 90 AND 95 THEN
-                     'No Xero account code for SYSPRO stock code ''W-' || n || '''' ELSE '' END,
-                1,
-                jsonb_build_object('Customer', 'SRC' || n, 'Name', 'Customer ' || n,
-                                   'Balance', (n %% 10000) / 100.0),
-                NULL, NULL, '', '',
-                now() - make_interval(secs => {ROWS} - n),
-                now() - make_interval(secs => {ROWS} - n)
-            FROM generate_series(1, %(rows)s) AS n
-            """,
-            {"flows": flow_ids, "pairs": pair_ids, "rows": ROWS},
+            f"INSERT INTO {table} ({', '.join(expressions)}) "
+            f"SELECT {', '.join(expressions.values())} FROM generate_series(1, %(rows)s) AS n",
+            params,
         )
         cursor.execute("SET maintenance_work_mem = '512MB'")
         for _, definition in secondary:

@@ -18,8 +18,8 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from mappings import catalogue, services
 from mappings import forms as mapping_forms
-from mappings import services
 from mappings.models import (
     Aggregation,
     ConditionalRule,
@@ -104,6 +104,20 @@ class TryItForm(forms.Form):
             ) from exc
 
 
+class FetchSampleForm(forms.Form):
+    """Fetch a try-it sample from a connection of the mapping's source system."""
+
+    connection = forms.ModelChoiceField(queryset=None, empty_label=None)  # type: ignore[arg-type]
+    key = forms.CharField(label="Record key", max_length=200)
+
+    def __init__(self, *args: Any, mapping: Mapping, **kwargs: Any) -> None:
+        super().__init__(*args, prefix="fetch", **kwargs)
+        field = self.fields["connection"]
+        field.queryset = catalogue.connections_of(mapping.source_system)  # type: ignore[attr-defined]
+        field.label = f"{mapping.source_system} connection"
+        self.fields["key"].help_text = f"The key of one {mapping.source_entity} record"
+
+
 @admin.register(Mapping)
 class MappingAdmin(SimpleHistoryAdmin):
     list_display = (
@@ -118,6 +132,7 @@ class MappingAdmin(SimpleHistoryAdmin):
     )
     search_fields = ("name", "source_entity", "target_entity")
     readonly_fields = ("version", "try_it")
+    change_form_template = "mappings/mapping_change_form.html"
     fieldsets = (
         (None, {"fields": ("name", "description", "try_it")}),
         (
@@ -162,6 +177,16 @@ class MappingAdmin(SimpleHistoryAdmin):
         super().save_related(request, form, formsets, change)
         services.mapping_changed(mapping=form.instance)
 
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        """The fields of both entities, when connections describe them, as suggestions."""
+        adminform = context.get("adminform")
+        mapping = adminform.form.instance if adminform is not None else None
+        if mapping is not None:
+            context["catalogue"] = catalogue.mapping_catalogue(mapping=mapping)
+        return super().render_change_form(request, context, *args, **kwargs)
+
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(self.try_it_view)
         return [path("<int:pk>/try/", view, name="mappings_mapping_try"), *super().get_urls()]
@@ -170,9 +195,20 @@ class MappingAdmin(SimpleHistoryAdmin):
         mapping = get_object_or_404(Mapping, pk=pk)
         if not self.has_view_permission(request, mapping):
             raise PermissionDenied
-        form = TryItForm(request.POST or None)
-        result = None
-        if request.method == "POST" and form.is_valid():
+        fetching = request.method == "POST" and "fetch" in request.POST
+        fetch_form = FetchSampleForm(request.POST if fetching else None, mapping=mapping)
+        form = TryItForm(request.POST if request.method == "POST" and not fetching else None)
+        result, fetch_error = None, None
+        if fetching and fetch_form.is_valid():
+            fetched = catalogue.source_record_fetch(
+                mapping=mapping,
+                connection=fetch_form.cleaned_data["connection"],
+                key=fetch_form.cleaned_data["key"],
+            )
+            fetch_error = fetched.error
+            if fetched.record_json is not None:
+                form = TryItForm(initial={"record": fetched.record_json})
+        elif form.is_bound and form.is_valid():
             result = services.mapping_try(mapping=mapping, record=form.cleaned_data["record"])
         context = {
             **self.admin_site.each_context(request),
@@ -180,6 +216,9 @@ class MappingAdmin(SimpleHistoryAdmin):
             "original": mapping,
             "title": f"Try {mapping.name}",
             "form": form,
+            "fetch_form": fetch_form,
+            "can_fetch": fetch_form.fields["connection"].queryset.exists(),  # type: ignore[attr-defined]
+            "fetch_error": fetch_error,
             "result": result,
             "records_json": [
                 json.dumps(r, indent=2, ensure_ascii=False)

@@ -15,7 +15,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from mappings import selectors, services
+from mappings import catalogue, selectors, services
 from mappings.compiling import Parts
 from mappings.engine import Problem
 from mappings.models import ConditionalRule, FieldMappingRow, RowKind
@@ -39,8 +39,16 @@ class PathListField(forms.CharField):
 
 
 class FieldMappingRowForm(forms.ModelForm):
-    sources = PathListField(required=False, help_text="Comma-separated, e.g. FirstName, LastName")
-    targets = PathListField(help_text="Comma-separated, e.g. Address1, Address2, Postcode")
+    # The lists are the change page's catalogue datalists (when a connection describes the entity).
+    sources = PathListField(
+        required=False,
+        help_text="Comma-separated, e.g. FirstName, LastName",
+        widget=forms.TextInput(attrs={"list": "mapping-source-fields"}),
+    )
+    targets = PathListField(
+        help_text="Comma-separated, e.g. Address1, Address2, Postcode",
+        widget=forms.TextInput(attrs={"list": "mapping-target-fields"}),
+    )
     separator = forms.CharField(required=False, strip=False, max_length=20)  # " " is the norm
 
     class Meta:
@@ -123,6 +131,21 @@ def _place(parts: Parts, problems: Sequence[Problem], form_of: dict[int, forms.F
     return unplaced
 
 
+def _place_paths(mapping: Any, rows: Sequence[Any], form_of: dict[int, forms.Form]) -> int:
+    """Mark source/target paths the connected systems do not know; how many were marked.
+
+    Only when a catalogue is available (a connection of that system describes
+    the entity): without one nothing is checked.
+    """
+    placed = 0
+    for problem in catalogue.mapping_check_paths(mapping=mapping, rows=rows):
+        form = form_of.get(id(problem.row))
+        if form is not None:
+            form.add_error(problem.field if problem.field in form.fields else None, problem.message)
+            placed += 1
+    return placed
+
+
 class MappingCheck:
     """Shared by the inline formsets of one mapping form; compiles once all are clean.
 
@@ -145,12 +168,18 @@ class MappingCheck:
         problems = services.mapping_validate(parts=parts)
         form_of = {id(f.instance): f for forms_ in kept.values() for f in forms_}
         unplaced = _place(parts, problems, form_of)
+        unknown = _place_paths(self.formsets[0].instance, parts.rows, form_of)
         if problems:
             raise ValidationError(
                 [
                     "This mapping does not compile; nothing was saved. Fix the rows marked below.",
                     *unplaced,
                 ]
+            )
+        if unknown:
+            raise ValidationError(
+                "Some rows name fields their entity does not have; nothing was saved. "
+                "Fix the rows marked below."
             )
 
 
@@ -192,6 +221,8 @@ class StandalonePartMixin:
         problems = services.mapping_validate(parts=parts)
         for message in _place(parts, problems, {id(form.instance): form}):
             form.add_error(None, message)
+        if self.part_name == "rows":
+            _place_paths(form.instance.mapping, [form.instance], {id(form.instance): form})
 
 
 class StandaloneFieldMappingRowForm(StandalonePartMixin, FieldMappingRowForm):

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from clarity.models import SyncRecord
+from clarity.models import Flow, SyncRecord
 
 
 def ledger_error_codes(*, limit: int = 200) -> list[str]:
@@ -66,3 +66,9 @@ def ledger_records_filter(
     }
     records = SyncRecord.objects.filter(**{k: v for k, v in exact.items() if v not in (None, "")})
     return ledger_search(records=records, term=search)
+
+
+def flow_labels() -> dict[int, str]:
+    """``{flow id: "Pair: Flow"}`` in one query: flows are few, ledger rows are many."""
+    flows = Flow.objects.values_list("pk", "pair__name", "name").order_by("pair__name", "name")
+    return {pk: f"{pair}: {name}" for pk, pair, name in flows}
