@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from clarity.models import SyncRun
@@ -13,6 +14,21 @@ from clarity.webhooks.services import webhook_events_process
 
 
 def run_flow(run_id: int) -> str:
+    profile_dir = os.environ.get("CLARITY_PROFILE_DIR")
+    if not profile_dir:
+        return _run_flow(run_id)
+    # A switch for performance work: each job's cProfile stats, one file per job.
+    import cProfile
+    import uuid
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(_run_flow, run_id)
+    finally:
+        profiler.dump_stats(os.path.join(profile_dir, f"run_flow-{run_id}-{uuid.uuid4().hex}.prof"))
+
+
+def _run_flow(run_id: int) -> str:
     try:
         return flow_run_execute(run_id=run_id).status
     except RunDeferred as deferred:

@@ -62,6 +62,19 @@ def _apt_install(package: str) -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, **quiet)
 
 
+def ensure_chromium() -> str | None:
+    """Debian's Chromium for the browser tests, installed when missing (never a test tool's
+    own browser download). None, saying why, only where it cannot be installed."""
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        _apt_install("chromium")
+        found = shutil.which("chromium")
+    if found is None:
+        print("localservers: no chromium, and not root with apt-get to install it.",
+              file=sys.stderr)  # fmt: skip
+    return found
+
+
 def redis_server_binary() -> str | None:
     return shutil.which("redis-server")
 

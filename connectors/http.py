@@ -9,7 +9,11 @@ Rules, in the order a call meets them:
   jitter only when repeating the call cannot double a write (safe methods, or
   the caller says ``idempotent=True`` because it sent an idempotency key);
   otherwise they raise with ``outcome_unknown`` so the sync core settles the
-  record by lookup before sending it again;
+  record by lookup before sending it again. A write repeated under an
+  idempotency key that still fails in the end raises with ``outcome_unknown``
+  too when any of its tries may have landed (sent, then no answer, or a 5xx):
+  the key only replays the same request for a while, and the sync core may
+  send the records again in another batch, under another key;
 * 429 waits ``Retry-After`` when that is short, and raises
   ``RateLimitedError`` (carrying the wait) when it is long, so a job can
   reschedule itself instead of sleeping in a worker;
@@ -116,6 +120,19 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
+def _reason(exc: requests.RequestException) -> str:
+    """The exception's class and its innermost cause's class: no URL, no message text."""
+    names = [type(exc).__name__]
+    cause: BaseException | None = exc.args[0] if exc.args else None
+    for _ in range(4):
+        if not isinstance(cause, BaseException):
+            break
+        names.append(type(cause).__name__)
+        inner = getattr(cause, "reason", None) or (cause.args[1] if len(cause.args) > 1 else None)
+        cause = inner
+    return " < ".join(names)
+
+
 class HttpClient:
     """One system's HTTP session: base URL, auth headers, limiter, retries, error hooks.
 
@@ -179,6 +196,10 @@ class HttpClient:
         where = urlsplit(url).path
         repeatable = method in SAFE_METHODS if idempotent is None else idempotent
         reauthenticated = False
+        # A write some try of which may have been applied: if the call fails in
+        # the end, whatever it raises says the outcome is unknown.
+        maybe_applied = False
+        writes = method not in SAFE_METHODS
         attempt = 0
         while True:
             attempt += 1
@@ -201,21 +222,21 @@ class HttpClient:
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
                 timed_out = isinstance(exc, requests.Timeout)
-                logger.warning(
-                    "%s %s failed (%s) on try %d", method, where, type(exc).__name__, attempt
-                )
+                maybe_applied = maybe_applied or (writes and not never_sent)
+                logger.warning("%s %s failed (%s) on try %d", method, where, _reason(exc), attempt)
                 if (never_sent or repeatable) and not last_try:
                     self.sleep(self.retry.backoff(attempt))
                     continue
+                unknown = maybe_applied or (not never_sent and not repeatable)
                 code = ErrorCode.TIMEOUT if timed_out else ErrorCode.CONNECTION_FAILED
-                if not never_sent and not repeatable:
+                if unknown:
                     code = ErrorCode.OUTCOME_UNKNOWN
                 raise ConnectorError(
                     ErrorKind.TRANSIENT,
                     code,
                     DEFAULT_MESSAGES[code],
                     raw=type(exc).__name__,
-                    outcome_unknown=not never_sent and not repeatable,
+                    outcome_unknown=unknown,
                 ) from exc
 
             elapsed_ms = (time.monotonic() - started) * 1000
@@ -233,7 +254,10 @@ class HttpClient:
                     self.sleep(wait)
                     continue
                 limit = self.rate_limit_of(response) if self.rate_limit_of else None
-                raise RateLimitedError(wait, limit=limit, status=429, raw=response_body(response))
+                body = response_body(response)
+                refused = RateLimitedError(wait, limit=limit, status=429, raw=body)
+                refused.outcome_unknown = maybe_applied  # this try did nothing; an earlier may have
+                raise refused
 
             if status == 401 and self.reauthenticate is not None and not reauthenticated:
                 reauthenticated = True
@@ -241,12 +265,16 @@ class HttpClient:
                 attempt -= 1  # a refresh is not a failed try
                 continue
 
+            maybe_applied = maybe_applied or (writes and status >= 500)
             if status >= 500 and repeatable and not last_try:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 self.sleep(retry_after if retry_after is not None else self.retry.backoff(attempt))
                 continue
 
-            raise self.error_for(response, outcome_unknown=status >= 500 and not repeatable)
+            raise self.error_for(
+                response,
+                outcome_unknown=maybe_applied or (status >= 500 and not repeatable),
+            )
 
     def error_for(
         self, response: requests.Response, *, outcome_unknown: bool = False

@@ -7,6 +7,14 @@ checks and records the call in sliding windows (per minute, per day) and a
 concurrency lease set. A lease expires by itself if its process dies, so a
 killed worker cannot hold a slot for ever.
 
+The system counts a call when it *arrives*, which is some time after our
+permit and before its answer comes back — and that delay varies from call to
+call. Counting from the permit alone would let the next window's first call
+reach the system before the previous window's call has aged out, and earn a
+429. So releasing a permit moves the call's mark in the windows to the moment
+its answer came back: never earlier than the system's own count, at the cost
+of one call's latency per window.
+
 Keys carry the connection key in braces (``{key}``) so they hash to one slot
 on a Redis Cluster too.
 """
@@ -28,6 +36,10 @@ if TYPE_CHECKING:
 
 # Poll interval while every concurrent slot is taken: a lease has no known end.
 _CONCURRENCY_POLL_MS = 50
+# Most a refused caller sleeps beyond the wait it was told, so callers refused
+# together do not all retry at the same instant. Absolute, not a share of the
+# wait: 20% of a minute-long wait would leave a window's first slots unused.
+_MAX_JITTER = 0.05
 
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -75,12 +87,34 @@ end
 return {1, remaining[1], remaining[2]}
 """
 
+# Release: the concurrency lease ends, and the call's mark in each window in use
+# moves to now (rounded up to the next ms), when its answer has come back.
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + 1
+local token = ARGV[1]
+local scale = tonumber(ARGV[4] or '1')
+local windows = {
+  {KEYS[1], tonumber(ARGV[2]), math.floor(60000 * scale)},
+  {KEYS[2], tonumber(ARGV[3]), math.floor(86400000 * scale)},
+}
+for _, w in ipairs(windows) do
+  if w[2] > 0 then
+    redis.call('ZADD', w[1], now, token)
+    redis.call('PEXPIRE', w[1], w[3])
+  end
+end
+redis.call('ZREM', KEYS[3], token)
+return 1
+"""
+
 _HEADROOM = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local scale = tonumber(ARGV[1] or '1')
 return {
-  redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf'),
-  redis.call('ZCOUNT', KEYS[2], now - 86400000, '+inf'),
+  redis.call('ZCOUNT', KEYS[1], '(' .. (now - math.floor(60000 * scale)), '+inf'),
+  redis.call('ZCOUNT', KEYS[2], '(' .. (now - math.floor(86400000 * scale)), '+inf'),
   redis.call('ZCOUNT', KEYS[3], now, '+inf'),
 }
 """
@@ -141,6 +175,7 @@ class RateLimiter:
         base = f"{prefix}:{{{key}}}"
         self.keys = [f"{base}:minute", f"{base}:day", f"{base}:concurrent"]
         self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
         self._headroom = redis.register_script(_HEADROOM)
 
     def try_acquire(self) -> Permit | Wait:
@@ -180,12 +215,19 @@ class RateLimiter:
             if outcome.seconds > left:
                 raise RateLimitedError(outcome.seconds, limit=outcome.limit)
             # Jitter keeps processes that were refused together from retrying together.
-            time.sleep(min(left, outcome.seconds * random.uniform(1.0, 1.2)))
+            jitter = random.uniform(0, min(outcome.seconds * 0.2, _MAX_JITTER))
+            time.sleep(min(left, outcome.seconds + jitter))
 
     def release(self, permit: Permit) -> None:
-        """Free the concurrency slot; the call still counts in the minute and day."""
-        if self.limits.concurrent:
-            self.redis.zrem(self.keys[2], permit.token)
+        """The call is over: free its concurrency slot, and count it in the minute
+        and day from now — the system saw it no later than its answer left."""
+        limits = self.limits
+        if not (limits.concurrent or limits.per_minute or limits.per_day):
+            return
+        self._release(
+            keys=self.keys,
+            args=[permit.token, limits.per_minute or 0, limits.per_day or 0, self.time_scale],
+        )
 
     @contextmanager
     def slot(self, max_wait: float | None = None) -> Iterator[Permit]:
@@ -196,7 +238,9 @@ class RateLimiter:
             self.release(permit)
 
     def headroom(self) -> Headroom:
-        minute, day, running = (int(n) for n in self._headroom(keys=self.keys))
+        minute, day, running = (
+            int(n) for n in self._headroom(keys=self.keys, args=[self.time_scale])
+        )
         limits = self.limits
 
         def left(limit: int | None, used: int) -> int | None:

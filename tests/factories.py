@@ -10,15 +10,30 @@ from django.contrib.auth.models import Group, Permission, User
 from clarity.models import Flow, IntegrationPair, RecordStatus, SyncRecord, SyncRun, Trigger
 from connectors.models import Connection, System
 
+# The data migrations that give the roles their permissions: {role: [codes]} or,
+# for an app's consultant grant, a CONSULTANT list.
+ROLE_MIGRATIONS = (
+    "clarity.migrations.0002_roles",
+    "clarity.migrations.0008_alert_roles",
+    "mappings.migrations.0002_consultant_permissions",
+    "portal.migrations.0002_consultant_permissions",
+)
+
+
+def role_codes(name: str) -> list[str]:
+    codes: list[str] = []
+    for module_name in ROLE_MIGRATIONS:
+        module = importlib.import_module(module_name)
+        roles = getattr(module, "ROLES", None) or {"Consultant": module.CONSULTANT}
+        codes += roles.get(name, [])
+    return codes
+
 
 def role_group(name: str) -> Group:
     """The role's group, made again if a transactional test's flush took the migrated one."""
-    clarity_roles = importlib.import_module("clarity.migrations.0002_roles").ROLES
-    mappings_roles = importlib.import_module("mappings.migrations.0002_consultant_permissions")
-    codes = clarity_roles[name] + (mappings_roles.CONSULTANT if name == "Consultant" else [])
     group, created = Group.objects.get_or_create(name=name)
     if created:
-        for code in codes:
+        for code in role_codes(name):
             app_label, codename = code.split(".")
             group.permissions.add(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)

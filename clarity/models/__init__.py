@@ -1,5 +1,6 @@
 """The sync core's models, one module per concept."""
 
+from clarity.models.alerts import Alert, AlertKind, AlertRule
 from clarity.models.audit import AuditEvent
 from clarity.models.flows import Flow, SourceOfTruth
 from clarity.models.health import HealthDashboard, LedgerHourlyCount
@@ -9,6 +10,9 @@ from clarity.models.runs import RunStatus, SyncRun, Trigger
 from clarity.models.webhooks import WebhookEvent, WebhookStatus
 
 __all__ = [
+    "Alert",
+    "AlertKind",
+    "AlertRule",
     "AuditEvent",
     "ErrorKind",
     "Flow",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from connectors.models import Connection
@@ -18,6 +19,14 @@ class IntegrationPair(models.Model):
     )
     active = models.BooleanField(default=True)
     description = models.TextField(blank=True, default="")
+    retention_days = models.PositiveIntegerField(
+        "keep the ledger for (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Succeeded and skipped ledger records older than this are deleted; failed "
+        "and unresolved ones are kept. Blank: keep everything forever.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from clarity.models import ErrorKind, RecordStatus, SyncRecord
 from clarity.services.health import ledger_outcomes_count
+from clarity.services.retention import record_payloads_cap
 
 MAX_ATTEMPTS = 6
 MAX_BACKOFF = 3600.0
@@ -81,6 +82,7 @@ def save(rows: Sequence[SyncRecord]) -> None:
         row.claimed_by = ""
         row.claimed_until = None
         row.updated_at = now
+        record_payloads_cap(row)
     succeeded = [r for r in rows if r.status == RecordStatus.SUCCEEDED]
     with transaction.atomic():
         SyncRecord.objects.bulk_update(rows, SAVED_FIELDS, batch_size=500)

@@ -365,7 +365,14 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
             ctx.keeper.hold(r.pk for r in batch)
         try:
             load(ctx, batch)
-        except (RateLimitedError, FlowPaused):
+        except RateLimitedError as exc:
+            if exc.outcome_unknown:
+                # An earlier try of this call may have landed: settle by lookup, not resend.
+                _mark_unknown(batch)
+            else:
+                _release(batch)
+            raise
+        except FlowPaused:
             _release(batch)
             raise
         outcomes.save(batch)
@@ -402,6 +409,14 @@ def _claim(
         row.claimed_by = ctx.owner
         row.claimed_until = now + claim_lease()
     return mine
+
+
+def _mark_unknown(rows: Sequence[SyncRecord]) -> None:
+    """Maybe sent: unclaimed and unknown, so the run that goes on looks them up first."""
+    for row in rows:
+        row.status = RecordStatus.UNKNOWN
+        row.message = "Sent, but the answer never came back; checking the target."
+    outcomes.save(rows)
 
 
 def _release(rows: Sequence[SyncRecord]) -> None:

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from clarity.jobs_maintenance import maintenance_tick
 from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.queues import enqueue, pair_queue_name
@@ -63,4 +64,9 @@ def sweep() -> dict[str, int]:
     for flow in Flow.objects.filter(pk__in=due_flows - busy, enabled=True):
         flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
         retried += 1
-    return {"orphaned_runs": len(orphaned), "retry_runs": retried, "schedules": schedules_ensure()}
+    return {
+        "orphaned_runs": len(orphaned),
+        "retry_runs": retried,
+        "schedules": schedules_ensure(),
+        **maintenance_tick(),
+    }

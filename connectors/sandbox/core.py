@@ -11,7 +11,9 @@ adds what every sandbox needs the same way:
   tenant id) enforced before the handler runs;
 * faults switched at run time — 5xx, timeouts, connection resets (before or
   after the request is handled), 429 —
-  either queued in order (``next``) or drawn at random (``shares``);
+  either queued in order (``next``) or drawn at random (``shares``), and
+  429 bursts in time (``burst_seconds``): every call refused until the burst
+  ends, each told the true time left in ``Retry-After``;
 * a control API under ``/_sandbox/``: ``faults``, ``limits``, ``clock``,
   ``stats``, ``reset``;
 * ``SandboxServer``: a threaded HTTP/1.1 server on loopback.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -152,6 +155,13 @@ class FaultPlan:
     retry_after: int = 1  # Retry-After on injected 429s
     latency: float = 0.0  # seconds added to every request (to make concurrency visible)
     path_prefix: str = ""  # only requests under this path are hit
+    # A 429 burst in time, as a real limiter makes one: from the first call that
+    # meets this plan, every call for this many seconds gets 429 with the time
+    # left as Retry-After, and a client that waits that long gets through.
+    # (Queued "429"s are counted in calls instead: re-armed faster than a client
+    # honouring Retry-After can drain them, they refuse every call for ever.)
+    burst_seconds: float = 0.0
+    burst_until: float | None = None  # monotonic end of the burst once it started
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> FaultPlan:
@@ -166,6 +176,7 @@ class FaultPlan:
             retry_after=int(data.get("retry_after", 1)),
             latency=float(data.get("latency", 0.0)),
             path_prefix=str(data.get("path_prefix", "")),
+            burst_seconds=float(data.get("burst_seconds", 0.0)),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -176,6 +187,7 @@ class FaultPlan:
             "retry_after": self.retry_after,
             "latency": self.latency,
             "path_prefix": self.path_prefix,
+            "burst_seconds": self.burst_seconds,
         }
 
 
@@ -292,6 +304,12 @@ class SandboxApp:
         plan = self.faults
         if not request.path.startswith(plan.path_prefix):
             return None
+        if plan.burst_seconds:
+            now = time.monotonic()
+            if plan.burst_until is None:
+                plan.burst_until = now + plan.burst_seconds
+            if now < plan.burst_until:
+                return "429"
         if plan.next:
             return plan.next.popleft()
         for fault in FAULTS:
@@ -306,7 +324,10 @@ class SandboxApp:
             time.sleep(plan.timeout_seconds)
             return self.server_error_response(request, 504)
         if fault == "429":
-            return self.rate_limited_response(request, "burst", plan.retry_after)
+            wait = plan.retry_after
+            if plan.burst_until is not None:  # the true time left, in whole seconds
+                wait = max(1, math.ceil(plan.burst_until - time.monotonic()))
+            return self.rate_limited_response(request, "burst", wait)
         return self.server_error_response(request, self.random.choice((500, 502, 503)))
 
     def _take_rate(

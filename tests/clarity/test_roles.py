@@ -12,7 +12,13 @@ from tests.factories import ConnectionFactory, FlowFactory, RecordFactory
 @pytest.mark.django_db
 def test_the_roles_exist_with_their_permissions():
     finance = set(Group.objects.get(name="Finance").permissions.values_list("codename", flat=True))
-    assert finance == {"view_syncrun", "view_syncrecord", "resolve_syncrecord", "retry_syncrecord"}
+    assert finance == {
+        "view_syncrun",
+        "view_syncrecord",
+        "resolve_syncrecord",
+        "retry_syncrecord",
+        "view_alert",  # clarity/migrations/0008_alert_roles.py
+    }
     consultant = set(
         Group.objects.get(name="Consultant").permissions.values_list("codename", flat=True)
     )

@@ -1,0 +1,277 @@
+"""Alerts: evaluate each enabled rule, open one alert per incident, resolve it when it clears.
+
+``alerts_check`` is cheap enough to run every sweep: a few indexed queries per
+rule and one Redis read per connection with an allowance rule. Each rule yields
+the incidents happening now, keyed by what they are about (``flow:12``,
+``connection:3``, ``pair:5``). A new key opens an alert and sends it once; an
+open alert whose key is gone is resolved and its "resolved" message sent once.
+An open alert whose condition cannot be read right now (Redis down, a broken
+connection) is left as it is rather than resolved on a guess.
+
+"Once" holds with several checks at a time: the database allows one open alert
+per rule and key, and only the check that inserted it — or that flipped it to
+resolved — delivers the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from croniter import croniter
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from clarity.models import Alert, AlertKind, AlertRule, Flow, RecordStatus, SyncRecord, SyncRun
+from connectors.configs import connector_for
+from connectors.errors import ConnectorError
+from connectors.models import Connection
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_TIMEOUT = 5.0
+
+
+@dataclass
+class Findings:
+    """Incidents happening now (key → message) and keys whose state is unknown now."""
+
+    active: dict[str, str] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+
+@dataclass
+class CheckResult:
+    opened: int = 0
+    resolved: int = 0
+    open: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"opened": self.opened, "resolved": self.resolved, "open": self.open}
+
+
+def alerts_check(*, now: datetime | None = None) -> dict[str, int]:
+    """Evaluate every enabled rule; returns how many alerts opened, resolved and stay open."""
+    now = now or timezone.now()
+    result = CheckResult()
+    rules = AlertRule.objects.filter(enabled=True).select_related(
+        "pair__connection_a", "pair__connection_b"
+    )
+    for rule in rules:
+        try:
+            findings = EVALUATORS[rule.kind](rule, now)
+        except Exception:
+            logger.exception("alert rule %s could not be evaluated", rule.pk)
+            continue
+        _apply(rule, findings, now=now, result=result)
+    # Alerts of rules since disabled or deleted stay as they are: nobody is watching them.
+    return result.as_dict()
+
+
+# --- conditions -------------------------------------------------------------------------
+
+
+def failures_over(rule: AlertRule, now: datetime) -> Findings:
+    since = now - timedelta(minutes=rule.window_minutes)
+    count = SyncRecord.objects.filter(
+        pair_id=rule.pair_id, status=RecordStatus.FAILED, updated_at__gte=since
+    ).count()
+    if count <= rule.failures:
+        return Findings()
+    return Findings(
+        active={
+            f"pair:{rule.pair_id}": (
+                f"{count} ledger records of {rule.pair.name} failed in the last "
+                f"{rule.window_minutes} minutes (alert above {rule.failures})."
+            )
+        }
+    )
+
+
+def schedule_missed(rule: AlertRule, now: datetime) -> Findings:
+    """A scheduled flow missed its run: the next fire after its last run is past, plus grace."""
+    flows = Flow.objects.filter(pair_id=rule.pair_id, enabled=True, trigger_schedule=True).exclude(
+        schedule_cron=""
+    )
+    last_runs = dict(
+        SyncRun.objects.filter(flow__in=flows)
+        .values("flow_id")
+        .annotate(last=Max("created_at"))
+        .values_list("flow_id", "last")
+    )
+    grace = timedelta(minutes=rule.grace_minutes)
+    findings = Findings()
+    for flow in flows:
+        key = f"flow:{flow.pk}"
+        last = last_runs.get(flow.pk)
+        # A flow enabled after a long pause is counted from when it changed, not its last run.
+        since = max(filter(None, [last, flow.created_at, flow.updated_at]))
+        try:
+            due = croniter(flow.schedule_cron.strip(), since).get_next(datetime)
+        except (ValueError, KeyError):
+            findings.unknown.add(key)
+            continue
+        if now > due + grace:
+            ran = f"it last ran at {_when(last)}" if last else "it has never run"
+            findings.active[key] = (
+                f"Scheduled flow {flow} was due at {_when(due)} (schedule "
+                f"'{flow.schedule_cron}', {rule.grace_minutes} minutes' grace) and {ran}."
+            )
+    return findings
+
+
+def auth_failure(rule: AlertRule, now: datetime) -> Findings:
+    """Flows paused by themselves because a login was refused (clarity.sync.pipeline)."""
+    paused = Flow.objects.filter(pair_id=rule.pair_id, enabled=False).exclude(paused_reason="")
+    return Findings(
+        active={f"flow:{flow.pk}": f"Flow {flow}: {flow.paused_reason}" for flow in paused}
+    )
+
+
+def allowance_low(rule: AlertRule, now: datetime) -> Findings:
+    findings = Findings()
+    pair = rule.pair
+    for connection in (pair.connection_a, pair.connection_b):
+        key = f"connection:{connection.pk}"
+        try:
+            room = _day_allowance(connection)
+        except (ConnectorError, RedisError) as exc:
+            logger.warning("allowance of connection %s unknown: %s", connection.pk, exc)
+            findings.unknown.add(key)
+            continue
+        if room is None:
+            continue
+        remaining, per_day = room
+        if remaining * 100 < rule.allowance_percent * per_day:
+            findings.active[key] = (
+                f"Connection {connection.name} has {remaining} of its {per_day} daily API "
+                f"calls left (alert below {rule.allowance_percent}%)."
+            )
+    return findings
+
+
+def _day_allowance(connection: Connection) -> tuple[int, int] | None:
+    """(calls left today, calls allowed a day), or None where there is no daily limit."""
+    limiter = connector_for(connection).limiter
+    if limiter is None or not limiter.limits.per_day:
+        return None
+    remaining = limiter.headroom().day_remaining
+    if remaining is None:
+        return None
+    return remaining, limiter.limits.per_day
+
+
+EVALUATORS = {
+    AlertKind.FAILURES_OVER: failures_over,
+    AlertKind.SCHEDULE_MISSED: schedule_missed,
+    AlertKind.AUTH_FAILURE: auth_failure,
+    AlertKind.ALLOWANCE_LOW: allowance_low,
+}
+
+
+# --- opening, resolving, delivering -------------------------------------------------------
+
+
+def _apply(rule: AlertRule, findings: Findings, *, now: datetime, result: CheckResult) -> None:
+    open_alerts = {a.incident_key: a for a in rule.alerts.filter(resolved_at__isnull=True)}
+    for key, message in findings.active.items():
+        if key in open_alerts:
+            result.open += 1
+            continue
+        alert = _open(rule, key, message, now=now)
+        if alert is not None:
+            result.opened += 1
+            result.open += 1
+            _deliver(alert, event="opened")
+    for key, alert in open_alerts.items():
+        if key in findings.active or key in findings.unknown:
+            continue
+        message = f"Resolved: {alert.last_message}"
+        flipped = Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(
+            resolved_at=now, last_message=message
+        )
+        if flipped:
+            alert.resolved_at, alert.last_message = now, message
+            result.resolved += 1
+            _deliver(alert, event="resolved")
+
+
+def _open(rule: AlertRule, key: str, message: str, *, now: datetime) -> Alert | None:
+    """Insert the open alert; None when another check opened it first."""
+    try:
+        with transaction.atomic():
+            return Alert.objects.create(
+                rule=rule, incident_key=key, opened_at=now, last_message=message
+            )
+    except IntegrityError:
+        return None
+
+
+def _deliver(alert: Alert, *, event: str) -> None:
+    """Email and webhook; a failed delivery is logged and noted on the alert, never raised."""
+    rule = alert.rule
+    problems = []
+    subject = (
+        f"[Clarity Connect] {'Resolved' if event == 'resolved' else 'Alert'}: "
+        f"{rule.pair.name} — {rule.get_kind_display()}"
+    )
+    body = _body(alert, event=event)
+    if rule.recipient_list:
+        try:
+            send_mail(subject, body, None, rule.recipient_list, fail_silently=False)
+        except Exception as exc:
+            logger.exception("alert %s: the email could not be sent", alert.pk)
+            problems.append(f"email: {exc}")
+    if rule.webhook_url:
+        try:
+            response = requests.post(
+                rule.webhook_url,
+                json=_webhook_payload(alert, event=event),
+                timeout=float(getattr(settings, "CLARITY_ALERT_WEBHOOK_TIMEOUT", WEBHOOK_TIMEOUT)),
+            )
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            logger.warning("alert %s: the webhook %s failed: %s", alert.pk, rule.webhook_url, exc)
+            problems.append(f"webhook: {exc}")
+    note = "; ".join(problems)
+    if note != alert.delivery_problem:
+        Alert.objects.filter(pk=alert.pk).update(delivery_problem=note)
+        alert.delivery_problem = note
+
+
+def _body(alert: Alert, *, event: str) -> str:
+    rule = alert.rule
+    lines = [alert.last_message, ""]
+    lines.append(f"Pair: {rule.pair.name}")
+    lines.append(f"Rule: {rule.get_kind_display()}")
+    lines.append(f"About: {alert.incident_key}")
+    lines.append(f"Opened: {_when(alert.opened_at)}")
+    if event == "resolved" and alert.resolved_at:
+        lines.append(f"Resolved: {_when(alert.resolved_at)}")
+    return "\n".join(lines) + "\n"
+
+
+def _webhook_payload(alert: Alert, *, event: str) -> dict[str, Any]:
+    rule = alert.rule
+    return {
+        "event": event,
+        "alert_id": alert.pk,
+        "rule_id": rule.pk,
+        "kind": rule.kind,
+        "pair": {"id": rule.pair_id, "name": rule.pair.name},
+        "incident": alert.incident_key,
+        "message": alert.last_message,
+        "opened_at": alert.opened_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+    }
+
+
+def _when(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
