@@ -442,6 +442,16 @@ def import_format(file_format: str) -> base_formats.Format:
     raise ValueError(f"Unsupported file format {file_format!r}; use CSV or XLSX.")
 
 
+class JSONListWidget(widgets.JSONWidget):
+    """A list column: an empty list round-trips as ``[]``, and an empty cell reads as one."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
+        return super().clean(value, row, **kwargs) or []
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> Any:
+        return json.dumps(value if value is not None else [])
+
+
 class FieldMappingRowResource(FormulaSafeExportMixin, resources.ModelResource):
     """Mapping rows by mapping name; every mapping touched must still compile."""
 
@@ -450,9 +460,9 @@ class FieldMappingRowResource(FormulaSafeExportMixin, resources.ModelResource):
         column_name="mapping",
         widget=widgets.ForeignKeyWidget(Mapping, field="name"),
     )
-    sources = fields.Field(attribute="sources", widget=widgets.JSONWidget())
-    targets = fields.Field(attribute="targets", widget=widgets.JSONWidget())
-    transforms = fields.Field(attribute="transforms", widget=widgets.JSONWidget())
+    sources = fields.Field(attribute="sources", widget=JSONListWidget())
+    targets = fields.Field(attribute="targets", widget=JSONListWidget())
+    transforms = fields.Field(attribute="transforms", widget=JSONListWidget())
 
     class Meta:
         model = FieldMappingRow
