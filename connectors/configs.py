@@ -45,16 +45,16 @@ def connection_config(connection: Connection, *, redirect_uri: str = "") -> Conn
     )
 
 
+# Salesforce's own allowance is per org and per day and reported in Sforce-Limit-Info;
+# the limiter caps what every worker together keeps in flight.
+SALESFORCE_LIMITS = RateLimits(concurrent=25)
+
+
 def _salesforce(config: ConnectionConfig, tokens: TokenStore, *, redis: Any) -> Connector:
-    limits = config.settings.get("rate_limits", {})
     limiter = RateLimiter(
         redis,
         f"salesforce:{config.connection_id}",
-        RateLimits(
-            per_minute=limits.get("per_minute"),
-            per_day=limits.get("per_day"),
-            concurrent=limits.get("concurrent", 25),
-        ),
+        SALESFORCE_LIMITS.overridden_by(config.settings),
         max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
     )
     return SalesforceConnector(config, tokens, limiter)

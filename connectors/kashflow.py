@@ -366,12 +366,7 @@ WRITABLE = ("customers", "invoices", "payments")
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
     """The budget for one KashFlow login, overridable by ``settings["rate_limits"]``."""
-    custom = config.settings.get("rate_limits", {})
-    return RateLimits(
-        per_minute=custom.get("per_minute", DEFAULT_LIMITS.per_minute),
-        per_day=custom.get("per_day", DEFAULT_LIMITS.per_day),
-        concurrent=custom.get("concurrent", DEFAULT_LIMITS.concurrent),
-    )
+    return DEFAULT_LIMITS.overridden_by(config.settings)
 
 
 def kashflow_connector(

@@ -24,10 +24,10 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import RateLimitedError
 
@@ -127,6 +127,15 @@ class RateLimits:
     per_minute: int | None = None
     per_day: int | None = None
     concurrent: int | None = None
+
+    def overridden_by(self, settings: Mapping[str, Any]) -> RateLimits:
+        """These limits, each replaced where a connection's ``settings["rate_limits"]`` says."""
+        custom = settings.get("rate_limits") or {}
+        return RateLimits(
+            per_minute=custom.get("per_minute", self.per_minute),
+            per_day=custom.get("per_day", self.per_day),
+            concurrent=custom.get("concurrent", self.concurrent),
+        )
 
 
 @dataclass(frozen=True)

@@ -201,12 +201,7 @@ def verify_webhook(body: bytes, signature: str | None, webhook_key: str) -> bool
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
     """Xero's per-tenant limits, overridable by ``settings["rate_limits"]``."""
-    custom = config.settings.get("rate_limits", {})
-    return RateLimits(
-        per_minute=custom.get("per_minute", DEFAULT_LIMITS.per_minute),
-        per_day=custom.get("per_day", DEFAULT_LIMITS.per_day),
-        concurrent=custom.get("concurrent", DEFAULT_LIMITS.concurrent),
-    )
+    return DEFAULT_LIMITS.overridden_by(config.settings)
 
 
 def xero_connector(
