@@ -252,6 +252,12 @@ class Connector(ABC):
     def max_batch_size(self, entity: str) -> int:
         """The largest batch ``write_batch`` accepts for this entity."""
 
+    def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
+        """Give back what a session holds once a run is done (SYSPRO: its licence seat).
+
+        Most systems hold nothing between calls; never raises.
+        """
+
     def cursor_at(self, entity: str, moment: datetime) -> str:
         """The cursor that makes ``read_changes`` start at ``moment``: how a backfill re-reads.
 

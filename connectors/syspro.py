@@ -33,6 +33,7 @@ Entities are SYSPRO's table names; ``ALIASES`` maps the product's names
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -794,6 +795,10 @@ class SysproConnector(Connector):
             return self._logon()
 
         return self.tokens.refresh_locked(refresh).access_token
+
+    def close(self) -> None:
+        with contextlib.suppress(ConnectorError):
+            self.logoff()
 
     def logoff(self) -> None:
         """Give the licence seat back (sessions otherwise hold it until they idle out)."""

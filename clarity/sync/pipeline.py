@@ -133,6 +133,7 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
     if not flow_lease_acquire(flow_id=run.flow_id, owner=owner):
         raise RunDeferred(15, "Another worker is running this flow; this run continues after it.")
     keeper = LeaseKeeper(flow_id=run.flow_id, owner=owner).start()
+    ctx: FlowContext | None = None
     try:
         resumed = run.status == RunStatus.RUNNING
         SyncRun.objects.filter(pk=run.pk).update(
@@ -171,6 +172,9 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
         raise
     finally:
         keeper.stop()
+        if ctx is not None:
+            ctx.source.close()
+            ctx.target.close()
         with contextlib.suppress(*INFRASTRUCTURE_ERRORS):  # else the lease expires by itself
             flow_lease_release(flow_id=run.flow_id, owner=owner)
     run.refresh_from_db()

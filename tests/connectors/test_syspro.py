@@ -411,3 +411,12 @@ def test_a_long_retry_after_is_handed_back_to_the_job(server: SandboxServer) -> 
     with pytest.raises(RateLimitedError) as caught:
         syspro.read_one("ArCustomer", "0000001")
     assert caught.value.retry_after == 120
+
+
+def test_close_gives_the_licence_seat_back(start_sandbox: Start) -> None:
+    """The sync core closes connectors after a run: SYSPRO's seat is logged off, not idling."""
+    server = start_sandbox("syspro", max_sessions=1)
+    first = connect(server)
+    first.read_one("ArCustomer", "0000001")
+    first.close()
+    assert connect(server).read_one("ArCustomer", "0000001")  # the only seat was free again
