@@ -4,7 +4,6 @@ would, bound to both sandboxes over loopback, with helpers to run flows through 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,12 +14,11 @@ from clarity.bundles import bundle_import
 from clarity.forms import TEMPLATE_DIR
 from clarity.models import Flow, IntegrationPair, RunStatus, SyncRecord, SyncRun, Trigger
 from clarity.services.runs import flow_run_enqueue
-from clarity.sync.queues import get_queue, queue_names
-from clarity.worker import JSONWorker
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl
 from tests.clarity.conftest import connect_xero, sandbox  # noqa: F401 (a fixture, re-used)
+from tests.usecases.workers import work_until_idle
 
 TEMPLATE = "syspro_xero.json"
 
@@ -43,29 +41,7 @@ class UseCase:
         return Flow.objects.get(pair=self.pair, name=name)
 
     def work(self, timeout: float = 120.0) -> None:
-        """Real RQ workers in burst mode until no run of the pair is waiting.
-
-        A run deferred by a rate limit sits in RQ's scheduled registry; it is moved
-        back onto its queue when due, as RQ's scheduler would.
-        """
-        queues = [get_queue(name) for name in queue_names([self.pair.pk])]
-        deadline = time.monotonic() + timeout
-        while True:
-            JSONWorker(queues, connection=queues[0].connection).work(burst=True)
-            active = SyncRun.objects.filter(
-                flow__pair=self.pair, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-            )
-            if not active.exists():
-                return
-            assert time.monotonic() < deadline, f"runs still waiting: {list(active.values())}"
-            for queue in queues:
-                registry = queue.scheduled_job_registry
-                for job_id in registry.get_job_ids():
-                    job = queue.fetch_job(job_id)
-                    if job is not None:
-                        registry.remove(job)
-                        queue.enqueue_job(job)
-            time.sleep(0.5)
+        work_until_idle(self.pair, timeout=timeout)
 
     def run(self, name: str) -> SyncRun:
         flow = self.flow(name)
