@@ -1,7 +1,9 @@
 """Configuration bundles: a pair's whole configuration as one file, never its credentials.
 
 A bundle holds the pair's flows (with their schedules), the mappings they use
-and the lookup tables those use, keyed by name. Importing it into another
+and the lookup tables those use, keyed by name, and how long the pair keeps
+its ledger. Alert rules stay behind: who is told, and where, differs between a
+sandbox and production. Importing it into another
 installation or environment binds its two connection roles ("a", "b") to
 connections chosen there — which is also how a configuration tried against
 sandbox connections is promoted to production ones. ``bundle_preview`` says
@@ -58,6 +60,7 @@ def bundle_export(*, pair: IntegrationPair) -> dict[str, Any]:
         "pair": {
             "name": pair.name,
             "description": pair.description,
+            "retention_days": pair.retention_days,
             "systems": {"a": pair.connection_a.system, "b": pair.connection_b.system},
         },
         "lookup_tables": [lookup_table_export(t) for t in tables_used(mappings)],
@@ -115,6 +118,9 @@ def bundle_preview(
             for role in ("a", "b")
             if getattr(pair, f"connection_{role}_id") != connections[role].pk
         ]
+        retention = bundle["pair"].get("retention_days")
+        if pair.retention_days != retention:
+            details.append(f"retention_days: {pair.retention_days!r} → {retention!r}")
         changes.append(Change("pair", pair_name, "change" if details else "unchanged", details))
     for data in bundle["flows"]:
         flow = pair.flows.filter(name=data["name"]).first() if pair else None
@@ -142,15 +148,15 @@ def bundle_import(
     for table in bundle["lookup_tables"]:
         lookup_table_apply(table)
     mappings = {m["name"]: mapping_apply(m) for m in bundle["mappings"]}
-    pair, _ = IntegrationPair.objects.update_or_create(
-        name=pair_name,
-        defaults={
-            "description": bundle["pair"].get("description", ""),
-            "connection_a": connections["a"],
-            "connection_b": connections["b"],
-        },
-    )
-    pair.full_clean()
+    pair = IntegrationPair.objects.filter(name=pair_name).first() or IntegrationPair(name=pair_name)
+    pair.description = bundle["pair"].get("description", "")
+    pair.retention_days = bundle["pair"].get("retention_days")
+    pair.connection_a, pair.connection_b = connections["a"], connections["b"]
+    try:
+        pair.full_clean()
+    except ValidationError as exc:
+        raise ValidationError(f"Pair '{pair_name}': {'; '.join(exc.messages)}") from exc
+    pair.save()
     for data in bundle["flows"]:
         mapping_name = data.get("mapping")
         if mapping_name and mapping_name not in mappings:

@@ -48,7 +48,15 @@ class RecordFilterSerializer(RunFilterSerializer):
 class PairSerializer(serializers.ModelSerializer):
     class Meta:
         model = IntegrationPair
-        fields = ("id", "name", "active", "description", "connection_a", "connection_b")
+        fields = (
+            "id",
+            "name",
+            "active",
+            "description",
+            "connection_a",
+            "connection_b",
+            "retention_days",
+        )
 
 
 class FlowSerializer(serializers.ModelSerializer):

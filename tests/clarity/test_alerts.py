@@ -11,6 +11,7 @@ from typing import Any
 
 import django_rq
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError
 from django.urls import reverse
@@ -63,6 +64,7 @@ def test_a_burst_of_failures_is_one_alert_and_one_resolved_message(flow):
     assert len(mail.outbox) == 1
     (message,) = mail.outbox
     assert message.to == ["ops@example.com", "finance@example.com"]
+    assert message.from_email == settings.DEFAULT_FROM_EMAIL
     assert "Alert: SYSPRO ↔ Xero" in message.subject
     assert "8 ledger records of SYSPRO ↔ Xero failed in the last 15 minutes" in message.body
     alert = Alert.objects.get()

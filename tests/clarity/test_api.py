@@ -185,6 +185,15 @@ def test_listing_costs_the_same_queries_for_3_or_30_records(ledger):
     assert queries() == few
 
 
+def test_a_pair_shows_its_retention_period(ledger):
+    pair = ledger["flows"][0].pair
+    pair.retention_days = 365
+    pair.save()
+    body = api(UserFactory(role="Operator")).get(f"/api/pairs/{pair.pk}/").json()
+    assert body["retention_days"] == 365
+    assert body["name"] == pair.name
+
+
 def test_health_is_the_dashboards(ledger):
     client = api(UserFactory(role="Operator"))
     flow = ledger["flows"][0]

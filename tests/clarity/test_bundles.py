@@ -96,6 +96,34 @@ def test_promoting_to_production_connections_shows_what_changes(connections):
     }
 
 
+def test_the_retention_period_travels_with_the_bundle(connections):
+    pair = bundle_import(bundle=template(), connections=connections, pair_name="SYSPRO ↔ Xero")
+    pair.retention_days = 90
+    pair.save()
+    exported = bundle_export(pair=pair)
+    assert exported["pair"]["retention_days"] == 90
+
+    staging = {
+        "a": ConnectionFactory(name="SYSPRO staging", system="syspro"),
+        "b": ConnectionFactory(name="Xero staging", system="xero"),
+    }
+    copy = bundle_import(bundle=exported, connections=staging, pair_name="Staging")
+    assert copy.retention_days == 90
+    exported["pair"]["retention_days"] = 30
+    changes = bundle_preview(bundle=exported, connections=staging, pair_name="Staging")
+    pair_change = next(c for c in changes if c.kind == "pair")
+    assert pair_change.details == ["retention_days: 90 → 30"]
+
+
+def test_a_bad_retention_period_imports_nothing(connections):
+    broken = template()
+    broken["pair"]["retention_days"] = 0
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        bundle_import(bundle=broken, connections=connections, pair_name="SYSPRO ↔ Xero")
+    assert not IntegrationPair.objects.exists()
+    assert not Mapping.objects.exists()
+
+
 def test_a_bundle_for_other_systems_is_refused(connections):
     wrong = {"a": connections["b"], "b": connections["a"]}
     with pytest.raises(ValidationError, match="expects a syspro connection"):
