@@ -114,3 +114,38 @@ def test_works_on_fakeredis(unique_key: str) -> None:
     limiter = RateLimiter(fakeredis.FakeRedis(), unique_key, RateLimits(per_minute=2, concurrent=1))
     assert isinstance(limiter.try_acquire(), Permit)
     assert isinstance(limiter.try_acquire(), Wait)
+
+
+def test_a_call_counts_from_when_its_answer_came_back(redis_client: Redis, unique_key: str) -> None:
+    """The system counts a call on arrival, after our permit: the window runs from the answer."""
+    limiter = RateLimiter(
+        redis_client, unique_key, RateLimits(per_minute=1), time_scale=1 / 60
+    )  # a "minute" of one second
+    permit = limiter.acquire()
+    time.sleep(0.6)  # the call takes 0.6 s to answer
+    limiter.release(permit)
+    wait = limiter.try_acquire()
+    assert isinstance(wait, Wait)
+    assert 0.9 < wait.seconds <= 1.01  # a full window from the answer, not 0.4 s from the permit
+
+
+def test_time_scale_shrinks_the_windows(redis_client: Redis, unique_key: str) -> None:
+    limiter = RateLimiter(
+        redis_client, unique_key, RateLimits(per_minute=2, per_day=3), time_scale=0.01
+    )
+    assert [type(limiter.try_acquire()) for _ in range(3)] == [Permit, Permit, Wait]
+    time.sleep(0.61)  # 0.6 s is this limiter's minute
+    assert isinstance(limiter.try_acquire(), Permit)
+    day = limiter.try_acquire()
+    assert isinstance(day, Wait)
+    assert day.limit == "day"
+    assert day.seconds <= 864
+
+
+def test_a_connection_may_override_each_limit() -> None:
+    published = RateLimits(per_minute=60, per_day=5000, concurrent=5)
+    assert published.overridden_by({}) == published
+    assert published.overridden_by({"rate_limits": None}) == published
+    assert published.overridden_by({"rate_limits": {"per_minute": 30, "concurrent": None}}) == (
+        RateLimits(per_minute=30, per_day=5000, concurrent=None)
+    )
