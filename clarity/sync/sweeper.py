@@ -3,22 +3,33 @@
 Run by every worker between jobs (clarity/worker.py), at most once per interval
 across all workers. It reads PostgreSQL — the truth — and enqueues: runs still
 queued or running whose worker is gone, flows with ledger rows due (pending,
-transient failures whose retry time came, unknown outcomes), and scheduled
-flows whose next scheduled job is missing.
+transient failures whose retry time came, unknown outcomes), webhook events
+stored but never processed, and scheduled flows whose next scheduled job is
+missing.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from clarity.jobs_maintenance import maintenance_tick
-from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
+from clarity.models import (
+    ErrorKind,
+    Flow,
+    RecordStatus,
+    RunStatus,
+    SyncRecord,
+    SyncRun,
+    Trigger,
+    WebhookEvent,
+    WebhookStatus,
+)
 from clarity.services.runs import flow_run_enqueue
-from clarity.sync.queues import enqueue, pair_queue_name
+from clarity.sync.queues import DEFAULT_QUEUE, enqueue, pair_queue_name
 from clarity.sync.schedules import schedules_ensure
 
 
@@ -67,6 +78,31 @@ def sweep() -> dict[str, int]:
     return {
         "orphaned_runs": len(orphaned),
         "retry_runs": retried,
+        "webhook_events": webhook_events_requeue(now=now),
         "schedules": schedules_ensure(),
         **maintenance_tick(),
     }
+
+
+# Most event ids one re-enqueued job carries; a backlog becomes several jobs.
+WEBHOOK_REQUEUE_CHUNK = 500
+
+
+def webhook_events_requeue(*, now: datetime) -> int:
+    """Enqueue again events stored but still unprocessed; returns how many.
+
+    An event is stored and its job enqueued in one transaction, but Redis may
+    lose the job afterwards. Processing locks each event and skips processed
+    ones, so an event whose job merely runs late is still processed once.
+    """
+    ids = list(
+        WebhookEvent.objects.filter(
+            status=WebhookStatus.RECEIVED, received_at__lt=now - stale_queued()
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), WEBHOOK_REQUEUE_CHUNK):
+        chunk = ids[start : start + WEBHOOK_REQUEUE_CHUNK]
+        enqueue(DEFAULT_QUEUE, "clarity.jobs.process_webhook_events", chunk)
+    return len(ids)

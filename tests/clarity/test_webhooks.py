@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from clarity.models import SyncRun, WebhookEvent, WebhookStatus
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
+from clarity.sync.sweeper import sweep
 from clarity.webhooks.services import MAX_BODY_BYTES, webhook_events_process
 from connectors.sandbox.salesforce import CDC_SECRET_HEADER
 from connectors.sandbox.xero_webhooks import sign
@@ -117,6 +120,39 @@ def test_many_events_for_one_flow_make_one_run(
         webhook_events_process(event_ids=ids)
     assert list(SyncRun.objects.values_list("flow_id", flat=True)) == [xero_flows["contacts"].pk]
     assert len(get_queue(pair_queue_name(xero_flows["contacts"].pair_id)).get_job_ids()) == 1
+
+
+def webhook_jobs() -> list:
+    return [
+        job
+        for job in get_queue(DEFAULT_QUEUE).jobs
+        if job.func_name == "clarity.jobs.process_webhook_events"
+    ]
+
+
+def test_an_event_whose_job_redis_lost_is_processed_after_a_sweep(
+    client, xero_flows, django_capture_on_commit_callbacks
+):
+    post_xero(client, xero_body(invoice_event()))  # committed, but its job never reached Redis
+    event = WebhookEvent.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep()["webhook_events"] == 0  # too fresh: its job may still be on its way
+    assert not webhook_jobs()
+
+    WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep()["webhook_events"] == 1
+    (job,) = webhook_jobs()
+    assert list(job.args) == [[event.pk]]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job.perform() == 1
+    event.refresh_from_db()
+    assert event.status == WebhookStatus.PROCESSED
+    assert len(event.run_ids) == 2
+    get_queue(DEFAULT_QUEUE).empty()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep()["webhook_events"] == 0  # processed: never queued again
+    assert not webhook_jobs()
 
 
 @pytest.mark.parametrize(
