@@ -177,3 +177,38 @@ def test_secrets_are_not_logged(
     assert "/secure" in logged
     assert "good" not in logged
     assert "s3cret" not in logged
+
+
+def test_a_repeated_write_that_may_have_landed_reports_the_outcome_unknown(
+    demo_server: SandboxServer, ctl: SandboxControl
+) -> None:
+    """Every try answered 5xx: any of them may have been applied before the server failed."""
+    ctl.faults(shares={"5xx": 1.0})
+    http, _ = client(demo_server)
+    with pytest.raises(ConnectorError) as caught:
+        http.request("POST", "/widgets", json={"name": "x"}, idempotent=True)
+    assert caught.value.outcome_unknown
+    assert caught.value.code == ErrorCode.OUTCOME_UNKNOWN
+    assert ctl.stats()["requests"] == FAST.attempts
+
+
+def test_a_429_after_a_write_timed_out_still_reports_the_outcome_unknown(
+    demo_server: SandboxServer, ctl: SandboxControl
+) -> None:
+    """The 429 itself did nothing, but the timed-out try before it may have landed."""
+    ctl.faults(next=["timeout", "429"], retry_after=30, timeout_seconds=1.5)
+    http, _ = client(demo_server)
+    with pytest.raises(RateLimitedError) as caught:
+        http.request("POST", "/widgets", json={"name": "x"}, idempotent=True)
+    assert caught.value.outcome_unknown
+    assert caught.value.retry_after == 30
+
+
+def test_a_read_that_fails_is_never_unknown(
+    demo_server: SandboxServer, ctl: SandboxControl
+) -> None:
+    ctl.faults(next=["timeout", "429"], retry_after=30, timeout_seconds=1.5)
+    http, _ = client(demo_server)
+    with pytest.raises(RateLimitedError) as caught:
+        http.request("GET", "/widgets")
+    assert not caught.value.outcome_unknown
