@@ -49,7 +49,8 @@ class Flow(models.Model):
         max_length=10,
         choices=SourceOfTruth.choices,
         default=SourceOfTruth.SOURCE,
-        help_text="Which side wins when both changed the same record.",
+        help_text="Which side wins when both changed the same record. A flow that carries the "
+        "same records the other way must name the same system.",
     )
     business_key_field = models.CharField(
         max_length=100,
@@ -95,6 +96,37 @@ class Flow(models.Model):
     def __str__(self) -> str:
         return f"{self.pair.name}: {self.name}" if self.pair_id else self.name
 
+    def counterpart(self) -> Flow | None:
+        """The pair's flow that carries the same records the other way, if there is one."""
+        if not (self.pair_id and self.source_connection_id and self.target_connection_id):
+            return None
+        return (
+            Flow.objects.filter(
+                pair_id=self.pair_id,
+                source_connection_id=self.target_connection_id,
+                target_connection_id=self.source_connection_id,
+                source_entity=self.target_entity,
+                target_entity=self.source_entity,
+            )
+            .exclude(pk=self.pk)
+            .order_by("pk")
+            .first()
+        )
+
+    def _truth_disagreement(self) -> str | None:
+        """Why this flow and its counterpart would each let their own side win, or None."""
+        other = self.counterpart()
+        # "source" here and "target" there name the same system: that is agreement.
+        if other is None or self.source_of_truth != other.source_of_truth:
+            return None
+        ours, theirs = self.source_connection, self.target_connection
+        if self.source_of_truth == SourceOfTruth.TARGET:
+            ours, theirs = theirs, ours
+        return (
+            f"Flow '{other.name}' carries the same records the other way and makes {theirs} the "
+            f"source of truth, but this flow makes {ours}. Choose one system for both flows."
+        )
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if self.trigger_schedule and not self.schedule_cron.strip():
@@ -116,5 +148,7 @@ class Flow(models.Model):
                     )
         if self.source_connection_id and self.source_connection_id == self.target_connection_id:
             errors["target_connection"] = "Source and target must be different connections."
+        elif disagreement := self._truth_disagreement():
+            errors["source_of_truth"] = disagreement
         if errors:
             raise ValidationError(errors)

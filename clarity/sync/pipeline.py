@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun
 from clarity.sync import outcomes
+from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
 from clarity.sync.keys import field_text, idempotency_key, source_version
 from clarity.sync.locks import (
@@ -93,6 +94,7 @@ class FlowContext:
     source_key: str
     target_key: str
     batch_size: int
+    counterpart: Flow | None = None
     tally: Tally = field(default_factory=Tally)
     keeper: LeaseKeeper | None = None
 
@@ -113,6 +115,7 @@ class FlowContext:
             source_key=source.describe(flow.source_entity).key_field,
             target_key=target.describe(flow.target_entity).key_field,
             batch_size=max(1, min(flow.batch_size, target.max_batch_size(flow.target_entity))),
+            counterpart=flow.counterpart(),
         )
 
 
@@ -446,6 +449,9 @@ def transform(
             continue
         row.transformed_payload = payload
         ready.append(row)
+    if ctx.counterpart is not None:
+        ready, settled = settle_both_ways(ctx.flow, ctx.counterpart, ready)
+        done += settled
     _known_targets(ctx, ready)
     return ready, done
 

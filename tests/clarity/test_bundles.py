@@ -133,7 +133,10 @@ def test_a_bundle_for_other_systems_is_refused(connections):
 
 def test_a_bundle_that_does_not_compile_imports_nothing(connections):
     broken = template()
-    broken["mappings"][1]["rules"][0]["condition"] = "OrderStatus in ("
+    orders = next(
+        m for m in broken["mappings"] if m["name"] == "SYSPRO sales orders → Xero invoices"
+    )
+    orders["rules"][0]["condition"] = "OrderStatus in ("
     with pytest.raises(ValidationError, match="does not compile"):
         bundle_import(bundle=broken, connections=connections, pair_name="SYSPRO ↔ Xero")
     assert not IntegrationPair.objects.exists()

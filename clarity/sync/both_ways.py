@@ -1,0 +1,155 @@
+"""Entities synced both ways: no echo of our own writes, and a rule for conflicting edits.
+
+When a pair syncs an entity in both directions (KashFlow customers → Accounts
+and Accounts → KashFlow customers), each flow's ledger is the other's
+cross-reference: a succeeded row links a record in one system to its twin in
+the other, and holds what was last read from, or written to, each side.
+
+* **Echo suppression.** A record we wrote comes back as a change on the next
+  poll of that system. Before it is sent, its mapped payload is compared with
+  what the other side is known to hold (the twin as last read there, or as we
+  last wrote it, whichever is newer). When every field is already equal there
+  is nothing to send, and the row is skipped as "no change": the ping-pong
+  ends after one round, and a system's own edit, which changes a mapped field,
+  still goes through.
+* **Conflicting edits.** Both twins changed since the last sync when the
+  counterpart flow has read a change of the twin that it has not delivered
+  yet. The flow's ``source_of_truth`` decides: when this flow's target is the
+  truth, this change is skipped with a message naming the one that wins; when
+  its source is, this change is sent and the counterpart's pending change is
+  skipped as superseded, so it cannot overwrite it afterwards. The two flows
+  must agree on which system is the truth (``Flow.clean`` checks it); the
+  counterpart is ``Flow.counterpart()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from clarity.models import Flow, RecordStatus, SourceOfTruth, SyncRecord
+from clarity.sync import outcomes
+
+DONE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.RESOLVED, RecordStatus.IGNORED)
+
+
+def settle_both_ways(
+    flow: Flow, other: Flow, rows: Sequence[SyncRecord]
+) -> tuple[list[SyncRecord], list[SyncRecord]]:
+    """Split transformed rows into (to send, skipped here) by the rules above."""
+    if not rows:
+        return [], []
+    source_ids = {r.source_id for r in rows}
+    ours = _latest(
+        SyncRecord.objects.filter(
+            flow=flow, source_id__in=source_ids, status=RecordStatus.SUCCEEDED
+        ).exclude(target_id=""),
+        "source_id",
+    )
+    theirs = _latest(
+        SyncRecord.objects.filter(
+            flow=other, target_id__in=source_ids, status=RecordStatus.SUCCEEDED
+        ),
+        "target_id",
+    )
+    twins = {s: ours[s]["target_id"] if s in ours else theirs[s]["source_id"]
+             for s in source_ids if s in ours or s in theirs}  # fmt: skip
+    reads = _latest(
+        SyncRecord.objects.filter(flow=other, source_id__in=set(twins.values())), "source_id"
+    )
+    send: list[SyncRecord] = []
+    skipped: list[SyncRecord] = []
+    superseded: list[int] = []
+    for row in rows:
+        written = ours.get(row.source_id)
+        read = reads.get(twins.get(row.source_id, ""))
+        read_is_newer = read is not None and (written is None or read["id"] > written["id"])
+        if written is None and read is None:
+            send.append(row)
+        elif covers(
+            read["source_payload"] if read_is_newer else written["transformed_payload"],
+            row.transformed_payload,
+        ):
+            known = read["id"] if read_is_newer else written["id"]
+            outcomes.mark_skipped(
+                row,
+                reason=f"No change to send: {flow.target_connection} already holds these values "
+                f"(see record #{known}). A change Clarity wrote is not synced back.",
+            )
+            skipped.append(row)
+        elif read_is_newer and read["status"] not in DONE:
+            # Both changed: the twin's change is read but not delivered here yet.
+            if flow.source_of_truth == SourceOfTruth.TARGET:
+                outcomes.mark_skipped(
+                    row,
+                    reason=f"Changed in both {flow.source_connection} and "
+                    f"{flow.target_connection} since the last sync; {flow.target_connection} is "
+                    f"the source of truth, so its change (record #{read['id']}) wins.",
+                )
+                skipped.append(row)
+            else:
+                superseded.append(read["id"])
+                send.append(row)
+        else:
+            send.append(row)
+    if superseded:
+        _supersede(superseded, winner=flow)
+    return send, skipped
+
+
+def _supersede(row_ids: list[int], *, winner: Flow) -> None:
+    """The counterpart's pending changes lose the conflict: skip them unless a worker holds them."""
+    now = timezone.now()
+    SyncRecord.objects.filter(pk__in=row_ids).exclude(status__in=DONE).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    ).update(
+        status=RecordStatus.SKIPPED,
+        error_kind="",
+        error_code="",
+        next_retry_at=None,
+        message=f"Changed in both systems since the last sync; {winner.source_connection} is the "
+        f"source of truth, so its change was sent by flow '{winner.name}' instead of this one.",
+        updated_at=now,
+    )
+
+
+def _latest(rows: Any, key: str) -> dict[str, dict[str, Any]]:
+    """The newest row per ``key`` value (ids grow with time)."""
+    latest: dict[str, dict[str, Any]] = {}
+    fields = ("id", "status", "source_id", "target_id", "source_payload", "transformed_payload")
+    for row in rows.order_by("-id").values(*fields):
+        latest.setdefault(row[key], row)
+    return latest
+
+
+def covers(known: Any, wanted: Any) -> bool:
+    """Whether ``known`` already holds every value of ``wanted`` (extra fields don't matter)."""
+    if isinstance(wanted, dict):
+        if not isinstance(known, dict):
+            return False
+        return all(covers(known.get(name), value) for name, value in wanted.items())
+    if isinstance(wanted, list):
+        return (
+            isinstance(known, list)
+            and len(known) == len(wanted)
+            and all(covers(k, w) for k, w in zip(known, wanted, strict=True))
+        )
+    return _same(known, wanted)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as a system would store them: 12.5 is "12.50", None is "", but True is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if a == b or (a in (None, "") and b in (None, "")):
+        return True
+    if a is None or b is None:
+        return False
+    try:
+        return Decimal(str(a)) == Decimal(str(b))
+    except (InvalidOperation, ValueError):
+        return False
