@@ -119,7 +119,7 @@ class Flow(models.Model):
         # "source" here and "target" there name the same system: that is agreement.
         if other is None or self.source_of_truth != other.source_of_truth:
             return None
-        ours, theirs = self.source_connection, self.target_connection
+        ours, theirs = self.source_connection.name, self.target_connection.name
         if self.source_of_truth == SourceOfTruth.TARGET:
             ours, theirs = theirs, ours
         return (

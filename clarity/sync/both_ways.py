@@ -14,17 +14,20 @@ the other, and holds what was last read from, or written to, each side.
   still goes through.
 * **Conflicting edits.** Both twins changed since the last sync when the
   counterpart flow has read a change of the twin that it has not delivered
-  yet. The flow's ``source_of_truth`` decides: when this flow's target is the
-  truth, this change is skipped with a message naming the one that wins; when
-  its source is, this change is sent and the counterpart's pending change is
-  skipped as superseded, so it cannot overwrite it afterwards. The two flows
+  yet — or, for a flow whose target is the truth, when the twin as the target
+  holds it now (read just before sending) differs, in the fields about to be
+  sent, from what Clarity last knew of it. The flow's ``source_of_truth``
+  decides: when this flow's target is the truth, this change is skipped with a
+  message naming the one that wins; when its source is, this change is sent
+  and the counterpart's pending change is skipped as superseded, so it cannot
+  overwrite it afterwards. The two flows
   must agree on which system is the truth (``Flow.clean`` checks it); the
   counterpart is ``Flow.counterpart()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,14 +36,21 @@ from django.utils import timezone
 
 from clarity.models import Flow, RecordStatus, SourceOfTruth, SyncRecord
 from clarity.sync import outcomes
+from connectors.errors import ConnectorError
+
+ReadOne = Callable[[str, str], dict[str, Any] | None]
 
 DONE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.RESOLVED, RecordStatus.IGNORED)
 
 
 def settle_both_ways(
-    flow: Flow, other: Flow, rows: Sequence[SyncRecord]
+    flow: Flow, other: Flow, rows: Sequence[SyncRecord], read_target: ReadOne
 ) -> tuple[list[SyncRecord], list[SyncRecord]]:
-    """Split transformed rows into (to send, skipped here) by the rules above."""
+    """Split transformed rows into (to send, skipped here) by the rules above.
+
+    ``read_target`` is the target connector's ``read_one``: called only for a
+    change about to be sent by a flow whose target is the truth.
+    """
     if not rows:
         return [], []
     source_ids = {r.source_id for r in rows}
@@ -77,28 +87,62 @@ def settle_both_ways(
             known = read["id"] if read_is_newer else written["id"]
             outcomes.mark_skipped(
                 row,
-                reason=f"No change to send: {flow.target_connection} already holds these values "
-                f"(see record #{known}). A change Clarity wrote is not synced back.",
+                reason=f"No change to send: {flow.target_connection.name} already holds these "
+                f"values (see record #{known}). A change Clarity wrote is not synced back.",
             )
             skipped.append(row)
         elif read_is_newer and read["status"] not in DONE:
             # Both changed: the twin's change is read but not delivered here yet.
             if flow.source_of_truth == SourceOfTruth.TARGET:
-                outcomes.mark_skipped(
-                    row,
-                    reason=f"Changed in both {flow.source_connection} and "
-                    f"{flow.target_connection} since the last sync; {flow.target_connection} is "
-                    f"the source of truth, so its change (record #{read['id']}) wins.",
-                )
+                _lose(row, flow, f"its change (record #{read['id']})")
                 skipped.append(row)
             else:
                 superseded.append(read["id"])
                 send.append(row)
+        elif flow.source_of_truth == SourceOfTruth.TARGET and _changed_since(
+            read_target,
+            flow.target_entity,
+            twins[row.source_id],
+            read["source_payload"] if read_is_newer else written["transformed_payload"],
+            row.transformed_payload,
+        ):
+            _lose(row, flow, "its current version")
+            skipped.append(row)
         else:
             send.append(row)
     if superseded:
         _supersede(superseded, winner=flow)
     return send, skipped
+
+
+def _lose(row: SyncRecord, flow: Flow, winner: str) -> None:
+    source, target = flow.source_connection.name, flow.target_connection.name
+    outcomes.mark_skipped(
+        row,
+        reason=f"Changed in both {source} and {target} since the last sync; {target} is the "
+        f"source of truth, so {winner} wins.",
+    )
+
+
+def _changed_since(
+    read_target: ReadOne, entity: str, twin_id: str, known: dict[str, Any], wanted: dict[str, Any]
+) -> bool:
+    """Whether the twin, as the target holds it now, differs from ``known`` where we would write.
+
+    Only the fields about to be sent count: the rest (version stamps, fields
+    no mapping touches) change without any conflict.
+    """
+    try:
+        current = read_target(entity, twin_id)
+    except ConnectorError:
+        return False  # cannot tell; the write itself meets the same trouble and says so
+    if current is None:
+        return False
+    return any(
+        not covers(current.get(name), known.get(name))
+        or not covers(known.get(name), current.get(name))
+        for name in wanted
+    )
 
 
 def _supersede(row_ids: list[int], *, winner: Flow) -> None:
@@ -111,8 +155,8 @@ def _supersede(row_ids: list[int], *, winner: Flow) -> None:
         error_kind="",
         error_code="",
         next_retry_at=None,
-        message=f"Changed in both systems since the last sync; {winner.source_connection} is the "
-        f"source of truth, so its change was sent by flow '{winner.name}' instead of this one.",
+        message=f"Changed in both systems since the last sync; {winner.source_connection.name} "
+        f"is the source of truth, so its change was sent by flow '{winner.name}' instead.",
         updated_at=now,
     )
 

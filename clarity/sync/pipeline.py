@@ -450,7 +450,7 @@ def transform(
         row.transformed_payload = payload
         ready.append(row)
     if ctx.counterpart is not None:
-        ready, settled = settle_both_ways(ctx.flow, ctx.counterpart, ready)
+        ready, settled = settle_both_ways(ctx.flow, ctx.counterpart, ready, ctx.target.read_one)
         done += settled
     _known_targets(ctx, ready)
     return ready, done

@@ -32,6 +32,12 @@ def flows() -> tuple[Flow, Flow]:
     return out, back
 
 
+def no_read(entity: str, key: str) -> None:
+    """These cases decide from the ledger alone; the read of the target a target-truth
+    flow makes is tested end to end in tests/usecases/test_both_ways_conflicts.py."""
+    raise AssertionError(f"read {entity} {key} from the target")
+
+
 def new_row(flow: Flow, source_id: str, payload: dict, version: str = "2") -> SyncRecord:
     """A record just read and transformed, about to be sent."""
     row = RecordFactory(
@@ -52,26 +58,26 @@ def test_a_change_we_wrote_is_not_sent_back(flows):
     )
     # … and the next Xero poll reads X1 back: mapped to SYSPRO, it is what SYSPRO holds.
     echo = new_row(back, "X1", {"Customer": "C1", "Name": "Acme Ltd"})
-    send, skipped = settle_both_ways(back, out, [echo])
+    send, skipped = settle_both_ways(back, out, [echo], no_read)
     assert (send, skipped) == ([], [echo])
     assert echo.status == RecordStatus.SKIPPED
     assert "No change to send" in echo.message
     assert "not synced back" in echo.message
 
 
-def test_an_edit_in_the_other_system_still_goes_through(flows):
+def test_an_edit_of_a_mapped_field_still_goes_through(flows):
     out, back = flows
-    RecordFactory(flow=out, source_id="C1", target_id="X1", source_payload={"Customer": "C1",
-                  "Name": "Acme Ltd"})  # fmt: skip
-    edited = new_row(back, "X1", {"Customer": "C1", "Name": "Acme Holdings Ltd"})
-    assert settle_both_ways(back, out, [edited]) == ([edited], [])
+    RecordFactory(flow=back, source_id="X1", target_id="C1",
+                  source_payload={"ContactNumber": "C1", "Name": "Acme Ltd"})  # fmt: skip
+    edited = new_row(out, "C1", {"ContactNumber": "C1", "Name": "Acme Holdings Ltd"})
+    assert settle_both_ways(out, back, [edited], no_read) == ([edited], [])
     assert edited.status == RecordStatus.PENDING
 
 
 def test_a_record_with_no_twin_is_sent(flows):
     out, back = flows
     fresh = new_row(out, "C9", {"ContactNumber": "C9", "Name": "New Co"})
-    assert settle_both_ways(out, back, [fresh]) == ([fresh], [])
+    assert settle_both_ways(out, back, [fresh], no_read) == ([fresh], [])
 
 
 def test_the_newest_knowledge_of_the_twin_counts(flows):
@@ -82,7 +88,7 @@ def test_the_newest_knowledge_of_the_twin_counts(flows):
     RecordFactory(flow=back, source_id="X1", target_id="C1", source_version="5",
                   source_payload={"ContactNumber": "C1", "Name": "Acme Group"})  # fmt: skip
     same_as_xero = new_row(out, "C1", {"ContactNumber": "C1", "Name": "Acme Group"}, "6")
-    assert settle_both_ways(out, back, [same_as_xero]) == ([], [same_as_xero])
+    assert settle_both_ways(out, back, [same_as_xero], no_read) == ([], [same_as_xero])
 
 
 def test_a_conflict_is_won_by_the_source_of_truth(flows):
@@ -95,7 +101,7 @@ def test_a_conflict_is_won_by_the_source_of_truth(flows):
                               source_payload={"Name": "Acme Xero"})  # fmt: skip
     # … when SYSPRO's own edit of the same customer comes in.
     syspro_edit = new_row(out, "C1", {"ContactNumber": "C1", "Name": "Acme SYSPRO"}, "6")
-    assert settle_both_ways(out, back, [syspro_edit]) == ([syspro_edit], [])
+    assert settle_both_ways(out, back, [syspro_edit], no_read) == ([syspro_edit], [])
     xero_edit.refresh_from_db()
     assert xero_edit.status == RecordStatus.SKIPPED
     assert "source of truth" in xero_edit.message and out.name in xero_edit.message
@@ -104,9 +110,9 @@ def test_a_conflict_is_won_by_the_source_of_truth(flows):
     xero_again = new_row(back, "X1", {"Customer": "C1", "Name": "Acme Xero 2"}, "7")
     RecordFactory(flow=out, source_id="C1", source_version="8", status=RecordStatus.PENDING,
                   source_payload={"Customer": "C1", "Name": "Acme SYSPRO 2"})  # fmt: skip
-    assert settle_both_ways(back, out, [xero_again]) == ([], [xero_again])
+    assert settle_both_ways(back, out, [xero_again], no_read) == ([], [xero_again])
     assert "Changed in both" in xero_again.message
-    assert f"{out.source_connection} is the source of truth" in xero_again.message
+    assert f"{out.source_connection.name} is the source of truth" in xero_again.message
 
 
 def test_a_held_counterpart_row_is_not_superseded(flows):
@@ -117,7 +123,7 @@ def test_a_held_counterpart_row_is_not_superseded(flows):
                               status=RecordStatus.PENDING, claimed_by="worker-2",
                               claimed_until=timezone.now() + timedelta(minutes=5),
                               source_payload={"Name": "Acme Xero"})  # fmt: skip
-    settle_both_ways(out, back, [new_row(out, "C1", {"Name": "Acme SYSPRO"}, "6")])
+    settle_both_ways(out, back, [new_row(out, "C1", {"Name": "Acme SYSPRO"}, "6")], no_read)
     in_flight.refresh_from_db()
     assert in_flight.status == RecordStatus.PENDING  # another worker is sending it
 
