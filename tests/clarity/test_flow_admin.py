@@ -82,6 +82,30 @@ def test_a_flow_must_use_the_pairs_own_connections(consultant_client):
 
 
 @pytest.mark.django_db
+def test_flows_both_ways_must_agree_on_the_source_of_truth(consultant_client):
+    pair = PairFactory()
+    FlowFactory(pair=pair, name="Customers → Contacts")  # SYSPRO is its source of truth
+    back = flow_data(
+        pair,
+        name="Contacts → Customers",
+        source_connection=pair.connection_b_id,
+        source_entity="Contacts",
+        target_connection=pair.connection_a_id,
+        target_entity="customers",
+    )
+    response = consultant_client.post(FLOW_ADD, back)  # "source": Xero would be the truth
+    errors = response.context["adminform"].form.errors
+    assert "Choose one system for both flows" in " ".join(errors["source_of_truth"])
+    assert Flow.objects.count() == 1
+
+    response = consultant_client.post(FLOW_ADD, {**back, "source_of_truth": "target"})
+    assert response.status_code == 302
+    assert Flow.objects.get(name="Contacts → Customers").counterpart().name == (
+        "Customers → Contacts"
+    )
+
+
+@pytest.mark.django_db
 def test_a_pair_needs_two_different_connections(consultant_client):
     conn = ConnectionFactory()
     response = consultant_client.post(
