@@ -31,8 +31,10 @@ class Command(BaseCommand):
             raise CommandError(
                 "`up` is the local demo stack; run the parts separately in production."
             )
-        # `kill` and CI stop us with SIGTERM: clean up exactly as on Ctrl-C.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # `kill` and CI stop us with SIGTERM: clean up exactly as on Ctrl-C. SIGINT is
+        # set too: a shell starting us in the background would have it ignored.
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, signal.default_int_handler)
         call_command("migrate", interactive=False, verbosity=0)
         logins = () if no_demo else demo_load()
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
