@@ -14,6 +14,7 @@ import contextlib
 import glob
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -45,6 +46,52 @@ def _wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float 
             return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+# What `manage.py up` must not inherit: it runs on its embedded defaults.
+_UP_DROPPED_ENV = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG")
+
+
+@contextlib.contextmanager
+def up_stack(
+    var_dir: Path, port: int, command: list[str] | None = None
+) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """The README's demo stack (``manage.py up``) on SQLite in ``var_dir`` with the
+    embedded Redis, in a process group of its own; yields it and its log file.
+
+    On exit it gets SIGTERM (``up`` takes it as Ctrl-C), then the whole group
+    SIGKILL, so nothing it started outlives the caller.
+    """
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in _UP_DROPPED_ENV}
+    env.update(CLARITY_VAR_DIR=str(var_dir), CLARITY_EMBEDDED_REDIS="1")
+    log = var_dir.parent / f"up-{port}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            command or [sys.executable, "manage.py", "up", "--port", str(port)],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield proc, log
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for_log(pattern: str, log: Path, proc: subprocess.Popen, timeout: float = 90) -> re.Match:
+    """The first match of ``pattern`` in a process's log; raises if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text())
+        if found:
+            return found
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    raise RuntimeError(f"'{pattern}' never appeared in {log}:\n{log.read_text()[-3000:]}")
 
 
 def _apt_install(package: str) -> None:
