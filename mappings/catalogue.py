@@ -3,7 +3,8 @@
 A mapping names its systems and entities as free text ("SYSPRO"/"customers",
 "Xero"/"Contacts"). When a Connection of that system exists, its connector
 describes the entity (cached for a few minutes: Salesforce's describe is an
-HTTP call) and the admin uses the fields to check row paths and suggest names.
+HTTP call) and the admin uses the fields to check the paths a mapping names -
+rows, enrichments, defaults, rule conditions and targets - and to suggest names.
 A catalogue is a help, never a gate: no connection, an unknown entity or an
 unreachable system simply means no catalogue, and nothing is checked.
 
@@ -16,8 +17,8 @@ import difflib
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
@@ -27,7 +28,8 @@ from connectors.base import EntitySchema, FieldSpec
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.models import Connection
-from mappings.engine import to_json_safe
+from mappings.compiling import Parts
+from mappings.engine import Effect, condition_fields, to_json_safe
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +41,30 @@ _MISS = "-"
 # relationships, not fields (Salesforce ``Account.Name``, ``OpportunityLineItems[]``):
 # an unknown segment that leads into nested data is not flagged there.
 RELATIONSHIP_SYSTEMS = frozenset({"salesforce"})
+_NESTED_TYPES = frozenset({"object", "array"})
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The fields of one entity of one system, as its connection describes them."""
+    """The fields of one entity of one system, as its connection describes them.
+
+    ``describe`` gives the schema of another entity of the same connection (None
+    when it has none), for the records an object or array field holds; ``within``
+    says which field of which entity a nested catalogue is for.
+    """
 
     system: str
     entity: str
     schema: EntitySchema
+    describe: Callable[[str], EntitySchema | None] | None = field(
+        default=None, compare=False, repr=False
+    )
+    within: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.system} {self.entity}"
+        where = f" ({self.within})" if self.within else ""
+        return f"{self.system} {self.entity}{where}"
 
     @property
     def fields(self) -> tuple[FieldSpec, ...]:
@@ -60,6 +73,29 @@ class Catalogue:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.schema.fields]
+
+    def nested(self, name: str) -> Catalogue | None:
+        """The entity the object or array field ``name`` holds, if the connection describes it.
+
+        Line arrays are often an entity of their own (SYSPRO's GenJournalDetail
+        lines of a GenJournal), and an object field one record of an entity named
+        in the plural (Xero's Invoice.Contact is one of its Contacts). Anything
+        else is unknown, and what is unknown is not checked.
+        """
+        spec = next((f for f in self.schema.fields if f.name == name), None)
+        if (
+            spec is None
+            or spec.type not in _NESTED_TYPES
+            or self.describe is None
+            or self.system.lower() in RELATIONSHIP_SYSTEMS
+        ):
+            return None
+        for entity in dict.fromkeys((name, name if name.endswith("s") else f"{name}s")):
+            schema = self.describe(entity)
+            if schema is not None:
+                within = f"the {name} of {self.entity}"
+                return Catalogue(self.system, entity, schema, self.describe, within)
+        return None
 
 
 @dataclass(frozen=True)
@@ -75,9 +111,10 @@ class MappingCatalogue:
 
 @dataclass(frozen=True)
 class PathProblem:
-    """An unknown field on one side (``sources`` or ``targets``) of one row."""
+    """An unknown field named by one model field (``sources``, ``key``, ``condition`` ...)
+    of one part of a mapping (a row, rule, enrichment or default)."""
 
-    row: Any
+    part: Any
     field: str
     message: str
 
@@ -127,7 +164,11 @@ def catalogue_for(*, system: str, entity: str) -> Catalogue | None:
     schema = entity_schema(connection=connection, entity=entity)
     if schema is None:
         return None
-    return Catalogue(system=system.strip(), entity=entity.strip(), schema=schema)
+
+    def describe(name: str) -> EntitySchema | None:
+        return entity_schema(connection=connection, entity=name)
+
+    return Catalogue(system.strip(), entity.strip(), schema, describe)
 
 
 def mapping_catalogue(*, mapping: Any) -> MappingCatalogue:
@@ -141,24 +182,36 @@ def mapping_catalogue(*, mapping: Any) -> MappingCatalogue:
 # Checking paths ---------------------------------------------------------------
 
 
-def first_segment(path: str) -> str:
-    """``SorDetail[].MStockCode`` → ``SorDetail``; ``Contact.Name`` → ``Contact``."""
-    return path.strip().split(".", 1)[0].split("[", 1)[0].strip()
-
-
-def _leads_inward(path: str) -> bool:
-    head = path.strip()
-    return len(head) > len(first_segment(head)) and head[len(first_segment(head))] in ".["
+def _keys(path: str) -> list[str]:
+    """``SorDetail[].MStockCode`` -> ``["SorDetail", "MStockCode"]``."""
+    return [part.split("[", 1)[0].strip() for part in path.strip().split(".")]
 
 
 def unknown_field(catalogue: Catalogue, path: str) -> str | None:
-    """A message when the path's first segment is not a field of the catalogue's entity."""
-    name = first_segment(path)
+    """A message when a field along the path is not a field of the entity it is in.
+
+    Each key is looked up in the entity it belongs to: the mapping's entity for
+    the first, then the entity an object or array field holds (``Lines[]`` ->
+    the line entity) as far as the connection describes them. Past what the
+    catalogue knows nothing is flagged.
+    """
+    keys = _keys(path)
+    current: Catalogue | None = catalogue
+    for depth, name in enumerate(keys):
+        if current is None or not name:
+            return None
+        if name not in current.names:
+            inward = depth < len(keys) - 1
+            if inward and current.system.lower() in RELATIONSHIP_SYSTEMS:
+                return None
+            return _unknown(current, name, path)
+        if depth < len(keys) - 1:
+            current = current.nested(name)
+    return None
+
+
+def _unknown(catalogue: Catalogue, name: str, path: str) -> str:
     names = catalogue.names
-    if not name or name in names:
-        return None
-    if catalogue.system.lower() in RELATIONSHIP_SYSTEMS and _leads_inward(path):
-        return None
     message = f"{catalogue.label} has no field {name!r} (in {path!r})."
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     if not close:
@@ -169,27 +222,44 @@ def unknown_field(catalogue: Catalogue, path: str) -> str | None:
     return message
 
 
-def check_rows(*, catalogue: MappingCatalogue, rows: Iterable[Any]) -> list[PathProblem]:
-    """Unknown first segments of each row's source and target paths, per row and side."""
+def _named_paths(parts: Parts) -> Iterator[tuple[Any, str, str, str]]:
+    """Every field path the parts name: (part, model field, "source" or "target", path)."""
+    for row in parts.rows:
+        for side, paths in (("source", row.sources), ("target", row.targets)):
+            for path in paths or ():
+                yield row, f"{side}s", side, path
+    for rule in parts.rules:
+        for path in condition_fields(rule.condition):
+            yield rule, "condition", "source", path
+        if rule.effect == Effect.SET and rule.target:
+            yield rule, "target", "target", rule.target
+    for enrichment in parts.enrichments:
+        yield enrichment, "key", "source", enrichment.key
+        yield enrichment, "target", "target", enrichment.target
+    for default in parts.defaults:
+        yield default, "target", "target", default.target
+
+
+def check_parts(*, catalogue: MappingCatalogue, parts: Parts) -> list[PathProblem]:
+    """Unknown fields in every path the parts name, each against its side's catalogue."""
     problems = []
-    for row in rows:
-        for side, known in (("sources", catalogue.source), ("targets", catalogue.target)):
-            if known is None:
-                continue
-            for path in getattr(row, side, None) or ():
-                if isinstance(path, str) and (message := unknown_field(known, path)):
-                    problems.append(PathProblem(row=row, field=side, message=message))
+    for part, field_name, side, path in _named_paths(parts):
+        known = catalogue.source if side == "source" else catalogue.target
+        if known is not None and isinstance(path, str):
+            message = unknown_field(known, path)
+            if message:
+                problems.append(PathProblem(part=part, field=field_name, message=message))
     return problems
 
 
-def mapping_check_paths(*, mapping: Any, rows: Sequence[Any]) -> list[PathProblem]:
-    """Check ``rows`` (possibly unsaved) against ``mapping``'s catalogues; [] without any."""
-    if not rows:
+def mapping_check_paths(*, mapping: Any, parts: Parts) -> list[PathProblem]:
+    """Check ``parts`` (possibly unsaved) against ``mapping``'s catalogues; [] without any."""
+    if not any((parts.rows, parts.rules, parts.enrichments, parts.defaults)):
         return []
     catalogue = mapping_catalogue(mapping=mapping)
     if not catalogue:
         return []
-    return check_rows(catalogue=catalogue, rows=rows)
+    return check_parts(catalogue=catalogue, parts=parts)
 
 
 # Fetching a sample ------------------------------------------------------------

@@ -131,15 +131,15 @@ def _place(parts: Parts, problems: Sequence[Problem], form_of: dict[int, forms.F
     return unplaced
 
 
-def _place_paths(mapping: Any, rows: Sequence[Any], form_of: dict[int, forms.Form]) -> int:
-    """Mark source/target paths the connected systems do not know; how many were marked.
+def _place_paths(mapping: Any, parts: Parts, form_of: dict[int, forms.Form]) -> int:
+    """Mark field paths the connected systems do not know; how many were marked.
 
     Only when a catalogue is available (a connection of that system describes
     the entity): without one nothing is checked.
     """
     placed = 0
-    for problem in catalogue.mapping_check_paths(mapping=mapping, rows=rows):
-        form = form_of.get(id(problem.row))
+    for problem in catalogue.mapping_check_paths(mapping=mapping, parts=parts):
+        form = form_of.get(id(problem.part))
         if form is not None:
             form.add_error(problem.field if problem.field in form.fields else None, problem.message)
             placed += 1
@@ -168,7 +168,7 @@ class MappingCheck:
         problems = services.mapping_validate(parts=parts)
         form_of = {id(f.instance): f for forms_ in kept.values() for f in forms_}
         unplaced = _place(parts, problems, form_of)
-        unknown = _place_paths(self.formsets[0].instance, parts.rows, form_of)
+        unknown = _place_paths(self.formsets[0].instance, parts, form_of)
         if problems:
             raise ValidationError(
                 [
@@ -178,8 +178,8 @@ class MappingCheck:
             )
         if unknown:
             raise ValidationError(
-                "Some rows name fields their entity does not have; nothing was saved. "
-                "Fix the rows marked below."
+                "Some rows or rules name fields their entity does not have; nothing was "
+                "saved. Fix the ones marked below."
             )
 
 
@@ -221,8 +221,8 @@ class StandalonePartMixin:
         problems = services.mapping_validate(parts=parts)
         for message in _place(parts, problems, {id(form.instance): form}):
             form.add_error(None, message)
-        if self.part_name == "rows":
-            _place_paths(form.instance.mapping, [form.instance], {id(form.instance): form})
+        only = Parts(**{self.part_name: [form.instance]})
+        _place_paths(form.instance.mapping, only, {id(form.instance): form})
 
 
 class StandaloneFieldMappingRowForm(StandalonePartMixin, FieldMappingRowForm):

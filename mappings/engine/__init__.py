@@ -9,6 +9,7 @@ Public API::
     result = plan.apply(record)         # never raises
     result = plan.apply(record, trace=True)   # also fills result.provenance
     validate_expression(text, known_fields=None) -> list[str]   # for rule forms
+    condition_fields(text) -> list[str]   # the field paths a condition reads
     to_json_safe(value)                 # Decimal -> str, date -> ISO, recursively
 
 The spec (``mappings.engine.spec``, frozen dataclasses; every object has an
@@ -23,7 +24,8 @@ The spec (``mappings.engine.spec``, frozen dataclasses; every object has an
   in a line row reads the header).
 - ``Transform(name, args)`` - chained in order:
   ``trim``, ``upper``, ``lower``, ``text``;
-  ``date {from: "DD/MM/YYYY" | [formats], to: "YYYY-MM-DD"}``;
+  ``date {from: "DD/MM/YYYY" | [formats], to: "YYYY-MM-DD"}`` (``from: "XERO"``
+  reads Xero's ``/Date(1573603200000+0000)/``, see ``dates``);
   ``decimal {places?, rounding: half_up|half_even|half_down|up|down|ceiling|floor}``;
   ``integer {rounding?}`` (without rounding a fraction is a data error);
   ``boolean`` (yes/no, true/false, y/n, 1/0, on/off);
@@ -64,8 +66,11 @@ lookup or rule), ``field`` (target path at run time, spec attribute such as
 
 Speed: ``compile_mapping`` turns the rows, enrichments, defaults and line loops
 into one generated Python function per plan (``mappings.engine.codegen``; spec
-text is passed to it as data, never written into its source), so applying a
-plan costs a call per transform rather than several per field.
+text is passed to it as data, never written into its source), with the common
+case of ``decimal``, ``trim``/``upper``/``lower``, ``concat``, ``constant``,
+``lookup`` and ``multiply`` written inline, so applying a plan costs at most a
+call per transform rather than several per field. Conditions of the form
+``Field == 'literal'`` (or ``!=``) are checked without the expression evaluator.
 
 A Plan holds one expression evaluator, so give each thread its own Plan.
 """
@@ -73,7 +78,7 @@ A Plan holds one expression evaluator, so give each thread its own Plan.
 from mappings.engine.error_codes import ErrorCode, ProblemKind
 from mappings.engine.plan import Outcome, Plan, Result, compile_mapping
 from mappings.engine.problems import CompileError, Problem
-from mappings.engine.rules import validate_expression
+from mappings.engine.rules import condition_fields, validate_expression
 from mappings.engine.spec import (
     Aggregation,
     Combine,
@@ -109,6 +114,7 @@ __all__ = [
     "Split",
     "Transform",
     "compile_mapping",
+    "condition_fields",
     "to_json_safe",
     "validate_expression",
 ]

@@ -3,10 +3,14 @@
 Calling a closure per field per line (plus the transform chain's own calls)
 was most of the engine's time, so a plan's field operations are turned into
 Python source - dict reads, ``is None`` checks, ``try`` blocks and dict writes
-inline, one call per transform - and compiled once with ``compile()``.
+inline - and compiled once with ``compile()``. The common case of the hot
+transforms and of ``multiply`` is written inline too (``mappings.engine.inline``),
+other transforms cost one call each; within a line, a number a ``decimal`` row
+read is kept for a ``multiply`` row reading the same field.
 
-Safety: the source is built only from the engine's own fixed fragments and
-names it makes up (``_c0``, ``_c1``, ...). Everything that came from the spec -
+Safety: the source is built only from the engine's own fixed fragments
+(including the transforms' inline ones) and names it makes up (``_c0``, ``_c1``,
+``kept0``, ...). Everything that came from the spec -
 field names, row labels, lookup functions, default values - is passed in as a
 *value* bound to one of those names, never written into the source text, so no
 spec can change what the generated code does. Only the builtins listed in
@@ -28,8 +32,9 @@ from mappings.engine.error_codes import ErrorCode
 from mappings.engine.fields import FieldOp, spread
 from mappings.engine.paths import Path, getter, setter, simple_key
 from mappings.engine.problems import Problem, TransformError, show
+from mappings.engine.transforms import Step
 
-_BUILTINS = {"enumerate": enumerate, "list": list, "dict": dict, "type": type}
+_BUILTINS = {"enumerate": enumerate, "list": list, "dict": dict, "type": type, "str": str}
 
 
 @dataclass(slots=True)
@@ -75,6 +80,9 @@ class _Source:
         self.values: dict[str, Any] = {}
         self._names: dict[tuple[bool, Any], str] = {}
         self._depth = 2  # inside ``def _make`` and ``def run``
+        # Line source path -> the variable a decimal row keeps its number in, for
+        # multiply rows of the same line (``inline.NumberInline``).
+        self.numbers: dict[str, str] = {}
 
     def const(self, value: Any) -> str:
         """A name bound to ``value`` in the generated function, one per text or object."""
@@ -88,6 +96,11 @@ class _Source:
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self._depth + line)
+
+    def emit_all(self, lines: list[str]) -> None:
+        """Emit statements (indented relative to the current block), e.g. an ``Inline``'s."""
+        for line in lines:
+            self.emit(line)
 
     @contextmanager
     def block(self, header: str) -> Iterator[None]:
@@ -143,32 +156,63 @@ def _source(code: _Source, path: Path, src: str) -> str:
 
 def _compute(code: _Source, op: FieldOp, src: str, out: str, index: str) -> None:
     reads = [_source(code, path, src) for path in op.sources]
-    raw = "None" if not reads else reads[0] if len(reads) == 1 else f"[{', '.join(reads)}]"
-    if op.merge is None and not op.steps:  # a plain copy
-        code.emit(f"value = {raw}")
-        _write(code, op, out)
-        return
-    code.emit(f"raw = {raw}")
+    kept = [code.numbers.get(path.text) for path in op.sources]
+    if op.merge_inline is not None:  # each source in a variable; the list only if needed
+        names = [f"raw{i}" for i in range(len(reads))]
+        for name, read in zip(names, reads, strict=True):
+            code.emit(f"{name} = {read}")
+        raw = f"[{', '.join(names)}]"
+    else:
+        raw = "None" if not reads else reads[0] if len(reads) == 1 else f"[{', '.join(reads)}]"
+        if op.merge is None and not op.steps:  # a plain copy
+            code.emit(f"value = {raw}")
+            _write(code, op, out)
+            return
+        code.emit(f"raw = {raw}")
+        raw = "raw"
     steps = list(op.steps)
     # Every step passing None through means an empty source leaves the target alone.
     skip_empty = op.merge is None and all(step.keeps_none for step in steps)
     with _maybe(code, "if raw is not None:" if skip_empty else None):
         with code.block("try:"):
-            value = "raw"
-            if op.merge is not None:
+            value = raw
+            if op.merge_inline is not None:
+                code.emit_all(op.merge_inline(code.const, names, raw, kept))
+                value = "value"
+            elif op.merge is not None:
                 code.emit(f"value = {code.const(op.merge)}(raw)")
                 value = "value"
             for step in steps:
-                call = f"{code.const(step.fn)}({value})"
                 checked = step.keeps_none and not (skip_empty and value == "raw")
-                code.emit(
-                    f"value = None if {value} is None else {call}" if checked else f"value = {call}"
-                )
+                keep = kept[0] if value == "raw" and len(kept) == 1 else None
+                _step(code, step, value, checked, keep)
                 value = "value"
         with code.block(f"except {code.const(TransformError)} as exc:"):
-            code.emit(f"{code.const(op.report)}(exc, raw, problems, {index})")
+            code.emit(f"{code.const(op.report)}(exc, {raw}, problems, {index})")
         with code.block("else:"):
             _write(code, op, out)
+
+
+def _step(code: _Source, step: Step, value: str, checked: bool, keep: str | None) -> None:
+    """Emit one transform of ``value`` into ``value``; None stays None if ``checked``.
+
+    ``keep``: the variable to leave the number read from ``value`` in, if the step can.
+    """
+    if step.inline is None:
+        call = f"{code.const(step.fn)}({value})"
+        code.emit(f"value = None if {value} is None else {call}" if checked else f"value = {call}")
+        return
+    if keep and step.number_inline is not None:
+        lines = step.number_inline(code.const, value, keep)
+    else:
+        lines = step.inline(code.const, value)
+    if not checked:
+        code.emit_all(lines)
+        return
+    if value != "value":
+        code.emit("value = None")
+    with code.block(f"if {value} is not None:"):
+        code.emit_all(lines)
 
 
 @contextmanager
@@ -202,6 +246,14 @@ def _group(code: _Source, group: LineGroup, trace: bool) -> None:
         for op in group.ops
         if not trace and op.per_record_key and keys.count(op.per_record_key) == 1
     ]
+    multiplied = {
+        path.text
+        for op in ops
+        if op.merge_inline is not None
+        for path in op.sources
+        if path.line_array is not None
+    }
+    code.numbers = {text: f"kept{i}" for i, text in enumerate(sorted(multiplied))}
     code.emit(f"items = {code.read('record', group.source)}")
     with code.block("if type(items) is list:"):
         for op in shared:
@@ -215,11 +267,14 @@ def _group(code: _Source, group: LineGroup, trace: bool) -> None:
                 code.emit(f"problems.append({bad}(index, line))")
                 code.emit("continue")
             code.emit("built = seed.copy()" if shared else "built = {}")
+            if code.numbers:
+                code.emit(f"{' = '.join(code.numbers.values())} = None")
             for op in ops:
                 if op not in shared:
                     _op(code, op, "line", "built", "index", trace)
             code.emit("lines.append(built)")
         code.assign("out", group.target, "lines")
+    code.numbers = {}
     with code.block("elif items is not None:"):
         code.emit(f"problems.append({code.const(partial(_not_a_list, array))}(items))")
 

@@ -2,6 +2,14 @@
 
 A format is compiled once into a regex (reading) and a ``str.format`` template
 (writing); this is several times faster than ``strptime``/``strftime`` per value.
+
+``XERO`` (any case) is a source format of its own: Xero's JSON dates,
+``/Date(1573603200000+0000)/``. The number is milliseconds since 1970-01-01 UTC
+and the optional ``+hhmm``/``-hhmm`` the offset of the time zone the value
+belongs to (as in .NET's JSON dates, which Xero's are), so the date and time
+read are those at that offset: ``/Date(1573560000000+1300)/`` (12:00 UTC on 12
+November 2019) reads as 01:00 on 13 November. Xero itself reads ISO dates, so
+``XERO`` is not a target format.
 """
 
 from __future__ import annotations
@@ -27,16 +35,46 @@ _TOKENS: dict[str, tuple[str, str, str]] = {
 }
 _TOKEN = re.compile("|".join(sorted(_TOKENS, key=len, reverse=True)))
 
+XERO = "XERO"
+# Up to 15 digits of milliseconds: past year 33000, so anything longer is garbage.
+_XERO_DATE = re.compile(r"/Date\((-?\d{1,15})(?:([+-])(\d{2})(\d{2}))?\)/")
+_EPOCH = dt.datetime(1970, 1, 1)
+
 Reader = Callable[[str], dt.datetime | None]
 Writer = Callable[[dt.datetime], str]
 
 
+def _is_xero(fmt: Any) -> bool:
+    return isinstance(fmt, str) and fmt.strip().upper() == XERO
+
+
+def read_xero(text: str) -> dt.datetime | None:
+    """``/Date(1573603200000+1300)/`` -> the date and time at the given offset (see above)."""
+    found = _XERO_DATE.fullmatch(text)
+    if found is None:
+        return None
+    millis, sign, hours, minutes = found.groups()
+    offset = 0 if sign is None else int(hours) * 60 + int(minutes)
+    try:
+        return _EPOCH + dt.timedelta(
+            milliseconds=int(millis), minutes=-offset if sign == "-" else offset
+        )
+    except OverflowError:  # before year 1 or after 9999
+        return None
+
+
 def _pieces(fmt: Any, field: str) -> list[tuple[bool, str]]:
+    if _is_xero(fmt):
+        raise SpecError(
+            ErrorCode.INVALID_TRANSFORM_ARGS,
+            f"{field}: {XERO} is a source format only; Xero reads dates as YYYY-MM-DD",
+            field,
+        )
     if not isinstance(fmt, str) or not _TOKEN.search(fmt):
         raise SpecError(
             ErrorCode.INVALID_TRANSFORM_ARGS,
             f"{field}: {fmt!r} is not a date format; use tokens YYYY, YY, MM, DD, HH, mm, ss "
-            "as in DD/MM/YYYY",
+            f"as in DD/MM/YYYY, or {XERO} for Xero's /Date(1573603200000+0000)/ dates",
             field,
         )
     pieces: list[tuple[bool, str]] = []
@@ -53,6 +91,8 @@ def _pieces(fmt: Any, field: str) -> list[tuple[bool, str]]:
 
 def reader(fmt: Any, field: str) -> Reader:
     """Compile a format into a parser returning a datetime, or None when the text doesn't fit."""
+    if _is_xero(fmt):
+        return read_xero
     pieces = _pieces(fmt, field)
     fields = [_TOKENS[text][0] for is_token, text in pieces if is_token]
     if (
@@ -75,6 +115,21 @@ def reader(fmt: Any, field: str) -> Reader:
     year, year2, month, day = (group.get(n) for n in ("year", "year2", "month", "day"))
     times = [group.get(n) for n in ("hour", "minute", "second")]
     match = pattern.fullmatch
+    datetime = dt.datetime
+
+    if year is not None and times == [None, None, None]:  # the usual date-only format
+
+        def read_date(text: str) -> dt.datetime | None:
+            found = match(text)
+            if found is None:
+                return None
+            parts = found.groups()
+            try:
+                return datetime(int(parts[year]), int(parts[month]), int(parts[day]))
+            except ValueError:
+                return None
+
+        return read_date
 
     def read(text: str) -> dt.datetime | None:
         found = match(text)
@@ -82,7 +137,7 @@ def reader(fmt: Any, field: str) -> Reader:
             return None
         parts = found.groups()
         try:
-            return dt.datetime(
+            return datetime(
                 int(parts[year]) if year is not None else 2000 + int(parts[year2]),
                 int(parts[month]),
                 int(parts[day]),
@@ -96,10 +151,13 @@ def reader(fmt: Any, field: str) -> Reader:
 
 def writer(fmt: Any, field: str) -> Writer:
     """Compile a format into a function rendering a datetime."""
+    pieces = _pieces(fmt, field)
     template = "".join(
         _TOKENS[text][2] if is_token else text.replace("{", "{{").replace("}", "}}")
-        for is_token, text in _pieces(fmt, field)
+        for is_token, text in pieces
     )
+    if "YY" not in [text for is_token, text in pieces if is_token]:
+        return template.format  # a call fewer per value than going through a lambda
     return lambda value: template.format(value, value.year % 100)
 
 

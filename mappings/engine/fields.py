@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from mappings.engine.error_codes import ErrorCode
+from mappings.engine.inline import Bind, MergeInline
 from mappings.engine.paths import Getter, Path, Setter, getter, setter, simple_key
 from mappings.engine.problems import Problem, SpecError, TransformError
 from mappings.engine.spec import Combine, RowId
 from mappings.engine.transforms import Step
-from mappings.engine.values import as_decimal, as_text, is_empty, join_text
+from mappings.engine.values import FAST_ERRORS, as_decimal, as_text, in_range, is_empty, join_text
 
 Merge = Callable[[list[Any]], Any]
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -77,6 +78,40 @@ def _product(values: list[Any]) -> Decimal | None:
     return product
 
 
+def _product_inline(
+    bind: Bind, sources: list[str], values: str, numbers: list[str | None]
+) -> list[str]:
+    """``_product`` written out for sources that are all numeric text (see ``inline``).
+
+    Sources another row already read as numbers (``numbers``) are not read again.
+    """
+    number, slow = bind(Decimal), f"{bind(_product)}({values})"
+    names = [f"number{i}" for i in range(len(sources))]
+    read = [
+        f"if {' and '.join(f'type({v}) is str' for v in sources)}:",
+        "    try:",
+        *(f"        {n} = {number}({v})" for n, v in zip(names, sources, strict=True)),
+        f"        value = {' * '.join(names)} "
+        f"if {' and '.join(in_range(bind, n) for n in names)} else {slow}",
+        f"    except {bind(FAST_ERRORS)}:",
+        f"        value = {slow}",
+        "else:",
+        f"    value = {slow}",
+    ]
+    kept = [n for n in numbers if n]
+    if len(kept) < len(numbers):
+        return read
+    return [
+        f"if {' and '.join(f'{n} is not None' for n in kept)}:",
+        f"    value = {' * '.join(kept)}",
+        f"el{read[0]}",
+        *read[1:],
+    ]
+
+
+_MERGE_INLINES: dict[Merge, MergeInline] = {_product: _product_inline}
+
+
 def combine_merge(combine: Combine, separator: str) -> Merge:
     if combine is Combine.JOIN:
         return lambda values: join_text(values, separator)
@@ -124,6 +159,9 @@ class FieldOp:
     # Set when the op reads only header fields into one plain line field: a line
     # group can then run it once per record instead of once per line.
     per_record_key: str | None = None
+    # The merge written out (``inline``); the generated code then reads each source
+    # into its own variable and builds the list only when it falls back.
+    merge_inline: MergeInline | None = None
 
 
 def spread(targets: tuple[Target, ...]) -> Setter:
@@ -177,13 +215,15 @@ def field_op(
     per_record_key = None
     if not fill_only and len(targets) == 1 and all(p.line_array is None for p in sources):
         per_record_key = simple_key(targets[0].path.in_line)
+    merge = merge if len(sources) > 1 else None
     return FieldOp(
         label,
         tuple(sources),
         tuple(targets),
-        merge if len(sources) > 1 else None,
+        merge,
         tuple(steps),
         fill_only,
         report,
         per_record_key,
+        None if merge is None else _MERGE_INLINES.get(merge),
     )

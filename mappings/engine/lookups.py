@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from mappings.engine.error_codes import ErrorCode
+from mappings.engine.inline import Bind
 from mappings.engine.problems import SpecError, TransformError, show
 from mappings.engine.spec import LookupTable, OnMissing
 
@@ -61,6 +62,15 @@ class Lookup:
             return self._missing(value, key)
 
         return translate
+
+    def inline(self, bind: Bind, v: str) -> list[str]:
+        """``translate`` written out for a str found in the table (see ``inline``)."""
+        key = f"{v}.casefold()" if self._fold else v
+        entries, missing, translate = bind(self._entries), bind(_MISSING), bind(self.translate)
+        return [
+            f"found = {entries}.get({key}, {missing}) if type({v}) is str else {missing}",
+            f"value = found if found is not {missing} else {translate}({v})",
+        ]
 
     def _missing(self, value: Any, key: str | None) -> Any:
         if self._on_missing is OnMissing.PASS:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import ast
 import difflib
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import simpleeval
 from simpleeval import EvalWithCompoundTypes
 
 from mappings.engine.error_codes import ErrorCode
@@ -145,13 +147,17 @@ def parse_expression(text: Any, known_fields: Iterable[str] | None = None) -> as
     return tree
 
 
+def _flat(text: str) -> str:
+    """One line, so a column alone locates a mistake."""
+    return text.replace("\r", " ").replace("\n", " ")
+
+
 def _parse(
     text: Any, known_fields: Iterable[str] | None
 ) -> tuple[ast.expr | None, list[SpecError]]:
     if not isinstance(text, str) or not text.strip():
         return None, [_error("the condition is empty", None)]
-    # One line, so a column alone locates the mistake.
-    flat = text.replace("\r", " ").replace("\n", " ")
+    flat = _flat(text)
     lead = len(flat) - len(flat.lstrip())
     try:
         tree = ast.parse(flat.strip(), mode="eval")
@@ -173,6 +179,50 @@ def validate_expression(text: str, known_fields: Iterable[str] | None = None) ->
     Pass ``known_fields`` (top-level source field names) to catch misspelt fields.
     """
     return [error.message for error in _parse(text, known_fields)[1]]
+
+
+def condition_fields(text: Any) -> list[str]:
+    """The source fields a condition reads, as paths (``Status``, ``Contact.Name``,
+    ``Lines[0].Qty``), each once; none when it does not parse.
+
+    For checking them against what the source system has; function names are not fields.
+    """
+    if not isinstance(text, str):
+        return []
+    try:
+        tree = ast.parse(_flat(text).strip(), mode="eval")
+    except SyntaxError:
+        return []
+    found: dict[str, None] = {}
+
+    def visit(node: ast.AST) -> None:
+        path = _field_path(node)
+        if path is not None:
+            found[path] = None
+            return
+        for child in ast.iter_child_nodes(node):
+            if not (isinstance(node, ast.Call) and child is node.func):
+                visit(child)
+
+    visit(tree)
+    return list(found)
+
+
+def _field_path(node: ast.AST) -> str | None:
+    """``Contact.Name`` or ``Lines[0].Qty`` as written, if ``node`` is a field read."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _field_path(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        base = _field_path(node.value)
+        return (
+            None
+            if base is None or type(node.slice.value) is not int
+            else f"{base}[{node.slice.value}]"
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +249,49 @@ class _Fields:
         return self.record.get(name)
 
 
+# What simpleeval itself compares without checks (see ``_quick``).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_QUICK_OPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne}
+
+
+@dataclass(frozen=True, slots=True)
+class _Quick:
+    """``Field == constant`` (or ``!=``), which most rules are, checked without the evaluator."""
+
+    name: str
+    compare: Callable[[Any, Any], bool]
+    constant: Any
+
+
+def _quick(tree: ast.expr) -> _Quick | None:
+    """The quick form of a condition, when it gives exactly what simpleeval gives.
+
+    simpleeval compares a field and a literal with the same ``operator`` function;
+    it also checks the values it reads (refusing modules and such), which a
+    plain value cannot be, so only plain field values take the quick path, and
+    literals too long for simpleeval never do.
+    """
+    if not (
+        isinstance(tree, ast.Compare)
+        and len(tree.ops) == 1
+        and type(tree.ops[0]) in _QUICK_OPS
+        and isinstance(tree.left, ast.Name)
+        and isinstance(tree.comparators[0], ast.Constant)
+    ):
+        return None
+    constant = tree.comparators[0].value
+    if type(constant) not in _PLAIN or (
+        type(constant) is str and len(constant) > simpleeval.MAX_STRING_LENGTH
+    ):
+        return None
+    return _Quick(tree.left.id, _QUICK_OPS[type(tree.ops[0])], constant)
+
+
 class RuleSet:
     """Evaluates rules in order. One evaluator per plan: a Plan is not shared across threads."""
 
     def __init__(self, rules: list[CompiledRule]) -> None:
-        self.rules = rules
+        self.rules = [(rule, _quick(rule.tree)) for rule in rules]
         self._fields = _Fields()
         self._evaluator = EvalWithCompoundTypes(functions=FUNCTIONS, names=self._fields)
 
@@ -212,7 +300,13 @@ class RuleSet:
         self._fields.record = record
         evaluate = self._evaluator.eval
         fired = []
-        for rule in self.rules:
+        for rule, quick in self.rules:
+            if quick is not None:
+                value = record.get(quick.name)
+                if type(value) in _PLAIN:
+                    if quick.compare(value, quick.constant):
+                        fired.append(rule)
+                    continue
             try:
                 if evaluate(rule.text, rule.tree):
                     fired.append(rule)

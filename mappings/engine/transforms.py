@@ -25,10 +25,18 @@ from typing import Any
 
 from mappings.engine import addresses, dates
 from mappings.engine.error_codes import ErrorCode
+from mappings.engine.inline import Bind, Inline, NumberInline
 from mappings.engine.lookups import Lookup
 from mappings.engine.problems import SpecError, TransformError, show
 from mappings.engine.spec import Transform
-from mappings.engine.values import as_decimal, as_text, decimal_reader, is_empty, join_text
+from mappings.engine.values import (
+    as_decimal,
+    as_text,
+    decimal_inline,
+    decimal_reader,
+    is_empty,
+    join_text,
+)
 
 Fn = Callable[[Any], Any]
 
@@ -52,11 +60,27 @@ class Step:
 
     ``keeps_none``: None passes through without ``fn`` being called (``fn`` may
     assume a value), so the generated code guards the call instead of every
-    transform wrapping itself in another function.
+    transform wrapping itself in another function. ``inline``: ``fn``'s common
+    case written into the generated code, and ``number_inline`` the same keeping
+    the number it read (see ``mappings.engine.inline``).
     """
 
     fn: Fn
     keeps_none: bool = True
+    inline: Inline | None = None
+    number_inline: NumberInline | None = None
+
+
+def _text_step(method: str) -> Step:
+    """``trim``, ``upper``, ``lower``: a str method on the value as text (inlined for a str)."""
+
+    def apply(value: Any) -> str:
+        return getattr(as_text(value), method)()
+
+    def inline(bind: Bind, v: str) -> list[str]:
+        return [f"value = {v}.{method}() if type({v}) is str else {bind(apply)}({v})"]
+
+    return Step(apply, inline=inline)
 
 
 class _Args:
@@ -89,18 +113,15 @@ class _Args:
 
 
 def _trim(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
-    def trim(value: Any) -> str:
-        return value.strip() if type(value) is str else as_text(value).strip()
-
-    return Step(trim)
+    return _text_step("strip")
 
 
 def _upper(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
-    return Step(lambda value: as_text(value).upper())
+    return _text_step("upper")
 
 
 def _lower(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
-    return Step(lambda value: as_text(value).lower())
+    return _text_step("lower")
 
 
 def _text(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -120,11 +141,14 @@ def _date(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
 def _decimal(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
     places = args.get("places", (int, type(None)), None)
     rounding = args.rounding("half_up")
-    if places is None:
-        return Step(as_decimal)
-    if not 0 <= places <= 12:
-        raise args.fail("places", "places must be between 0 and 12")
-    return Step(decimal_reader(Decimal(1).scaleb(-places), rounding))
+    exponent = None
+    if places is not None:
+        if not 0 <= places <= 12:
+            raise args.fail("places", "places must be between 0 and 12")
+        exponent = Decimal(1).scaleb(-places)
+    read = as_decimal if exponent is None else decimal_reader(exponent, rounding)
+    inline = decimal_inline(read, exponent, rounding)
+    return Step(read, inline=inline, number_inline=inline)
 
 
 def _integer(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -181,7 +205,13 @@ def _concat(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
         text = join_text(value, separator) if isinstance(value, list) else as_text(value)
         return None if text is None else f"{before}{text}{after}"
 
-    return Step(concat)
+    def inline(bind: Bind, v: str) -> list[str]:
+        text = " + ".join(
+            [*([bind(before)] if before else []), v, *([bind(after)] if after else [])]
+        )
+        return [f"value = {text} if type({v}) is str else {bind(concat)}({v})"]
+
+    return Step(concat, inline=inline)
 
 
 def _address(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -201,7 +231,11 @@ def _default(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
 
 def _constant(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
     constant = args.get("value", object)
-    return Step(lambda value: constant, keeps_none=False)
+    return Step(
+        lambda value: constant,
+        keeps_none=False,
+        inline=lambda bind, v: [f"value = {bind(constant)}"],
+    )
 
 
 def _lookup(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -214,7 +248,8 @@ def _lookup(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
             "args.table",
             lookup=name,
         )
-    return Step(lookups[name].translate, keeps_none=False)
+    lookup = lookups[name]
+    return Step(lookup.translate, keeps_none=False, inline=lookup.inline)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mappings.engine.error_codes import ErrorCode
+from mappings.engine.inline import Bind, NumberInline
 from mappings.engine.problems import TransformError, show
 
 # A "number" this large is garbage, and int() of a huge exponent could take ages.
@@ -70,6 +71,48 @@ def decimal_reader(
 
 
 as_decimal = decimal_reader()
+# What Decimal() and its comparisons raise on bad text or NaN (InvalidOperation
+# is an ArithmeticError): an inline fast path catches these and hands the value
+# to the function it stands for, which turns them into the right TransformError.
+FAST_ERRORS = (ArithmeticError, ValueError)
+
+
+def in_range(bind: Bind, number: str) -> str:
+    """An expression for ``decimal_reader``'s range check of the Decimal named ``number``."""
+    return f"{bind(_NEG_LIMIT)} < {number} < {bind(_LIMIT)}"
+
+
+def decimal_inline(
+    read: Callable[[Any], Decimal], exponent: Decimal | None, rounding: str | None
+) -> NumberInline:
+    """``read`` (from ``decimal_reader``) written out for numeric text and Decimals.
+
+    Anything else - ints, floats, bad text, NaN, out of range, too large to
+    round - goes to ``read`` itself, so problems stay word for word the same.
+    Used as an ``Inline`` too, keeping nothing (``keep=""``).
+    """
+
+    def emit(bind: Bind, v: str, keep: str = "") -> list[str]:
+        number, slow = bind(Decimal), f"{bind(read)}({v})"
+        result = "number"
+        if exponent is not None:
+            result = f"number.quantize({bind(exponent)}, {bind(rounding)})"
+        lines = [
+            "try:",
+            f"    number = {number}({v}) if type({v}) is str else {v} "
+            f"if type({v}) is {number} else None",
+            f"    if number is not None and {in_range(bind, 'number')}:",
+            f"        value = {result}",
+            "    else:",
+            f"        value = {slow}",
+            f"except {bind(FAST_ERRORS)}:",
+            f"    value = {slow}",
+        ]
+        if keep:  # after the quantize: a number too large to round is not kept
+            lines.insert(4, f"        {keep} = number")
+        return lines
+
+    return emit
 
 
 def is_empty(value: Any) -> bool:

@@ -98,6 +98,16 @@ def test_bad_transform_args_name_the_arg(consultant_client):
     assert not Mapping.objects.exists()
 
 
+def test_xero_json_dates_are_a_source_date_format_only(consultant_client):
+    xero_date = '[{"name": "date", "args": {"from": "XERO", "to": "DD/MM/YYYY"}}]'
+    response = _add(consultant_client, rows=[_row(sources="Date", transforms=xero_date)])
+    assert response.status_code == 302, response.context["errors"]
+    written = '[{"name": "date", "args": {"from": "DD/MM/YYYY", "to": "XERO"}}]'
+    response = _add(consultant_client, rows=[_row(transforms=written)])
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "XERO is a source format only" in formset.forms[0].errors["transforms"][0]
+
+
 def test_unknown_lookup_table_is_named(consultant_client):
     LookupTableFactory(name="Tax codes")
     response = _add(

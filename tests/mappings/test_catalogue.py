@@ -21,8 +21,14 @@ from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.registry import create_app
 from connectors.services import xero_connect_finish, xero_connect_start
 from mappings import catalogue
+from mappings.engine import condition_fields
 from mappings.models import FieldMappingRow, Mapping
-from tests.mappings.factories import FieldMappingRowFactory, MappingFactory
+from tests.mappings.factories import (
+    ConditionalRuleFactory,
+    FieldMappingRowFactory,
+    LookupTableFactory,
+    MappingFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +99,7 @@ def xero(sandbox) -> Connection:
     return connection
 
 
-def _post_data(rows=(), **mapping: str) -> dict[str, str]:
+def _post_data(rows=(), parts=None, **mapping: str) -> dict[str, str]:
     data = {
         "name": "Customers",
         "description": "",
@@ -102,8 +108,9 @@ def _post_data(rows=(), **mapping: str) -> dict[str, str]:
         "target_system": "Xero",
         "target_entity": "Contacts",
     } | mapping
+    parts = {"fieldmappingrows": rows, **(parts or {})}
     for prefix in PREFIXES:
-        items = rows if prefix == "fieldmappingrows" else ()
+        items = parts.get(prefix, ())
         data |= {
             f"{prefix}-TOTAL_FORMS": str(len(items)),
             f"{prefix}-INITIAL_FORMS": "0",
@@ -128,15 +135,13 @@ def _row(sources: str, targets: str, kind: str = "direct") -> dict[str, str]:
     }
 
 
-def _add(client, rows, **mapping):
-    return client.post(reverse("admin:mappings_mapping_add"), _post_data(rows, **mapping))
+def _add(client, rows, parts=None, **mapping):
+    return client.post(reverse("admin:mappings_mapping_add"), _post_data(rows, parts, **mapping))
 
 
-def _row_errors(response, n: int = 0) -> dict[str, list[str]]:
+def _row_errors(response, n: int = 0, prefix: str = "fieldmappingrows") -> dict[str, list[str]]:
     formset = next(
-        f.formset
-        for f in response.context["inline_admin_formsets"]
-        if f.formset.prefix == "fieldmappingrows"
+        f.formset for f in response.context["inline_admin_formsets"] if f.formset.prefix == prefix
     )
     return formset.forms[n].errors
 
@@ -162,7 +167,7 @@ def test_typo_in_a_target_field_is_an_error_on_targets(consultant_client, syspro
     assert not Mapping.objects.exists()
 
 
-def test_line_paths_are_checked_by_their_first_segment(consultant_client, syspro, xero):
+def test_line_paths_are_checked_by_their_array_field(consultant_client, syspro, xero):
     good = _add(
         consultant_client,
         [
@@ -184,6 +189,123 @@ def test_line_paths_are_checked_by_their_first_segment(consultant_client, syspro
     assert "'SorDetail'" in errors["sources"][0]
     assert "'LineItems'" in errors["targets"][0]
     assert Mapping.objects.count() == 1
+
+
+def test_line_and_nested_paths_are_checked_as_far_as_the_entities_are_described(
+    consultant_client, syspro, xero
+):
+    # SYSPRO describes a whole journal's lines as its GenJournalDetail entity, and
+    # Xero an invoice's Contact as one of its Contacts; Xero's LineItems it does not.
+    rows = [
+        _row("GenJournalDetail[].GlCod", "LineItems[].AccountCode"),
+        _row("Journal", "Contact.Nmae"),
+        _row("GenJournalDetail[].EntryValue", "LineItems[].Anything.At.All"),
+    ]
+    response = _add(
+        consultant_client, rows, source_entity="gl_whole_journals", target_entity="Invoices"
+    )
+    source = _row_errors(response, 0)["sources"][0]
+    assert "SYSPRO GenJournalDetail (the GenJournalDetail of gl_whole_journals)" in source
+    assert "no field 'GlCod' (in 'GenJournalDetail[].GlCod')" in source
+    assert "Did you mean 'GlCode'" in source
+    target = _row_errors(response, 1)["targets"][0]
+    assert "Xero Contacts (the Contact of Invoices) has no field 'Nmae'" in target
+    assert "Did you mean 'Name'?" in target
+    assert not _row_errors(response, 2)
+    assert not Mapping.objects.exists()
+
+
+def _rule(condition: str, effect: str = "skip", target: str = "") -> dict[str, str]:
+    return {
+        "order": "1",
+        "condition": condition,
+        "effect": effect,
+        "target": target,
+        "value": "x",
+        "message": "",
+    }
+
+
+def test_enrichments_defaults_and_rules_are_checked_on_their_own_fields(
+    consultant_client, syspro, xero
+):
+    table = LookupTableFactory(name="Accounts")
+    parts = {
+        "conditionalrules": [
+            _rule("OnHold == 'Y' and len(Nmae) > 3", "skip"),
+            _rule("Name == 'x'", "set", target="AccountNumbr"),
+        ],
+        "enrichments": [
+            {"order": "1", "target": "TaxNumbr", "key": "Customer", "lookup": str(table.pk)},
+            {"order": "2", "target": "TaxNumber", "key": "Custmer", "lookup": str(table.pk)},
+        ],
+        "defaults": [{"target": "DefaultCurency", "value": "GBP"}],
+    }
+    response = _add(consultant_client, [_row("Customer", "ContactNumber")], parts)
+    assert response.status_code == 200
+    condition = _row_errors(response, 0, "conditionalrules")["condition"]
+    assert "SYSPRO customers has no field 'OnHold'" in condition[0]
+    assert "'Nmae'" in condition[1] and "Did you mean 'Name'?" in condition[1]
+    assert (
+        "Xero Contacts has no field 'AccountNumbr'"
+        in (_row_errors(response, 1, "conditionalrules")["target"][0])
+    )
+    assert "'TaxNumbr'" in _row_errors(response, 0, "enrichments")["target"][0]
+    assert "'Custmer'" in _row_errors(response, 1, "enrichments")["key"][0]
+    assert "'DefaultCurency'" in _row_errors(response, 0, "defaults")["target"][0]
+    assert not _row_errors(response, 0)
+    assert "nothing was saved" in unescape(response.content.decode())
+    assert not Mapping.objects.exists()
+
+
+def test_a_rule_saved_on_its_own_page_is_checked_too(consultant_client, syspro):
+    mapping = MappingFactory(source_system="SYSPRO", source_entity="customers")
+    rule = ConditionalRuleFactory(mapping=mapping, condition="Name == 'x'", effect="skip")
+    url = reverse("admin:mappings_conditionalrule_change", args=[rule.pk])
+    data = {
+        "mapping": str(mapping.pk),
+        "order": "0",
+        "condition": "Nam == 'x'",
+        "effect": "skip",
+        "target": "",
+        "value": "",
+        "message": "",
+    }
+    response = consultant_client.post(url, data)
+    assert response.status_code == 200
+    assert "'Name'" in response.context["adminform"].form.errors["condition"][0]
+
+
+def test_nested_paths_stop_being_checked_where_the_catalogue_stops():
+    journal = EntitySchema(
+        "GenJournal",
+        (FieldSpec("Journal", "integer"), FieldSpec("Lines", "array"), FieldSpec("Memo", "string")),
+        "Journal",
+    )
+    lines = EntitySchema("Lines", (FieldSpec("GlCode", "string"), FieldSpec("Tags", "array")), "")
+    asked: list[str] = []
+
+    def describe(name: str) -> EntitySchema | None:
+        asked.append(name)
+        return lines if name == "Lines" else None
+
+    known = catalogue.Catalogue("SYSPRO", "GenJournal", journal, describe)
+    assert catalogue.unknown_field(known, "Lines[].GlCode") is None
+    assert catalogue.unknown_field(known, "Lines[0].GlCode") is None
+    assert "SYSPRO Lines (the Lines of GenJournal) has no field 'GlCod'" in (
+        catalogue.unknown_field(known, "Lines[].GlCod")
+    )
+    assert catalogue.unknown_field(known, "Lines[].Tags[].Anything") is None  # not described
+    assert catalogue.unknown_field(known, "Memo.Anything") is None  # text has no fields known
+    assert "no field 'Jornal'" in catalogue.unknown_field(known, "Jornal.Anything")
+    assert asked == ["Lines"] * 4 + ["Tags"]  # "Tags" is plural already: asked once
+
+
+def test_rule_conditions_name_their_fields():
+    assert condition_fields(
+        "Status == '9' and len(Contact.Name) > 3 or Lines[0].Qty > 1 and upper(Area) in ('A',)"
+    ) == ["Status", "Contact.Name", "Lines[0].Qty", "Area"]
+    assert condition_fields("Status ==") == []
 
 
 def test_without_a_connection_or_a_known_entity_nothing_is_checked(consultant_client, syspro):
@@ -232,7 +354,6 @@ def test_relationship_paths_are_not_flagged_where_records_carry_related_records(
     assert catalogue.unknown_field(sf, "Account.ExternalID__c") is None
     assert catalogue.unknown_field(sf, "OpportunityLineItems[].Quantity") is None
     assert "'AccountId'" in catalogue.unknown_field(sf, "AccountI")
-    assert catalogue.first_segment(" SorDetail[].MStockCode") == "SorDetail"
 
 
 # Showing the catalogue ----------------------------------------------------------

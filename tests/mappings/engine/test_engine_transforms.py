@@ -5,7 +5,15 @@ from typing import Any
 
 import pytest
 
-from mappings.engine import ErrorCode, FieldRow, MappingSpec, Outcome, Transform, compile_mapping
+from mappings.engine import (
+    CompileError,
+    ErrorCode,
+    FieldRow,
+    MappingSpec,
+    Outcome,
+    Transform,
+    compile_mapping,
+)
 
 
 def run(value: Any, *transforms: Transform, targets: tuple[str, ...] = ("Out",)) -> Any:
@@ -55,6 +63,52 @@ def test_date_writes_requested_format_and_tries_formats_in_order():
     transform = Transform("date", {"from": ["YYYY-MM-DD", "DD/MM/YYYY"], "to": "DD.MM.YYYY"})
     assert mapped("2024-03-12", transform) == "12.03.2024"
     assert mapped("12/03/2024", transform) == "12.03.2024"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/Date(1573603200000+0000)/", "2019-11-13 00:00"),
+        ("/Date(1573603200000)/", "2019-11-13 00:00"),
+        (" /Date(1573603200000+1300)/ ", "2019-11-13 13:00"),
+        ("/Date(1573560000000+1300)/", "2019-11-13 01:00"),  # 12:00 UTC is the 13th in NZ
+        ("/Date(1573560000000-0530)/", "2019-11-12 06:30"),
+        ("/Date(-86400000+0000)/", "1969-12-31 00:00"),
+    ],
+)
+def test_date_reads_xero_json_dates_at_their_offset(value, expected):
+    transform = Transform("date", {"from": "XERO", "to": "YYYY-MM-DD HH:mm"})
+    assert mapped(value, transform) == expected
+
+
+def test_xero_format_is_one_of_several_and_case_blind():
+    transform = Transform("date", {"from": ["DD/MM/YYYY", "xero"]})
+    assert mapped("/Date(1573603200000+0000)/", transform) == "2019-11-13"
+    assert mapped("13/11/2019", transform) == "2019-11-13"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/Date(abc)/", "/Date(1573603200000+13)/", "Date(1573603200000)", "/Date(9999999999999999)/"],
+)
+def test_bad_xero_date_is_a_data_problem(value):
+    found = problem(value, Transform("date", {"from": "XERO"}))
+    assert found.code is ErrorCode.INVALID_DATE
+    assert found.message.startswith(f"{value!r} is not a valid date")
+
+
+def test_xero_is_not_a_target_format():
+    with pytest.raises(CompileError) as caught:
+        run("13/11/2019", Transform("date", {"from": "DD/MM/YYYY", "to": "XERO"}))
+    (found,) = caught.value.problems
+    assert found.field == "transforms[0].args.to"
+    assert "source format only" in found.message
+
+
+def test_unknown_date_format_names_the_xero_option():
+    with pytest.raises(CompileError) as caught:
+        run("13/11/2019", Transform("date", {"from": "ISO"}))
+    assert "XERO" in caught.value.problems[0].message
 
 
 def test_invalid_date_is_a_data_problem_naming_the_value():
