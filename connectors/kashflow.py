@@ -16,10 +16,10 @@ create for customers or invoices, so this connector:
   customers only) is always kept, which makes that read a full read;
 * fetches each changed customer and invoice singly, because list summaries
   leave ``LineItems``, ``PaymentLines``, ``Currency`` and contacts out;
-* looks every record up by its reference (customer ``Code``, invoice
+* looks every record up by its reference (customer or product ``Code``, invoice
   ``Number`` or ``CustomerReference``, payment invoice/date/amount) before
   creating it, so a retry updates or settles instead of doubling;
-* writes customers and invoices one call each, and payments through
+* writes customers, products and invoices one call each, and payments through
   ``/invoices/bulk/payments`` in the largest batch the connection allows.
 
 ``ConnectionConfig`` keys — settings: ``username`` (required), ``page_size``
@@ -106,6 +106,16 @@ ERROR_ADVICE: dict[str, tuple[ErrorKind, str]] = {
     "ProductNotFound": (
         ErrorKind.DATA,
         "Add the product in KashFlow, or correct the product code lookup.",
+    ),
+    "ProductNameRequired": (
+        ErrorKind.DATA,
+        "A new KashFlow product needs a name: fill it in at the source, or let the flow "
+        "that creates products run first (a price alone cannot create one), then retry.",
+    ),
+    "NominalCodeRequired": (
+        ErrorKind.DATA,
+        "A new KashFlow product needs a sales nominal code: map one to NominalCode "
+        "(from the product family lookup), then retry.",
     ),
     "BankAccountNotFound": (
         ErrorKind.CONFIG,
@@ -349,8 +359,8 @@ SCHEMAS: dict[str, EntitySchema] = {
             _f("Name", "string"),
             _f("Description", "string"),
             _f("Price", "number"),
-            _f("VATRate", "number"),
-            _f("NominalCode", "integer"),
+            _f("VATRate", "number", description="Percent, e.g. 20"),
+            _f("NominalCode", "integer", description="A sales nominal code; needed to create"),
         ),
         key_field="Code",
         reference_field="Code",
@@ -361,7 +371,7 @@ SCHEMAS: dict[str, EntitySchema] = {
         key_field="Code",
     ),
 }
-WRITABLE = ("customers", "invoices", "payments")
+WRITABLE = ("customers", "invoices", "payments", "products")
 
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
@@ -662,6 +672,8 @@ class KashFlowConnector(Connector):
             return self._write_payments(records)
         if entity == "customers":
             return self._each(records, self._write_customer)
+        if entity == "products":
+            return self._each(records, self._write_product)
         index = self._invoices_by_reference() if records else {}
         return self._each(records, lambda record: self._write_invoice(record, index))
 
@@ -698,17 +710,38 @@ class KashFlowConnector(Connector):
                 raw=record,
             )
         existing = self._get(f"{API}/customers/{code}")
-        body = customer_nested(record, existing)
+        return self._upsert("customers", code, customer_nested(record, existing), existing)
+
+    def _write_product(self, record: Record) -> WriteOutcome:
+        code = str(record.get("Code") or "").strip()
+        if not code:
+            return WriteOutcome.failed(
+                ErrorKind.DATA,
+                "missing_code",
+                "The product has no KashFlow product code (Code), so it could be created "
+                "twice. Fill in the product code in the source or map one to Code.",
+                raw=record,
+            )
+        existing = self._get(f"{API}/products/{code}")
+        return self._upsert("products", code, record, existing)
+
+    def _upsert(
+        self, entity: str, code: str, body: Record, existing: Record | None
+    ) -> WriteOutcome:
+        """Update the record with this Code, or create it; an update changing nothing is not sent.
+
+        Why skip: a PUT that changes nothing still moves ``LastUpdatedDate`` (and a
+        product's content), which the other side of a both-ways sync would read as a
+        new change and send back.
+        """
         if existing is not None:
             if self.config.settings.get("skip_unchanged", True) and _same(
                 {k: v for k, v in body.items() if k != "Code"}, existing
             ):
-                # Nothing to change: a PUT would only move LastUpdatedDate, which the
-                # other side of a both-ways sync would read as a new change.
                 return WriteOutcome.updated(code, raw={"unchanged": True})
-            saved = self._save("PUT", f"{API}/customers/{code}", body)
+            saved = self._save("PUT", f"{API}/{entity}/{code}", body)
             return WriteOutcome.updated(code, raw=saved)
-        saved = self._save("POST", f"{API}/customers", {**body, "Code": code})
+        saved = self._save("POST", f"{API}/{entity}", {**body, "Code": code})
         return WriteOutcome.created(str(saved["Code"]), raw=saved)
 
     def _write_invoice(self, record: Record, index: dict[str, list[Record]]) -> WriteOutcome:

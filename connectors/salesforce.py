@@ -69,14 +69,24 @@ LINE_ITEM_FIELDS = (
     "Description",
 )
 CONTACT_FIELDS = ("Id", "FirstName", "LastName", "Email", "Phone", "ExternalID__c")
-# Child rows read with their parent: an Opportunity's lines, an Account's Contacts.
+# Child rows read with their parent: an Opportunity's lines, an Account's Contacts, a
+# product's entry in the standard price book (its list price); an optional third item
+# filters the rows (a SOQL condition).
 DEFAULT_CHILDREN = {
     "Opportunity": ("OpportunityLineItems", LINE_ITEM_FIELDS),
     "Account": ("Contacts", CONTACT_FIELDS),
+    "Product2": (
+        "PricebookEntries",
+        ("Id", "UnitPrice", "IsActive", "Pricebook2Id"),
+        "Pricebook2.IsStandard = true",
+    ),
 }
 # Parent fields read with a record (SOQL relationship fields), e.g. the customer code
-# of an Opportunity's Account, which an invoice needs.
-DEFAULT_RELATED_FIELDS = {"Opportunity": ("Account.ExternalID__c", "Account.Name")}
+# of an Opportunity's Account, which an invoice needs, or which product a price is for.
+DEFAULT_RELATED_FIELDS = {
+    "Opportunity": ("Account.ExternalID__c", "Account.Name"),
+    "PricebookEntry": ("Product2.ExternalID__c", "Product2.Family", "Pricebook2.IsStandard"),
+}
 # Compound fields cannot be listed in SELECT next to their parts.
 _UNSELECTABLE_TYPES = frozenset({"address", "location"})
 _TYPES = {
@@ -91,7 +101,9 @@ _TYPES = {
     "address": "object",
     "location": "object",
 }
-_NAME = re.compile(r"^\(SELECT [\w, ]+ FROM \w+\)$|^\w+(\.\w+)*$")
+_NAME = re.compile(
+    r"^\(SELECT [\w, ]+ FROM \w+( WHERE [\w.]+ = (true|false|'[\w .-]*'))?\)$|^\w+(\.\w+)*$"
+)
 _DUPLICATE_FIELD = re.compile(r"duplicate value found: (\w+) duplicates")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -575,7 +587,8 @@ class SalesforceConnector(Connector):
         """Every plain field, the configured parent fields, and the child rows.
 
         Settings ``related_fields`` ({entity: ["Account.ExternalID__c", …]}) and
-        ``child_queries`` ({entity: [relationship, [fields]]}) replace the defaults.
+        ``child_queries`` ({entity: [relationship, [fields], condition?]}) replace the
+        defaults; a condition is one ``Field = value`` comparison.
         """
         body_types = {f.name: f.type for f in self.describe(entity).fields}
         fields = [n for n, t in body_types.items() if t != "object"]
@@ -583,8 +596,9 @@ class SalesforceConnector(Connector):
         fields += list(settings.get("related_fields", DEFAULT_RELATED_FIELDS).get(entity, ()))
         child = settings.get("child_queries", DEFAULT_CHILDREN).get(entity)
         if child:
-            relationship, names = child
-            fields.append(f"(SELECT {', '.join(names)} FROM {relationship})")  # noqa: S608
+            relationship, names, *where = child
+            condition = f" WHERE {where[0]}" if where else ""
+            fields.append(f"(SELECT {', '.join(names)} FROM {relationship}{condition})")  # noqa: S608
         return fields
 
     def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
@@ -650,6 +664,8 @@ class SalesforceConnector(Connector):
         if len(records) > COLLECTION_LIMIT:
             raise ValueError(f"Salesforce takes at most {COLLECTION_LIMIT} records a call.")
         field = self.external_id_field(entity)
+        if entity == "PricebookEntry":
+            records = self._entries_by_id(records)
         groups: dict[str, list[int]] = {"upsert": [], "update": [], "create": []}
         for index, record in enumerate(records):
             mode = "upsert" if record.get(field) else "update" if record.get("Id") else "create"
@@ -679,6 +695,66 @@ class SalesforceConnector(Connector):
                 outcomes[i] = self._outcome(entity, mode, result, records[i])
         return [o for o in outcomes if o is not None]
 
+    def _entries_by_id(self, records: Sequence[Record]) -> list[Record]:
+        """Price book entries that already exist become updates of them, by Id.
+
+        Why: a PricebookEntry has no external ID. It is the one entry of its
+        product in its price book, and Salesforce refuses a second
+        (``DUPLICATE_VALUE``), so sending it again (a new price) must update the
+        entry there, with only the fields an update may change — also when the
+        record already carries the entry's Id (a flow re-sending it). The product is
+        named by ``Product2Id`` or by its external ID (``{"Product2": {"ExternalID__c": …}}``).
+        """
+        product_field = self.external_id_field("Product2")
+        columns = {"Product2Id": "Product2Id", "Product2": f"Product2.{product_field}"}
+        wanted: dict[str, set[str]] = {}
+        for record in records:
+            column, value = self._entry_product(record, product_field)
+            if column and not record.get("Id") and record.get("Pricebook2Id"):
+                wanted.setdefault(columns[column], set()).add(value)
+        found: dict[tuple[str, str], str] = {}
+        for column, values in wanted.items():
+            if not _NAME.match(column):
+                continue
+            ordered = sorted(values)
+            for start in range(0, len(ordered), COLLECTION_LIMIT):
+                chunk = ", ".join(soql_string(v) for v in ordered[start : start + COLLECTION_LIMIT])
+                where = f"{column} IN ({chunk})"
+                soql = f"SELECT Id, Pricebook2Id, {column} FROM PricebookEntry WHERE {where}"  # noqa: S608
+                for row in self._query_all(soql):
+                    value = row.get("Product2Id") if column == "Product2Id" else None
+                    if value is None:
+                        value = (row.get("Product2") or {}).get(product_field)
+                    found[(str(row["Pricebook2Id"]), str(value).lower())] = str(row["Id"])
+        resolved = []
+        for record in records:
+            _, value = self._entry_product(record, product_field)
+            entry = record.get("Id") or found.get((str(record.get("Pricebook2Id")), value.lower()))
+            if not entry:
+                resolved.append(record)
+                continue
+            fixed = ("Id", "Pricebook2Id", "Product2Id", "Product2")
+            resolved.append({"Id": entry, **{k: v for k, v in record.items() if k not in fixed}})
+        return resolved
+
+    @staticmethod
+    def _entry_product(record: Record, product_field: str) -> tuple[str, str]:
+        """How an entry names its product: (``Product2Id`` or ``Product2``, value), or ("", "")."""
+        if record.get("Product2Id"):
+            return "Product2Id", str(record["Product2Id"])
+        product = record.get("Product2")
+        if isinstance(product, Mapping) and product.get(product_field):
+            return "Product2", str(product[product_field])
+        return "", ""
+
+    def _query_all(self, soql: str) -> list[Record]:
+        body = self._call("GET", "query", params={"q": soql}).json()
+        rows = list(body.get("records", []))
+        while not body.get("done", True) and body.get("nextRecordsUrl"):
+            body = self._call("GET", body["nextRecordsUrl"]).json()
+            rows += body.get("records", [])
+        return [self._native(row) for row in rows]
+
     def _unchanged(self, entity: str, key: str, items: list[tuple[int, Record]]) -> dict[int, str]:
         """Records Salesforce already holds exactly as they would be written: {index: Id}.
 
@@ -707,17 +783,12 @@ class SalesforceConnector(Connector):
             chunk = ", ".join(soql_string(k) for k in keys[start : start + COLLECTION_LIMIT])
             soql = f"SELECT {', '.join(sorted(names))} FROM {entity} WHERE {key} IN ({chunk})"  # noqa: S608
             try:
-                body = self._call("GET", "query", params={"q": soql}).json()
-                rows = list(body.get("records", []))
-                while not body.get("done", True) and body.get("nextRecordsUrl"):
-                    body = self._call("GET", body["nextRecordsUrl"]).json()
-                    rows += body.get("records", [])
+                rows = self._query_all(soql)
             except ConnectorError as exc:
                 if exc.kind in (ErrorKind.CONFIG, ErrorKind.DATA):
                     return {}  # a field the query cannot read: write as usual
                 raise
-            for row in rows:
-                native = self._native(row)
+            for native in rows:
                 found.setdefault(str(native.get(key)).lower(), []).append(native)
         same: dict[int, str] = {}
         for index, record in items:

@@ -41,7 +41,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
@@ -238,9 +238,11 @@ ENTITIES: dict[str, Entity] = {
                 "TrnYear:integer TrnMonth:integer Journal:integer EntryNumber:integer Customer"
                 " Invoice Reference Bank PaymentDate:date PaymentValue:number LastChanged:datetime",
                 **{
-                    "Payment:object!": "to write: Payment{Customer, Bank, Reference (the"
-                    " reference), PaymentDate, PaymentValue} beside"
-                    " Invoice[{Invoice, PaymentValue}]"
+                    "Payment:object!": "to write: Customer, Bank, Reference (the reference),"
+                    " PaymentDate, PaymentValue",
+                    "Invoice:array": "to write, the invoices the payment is allocated to:"
+                    " Invoice (SYSPRO's number) or SalesOrder (its invoices, oldest first),"
+                    " PaymentValue; none leaves the payment unallocated on account",
                 },
             ),
         ),
@@ -599,6 +601,27 @@ class Writer:
 def _payment(record: Record) -> Mapping[str, Any]:
     payment = record.get("Payment")
     return payment if isinstance(payment, Mapping) else {}
+
+
+def _allocations(record: Record) -> list[Record]:
+    """The invoices a payment is allocated to (``Invoice``: one, a list, or none)."""
+    found = record.get("Invoice")
+    items = found if isinstance(found, list) else [found] if found else []
+    return [dict(item) for item in items if isinstance(item, Mapping)]
+
+
+def _split(invoices: Sequence[Record], amount: Decimal) -> list[Record]:
+    """``amount`` over ``invoices`` oldest first, each up to its balance; the rest on the last."""
+    lines: list[Record] = []
+    left = amount
+    ordered = sorted(invoices, key=lambda i: str(i["Invoice"]))
+    for position, invoice in enumerate(ordered):
+        balance = Decimal(str(invoice.get("InvoiceBal1") or 0))
+        share = left if position == len(ordered) - 1 else min(left, max(balance, Decimal(0)))
+        if share > 0:
+            lines.append({"Invoice": str(invoice["Invoice"]), "PaymentValue": f"{share:.2f}"})
+        left -= share
+    return lines
 
 
 def _customer_item(record: Record) -> Record:
@@ -1202,6 +1225,8 @@ class SysproConnector(Connector):
                 continue
             path = writer.update_path if match and writer.update_path else writer.path
             sends.setdefault(path, []).append(index)
+        if spec.table == "ArCshJnlDet":
+            records = self._allocated(records, sends, outcomes)
         for path, indexes in sends.items():
             for chunk, too_large in self._batches(writer, path, records, indexes):
                 for index in too_large:
@@ -1215,6 +1240,70 @@ class SysproConnector(Connector):
                 if chunk:
                     self._post(writer, path, records, chunk, outcomes)
         return [o for o in outcomes if o is not None]
+
+    def _allocated(
+        self,
+        records: Sequence[Record],
+        sends: dict[str, list[int]],
+        outcomes: list[WriteOutcome | None],
+    ) -> list[Record]:
+        """Payments allocated by sales order get SYSPRO's invoice numbers instead.
+
+        ARSTPY allocates a payment to invoices, but the other system only knows
+        the order it billed (Xero's ``SO-…`` invoice); SYSPRO keeps that order on
+        its invoices (``ArInvoice.SalesOrder``). An order invoiced in parts has
+        several: the payment goes to the oldest first, each up to its balance,
+        and anything left over to the last, which ARSTPY refuses as an
+        overpayment. An order with no invoice fails its payment here, unsent.
+        """
+        wanted = {
+            index: _allocations(records[index]) for indexes in sends.values() for index in indexes
+        }
+        orders = {
+            str(a["SalesOrder"]) for found in wanted.values() for a in found if "SalesOrder" in a
+        }
+        invoices: dict[str, list[Record]] = {}
+        columns = ["Invoice", "Customer", "SalesOrder", "InvoiceBal1"]
+        names = {c.lower(): c for c in columns}
+        for chunk in self._chunks_of(sorted(orders)):
+            clause = [[("SalesOrder", "EQ", order)] for order in chunk]
+            for row in self._find("ArInvoice", columns, clause, ["Invoice"], names):
+                invoices.setdefault(str(row["SalesOrder"]), []).append(row)
+        resolved = list(records)
+        for index, allocations in wanted.items():
+            customer = str(_payment(records[index]).get("Customer") or "")
+            lines: list[Record] = []
+            for allocation in allocations:
+                if "SalesOrder" not in allocation:
+                    lines.append(allocation)
+                    continue
+                order = str(allocation["SalesOrder"])
+                billed = [i for i in invoices.get(order, []) if str(i["Customer"]) == customer]
+                if not billed:
+                    outcomes[index] = WriteOutcome.failed(
+                        ErrorKind.DATA,
+                        "invoice_not_found",
+                        f"SYSPRO has no invoice for sales order {order} of customer "
+                        f"'{customer}', so the payment cannot be allocated to it. Invoice the "
+                        "order in SYSPRO (or check it belongs to this customer), then retry.",
+                    )
+                    break
+                value = allocation.get("PaymentValue") or 0
+                try:
+                    lines += _split(billed, Decimal(str(value)))
+                except InvalidOperation:
+                    outcomes[index] = WriteOutcome.failed(
+                        ErrorKind.DATA,
+                        "invalid_amount",
+                        f"The amount to allocate to sales order {order} ('{value}') is not a "
+                        "number. Correct the mapping of Invoice.PaymentValue, then retry.",
+                    )
+                    break
+            if outcomes[index] is None:
+                resolved[index] = {**records[index], "Invoice": lines}
+        for path, indexes in sends.items():
+            sends[path] = [i for i in indexes if outcomes[i] is None]
+        return resolved
 
     def _parameters(self, writer: Writer) -> str:
         return document(writer.root, "Parameters", [writer.parameters(self.config.settings)])

@@ -75,8 +75,9 @@ ENTITIES: dict[str, EntityInfo] = {
         paged=False,
         batch_size=500,
         fields=_fields(
-            "ItemID:string Code:string! Name:string Description:string IsSold:boolean "
-            "IsPurchased:boolean SalesDetails:object PurchaseDetails:object "
+            "ItemID:string Code:string! Name:string Description:string "
+            "PurchaseDescription:string IsSold:boolean IsPurchased:boolean "
+            "SalesDetails:object PurchaseDetails:object InventoryAssetAccountCode:string "
             "IsTrackedAsInventory:boolean UpdatedDateUTC:datetime"
         ),
     ),

@@ -33,7 +33,8 @@ Assumptions ([O]/[A]), each switchable through ``options``:
   headers, so when on, a session over the limit gets a bare 429 with
   ``Retry-After`` (rule name ``minute``, also settable via ``/_sandbox/limits``);
 * customer detail collections ``Contacts``, ``Addresses``, ``PaymentTerms``,
-  ``Currency``; ``/v2/products``, ``/v2/nominalcodes``, ``/v2/bankaccounts``;
+  ``Currency``; ``/v2/products`` (read, and ``POST``/``PUT /v2/products/{Code}``
+  needing a name and an existing nominal code), ``/v2/nominalcodes``, ``/v2/bankaccounts``;
   ``/v2/invoices/{Number}/payments``; the bulk-payment answer
   ``{"Data": [{"ObjectNumber", "Id", "Success", "Error", "Message"}]}``;
   validation codes such as ``CustomerNotFound`` and ``CodeAlreadyExists``.
@@ -261,6 +262,8 @@ class KashFlowSandbox(SandboxApp):
         self.route("POST", "/v2/invoices/{number}/payments", self.authed(self.add_payment))
         self.route("GET", "/v2/products", self.authed(self.list_products))
         self.route("GET", "/v2/products/{code}", self.authed(self.get_product))
+        self.route("POST", "/v2/products", self.authed(self.create_product))
+        self.route("PUT", "/v2/products/{code}", self.authed(self.update_product))
         self.route("GET", "/v2/nominalcodes", self.authed(self.list_nominals))
         self.route("GET", "/v2/bankaccounts", self.authed(self.list_bank_accounts))
 
@@ -739,6 +742,57 @@ class KashFlowSandbox(SandboxApp):
         if product is None:
             raise self.fail(404, "ProductNotFound", "Product was not found.")
         return json_response(product)
+
+    def create_product(self, request: Request) -> Response:
+        body = self._object(request)
+        code = str(body.get("Code") or "").strip()
+        if not code:
+            raise self.fail(400, "ProductCodeRequired", "Product code is required.", "Code")
+        if code in self.products:
+            raise self.fail(
+                400, "ProductCodeAlreadyExists", f"A product with code '{code}' exists.", "Code"
+            )
+        new = {"Code": code, "Name": "", "Description": "", "Price": 0.0, "VATRate": 20.0}
+        product = self._product_fields({**new, "NominalCode": None, "IsActive": True}, body)
+        self.products[code] = product
+        self.count("created", "products")
+        return json_response(product, 201)
+
+    def update_product(self, request: Request) -> Response:
+        product = self.products.get(request.params["code"])
+        if product is None:
+            raise self.fail(404, "ProductNotFound", "Product was not found.")
+        product.update(self._product_fields(dict(product), self._object(request)))
+        self.count("updated", "products")
+        return json_response(product)
+
+    def _product_fields(self, product: Record, body: Record) -> Record:
+        """Editable product fields, checked as KashFlow's product screen checks them [A]."""
+        editable = ("Name", "Description", "Price", "VATRate", "NominalCode", "IsActive")
+        product.update({k: v for k, v in body.items() if k in editable})
+        if not str(product.get("Name") or "").strip():
+            raise self.fail(400, "ProductNameRequired", "Product name is required.", "Name")
+        nominal = product.get("NominalCode")
+        if nominal in (None, ""):
+            raise self.fail(
+                400, "NominalCodeRequired", "A sales nominal code is required.", "NominalCode"
+            )
+        try:
+            product["NominalCode"] = int(nominal)
+            product["Price"] = float(money(product.get("Price") or 0))
+            product["VATRate"] = float(product.get("VATRate") or 0)
+        except (TypeError, ValueError, InvalidOperation) as exc:
+            raise self.fail(400, "InvalidNumber", f"Not a number: {exc}.") from exc
+        if product["NominalCode"] not in self.nominals:
+            raise self.fail(
+                400,
+                "NominalCodeNotFound",
+                f"Nominal code '{nominal}' was not found.",
+                "NominalCode",
+            )
+        if product["Price"] < 0:
+            raise self.fail(400, "InvalidPrice", "Price cannot be negative.", "Price")
+        return product
 
     def list_nominals(self, request: Request) -> Response:
         return self.page(request, list(self.nominals.values()), "Code")

@@ -297,6 +297,7 @@ CHILD_RELATIONSHIPS = {
     ("Account", "Contacts"): ("Contact", "AccountId"),
     ("Account", "Opportunities"): ("Opportunity", "AccountId"),
     ("Pricebook2", "PricebookEntries"): ("PricebookEntry", "Pricebook2Id"),
+    ("Product2", "PricebookEntries"): ("PricebookEntry", "Product2Id"),
 }
 FIELDS = {t: {f.name.lower(): f for f in fields} for t, (_, fields) in SCHEMA.items()}
 _ID_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -1976,7 +1977,7 @@ def seed_org(app: SalesforceApp) -> None:
             "Product2",
             start + n * 60,
             Name=f"{family} item {n:02d}",
-            ProductCode=f"{family[:2].upper()}-{n:03d}",
+            ProductCode=f"PRD-{n:04d}",  # orgs keep the code and its external id alike
             Family=family,
             IsActive=True,
             ExternalID__c=f"PRD-{n:04d}",

@@ -46,12 +46,22 @@ or none for list price), 222 stock codes in three warehouses with their
 InvPrice rows per price code, 260 sales orders, 420 AR invoices, 80 AR
 payments and 20,400 GL journal entries; among them the records that fail
 downstream the way real ones do — see the constants below the imports.
+Every shipped order (status 8 or 9; not the orphan or the unmapped one) has its
+unpaid invoice (``ArInvoice.SalesOrder``) billing its lines to its customer, VAT
+by the stock's tax code (A 20%, B 5% for electrical goods) [A]; prices are
+multiples of 0.20, so the VAT is whole pence per line and the total is the same
+however another system groups the lines.
+ARSTPY allocates a payment to the ``Invoice`` elements beside it (reducing
+``InvoiceBal1``; more than the balance, or an invoice not the customer's, fails)
+and posts any rest unallocated.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import json
+import operator
 import random
 import re
 import uuid
@@ -154,6 +164,12 @@ PRODUCT_CLASSES = dict(zip(STOCK_FAMILIES, (
     "HARD", "HARD", "FLOW", "FLOW", "FLOW", "SPAR", "SPAR", "ELEC", "ELEC", "SPAR",
 ), strict=True))
 # fmt: on
+# SYSPRO tax codes on stock and the VAT rate (%) each stands for [A]: electrical goods
+# carry the reduced rate.
+TAX_RATES = {"A": Decimal(20), "B": Decimal(5)}
+REDUCED_RATE_CLASS = "ELEC"
+# Order statuses of shipped orders, which SYSPRO has invoiced: 8 to invoice, 9 complete.
+SHIPPED_STATUSES = ("8", "9")
 GL_ACCOUNTS = tuple(
     f"{a}-{b}" for a in ("10", "20", "40", "50") for b in ("1000", "1100", "2000", "3100", "4000")
 )
@@ -210,6 +226,10 @@ def _iso(moment: datetime) -> str:
 
 def _money(value: Decimal | float) -> str:
     return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def _tax_code(product_class: str) -> str:
+    return "B" if product_class == REDUCED_RATE_CLASS else "A"
 
 
 def seed_tables(
@@ -270,7 +290,9 @@ def seed_tables(
     stock.append((OUT_OF_STOCK_CODE, "Pump, out of stock everywhere", "FLOW"))
     prices: dict[str, Decimal] = {}
     for code, description, product_class in stock:
-        prices[code] = Decimal(rng.randrange(150, 90000)) / 100
+        # Whole multiples of 0.20, so VAT at 20% or 5% is whole pence on every line and an
+        # invoice's total is the same however a downstream system groups its lines.
+        prices[code] = Decimal(rng.randrange(150, 90000) // 20 * 20) / 100
         tables["InvMaster"].append(
             {
                 "StockCode": code,
@@ -278,7 +300,7 @@ def seed_tables(
                 "ProductClass": product_class,
                 "StockUom": "EA",
                 "SellingPrice": _money(prices[code]),
-                "TaxCode": "A",
+                "TaxCode": _tax_code(product_class),
                 "LastChanged": stamp(rng.randrange(0, 300)),
             }
         )
@@ -349,6 +371,9 @@ def seed_tables(
                 }
             )
 
+    shipped = {
+        o["SalesOrder"]: o for o in tables["SorMaster"] if o["OrderStatus"] in SHIPPED_STATUSES
+    }
     for n in range(INVOICE_COUNT):
         number = str(200001 + n)
         customer = rng.choice(customers)
@@ -358,11 +383,23 @@ def seed_tables(
         when = stamp(rng.randrange(0, 300))
         total = Decimal(0)
         tax_total = Decimal(0)
-        for line, (stock_code, desc, cls, qty) in enumerate(
-            lines_for(number == UNMAPPED_INVOICE), 1
+        invoice_lines = lines_for(number == UNMAPPED_INVOICE)
+        # A shipped order's invoice bills that order: its customer, currency and lines.
+        order = shipped.get(str(100001 + n)) if n < ORDER_COUNT else None
+        if number in (ORPHAN_INVOICE, UNMAPPED_INVOICE) or (
+            order is not None and order["SalesOrder"] in (ORPHAN_ORDER, UNMAPPED_ORDER)
         ):
+            order = None  # the awkward records stay one of each
+        if order is not None:
+            code = order["Customer"]
+            invoice_lines = [
+                (d["MStockCode"], d["MStockDes"], d["MProductClass"], int(d["MOrderQty"]))
+                for d in tables["SorDetail"]
+                if d["SalesOrder"] == order["SalesOrder"]
+            ]
+        for line, (stock_code, desc, cls, qty) in enumerate(invoice_lines, 1):
             net = prices[stock_code] * qty
-            tax = (net * Decimal("0.2")).quantize(Decimal("0.01"))
+            tax = (net * TAX_RATES[_tax_code(cls)] / 100).quantize(Decimal("0.01"))
             total += net
             tax_total += tax
             tables["ArTrnDetail"].append(
@@ -381,6 +418,8 @@ def seed_tables(
             )
         gross = total + tax_total
         paid = rng.choice((Decimal(0), Decimal(0), gross))
+        if order is not None:
+            paid = Decimal(0)  # shipped lately: the customer has not paid yet
         tables["ArInvoice"].append(
             {
                 "Invoice": number,
@@ -388,7 +427,7 @@ def seed_tables(
                 "DocumentType": "I",
                 "InvoiceDate": when[:10],
                 "DueDate": (datetime.fromisoformat(when) + timedelta(days=30)).date().isoformat(),
-                "Currency": customer["Currency"],
+                "Currency": order["Currency"] if order else customer["Currency"],
                 "SalesOrder": str(100001 + n) if n < ORDER_COUNT else "",
                 "CustomerPoNumber": f"PO-INV-{n}",
                 "CurrencyValue": _money(gross),
@@ -583,7 +622,7 @@ def _compile_where(table: str, where: ET.Element | None, columns: set[str]) -> P
         while peek() == "AND":
             take()
             parts.append(atom())
-        return parts[0] if len(parts) == 1 else lambda row: all(p(row) for p in parts)
+        return parts[0] if len(parts) == 1 else _all_of(parts)
 
     def disjunction() -> Predicate:
         parts = [conjunction()]
@@ -596,12 +635,33 @@ def _compile_where(table: str, where: ET.Element | None, columns: set[str]) -> P
         if len(columns) == 1 and all(isinstance(p, _Equals) for p in parts):
             # "key = a OR key = b OR …" (a lookup of many keys) as one set test.
             return _In(columns.pop(), frozenset(p.value for p in parts if isinstance(p, _Equals)))
-        return lambda row: any(p(row) for p in parts)
+        return _any_of(parts)
 
     predicate = disjunction()
     if position != len(tokens):
         raise BoError("Malformed Where clause")
     return predicate
+
+
+def _all_of(parts: list[Predicate]) -> Predicate:
+    # Loops, not all()/any() over a generator: a page of 50,000 customers tests each.
+    def test(row: Row) -> bool:
+        for part in parts:  # noqa: SIM110 - see above
+            if not part(row):
+                return False
+        return True
+
+    return test
+
+
+def _any_of(parts: list[Predicate]) -> Predicate:
+    def test(row: Row) -> bool:
+        for part in parts:  # noqa: SIM110 - see above
+            if part(row):
+                return True
+        return False
+
+    return test
 
 
 def _predicate(column: str, condition: str, value: str) -> Predicate:
@@ -893,10 +953,16 @@ class SysproSandbox(SandboxApp):
         )
         if any(c not in known for c in order):
             raise BoError(f"OrderBy column not found in table '{table}'")
-        found = sorted(
-            (r for r in rows if matches(r)), key=lambda r: [_typed(c, r[c]) for c in order]
-        )
         limit = self._return_rows(query)
+        # The first `limit` in order, as sorted(...)[:limit] but without sorting them all:
+        # paging through 50,000 customers sorted every remaining row for every page.
+        # Text columns compare as they are: no conversion per row and column.
+        key: Callable[[Row], Any] = (
+            (lambda r: [_typed(c, r[c]) for c in order])
+            if NUMERIC_COLUMNS.intersection(order)
+            else operator.itemgetter(*order)
+        )
+        found = heapq.nsmallest(limit, (r for r in rows if matches(r)), key=key)
         root = ET.Element("ComFnd")
         _add(root, "TableName", table)
         _add(root, "ReturnedRows", min(limit, len(found)))

@@ -555,12 +555,26 @@ class Organisation:
             errors.append(f"Item code '{code}' already exists.")
         if len(payload.get("Name") or "") > 50:
             errors.append("The Name must be 50 characters or fewer.")
+        rates = {t["TaxType"] for t in self.records["TaxRates"].values()}
         for details in ("SalesDetails", "PurchaseDetails"):
-            account_code = (payload.get(details) or {}).get("AccountCode")
-            if account_code and self.account_by_code(account_code) is None:
-                errors.append(
-                    f"Account code '{account_code}' is not a valid code for this document."
-                )
+            given = payload.get(details) or {}
+            for field in ("AccountCode", "COGSAccountCode"):
+                account_code = given.get(field)
+                if account_code and self.account_by_code(account_code) is None:
+                    errors.append(
+                        f"Account code '{account_code}' is not a valid code for this document."
+                    )
+            if given.get("TaxType") and given["TaxType"] not in rates:
+                errors.append(f"The TaxType code '{given['TaxType']}' does not exist.")
+        merged = {**(existing or {}), **payload}
+        tracked = merged.get("InventoryAssetAccountCode")
+        if tracked:
+            # Tracked items need an INVENTORY account and a cost of goods sold account [P, spec].
+            asset = self.account_by_code(tracked)
+            if asset is None or asset["Type"] != "INVENTORY":
+                errors.append(f"Account code '{tracked}' is not a valid inventory asset account.")
+            if not (merged.get("PurchaseDetails") or {}).get("COGSAccountCode"):
+                errors.append("A COGS account code is required for a tracked inventory item.")
         if errors:
             raise Invalid(errors)
         record = {
@@ -568,9 +582,9 @@ class Organisation:
             "Description": "",
             "IsSold": True,
             "IsPurchased": True,
-            "IsTrackedAsInventory": False,
             **(existing or {}),
             **_without(payload, "ValidationErrors", "StatusAttributeString"),
+            "IsTrackedAsInventory": bool(tracked),  # Xero's own, from the accounts set
             "ItemID": existing["ItemID"] if existing else self.new_id(),
             "UpdatedDateUTC": self.stamp(),
         }

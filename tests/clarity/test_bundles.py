@@ -52,6 +52,7 @@ def test_a_consultant_previews_then_applies_a_shipped_template(consultant_client
     flows = Flow.objects.filter(pair=pair)
     assert {f.name for f in flows} == {
         "Customers → Contacts",
+        "Stock items → Items",
         "Sales orders → Invoices",
         "Payments → AR payments",
         "GL journals → Manual journals",

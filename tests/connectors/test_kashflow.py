@@ -223,6 +223,32 @@ def test_customers_are_created_then_updated_never_doubled(
     assert ctl.stats()["created"] == {"customers": 1}
 
 
+def test_products_upsert_on_code_and_unchanged_ones_are_not_sent(
+    kf: KashFlowConnector, ctl: SandboxControl
+) -> None:
+    record = {"Code": "GADGET", "Name": "Gadget", "Price": "9.90", "NominalCode": "4000"}
+    nameless = {"Code": "NONAME", "Price": "1.00", "NominalCode": "4000"}
+    no_nominal = {"Code": "NONOM", "Name": "No nominal"}
+    unknown_nominal = {"Code": "BADNOM", "Name": "Bad nominal", "NominalCode": "4999"}
+    outcomes = kf.write_batch("products", [record, nameless, no_nominal, unknown_nominal])
+    assert (outcomes[0].status, outcomes[0].target_id) == (WriteStatus.CREATED, "GADGET")
+    failures = [(o.kind, o.code) for o in outcomes[1:]]
+    assert failures == [
+        (ErrorKind.DATA, "product_name_required"),
+        (ErrorKind.DATA, "nominal_code_required"),
+        (ErrorKind.CONFIG, "nominal_code_not_found"),
+    ]
+    assert "nominal code '4999' was not found" in (outcomes[3].message or "").lower()
+    same = kf.write_batch("products", [record])  # as KashFlow holds it: nothing sent
+    assert same[0].status is WriteStatus.UPDATED and same[0].raw == {"unchanged": True}
+    repriced = kf.write_batch("products", [{"Code": "GADGET", "Price": 11}])
+    assert repriced[0].status is WriteStatus.UPDATED
+    product = kf.read_one("products", "GADGET")
+    assert product is not None and (product["Price"], product["NominalCode"]) == (11.0, 4000)
+    assert ctl.stats()["created"] == {"products": 1}
+    assert ctl.stats()["updated"] == {"products": 1}
+
+
 def test_invoices_match_on_reference_before_creating(
     kf: KashFlowConnector, ctl: SandboxControl
 ) -> None:
@@ -325,7 +351,7 @@ def test_batch_limits(kf: KashFlowConnector) -> None:
         kf.write_batch("customers", [{"Code": f"C{i}", "Name": "x"} for i in range(51)])
     assert caught.value.code == "batch_too_large"
     with pytest.raises(ConnectorError):
-        kf.write_batch("products", [{"Code": "X"}])
+        kf.write_batch("nominalcodes", [{"Code": 4001}])  # read only
 
 
 # -- health and limits ------------------------------------------------------

@@ -188,6 +188,15 @@ def test_read_changes_sees_a_write_and_carries_line_items(sf: SalesforceConnecto
     assert page.cursor is not None and page.cursor > str(cursor)
 
 
+def test_products_are_read_with_their_standard_price_only(sf: SalesforceConnector) -> None:
+    records = [r for page in sf.read_changes("Product2", None) for r in page.records]
+    product = next(r for r in records if r["ExternalID__c"] == "PRD-0001")
+    books = sf._call("GET", "query", params={"q": "SELECT Id, IsStandard FROM Pricebook2"})
+    standard = {b["Id"] for b in books.json()["records"] if b["IsStandard"]}
+    [entry] = product["PricebookEntries"]  # the Trade price book's entry is left out
+    assert entry["Pricebook2Id"] in standard and entry["UnitPrice"] > 0
+
+
 def test_changes_query_shape() -> None:
     soql = changes_query("Account", ["Id", "Name"], "2026-01-01T10:00:00.000Z 001x")
     assert soql == (
@@ -257,6 +266,31 @@ def test_update_by_id_and_create_without_external_id(sf: SalesforceConnector) ->
     assert outcomes[0].target_id == found.target_id
     updated = sf.read_one("Contact", found.target_id)
     assert updated is not None and updated["Title"] == "Buyer"
+
+
+def test_a_price_for_a_product_already_in_the_book_updates_its_entry(
+    sf: SalesforceConnector, server: SandboxServer
+) -> None:
+    app = app_of(server)
+    entry = app.data["PricebookEntry"][_standard_entry(server)]
+    product = app.data["Product2"][entry["Product2Id"]]
+    price = {
+        "Pricebook2Id": entry["Pricebook2Id"],
+        "Product2": {"ExternalID__c": product["ExternalID__c"].lower()},
+        "UnitPrice": entry["UnitPrice"] + 1,
+        "IsActive": True,
+    }
+    count = len(app.data["PricebookEntry"])
+    [outcome] = sf.write_batch("PricebookEntry", [price])
+    assert (outcome.status, outcome.target_id) == (WriteStatus.UPDATED, entry["Id"])
+    assert app.data["PricebookEntry"][entry["Id"]]["UnitPrice"] == price["UnitPrice"]
+    [again] = sf.write_batch("PricebookEntry", [price])
+    assert again.raw == {"unchanged": True}
+    resent = {**price, "Id": entry["Id"], "UnitPrice": price["UnitPrice"] + 1}  # Id known
+    [updated] = sf.write_batch("PricebookEntry", [resent])
+    assert updated.status is WriteStatus.UPDATED, updated.message
+    assert app.data["PricebookEntry"][entry["Id"]]["UnitPrice"] == resent["UnitPrice"]
+    assert len(app.data["PricebookEntry"]) == count
 
 
 def _standard_entry(server: SandboxServer) -> str:

@@ -347,6 +347,42 @@ def test_payments_post_once_and_closed_periods_are_explained(server: SandboxServ
     assert found and found.record["Invoice"] == number and found.record["PaymentValue"] == "10.00"
 
 
+def test_payments_allocated_by_sales_order_reduce_that_invoice(server: SandboxServer) -> None:
+    syspro = connect(server)
+    tables = app_of(server).tables
+    shipped = {o["SalesOrder"]: o for o in tables["SorMaster"] if o["OrderStatus"] in ("8", "9")}
+    invoice = next(i for i in tables["ArInvoice"] if i["SalesOrder"] in shipped)
+    order, customer, balance = invoice["SalesOrder"], invoice["Customer"], invoice["InvoiceBal1"]
+    assert shipped[order]["Customer"] == customer  # SYSPRO invoiced the order to its customer
+
+    def by_order(reference: str, value: str, order: str = order) -> dict[str, Any]:
+        paid = payment(customer, reference, value)
+        paid["Invoice"] = {"SalesOrder": order, "PaymentValue": value}
+        return paid
+
+    too_much = f"{float(balance) + 1:.2f}"
+    outcomes = syspro.write_batch(
+        "ArCshJnlDet",
+        [
+            by_order("ALLOC-1", "10.00"),
+            by_order("ALLOC-2", too_much),
+            by_order("ALLOC-3", "5.00", "999999"),
+        ],
+    )
+    assert outcomes[0].status is WriteStatus.CREATED, outcomes[0].message
+    found = syspro.find_by_reference("ArCshJnlDet", "ALLOC-1")
+    assert found and found.record["Invoice"] == invoice["Invoice"]
+    left = float(balance) - 10
+    assert (
+        float(app_of(server).find("ArInvoice", Invoice=invoice["Invoice"])["InvoiceBal1"]) == left
+    )
+    assert (outcomes[1].kind, outcomes[1].code) == (ErrorKind.DATA, "overpayment")
+    assert "more than is owed" in (outcomes[1].message or "")
+    assert (outcomes[2].kind, outcomes[2].code) == (ErrorKind.DATA, "invoice_not_found")
+    assert "no invoice for sales order 999999" in (outcomes[2].message or "")
+    assert SandboxControl(server.url).stats()["created"] == {"ArCshJnlDet": 1}
+
+
 def test_batches_split_to_fit_the_url_limit(start_sandbox: Start) -> None:
     server = start_sandbox("syspro", max_url_length=6000)
     syspro = connect(server, max_url_length=6000)

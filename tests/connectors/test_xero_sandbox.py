@@ -147,6 +147,35 @@ def test_summarised_errors_reject_the_whole_call(
     assert found.json()["Contacts"] == []
 
 
+def test_items_upsert_on_code_and_track_inventory_only_with_both_accounts(
+    xero_server: SandboxServer, api: requests.Session, accounting_schema: Callable[..., None]
+) -> None:
+    tracked = {
+        "Code": "SPEC-TRACKED",
+        "Name": "Tracked thing",
+        "InventoryAssetAccountCode": "630",
+        "SalesDetails": {"UnitPrice": 12.4, "AccountCode": "200", "TaxType": "OUTPUT2"},
+        "PurchaseDetails": {"COGSAccountCode": "310", "TaxType": "INPUT2"},
+    }
+    no_cogs = {"Code": "SPEC-NOCOGS", "Name": "Half set up", "InventoryAssetAccountCode": "630"}
+    not_inventory = {**tracked, "Code": "SPEC-ASSET", "InventoryAssetAccountCode": "200"}
+    items = {"Items": [tracked, no_cogs, not_inventory]}
+    response = api.post(
+        url(xero_server, "Items"), params={"summarizeErrors": "false"}, json=items, timeout=10
+    )
+    body = response.json()
+    accounting_schema(body, "Items")
+    saved, cogs, asset = body["Items"]
+    assert saved["IsTrackedAsInventory"] is True and saved["StatusAttributeString"] == "OK"
+    assert cogs["ValidationErrors"][0]["Message"] == (
+        "A COGS account code is required for a tracked inventory item."
+    )
+    assert "'200' is not a valid inventory asset account" in asset["ValidationErrors"][0]["Message"]
+    renamed = {"Items": [{"Code": "SPEC-TRACKED", "Name": "Renamed"}]}
+    again = api.post(url(xero_server, "Items"), json=renamed, timeout=10).json()["Items"][0]
+    assert again["ItemID"] == saved["ItemID"] and again["IsTrackedAsInventory"] is True
+
+
 def test_connections_match_the_identity_spec(
     xero_server: SandboxServer, api: requests.Session
 ) -> None:

@@ -17,6 +17,7 @@ from clarity.services.runs import flow_run_enqueue
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl
+from connectors.sandbox.syspro import SysproSandbox
 from tests.clarity.conftest import connect_xero, sandbox  # noqa: F401 (a fixture, re-used)
 from tests.usecases.workers import work_until_idle
 
@@ -30,12 +31,13 @@ def template() -> dict[str, Any]:
 class UseCase:
     """The imported pair, its connections and sandboxes, and ways to run its flows."""
 
-    def __init__(self, pair: IntegrationPair, syspro: Connection, xero: Connection, controls):
+    def __init__(self, pair: IntegrationPair, syspro: Connection, xero: Connection, servers):
         self.pair = pair
         self.syspro = syspro
         self.xero = xero
-        self.syspro_control: SandboxControl = controls["syspro"]
-        self.xero_control: SandboxControl = controls["xero"]
+        self.syspro_app: SysproSandbox = servers["syspro"].app
+        self.syspro_control = SandboxControl(servers["syspro"].url)
+        self.xero_control = SandboxControl(servers["xero"].url)
 
     def flow(self, name: str) -> Flow:
         return Flow.objects.get(pair=self.pair, name=name)
@@ -105,14 +107,6 @@ def syspro_xero_usecase(sandbox) -> Callable[..., UseCase]:  # noqa: F811
         pair = bundle_import(
             bundle=template(), connections={"a": syspro, "b": xero}, pair_name="SYSPRO ↔ Xero"
         )
-        return UseCase(
-            pair,
-            syspro,
-            xero,
-            {
-                "syspro": SandboxControl(syspro_server.url),
-                "xero": SandboxControl(xero_server.url),
-            },
-        )
+        return UseCase(pair, syspro, xero, {"syspro": syspro_server, "xero": xero_server})
 
     return build

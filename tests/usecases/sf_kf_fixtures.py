@@ -33,6 +33,8 @@ CUSTOMERS_TO_ACCOUNTS = "KashFlow customers → Accounts"
 CUSTOMERS_TO_CONTACTS = "KashFlow customers → Contacts"
 PRODUCTS = "KashFlow products → Product2"
 PRICES = "KashFlow products → standard prices"
+SF_PRODUCTS = "Product2 → KashFlow products"
+SF_PRICES = "Standard prices → KashFlow products"
 INVOICES = "Won opportunities → KashFlow invoices"
 WRITE_BACK = "KashFlow invoices → Opportunities"
 

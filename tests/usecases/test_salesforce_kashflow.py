@@ -9,6 +9,8 @@ import pytest
 
 from clarity.models import RecordStatus, SyncRecord
 from clarity.services.runs import ledger_records_retry_code
+from mappings.models import LookupEntry, LookupTable
+from mappings.services import lookup_tables_changed
 from tests.usecases.sf_kf_fixtures import (
     ACCOUNTS,
     CUSTOMERS_TO_ACCOUNTS,
@@ -16,6 +18,8 @@ from tests.usecases.sf_kf_fixtures import (
     INVOICES,
     PRICES,
     PRODUCTS,
+    SF_PRICES,
+    SF_PRODUCTS,
     WRITE_BACK,
     sf_kf,  # noqa: F401 (a fixture)
 )
@@ -250,3 +254,128 @@ def test_kashflow_products_reach_salesforce_with_standard_prices(sf_kf):  # noqa
     uc.run(PRODUCTS)
     uc.run(PRICES)
     assert uc.writes()["salesforce"] == before
+
+
+def test_products_both_ways_settle_and_a_new_family_is_fixed_by_its_lookup(sf_kf):  # noqa: F811
+    uc = sf_kf()
+    sf = uc.sf()
+    # Sales made a product in Salesforce, in a family the nominal code lookup does not know.
+    made = sf.write_batch(
+        "Product2",
+        [
+            {
+                "ExternalID__c": "TRAIN-ONSITE",
+                "ProductCode": "TRAIN-ONSITE",
+                "Name": "On-site training day",
+                "Description": "One trainer, up to eight delegates",
+                "Family": "Training",
+                "IsActive": True,
+            }
+        ],
+    )[0]
+    [standard] = uc.soql("SELECT Id FROM Pricebook2 WHERE IsStandard = true")
+    priced = sf.write_batch(
+        "PricebookEntry",
+        [
+            {
+                "Pricebook2Id": standard["Id"],
+                "Product2Id": made.target_id,
+                "UnitPrice": 540,
+                "IsActive": True,
+            }
+        ],
+    )[0]
+    assert made.ok and priced.ok, (made.message, priced.message)
+    seeded = [p for p in uc.sf_app.data["Product2"].values() if p.get("Family")]
+    kashflow_made = len(uc.kf_app.products)
+
+    rounds = []
+    for _ in range(3):
+        for name in (PRODUCTS, PRICES, SF_PRODUCTS, SF_PRICES):
+            uc.run(name)
+        rounds.append(uc.writes())
+    # Each product is created once on the other side; then nothing is written either way.
+    first = rounds[0]
+    assert first["salesforce"]["created Product2"] == kashflow_made + 1  # + the one sales made
+    assert first["kashflow"]["created products"] == len(seeded) - 1  # all but the new family
+    assert "updated products" not in first["kashflow"]
+    assert "updated Product2" not in first["salesforce"]
+    assert rounds[0] == rounds[1] == rounds[2], rounds
+
+    # In KashFlow: the Salesforce product under its ExternalID__c, priced from the standard book.
+    sample = next(p for p in seeded if p["ExternalID__c"] != "TRAIN-ONSITE")
+    kf_product = uc.kf().read_one("products", sample["ExternalID__c"])
+    [entry] = uc.soql(
+        "SELECT UnitPrice FROM PricebookEntry WHERE Pricebook2.IsStandard = true "  # noqa: S608
+        f"AND Product2.ExternalID__c = '{sample['ExternalID__c']}'"
+    )
+    assert kf_product["Name"] == sample["Name"]
+    assert kf_product["Price"] == entry["UnitPrice"]
+    assert (
+        kf_product["NominalCode"]
+        == {"Hardware": 4000, "Software": 4000, "Services": 4010}[sample["Family"]]
+    )
+    # Products that came from KashFlow are not sent back, saying why.
+    echoed = uc.records(SF_PRODUCTS, business_key="CONSULT")[-1]
+    assert (
+        echoed.status == RecordStatus.SKIPPED
+        and "KashFlow is this product's master" in echoed.message
+    )
+
+    # The new family fails, naming it and the lookup; the consultant adds it and retries.
+    training = uc.records(SF_PRODUCTS, business_key="TRAIN-ONSITE")[-1]
+    assert (training.status, training.error_kind, training.error_code) == (
+        RecordStatus.FAILED,
+        "data",
+        "lookup_missing",
+    )
+    assert "'Training'" in training.message
+    assert "Salesforce product family → KashFlow nominal code" in training.message
+    assert uc.kf().read_one("products", "TRAIN-ONSITE") is None
+    table = LookupTable.objects.get(name="Salesforce product family → KashFlow nominal code")
+    LookupEntry.objects.create(table=table, key="Training", value="4040")
+    lookup_tables_changed(table_ids=[table.pk])
+    queued, refused = ledger_records_retry_code(
+        flow=uc.flow(SF_PRODUCTS), error_code="lookup_missing", user=None
+    )
+    assert (queued, refused) == (1, 0)
+    uc.work()
+    training.refresh_from_db()
+    assert training.status == RecordStatus.SUCCEEDED, training.message
+    created = uc.kf().read_one("products", "TRAIN-ONSITE")
+    assert (created["Name"], created["Price"], created["NominalCode"]) == (
+        "On-site training day",
+        540.0,
+        4040,
+    )
+
+    # KashFlow reads the new product back to Salesforce: nothing there changes or doubles.
+    before = uc.writes()
+    for name in (PRODUCTS, PRICES, SF_PRODUCTS, SF_PRICES):
+        uc.run(name)
+    assert uc.writes() == before
+    assert len(uc.soql("SELECT Id FROM Product2 WHERE ExternalID__c = 'TRAIN-ONSITE'")) == 1
+
+    # A new standard price in Salesforce (the product itself unchanged) reaches KashFlow;
+    # a price in another price book does not. Nothing comes back.
+    sf.write_batch("PricebookEntry", [{"Id": priced.target_id, "UnitPrice": 560}])
+    uc.run(SF_PRICES)
+    assert uc.kf().read_one("products", "TRAIN-ONSITE")["Price"] == 560.0
+    trade = uc.records(SF_PRICES, status=RecordStatus.SKIPPED, message__contains="Standard")
+    assert trade  # the seeded Trade 2026 price book's entries
+    before = uc.writes()
+    for name in (PRODUCTS, PRICES, SF_PRODUCTS, SF_PRICES):
+        uc.run(name)
+    assert uc.writes() == before
+    entries = uc.soql(
+        "SELECT UnitPrice FROM PricebookEntry WHERE Product2.ExternalID__c = 'TRAIN-ONSITE'"
+    )
+    assert [e["UnitPrice"] for e in entries] == [560.0]
+
+    # A price changed in KashFlow updates the standard entry in Salesforce, not a second one.
+    uc.kf_app.products["CONSULT"]["Price"] = 700.0
+    uc.run(PRICES)
+    prices = uc.soql(
+        "SELECT UnitPrice FROM PricebookEntry WHERE Product2.ExternalID__c = 'CONSULT'"
+    )
+    assert [p["UnitPrice"] for p in prices] == [700.0]

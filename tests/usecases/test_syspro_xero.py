@@ -23,6 +23,7 @@ from mappings.services import lookup_tables_changed
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CUSTOMERS = "Customers → Contacts"
+ITEMS = "Stock items → Items"
 ORDERS = "Sales orders → Invoices"
 PAYMENTS = "Payments → AR payments"
 JOURNALS = "GL journals → Manual journals"
@@ -157,6 +158,70 @@ def test_customers_and_sales_orders_reach_xero_with_readable_failures(syspro_xer
     assert usecase.created(xero, "Invoices") == before == len(succeeded) + 1
 
 
+def item(usecase, code: str) -> dict:
+    found = usecase.xero_get("/Items", where=f'Code=="{code}"')["Items"]
+    assert len(found) == 1, f"{code}: {len(found)} items in Xero"
+    return found[0]
+
+
+def test_stock_items_become_tracked_xero_items_matched_on_code(syspro_xero_usecase):
+    usecase = syspro_xero_usecase()
+    xero = usecase.xero_control
+    stock = {row["StockCode"]: row for row in usecase.syspro_app.tables["InvMaster"]}
+
+    usecase.run(ITEMS)
+    counts = usecase.statuses(ITEMS)
+    assert counts == {RecordStatus.SUCCEEDED: len(stock) - 1, RecordStatus.FAILED: 1}
+    assert usecase.created(xero, "Items") == len(stock) - 1  # one POST of up to 500
+
+    # In Xero: the stock code's item, priced, with its sales account, tax and inventory accounts.
+    bolt = item(usecase, "BOLT-001")
+    assert bolt["Name"] == bolt["Description"] == stock["BOLT-001"]["Description"]
+    assert Decimal(str(bolt["SalesDetails"]["UnitPrice"])) == Decimal(
+        stock["BOLT-001"]["SellingPrice"]
+    )
+    assert (bolt["SalesDetails"]["AccountCode"], bolt["SalesDetails"]["TaxType"]) == (
+        "200",
+        "OUTPUT2",
+    )
+    assert bolt["IsTrackedAsInventory"] is True
+    assert bolt["InventoryAssetAccountCode"] == "630"
+    assert bolt["PurchaseDetails"] == {"COGSAccountCode": "310", "TaxType": "INPUT2"}
+    assert item(usecase, "CABLE-001")["SalesDetails"]["TaxType"] == "RROUTPUT"  # ELEC class
+    record = usecase.ledger(ITEMS, "BOLT-001")
+    assert record.status == RecordStatus.SUCCEEDED and record.target_id == bolt["ItemID"]
+
+    # A stock code with no sales account fails, naming it and the lookup to extend.
+    legacy = usecase.ledger(ITEMS, UNMAPPED_STOCK_CODE)
+    assert (legacy.status, legacy.error_kind, legacy.error_code) == (
+        RecordStatus.FAILED,
+        "data",
+        "lookup_missing",
+    )
+    assert f"'{UNMAPPED_STOCK_CODE}'" in legacy.message
+    assert "SYSPRO stock code → Xero account code" in legacy.message
+    assert not usecase.xero_get("/Items", where=f'Code=="{UNMAPPED_STOCK_CODE}"')["Items"]
+    add_lookup_entry("SYSPRO stock code → Xero account code", UNMAPPED_STOCK_CODE, "260")
+    retry(legacy)
+    usecase.work()
+    legacy.refresh_from_db()
+    assert legacy.status == RecordStatus.SUCCEEDED, legacy.message
+    assert item(usecase, UNMAPPED_STOCK_CODE)["SalesDetails"]["AccountCode"] == "260"
+
+    # Re-running sends nothing; a price change in SYSPRO updates the same item.
+    created = usecase.created(xero, "Items")
+    usecase.run(ITEMS)
+    assert usecase.created(xero, "Items") == created == len(stock)
+    assert usecase.statuses(ITEMS) == {RecordStatus.SUCCEEDED: len(stock)}  # none twice
+    master = usecase.syspro_app.find("InvMaster", StockCode="BOLT-001")
+    master.update(SellingPrice="99.80", LastChanged=usecase.syspro_app.changed_now())
+    usecase.run(ITEMS)
+    assert usecase.created(xero, "Items") == created
+    repriced = item(usecase, "BOLT-001")
+    assert repriced["ItemID"] == bolt["ItemID"]
+    assert Decimal(str(repriced["SalesDetails"]["UnitPrice"])) == Decimal("99.80")
+
+
 STOCK_ACCOUNT = {
     "BOLT": "200",
     "CABLE": "200",
@@ -238,6 +303,10 @@ def test_xero_payments_reach_syspro_as_ar_payments_by_polling(syspro_xero_usecas
         str(invoice(usecase, f"SO-{authorised[0].business_key}")["Total"])
     )
     assert posted.business_key == f"SO-{authorised[0].business_key}"
+    # Allocated to SYSPRO's invoice for the order, which it has now paid off.
+    billed = usecase.syspro_app.find("ArInvoice", SalesOrder=authorised[0].business_key)
+    assert found.record["Invoice"] == billed["Invoice"]
+    assert billed["InvoiceBal1"] == "0.00"
 
     # The unknown payment method fails, naming the account and the lookup to extend.
     assert unmapped.status == RecordStatus.FAILED
@@ -253,6 +322,47 @@ def test_xero_payments_reach_syspro_as_ar_payments_by_polling(syspro_xero_usecas
     # Polling again sends nothing twice.
     usecase.run(PAYMENTS)
     assert usecase.created(syspro, "ArCshJnlDet") == before + 3
+
+
+def test_a_payment_syspro_cannot_allocate_fails_saying_why(syspro_xero_usecase):
+    usecase = syspro_xero_usecase()
+    usecase.run(CUSTOMERS)
+    usecase.run(ORDERS)
+    over, unbilled = [
+        r
+        for r in SyncRecord.objects.filter(flow=usecase.flow(ORDERS), status=RecordStatus.SUCCEEDED)
+        if r.source_payload["OrderStatus"] in ("8", "9")
+    ][:2]
+    # A cheque for the first order was already banked in SYSPRO, so the Xero receipt is
+    # more than SYSPRO says is owed; the second order's invoice was never raised in SYSPRO.
+    usecase.syspro_app.find("ArInvoice", SalesOrder=over.business_key)["InvoiceBal1"] = "1.00"
+    usecase.syspro_app.tables["ArInvoice"].remove(
+        usecase.syspro_app.find("ArInvoice", SalesOrder=unbilled.business_key)
+    )
+    paid = connector_for(usecase.xero).write_batch(
+        "Payments",
+        [
+            {
+                "Invoice": {"InvoiceNumber": f"SO-{order.business_key}"},
+                "Account": {"Code": "090"},
+                "Date": dt.date.today().isoformat(),
+                "Amount": invoice(usecase, f"SO-{order.business_key}")["AmountDue"],
+            }
+            for order in (over, unbilled)
+        ],
+    )
+    assert all(outcome.ok for outcome in paid), paid
+    before = usecase.created(usecase.syspro_control, "ArCshJnlDet")
+    usecase.run(PAYMENTS)
+    overpaid, unknown = (
+        SyncRecord.objects.get(flow=usecase.flow(PAYMENTS), source_id=p.target_id) for p in paid
+    )
+    assert (overpaid.status, overpaid.error_code) == (RecordStatus.FAILED, "overpayment")
+    assert "The payment is more than is owed" in overpaid.message
+    assert "balance 1.00" in overpaid.message
+    assert (unknown.status, unknown.error_code) == (RecordStatus.FAILED, "invoice_not_found")
+    assert f"no invoice for sales order {unbilled.business_key}" in unknown.message
+    assert usecase.created(usecase.syspro_control, "ArCshJnlDet") == before  # nothing posted
 
 
 GL_ENTRIES = 20_400  # the SYSPRO sandbox's history: 24 periods x 85 journals x 10 entries
