@@ -72,6 +72,7 @@ DEFAULT_SCOPES = (
 )
 DEFAULT_LIMITS = RateLimits(per_minute=60, per_day=5000, concurrent=5)
 REFRESH_MARGIN = 120.0  # refresh this long before the access token expires
+LOOKUP_CHUNK = 50  # references per lookup GET: a write batch's worth, a URL of a few KB
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -245,6 +246,7 @@ class XeroConnector(Connector):
         self.clock = clock
         self.server_limits: dict[str, int] = {}
         self._sent_token: str | None = None
+        self._sent_tenant: str | None = None
         self.http = HttpClient(
             config.base_url,
             timeout=timeout,
@@ -270,9 +272,10 @@ class XeroConnector(Connector):
         if tokens.expires_within(REFRESH_MARGIN, now=self.clock()):
             tokens = self.tokens.refresh_locked(self._refresh_if_stale)
         self._sent_token = tokens.access_token
+        self._sent_tenant = _tenant_id(self.config, tokens)
         return {
             "Authorization": f"Bearer {tokens.access_token}",
-            "xero-tenant-id": _tenant_id(self.config, tokens),
+            "xero-tenant-id": self._sent_tenant,
             "Accept": "application/json",
         }
 
@@ -417,25 +420,44 @@ class XeroConnector(Connector):
         return write_outcome(ENTITIES["Accounts"], record, body["Accounts"][0])
 
     def _idempotency_key(self, entity: str, records: Sequence[Record]) -> str:
-        """Same records, same key: a retried batch is recognised by Xero (for ~6 minutes)."""
-        tenant = _tenant_id(self.config, self.tokens.load())
+        """Same records, same key: a retried batch is recognised by Xero (for ~6 minutes).
+
+        The tenant is the one the last call went to: reading the tokens again for it
+        cost every write a second query of the connection (only a re-connect changes it).
+        """
+        tenant = self._sent_tenant or _tenant_id(self.config, self.tokens.load())
         canonical = json.dumps([tenant, entity, list(records)], sort_keys=True, default=str)
         return "clarity-" + hashlib.sha256(canonical.encode()).hexdigest()
 
     def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
+        return self.find_by_references(entity, [reference]).get(reference)
+
+    def find_by_references(self, entity: str, references: Sequence[str]) -> dict[str, FoundRecord]:
+        """One GET per ``LOOKUP_CHUNK`` references: ``InvoiceNumbers=a,b`` for invoices (a
+        number with a comma in it goes by ``where``), else ``where`` with ``OR``s.
+
+        Only the first page (100 records) is read, as for one reference before: it
+        holds every match unless references repeat in Xero, where the first wins.
+        """
         info = entity_info(entity)
-        if entity == "Invoices":
-            params = {"InvoiceNumbers": reference}
-        else:
-            escaped = reference.replace('"', '\\"')
-            params = {"where": f'{info.reference_field}=="{escaped}"'}
-        if info.paged:
-            params["page"] = "1"
-        records = self.http.request("GET", f"/{entity}", params=params).json().get(entity) or []
-        matches = [r for r in records if r.get(info.reference_field) == reference]
-        if not matches:
-            return None
-        return FoundRecord(str(matches[0][info.id_field]), matches[0])
+        wanted = list(dict.fromkeys(references))
+        found: dict[str, FoundRecord] = {}
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            if entity == "Invoices" and not any("," in r for r in chunk):
+                params = {"InvoiceNumbers": ",".join(chunk)}
+            else:
+                quoted = (r.replace("\\", "\\\\").replace('"', '\\"') for r in chunk)
+                params = {"where": " OR ".join(f'{info.reference_field}=="{q}"' for q in quoted)}
+            if info.paged:
+                params["page"] = "1"
+            body = self.http.request("GET", f"/{entity}", params=params).json()
+            asked = set(chunk)
+            for record in body.get(entity) or []:
+                reference = record.get(info.reference_field)
+                if reference in asked and reference not in found:
+                    found[reference] = FoundRecord(str(record[info.id_field]), record)
+        return found
 
     def describe(self, entity: str) -> EntitySchema:
         info = entity_info(entity)

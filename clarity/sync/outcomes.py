@@ -14,6 +14,7 @@ from django.utils import timezone
 from clarity.models import ErrorKind, RecordStatus, SyncRecord
 from clarity.services.health import ledger_outcomes_count
 from clarity.services.retention import record_payloads_cap
+from clarity.sync import bulk
 
 MAX_ATTEMPTS = 6
 MAX_BACKOFF = 3600.0
@@ -85,7 +86,7 @@ def save(rows: Sequence[SyncRecord]) -> None:
         record_payloads_cap(row)
     succeeded = [r for r in rows if r.status == RecordStatus.SUCCEEDED]
     with transaction.atomic():
-        SyncRecord.objects.bulk_update(rows, SAVED_FIELDS, batch_size=500)
+        bulk.rows_update(rows, SAVED_FIELDS)
         _resolve_older_failures(succeeded, now=now)
         ledger_outcomes_count(rows=rows, at=now)
 

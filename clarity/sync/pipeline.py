@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun
-from clarity.sync import outcomes
+from clarity.sync import bulk, outcomes
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
 from clarity.sync.keys import field_text, idempotency_key, source_version
@@ -32,6 +32,7 @@ from clarity.sync.locks import (
     flow_lease_release,
     new_owner,
 )
+from clarity.sync.readahead import ReadAhead
 from connectors.base import Connector
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError, RateLimitedError
@@ -222,17 +223,18 @@ def _check_lease(ctx: FlowContext) -> None:
 def read_and_deliver(ctx: FlowContext) -> None:
     flow = ctx.flow
     try:
-        pages = ctx.source.read_changes(flow.source_entity, flow.cursor or None)
-        for page in pages:
-            _check_lease(ctx)
-            fresh, doubtful = ledger_first(ctx, page.records)
-            settle_and_resend(ctx, doubtful)
-            deliver(ctx, fresh)
-            if page.cursor is not None and page.cursor != flow.cursor:
-                # Cursor last: only after every outcome of the page is committed.
-                Flow.objects.filter(pk=flow.pk).update(cursor=page.cursor)
-                flow.cursor = page.cursor
-            _save_progress(ctx)
+        # The next page is read while this one is stored and sent (see readahead).
+        with ReadAhead(ctx.source.read_changes(flow.source_entity, flow.cursor or None)) as pages:
+            for page in pages:
+                _check_lease(ctx)
+                fresh, doubtful = ledger_first(ctx, page.records)
+                settle_and_resend(ctx, doubtful)
+                deliver(ctx, fresh)
+                if page.cursor is not None and page.cursor != flow.cursor:
+                    # Cursor last: only after every outcome of the page is committed.
+                    Flow.objects.filter(pk=flow.pk).update(cursor=page.cursor)
+                    flow.cursor = page.cursor
+                _save_progress(ctx)
     except ConnectorError as exc:
         if exc.kind == ErrorKind.AUTH:
             pause_flow(flow, exc)
@@ -275,8 +277,7 @@ def ledger_first(
             idempotency_key=key,
             source_payload=record,
         )
-    SyncRecord.objects.bulk_create(fresh.values(), ignore_conflicts=True, batch_size=1000)
-    rows = list(SyncRecord.objects.filter(idempotency_key__in=list(fresh)))
+    rows = bulk.rows_store(list(fresh.values()))
     ctx.tally.total += len(rows)
     ctx.tally.skipped += sum(1 for r in rows if r.status in DONE)
     now = timezone.now()
@@ -449,10 +450,10 @@ def transform(
             continue
         row.transformed_payload = payload
         ready.append(row)
+    _known_targets(ctx, ready)
     if ctx.counterpart is not None:
         ready, settled = settle_both_ways(ctx.flow, ctx.counterpart, ready, ctx.target.read_one)
         done += settled
-    _known_targets(ctx, ready)
     return ready, done
 
 
@@ -536,12 +537,26 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord]) -> None:
 
 
 def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
-    """Look a write with no answer up in the target — never send it again blind."""
+    """Look a write with no answer up in the target — never send it again blind.
+
+    All the rows are asked for at once (``find_by_references``): a lost batch of
+    50 costs one lookup where the target can filter by a list, not 50.
+    """
     if not rows:
         return
     field_name = ctx.flow.target_reference_field
+    references = {
+        row.pk: field_text(row.transformed_payload or {}, field_name) if field_name else ""
+        for row in rows
+    }
+    failure: ConnectorError | None = None
+    try:
+        wanted = [reference for reference in references.values() if reference]
+        known = ctx.target.find_by_references(ctx.flow.target_entity, wanted) if wanted else {}
+    except ConnectorError as exc:
+        known, failure = {}, exc
     for row in rows:
-        reference = field_text(row.transformed_payload or {}, field_name) if field_name else ""
+        reference = references[row.pk]
         if not reference:
             outcomes.mark_failed(
                 row,
@@ -551,12 +566,11 @@ def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
                 "reference to check it by. Check the target; then resolve or retry by hand.",
             )
             continue
-        try:
-            found = ctx.target.find_by_reference(ctx.flow.target_entity, reference)
-        except ConnectorError as exc:
+        if failure is not None:
             # Left unknown and claimed: the next sweep after the claim expires checks again.
-            row.message = f"Sent, but the answer never came back; checking failed too: {exc}"
+            row.message = f"Sent, but the answer never came back; checking failed too: {failure}"
             continue
+        found = known.get(reference)
         if found is not None:
             outcomes.mark_succeeded(row, target_id=found.target_id, raw=found.record)
         else:

@@ -35,6 +35,7 @@ import email.utils
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -653,17 +654,40 @@ def _filter(rows: list[Record], entity: str, request: Request) -> list[Record]:
     where = request.arg("where")
     if not where:
         return rows
-    for clause in where.replace("&&", " AND ").split(" AND "):
-        negate = "!=" in clause
-        field, _, raw = clause.partition("!=" if negate else "==")
-        if not raw:
-            raise HttpError(_validation_error(f"Unsupported where clause: {clause.strip()}"))
-        raw = raw.strip()
-        if raw.startswith(("Guid(", "GUID(")):
-            raw = raw[5:-1]
-        value: Any = raw.strip('"') if raw.startswith('"') else _literal(raw)
-        rows = [r for r in rows if (_lookup(r, field.strip()) == value) != negate]
-    return rows
+    # AND binds tighter than OR: any of the OR-ed groups, each all of its clauses.
+    groups: list[list[tuple[str, bool, Any]]] = [[]]
+    position = 0
+    while position < len(where):
+        match = _CLAUSE.match(where, position)
+        if match is None:
+            raise HttpError(_validation_error(f"Unsupported where clause: {where[position:]}"))
+        field, operator, raw, joiner = match.groups()
+        groups[-1].append((field, operator == "!=", _value(raw)))
+        if joiner in ("OR", "||"):
+            groups.append([])
+        position = match.end()
+    if not groups[-1]:
+        raise HttpError(_validation_error(f"Unsupported where clause: {where}"))
+    return [
+        r
+        for r in rows
+        if any(all((_lookup(r, f) == v) != negate for f, negate, v in group) for group in groups)
+    ]
+
+
+# One clause of a where filter and what joins it to the next: Name=="A \"B\"" AND …
+_CLAUSE = re.compile(
+    r'\s*([\w.]+)\s*(==|!=)\s*("(?:[^"\\]|\\.)*"|(?:Guid|GUID)\("[^"]*"\)|[^\s"]+)'
+    r"\s*(AND|&&|OR|\|\||$)"
+)
+
+
+def _value(raw: str) -> Any:
+    if raw.startswith(("Guid(", "GUID(")):
+        return raw[6:-2]
+    if raw.startswith('"'):
+        return re.sub(r"\\(.)", r"\1", raw[1:-1])
+    return _literal(raw)
 
 
 def _literal(raw: str) -> Any:

@@ -417,3 +417,46 @@ def test_verify_webhook() -> None:
     assert verify_webhook(body, good, "key")
     assert not verify_webhook(body, good, "other")
     assert not verify_webhook(body, None, "key")
+
+
+# -- looking many references up at once ------------------------------------------
+
+
+def test_find_by_references_is_one_call_per_fifty(
+    xero: XeroConnector, xero_server: SandboxServer
+) -> None:
+    ctl = SandboxControl(xero_server.url)
+    wanted = [f"CUST-{n:04d}" for n in range(1, 61)] + ["CUST-9999", "CUST-0001"]
+    before = ctl.stats()["requests"]
+
+    found = xero.find_by_references("Contacts", wanted)
+
+    assert ctl.stats()["requests"] - before == 2  # 61 distinct references: 50 + 11
+    assert sorted(found) == [f"CUST-{n:04d}" for n in range(1, 61)]
+    assert all(f.record["ContactNumber"] == ref for ref, f in found.items())
+    assert found["CUST-0007"] == xero.find_by_reference("Contacts", "CUST-0007")
+
+
+def test_find_by_references_for_invoices_and_items(xero: XeroConnector) -> None:
+    invoices = xero.find_by_references("Invoices", ["INV-0003", "INV-0005", "INV-9999"])
+    assert sorted(invoices) == ["INV-0003", "INV-0005"]
+    assert invoices["INV-0003"].target_id == invoices["INV-0003"].record["InvoiceID"]
+    items = xero.find_by_references("Items", ["ITM-0002", "ITM-0004"])
+    assert sorted(items) == ["ITM-0002", "ITM-0004"]
+    assert xero.find_by_references("Contacts", []) == {}
+
+
+def test_find_by_references_quotes_what_it_asks_for(xero: XeroConnector) -> None:
+    odd = ['Quote "this"', "back\\slash", "comma, and OR Name==x", "Café ✓"]
+    records = [{"Name": f"Odd {n}", "ContactNumber": ref} for n, ref in enumerate(odd)]
+    assert all(o.ok for o in xero.write_batch("Contacts", records))
+    invoice = {"Type": "ACCREC", "InvoiceNumber": "INV,COMMA", "Contact": {"Name": "Odd 0"},
+               "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 1,
+                              "AccountCode": "200"}]}  # fmt: skip
+    assert xero.write_batch("Invoices", [invoice])[0].ok
+
+    found = xero.find_by_references("Contacts", [*odd, "Quote"])
+
+    assert sorted(found) == sorted(odd)
+    invoices = xero.find_by_references("Invoices", ["INV,COMMA", "INV-0001"])
+    assert sorted(invoices) == ["INV,COMMA", "INV-0001"]  # by where: a comma splits InvoiceNumbers
