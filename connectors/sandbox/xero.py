@@ -430,7 +430,7 @@ class XeroSandbox(SandboxApp):
             "ProviderName": "Clarity Connect sandbox",
             "DateTimeUTC": to_xero_date(int(self.now() * 1000)),
             **extra,
-            entity: records,
+            entity: [json_dates(record) for record in records],
         }
 
     def organisation(self, request: Request) -> Response:
@@ -590,6 +590,28 @@ class XeroSandbox(SandboxApp):
             return json_response({"error": "url and key are required"}, 400)
         self.webhooks.configure(body["url"], body["key"])
         return json_response(self.webhooks.status())
+
+
+# Dates Xero answers in its JSON date form, each with a "<name>String" twin in ISO 8601.
+JSON_DATE_FIELDS = frozenset({"Date", "DueDate", "FullyPaidOnDate", "ExpectedPaymentDate"})
+
+
+def json_dates(value: Any) -> Any:
+    """A record as Xero's JSON shows it: ``"Date": "/Date(1573603200000+0000)/"`` beside
+    ``"DateString": "2019-11-13T00:00:00"``, however the date was sent (ISO or not)."""
+    if isinstance(value, list):
+        return [json_dates(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    shown: Record = {}
+    for name, item in value.items():
+        if name in JSON_DATE_FIELDS and isinstance(item, str) and not item.startswith("/Date("):
+            moment = datetime.fromisoformat(item[:19] if "T" in item else item[:10])
+            shown[name] = to_xero_date(int(moment.replace(tzinfo=UTC).timestamp() * 1000))
+            shown[f"{name}String"] = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        else:
+            shown[name] = json_dates(item)
+    return shown
 
 
 def _with_status(entity: str, record: Record, messages: list[str]) -> Record:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -371,3 +373,17 @@ def test_a_receiver_that_ignores_signatures_fails_the_intent_check(
         timeout=30,
     ).json()
     assert not status["enabled"]
+
+
+def test_dates_are_answered_in_xeros_json_form(
+    xero_server: SandboxServer, api: requests.Session
+) -> None:
+    invoice = api.get(url(xero_server, "Invoices"), params={"page": 1}, timeout=10).json()
+    first = invoice["Invoices"][0]
+    assert re.fullmatch(r"/Date\(\d+\+0000\)/", first["Date"])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T00:00:00", first["DateString"])
+    ms = int(first["Date"][6:-7])
+    assert (
+        dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        == (first["DateString"])
+    )

@@ -283,6 +283,9 @@ def test_xero_payments_reach_syspro_as_ar_payments_by_polling(syspro_xero_usecas
         for r in SyncRecord.objects.filter(flow=usecase.flow(PAYMENTS), source_id__in=payment_ids)
     }
     posted, _, unmapped = (records[i] for i in payment_ids)
+    # Xero answers dates as /Date(ms+0000)/; the mapping's XERO format reads them.
+    assert posted.source_payload["Date"].startswith("/Date(")
+    assert posted.transformed_payload["Payment"]["PaymentDate"] == today
     assert posted.status == records[payment_ids[1]].status == RecordStatus.SUCCEEDED
     assert usecase.created(syspro, "ArCshJnlDet") == before + 2
     # Payments on Xero's own invoices (not from SYSPRO orders) are skipped, saying why.
