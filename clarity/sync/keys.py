@@ -26,12 +26,20 @@ def field_text(record: dict[str, Any], path: str) -> str:
 
 
 def source_version(record: dict[str, Any], field: str) -> str:
-    """The record's own version field when it has one, else a hash of its content."""
+    """The record's own version field when it has one, with a short hash of its content;
+    else a longer hash of its content.
+
+    Why the hash beside the field: version stamps have a resolution (KashFlow's
+    and SYSPRO's are whole seconds), and two edits within it — an invoice raised,
+    then paid in the same second — would carry one version, so the second would
+    be skipped as already delivered. The stamp stays first, for people to read.
+    """
+    digest = hashlib.sha256(_canonical(record).encode()).hexdigest()
     if field:
         value = field_text(record, field)
         if value:
-            return value[:100]
-    return "h" + hashlib.sha256(_canonical(record).encode()).hexdigest()[:24]
+            return f"{value[:80]}~{digest[:12]}"
+    return "h" + digest[:24]
 
 
 def idempotency_key(flow_id: int, source_id: str, version: str) -> str:
