@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from clarity.models import RecordStatus
 from tests.browser.conftest import no_sideways_scroll, usable
 from tests.factories import UserFactory
-from tests.usecases.conftest import sandbox, syspro_xero_usecase  # noqa: F401 (fixtures)
+from tests.usecases.conftest import syspro_xero_usecase  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

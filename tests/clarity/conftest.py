@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,27 +10,10 @@ import requests
 from clarity.models import Flow, IntegrationPair
 from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl
-from connectors.sandbox.core import SandboxServer
-from connectors.sandbox.registry import create_app
 from connectors.services import xero_connect_finish, xero_connect_start
 from mappings.models import FieldMappingRow, Mapping
 
 XERO_CALLBACK = "http://localhost:8000/admin/connectors/connection/xero/callback/"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Callable[..., SandboxServer]]:
-    """Start a system's sandbox on a free loopback port; stopped after the test."""
-    servers: list[SandboxServer] = []
-
-    def start(system: str, **options: Any) -> SandboxServer:
-        server = SandboxServer(create_app(system, options)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def connect_xero(connection: Connection) -> None:

@@ -6,9 +6,8 @@ Real SYSPRO and Xero sandboxes over HTTP; connections made as the admin makes th
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from html import unescape
-from typing import Any
 
 import pytest
 import requests
@@ -17,8 +16,6 @@ from django.urls import reverse
 
 from connectors.base import EntitySchema, FieldSpec
 from connectors.models import Connection
-from connectors.sandbox.core import SandboxServer
-from connectors.sandbox.registry import create_app
 from connectors.services import xero_connect_finish, xero_connect_start
 from mappings import catalogue
 from mappings.engine import condition_fields
@@ -48,21 +45,6 @@ def fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Callable[..., SandboxServer]]:
-    """Start a system's sandbox on a free loopback port; stopped after the test."""
-    servers: list[SandboxServer] = []
-
-    def start(system: str, **options: Any) -> SandboxServer:
-        server = SandboxServer(create_app(system, options)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def _syspro_connection(url: str, name: str = "SYSPRO") -> Connection:

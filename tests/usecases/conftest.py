@@ -18,7 +18,7 @@ from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.syspro import SysproSandbox
-from tests.clarity.conftest import connect_xero, sandbox  # noqa: F401 (a fixture, re-used)
+from tests.clarity.conftest import connect_xero
 from tests.usecases.workers import work_until_idle
 
 TEMPLATE = "syspro_xero.json"
@@ -74,7 +74,7 @@ class UseCase:
 
 
 @pytest.fixture
-def syspro_xero_usecase(sandbox) -> Callable[..., UseCase]:  # noqa: F811
+def syspro_xero_usecase(sandbox) -> Callable[..., UseCase]:
     """Import the shipped SYSPRO ↔ Xero template against fresh sandboxes.
 
     ``xero_options`` go to the Xero sandbox (e.g. scaled rate limits) and
