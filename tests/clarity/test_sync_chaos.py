@@ -2,10 +2,11 @@
 
 Everything here runs as it would in production: the SYSPRO and Xero
 sandboxes in their own process (``manage.py sandbox``), RQ workers as
-``manage.py syncworker`` processes (each in its own process group, so a
-SIGKILL takes its work horse too), a redis-server of the test's own and
-PostgreSQL. The test supervises the workers as systemd would: one that
-exits is started again. Leases, claims and the sweep interval are set to
+``manage.py syncworker`` processes, a redis-server of the test's own and
+PostgreSQL. Killing a worker SIGKILLs its work horse by pid as well (RQ moves
+the horse into a process group of its own) and waits until both are gone.
+The test supervises the workers as systemd would: one that exits is started
+again. Leases, claims and the sweep interval are set to
 seconds through the environment, so a dead worker's run is picked up fast.
 
 Each test checks the same two promises at the end: nothing lost (every
@@ -111,22 +112,69 @@ class Processes:
         return proc
 
     @staticmethod
-    def kill(proc: subprocess.Popen) -> None:
-        """SIGKILL the process group: the worker and the work horse it forked."""
+    def kill(proc: subprocess.Popen) -> list[int]:
+        """SIGKILL the worker, its work horse and every other process it started; returns
+        the pids of the horses killed, once all of them are really gone.
+
+        Why not ``os.killpg`` alone: RQ's work horse calls ``setpgrp()`` right after the
+        fork, so signalling the worker's group leaves the horse running to finish its
+        batch. Its pid is read from /proc (RQ keeps it only in the worker's memory)
+        *before* the worker dies: afterwards the horse is re-parented and unfindable.
+        """
+        children = descendants(proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(10)
+        for pid in [proc.pid, *children]:
+            wait_dead(pid)
+        return [pid for pid in children if process_group(pid) not in (None, proc.pid)]
 
     def stop_all(self) -> None:
+        """SIGKILL everything: a gentler stop would let a worker's horse finish its run."""
         for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill(proc)
+            self.kill(proc)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name, or None once the pid is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text[text.rindex(")") + 2 :].split()  # the name may hold spaces and parentheses
+
+
+def process_group(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[2]) if fields else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below ``pid``: the scheduler, the work horse, whatever they forked."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def wait_dead(pid: int, timeout: float = 10) -> None:
+    """Until ``pid`` no longer runs (gone, or a zombie nobody has reaped yet)."""
+    deadline = time.monotonic() + timeout
+    while (fields := _stat(pid)) and fields[0] != "Z":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} still runs {timeout}s after SIGKILL")
+        time.sleep(0.05)
 
 
 class RedisServer:
@@ -267,9 +315,21 @@ class Harness:
                     self.restarts += 1
             time.sleep(0.3)
 
-    def kill_worker(self, i: int = 0) -> None:
-        """SIGKILL worker ``i``; the supervisor starts a new one half a second later."""
-        Processes.kill(self.workers[i])
+    def kill_worker(self, i: int = 0) -> list[int]:
+        """SIGKILL worker ``i`` and its horse (their pids returned); the supervisor starts
+        a new worker half a second later."""
+        return Processes.kill(self.workers[i])
+
+    def wait_for_horse(self, i: int, timeout: float = 60) -> int:
+        """The pid of worker ``i``'s work horse, once it has forked one for a job."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worker = self.workers[i]
+            horses = [pid for pid in descendants(worker.pid) if process_group(pid) == pid]
+            if horses:
+                return horses[0]
+            time.sleep(0.1)
+        raise AssertionError(f"worker {i} forked no work horse within {timeout:.0f}s")
 
     # -- the run ------------------------------------------------------------------
 
@@ -370,15 +430,16 @@ def test_worker_killed_at_random_moments_loses_and_doubles_nothing(harness):
     h.start_workers(1)
     h.start_run()
     rng = random.Random(5)
-    kills_mid_run = 0
+    horses_killed = []
     for _ in range(6):
-        time.sleep(rng.uniform(1.5, 4.0))
-        before = ledger(h.db_url, h.flow.pk).get("succeeded", (0,))[0]
-        if before >= h.customers:
+        # Each kill lands while a work horse is sending: the run dies with it, and the
+        # rows it had claimed may or may not have reached Xero.
+        h.wait_for_horse(0)
+        time.sleep(rng.uniform(0.5, 2.5))
+        if ledger(h.db_url, h.flow.pk).get("succeeded", (0,))[0] >= h.customers:
             break
-        h.kill_worker(0)
-        kills_mid_run += 1
-    assert kills_mid_run >= 5
+        horses_killed += h.kill_worker(0)
+    assert len(horses_killed) >= 5, horses_killed
     counts = wait_until_done(h)
     assert_once_each(h, counts)
 
