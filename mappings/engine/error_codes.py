@@ -35,11 +35,13 @@ class ErrorCode(StrEnum):
     INVALID_DATE = "invalid_date"
     INVALID_NUMBER = "invalid_number"
     INVALID_BOOLEAN = "invalid_boolean"
+    BLANK_VALUE = "blank_value"
     INVALID_TEXT = "invalid_text"
     INVALID_ADDRESS = "invalid_address"
     INVALID_LINES = "invalid_lines"
     RULE_FAILED = "rule_failed"
     RULE_ERROR = "rule_error"
+    RULE_TOO_COSTLY = "rule_too_costly"
     AGGREGATION_FAILED = "aggregation_failed"
 
     # A defect in the engine itself; reported, never raised.
@@ -63,6 +65,7 @@ _CONFIG_CODES = frozenset(
         ErrorCode.INVALID_LINE_MAPPING,
         ErrorCode.INVALID_AGGREGATION,
         ErrorCode.INVALID_SPLIT,
+        ErrorCode.RULE_TOO_COSTLY,
         ErrorCode.INTERNAL_ERROR,
     }
 )

@@ -71,7 +71,7 @@ def _sum(values: list[Any]) -> Decimal | None:
 def _product(values: list[Any]) -> Decimal | None:
     product = None  # not Decimal(1): one multiplication fewer, and 1 * x is exactly x
     for value in values:
-        if value is None or value == "":
+        if is_empty(value):  # a blank quantity or price: no amount, as for a missing one
             return None
         number = as_decimal(value)
         product = number if product is None else product * number

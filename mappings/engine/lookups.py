@@ -10,6 +10,7 @@ from mappings.engine.error_codes import ErrorCode
 from mappings.engine.inline import Bind
 from mappings.engine.problems import SpecError, TransformError, show
 from mappings.engine.spec import LookupTable, OnMissing
+from mappings.engine.values import is_empty
 
 _MISSING = object()
 
@@ -23,7 +24,9 @@ class Lookup:
         self.name = table.name
         self._fold = not table.case_sensitive
         self._on_missing = OnMissing(table.on_missing)
-        self._default = table.default
+        # A blank default (the admin's empty box) gives no value, like any blank:
+        # the target is left out, so a later enrichment or default can fill it.
+        self._default = None if is_empty(table.default) else table.default
         entries: dict[str, Any] = {}
         for key, value in table.entries.items():
             norm = _key(key)

@@ -5,6 +5,11 @@ source field) through untouched, except those whose job is emptiness:
 ``default``, ``constant``, ``lookup`` (whose table decides) and ``address``.
 The None check is not inside the functions: the code generated for a plan
 (``mappings.engine.codegen``) does it inline, which saves a call per value.
+
+Blanks: the typed transforms (``decimal``, ``integer``, ``date``, ``boolean``)
+treat a blank - None, "" or only whitespace, as SYSPRO sends an empty column -
+one way, chosen per transform by the ``blank`` arg (see ``_blanks``): no value
+by default, so the target is left out and a default can fill it.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ ROUNDING = {
 _TRUE = frozenset({"yes", "y", "true", "t", "1", "on"})
 _FALSE = frozenset({"no", "n", "false", "f", "0", "off"})
 _NO_VALUE = object()
+# ``blank`` arg: a blank gives no value (the default), fails the record, or is
+# replaced by any other value given, converted like a source value would be.
+BLANK_EMPTY, BLANK_FAIL = "empty", "fail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,45 @@ class _Args:
         return None if mode is None else ROUNDING[mode]
 
 
+def _blanks(args: _Args, convert: Fn) -> tuple[Fn, bool]:
+    """``convert`` with the ``blank`` arg applied, and whether None may skip it (``keeps_none``).
+
+    One rule for every typed transform, so "" from SYSPRO and a missing field
+    from another system end the same way. A replacement is converted once here:
+    a replacement the transform cannot read is a mistake in the mapping, caught
+    when it is saved rather than on the first blank record.
+    """
+    policy = args.get("blank", object, BLANK_EMPTY)
+    if policy == BLANK_EMPTY:
+
+        def blank_is_empty(value: Any) -> Any:
+            if type(value) is str and not value.strip():
+                return None
+            return convert(value)
+
+        return blank_is_empty, True
+    if policy == BLANK_FAIL:
+        message = f'"{args.name}": the value is blank, and this row requires one'
+
+        def blank_fails(value: Any) -> Any:
+            if is_empty(value):
+                raise TransformError(ErrorCode.BLANK_VALUE, message)
+            return convert(value)
+
+        return blank_fails, False
+    if is_empty(policy):
+        raise args.fail("blank", 'blank must be "empty", "fail" or a value to use instead')
+    try:
+        replacement = convert(policy)
+    except TransformError as exc:
+        raise args.fail("blank", f"the value for blanks cannot be used: {exc.message}") from None
+
+    def blank_is_replaced(value: Any) -> Any:
+        return replacement if is_empty(value) else convert(value)
+
+    return blank_is_replaced, False
+
+
 def _trim(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
     return _text_step("strip")
 
@@ -135,7 +182,8 @@ def _date(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
         raise args.fail("from", "give at least one input format, e.g. DD/MM/YYYY")
     readers = [dates.reader(f, "args.from") for f in formats]
     write = dates.writer(args.get("to", str, "YYYY-MM-DD"), "args.to")
-    return Step(dates.converter(readers, write))
+    convert, keeps_none = _blanks(args, dates.converter(readers, write))
+    return Step(convert, keeps_none)
 
 
 def _decimal(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -146,9 +194,11 @@ def _decimal(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
         if not 0 <= places <= 12:
             raise args.fail("places", "places must be between 0 and 12")
         exponent = Decimal(1).scaleb(-places)
-    read = as_decimal if exponent is None else decimal_reader(exponent, rounding)
-    inline = decimal_inline(read, exponent, rounding)
-    return Step(read, inline=inline, number_inline=inline)
+    read, keeps_none = _blanks(
+        args, as_decimal if exponent is None else decimal_reader(exponent, rounding)
+    )
+    inline = decimal_inline(read, exponent, rounding)  # blanks take its slow path: ``read``
+    return Step(read, keeps_none, inline=inline, number_inline=inline)
 
 
 def _integer(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -161,7 +211,7 @@ def _integer(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
             raise TransformError(ErrorCode.INVALID_NUMBER, f"{show(value)} is not a whole number")
         return int(whole)
 
-    return Step(to_integer)
+    return Step(*_blanks(args, to_integer))
 
 
 def _boolean(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -178,7 +228,7 @@ def _boolean(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
             ErrorCode.INVALID_BOOLEAN, f"{show(value)} is not yes/no, true/false, Y/N or 1/0"
         )
 
-    return Step(to_boolean)
+    return Step(*_blanks(args, to_boolean))
 
 
 def _split(args: _Args, lookups: Mapping[str, Lookup]) -> Step:
@@ -263,10 +313,10 @@ TRANSFORMS: dict[str, _Kind] = {
     "upper": _Kind(_upper, frozenset()),
     "lower": _Kind(_lower, frozenset()),
     "text": _Kind(_text, frozenset()),
-    "date": _Kind(_date, frozenset({"from", "to"})),
-    "decimal": _Kind(_decimal, frozenset({"places", "rounding"})),
-    "integer": _Kind(_integer, frozenset({"rounding"})),
-    "boolean": _Kind(_boolean, frozenset()),
+    "date": _Kind(_date, frozenset({"from", "to", "blank"})),
+    "decimal": _Kind(_decimal, frozenset({"places", "rounding", "blank"})),
+    "integer": _Kind(_integer, frozenset({"rounding", "blank"})),
+    "boolean": _Kind(_boolean, frozenset({"blank"})),
     "split": _Kind(_split, frozenset({"separator", "index"})),
     "concat": _Kind(_concat, frozenset({"separator", "before", "after"})),
     "address": _Kind(_address, frozenset({"lines", "country"})),

@@ -220,3 +220,88 @@ def test_address_parsing_uk_and_us_into_several_targets():
 def test_none_passes_through_conversions():
     for transform in (Transform("trim"), Transform("decimal"), Transform("boolean")):
         assert run(None, transform).record == {}
+
+
+TYPED = [
+    Transform("decimal", {"places": 2}),
+    Transform("decimal"),
+    Transform("integer"),
+    Transform("boolean"),
+    Transform("date", {"from": "DD/MM/YYYY"}),
+]
+BLANKS = [None, "", " ", "\t\n", "\u00a0"]
+
+
+def blank_plan(transform: Transform, **defaults: Any):
+    row = FieldRow(1, ("In",), ("Out",), (transform,))
+    return compile_mapping(MappingSpec(rows=(row,), defaults=defaults))
+
+
+@pytest.mark.parametrize("transform", TYPED, ids=lambda t: t.name)
+@pytest.mark.parametrize("blank", BLANKS, ids=repr)
+def test_a_blank_gives_no_value_so_defaults_apply(transform, blank):
+    """SYSPRO's "" and another system's missing field end the same way, for every typed
+    transform: the target is left out and the mapping's default fills it."""
+    plan = blank_plan(transform, Out="from default")
+    for record in ({"In": blank}, {}):
+        result = plan.apply(record)
+        assert result.outcome is Outcome.MAPPED, result.problems
+        assert result.record == {"Out": "from default"}
+
+
+@pytest.mark.parametrize("name", ["decimal", "integer", "boolean", "date"])
+@pytest.mark.parametrize("blank", BLANKS, ids=repr)
+def test_blank_fail_fails_the_record_saying_the_value_is_blank(name, blank):
+    args = {"blank": "fail", **({"from": "DD/MM/YYYY"} if name == "date" else {})}
+    result = blank_plan(Transform(name, args)).apply({"In": blank})
+    assert result.outcome is Outcome.FAILED
+    (found,) = result.problems
+    assert found.code is ErrorCode.BLANK_VALUE and found.kind == "data"
+    assert f'"{name}": the value is blank' in found.message
+    assert "In" in found.message  # names the source field
+
+
+@pytest.mark.parametrize(
+    ("transform", "expected"),
+    [
+        (Transform("decimal", {"places": 2, "blank": "0"}), Decimal("0.00")),
+        (Transform("integer", {"blank": 0}), 0),
+        (Transform("boolean", {"blank": "no"}), False),
+        (Transform("date", {"from": "DD/MM/YYYY", "blank": "01/01/2000"}), "2000-01-01"),
+    ],
+    ids=lambda x: getattr(x, "name", None),
+)
+@pytest.mark.parametrize("blank", BLANKS, ids=repr)
+def test_blank_replacement_is_converted_like_a_source_value(transform, expected, blank):
+    result = blank_plan(transform).apply({"In": blank})
+    assert result.outcome is Outcome.MAPPED, result.problems
+    assert repr(result.record["Out"]) == repr(expected)
+    assert blank_plan(transform).apply({"In": "3"}).outcome in (Outcome.MAPPED, Outcome.FAILED)
+
+
+@pytest.mark.parametrize(
+    ("transform", "words"),
+    [
+        (Transform("decimal", {"blank": "abc"}), "'abc' is not a number"),
+        (Transform("boolean", {"blank": "maybe"}), "not yes/no"),
+        (Transform("date", {"from": "DD/MM/YYYY", "blank": "2000-01-01"}), "not a valid date"),
+        (Transform("integer", {"blank": " "}), 'blank must be "empty", "fail" or a value'),
+    ],
+    ids=lambda x: getattr(x, "name", None),
+)
+def test_a_blank_replacement_the_transform_cannot_read_is_refused_on_save(transform, words):
+    with pytest.raises(CompileError) as caught:
+        blank_plan(transform)
+    (found,) = caught.value.problems
+    assert found.code is ErrorCode.INVALID_TRANSFORM_ARGS
+    assert found.field == "transforms[0].args.blank"
+    assert words in found.message
+
+
+def test_blank_quantity_or_price_gives_no_line_amount():
+    row = FieldRow(1, ("Lines[].Qty", "Lines[].Price"), ("Items[].Amount",), combine="multiply")
+    plan = compile_mapping(MappingSpec(rows=(row,), defaults={"Items[].Amount": "0"}))
+    for qty, price in (("", "2"), ("  ", "2"), ("3", " "), (None, "2")):
+        result = plan.apply({"Lines": [{"Qty": qty, "Price": price}]})
+        assert result.outcome is Outcome.MAPPED, result.problems
+        assert result.record["Items"] == [{"Amount": "0"}]
