@@ -4,7 +4,8 @@ Expressions are evaluated by ``simpleeval`` - never ``eval``. On top of what
 simpleeval refuses, compilation rejects method calls (an expression must not be
 able to call ``.clear()`` on the record it reads) and anything but a small set
 of expression forms, and rewrites ``Contact.Name`` into a dict read, so the
-evaluator only ever sees plain values.
+evaluator only ever sees plain values. What a rule may cost is bounded when it
+is saved and per operation as it runs (``mappings.engine.limits``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 import simpleeval
 from simpleeval import EvalWithCompoundTypes
 
+from mappings.engine import limits
 from mappings.engine.error_codes import ErrorCode
 from mappings.engine.paths import Setter
-from mappings.engine.problems import Problem, SpecError
+from mappings.engine.problems import Problem, SpecError, show
 from mappings.engine.spec import Effect, RowId
 from mappings.engine.values import as_decimal, as_text, is_empty
 
@@ -160,7 +162,9 @@ def _parse(
     flat = _flat(text)
     lead = len(flat) - len(flat.lstrip())
     try:
-        tree = ast.parse(flat.strip(), mode="eval")
+        tree = _tree(flat)
+    except _TooDeep as exc:
+        return None, [_error(str(exc), None)]
     except SyntaxError as exc:
         if not exc.offset:  # the parser ran out of text: the expression is unfinished
             column = len(flat.rstrip()) + 1
@@ -168,9 +172,37 @@ def _parse(
         column = exc.offset + lead
         near = flat[column - 1 : column + 11].strip()
         return None, [_error(f"syntax error near {near!r}: {exc.msg}", column)]
+    costly = limits.condition_problem(flat, tree)
+    if costly is not None:
+        message, node = costly
+        column = getattr(node, "col_offset", -1) + 1 + lead if node is not None else None
+        return None, [_error(f"this rule could cost too much for one record: {message}", column)]
     check = _Check(None if known_fields is None else set(known_fields), lead)
     tree = check.visit(tree)
     return tree.body, check.errors
+
+
+class _TooDeep(Exception):
+    """A condition too long or too deeply nested to parse safely."""
+
+
+def _tree(flat: str) -> ast.Expression:
+    """Parse a one-line condition; too long or too deep is refused before any recursion.
+
+    Python's parser raises RecursionError (or MemoryError) on deep nesting such as
+    ``not not not … x``, and walking such a tree recursively would too.
+    """
+    if len(flat) > limits.MAX_CONDITION_CHARS:
+        problem = limits.condition_problem(flat, None)
+        raise _TooDeep(f"this rule could cost too much for one record: {problem[0]}")
+    try:
+        tree = ast.parse(flat.strip(), mode="eval")
+    except (RecursionError, MemoryError):
+        raise _TooDeep(
+            "this rule could cost too much for one record: the condition is nested too "
+            f"deeply (at most {limits.MAX_DEPTH} levels)"
+        ) from None
+    return tree
 
 
 def validate_expression(text: str, known_fields: Iterable[str] | None = None) -> list[str]:
@@ -190,9 +222,11 @@ def condition_fields(text: Any) -> list[str]:
     if not isinstance(text, str):
         return []
     try:
-        tree = ast.parse(_flat(text).strip(), mode="eval")
-    except SyntaxError:
+        tree = _tree(_flat(text))
+    except (SyntaxError, _TooDeep):
         return []
+    if limits.condition_problem(text, tree) is not None:
+        return []  # refused when saved; too deep to walk here
     found: dict[str, None] = {}
 
     def visit(node: ast.AST) -> None:
@@ -293,12 +327,17 @@ class RuleSet:
     def __init__(self, rules: list[CompiledRule]) -> None:
         self.rules = [(rule, _quick(rule.tree)) for rule in rules]
         self._fields = _Fields()
-        self._evaluator = EvalWithCompoundTypes(functions=FUNCTIONS, names=self._fields)
+        self._budget = limits.Budget()
+        self._evaluator = EvalWithCompoundTypes(
+            operators=self._budget.operators(simpleeval.DEFAULT_OPERATORS),
+            functions=self._budget.functions(FUNCTIONS),
+            names=self._fields,
+        )
 
     def fired(self, record: dict[str, Any], problems: list[Problem]) -> list[CompiledRule]:
         """The rules whose condition holds; evaluation errors become problems."""
         self._fields.record = record
-        evaluate = self._evaluator.eval
+        evaluate, start = self._evaluator.eval, self._budget.start
         fired = []
         for rule, quick in self.rules:
             if quick is not None:
@@ -307,9 +346,19 @@ class RuleSet:
                     if quick.compare(value, quick.constant):
                         fired.append(rule)
                     continue
+            start()
             try:
                 if evaluate(rule.text, rule.tree):
                     fired.append(rule)
+            except _COSTLY as exc:
+                problems.append(
+                    Problem(
+                        ErrorCode.RULE_TOO_COSTLY,
+                        f'rule "{rule.id}" ({show(rule.text)}) was stopped for this record: '
+                        f"{_reason(exc)}. Change the rule to work on smaller values.",
+                        rule_id=rule.id,
+                    )
+                )
             except Exception as exc:  # any failure is this record's problem
                 problems.append(
                     Problem(
@@ -320,3 +369,22 @@ class RuleSet:
                     )
                 )
         return fired
+
+
+# What stops an evaluation for its cost: our bounds, simpleeval's own (a string
+# literal too long), or Python's (very deep values).
+_COSTLY = (
+    limits.TooCostly,
+    simpleeval.IterableTooLong,
+    simpleeval.NumberTooHigh,
+    RecursionError,
+    MemoryError,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, limits.TooCostly):
+        return str(exc)
+    if isinstance(exc, RecursionError | MemoryError):
+        return "it needed more memory than a rule may use"
+    return f"it makes a value of more than {simpleeval.MAX_STRING_LENGTH:,} characters"
