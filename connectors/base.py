@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from connectors.errors import ErrorKind
 
 if TYPE_CHECKING:
+    from connectors.circuit import CircuitBreaker
     from connectors.ratelimit import Headroom, RateLimiter
 
 Record = dict[str, Any]
@@ -201,7 +202,8 @@ class Connector(ABC):
     """Base class of every system's connector.
 
     Subclasses set ``system`` and implement the abstract methods; entity names
-    are the system's own (``Invoices``, ``Account``, ``SORTOI`` …).
+    are the system's own (``Invoices``, ``Account``, ``SORTOI`` …). ``breaker``
+    is the connection's circuit breaker, which a subclass hands to its HTTP client.
     """
 
     system: ClassVar[str]
@@ -211,10 +213,12 @@ class Connector(ABC):
         config: ConnectionConfig,
         tokens: TokenStore,
         limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.config = config
         self.tokens = tokens
         self.limiter = limiter
+        self.breaker = breaker
 
     @abstractmethod
     def entities(self) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 import django_rq
 
 from connectors.base import ConnectionConfig, Connector, TokenStore
+from connectors.circuit import circuit_breaker
 from connectors.kashflow import kashflow_connector
 from connectors.models import Connection, Environment, System
 from connectors.ratelimit import RateLimiter, RateLimits
@@ -57,7 +58,10 @@ def _salesforce(config: ConnectionConfig, tokens: TokenStore, *, redis: Any) -> 
         SALESFORCE_LIMITS.overridden_by(config.settings),
         max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
     )
-    return SalesforceConnector(config, tokens, limiter)
+    breaker = circuit_breaker(
+        redis, f"salesforce:{config.connection_id}", label="Salesforce", settings=config.settings
+    )
+    return SalesforceConnector(config, tokens, limiter, breaker)
 
 
 FACTORIES: dict[str, Callable[..., Connector]] = {

@@ -8,6 +8,7 @@ the *message* is what a finance user reads, so it names the record and the fix.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +27,7 @@ class ErrorCode(StrEnum):
     CONNECTION_FAILED = "connection_failed"
     SERVER_ERROR = "server_error"
     RATE_LIMITED = "rate_limited"
+    CIRCUIT_OPEN = "circuit_open"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
@@ -39,6 +41,9 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.CONNECTION_FAILED: "The system could not be reached. It will be tried again.",
     ErrorCode.SERVER_ERROR: "The system reported an internal error. It will be tried again.",
     ErrorCode.RATE_LIMITED: "The system's call limit was reached. It will be tried again later.",
+    ErrorCode.CIRCUIT_OPEN: (
+        "The system has been failing, so calls to it are paused. It will be tried again."
+    ),
     ErrorCode.UNAUTHORIZED: "The connection's sign-in has expired or was revoked. Reconnect it.",
     ErrorCode.FORBIDDEN: "The connection is not allowed to do this. Check its permissions.",
     ErrorCode.NOT_FOUND: "The record was not found in the system.",
@@ -78,7 +83,19 @@ class ConnectorError(Exception):
         return f"{type(self).__name__}({self.kind}, {self.code!r}, {self.message!r})"
 
 
-class RateLimitedError(ConnectorError):
+class RetryLaterError(ConnectorError):
+    """The call was held back on our side; try again ``retry_after`` seconds later.
+
+    Nothing was sent by the call that raised it (though, with
+    ``outcome_unknown``, an earlier try of the same call may have landed), so
+    the sync core defers the run and hands its records back unsent instead of
+    failing them: there is nothing for a person to do.
+    """
+
+    retry_after: float
+
+
+class RateLimitedError(RetryLaterError):
     """Raised instead of sleeping when the wait is longer than a caller should block.
 
     The caller (an RQ job) reschedules itself ``retry_after`` seconds later.
@@ -102,3 +119,28 @@ class RateLimitedError(ConnectorError):
         )
         self.retry_after = retry_after
         self.limit = limit
+
+
+class CircuitOpenError(RetryLaterError):
+    """The connection's circuit breaker is open: the system has been failing, so no call is sent.
+
+    ``retry_after`` is the time until the breaker lets a probe through (see
+    ``connectors.circuit``).
+    """
+
+    def __init__(
+        self,
+        retry_after: float,
+        *,
+        message: str,
+        open_since: datetime | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(
+            ErrorKind.TRANSIENT,
+            ErrorCode.CIRCUIT_OPEN,
+            message,
+            outcome_unknown=outcome_unknown,
+        )
+        self.retry_after = retry_after
+        self.open_since = open_since

@@ -20,7 +20,10 @@ Rules, in the order a call meets them:
 * 401 calls ``reauthenticate`` once (a token refresh) and repeats the call;
 * every other failure becomes a ``ConnectorError`` whose kind follows from the
   status and whose code and message come from the connector's
-  ``describe_error`` hook, which reads the system's own error body.
+  ``describe_error`` hook, which reads the system's own error body;
+* before every try, the connection's ``CircuitBreaker`` (when given) gives
+  leave or raises ``CircuitOpenError``; each try's 5xx, timeout or reset
+  counts against it, and any other answer counts for it (connectors.circuit).
 
 Only method, path, status and timing are logged: never headers, query strings
 or bodies, which carry tokens and customer data.
@@ -32,8 +35,8 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Collection, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -43,6 +46,7 @@ from urllib3.exceptions import NewConnectionError
 
 from connectors.errors import (
     DEFAULT_MESSAGES,
+    CircuitOpenError,
     ConnectorError,
     ErrorCode,
     ErrorKind,
@@ -50,6 +54,7 @@ from connectors.errors import (
 )
 
 if TYPE_CHECKING:
+    from connectors.circuit import CircuitBreaker, Ticket
     from connectors.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -113,11 +118,23 @@ def response_body(response: requests.Response) -> Any:
         return response.text[:4000]
 
 
+def is_outage(status: int) -> bool:
+    """A status that says the system itself is failing (501 is a call it does not offer)."""
+    return status >= 500 and status != 501
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.ConnectTimeout):
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, NewConnectionError)
+
+
+def _failure_reason(never_sent: bool, timed_out: bool) -> str:
+    """A failed try in words for the dashboard: no URL, no exception text."""
+    if never_sent:
+        return "could not connect"
+    return "no answer in time" if timed_out else "connection dropped"
 
 
 def _reason(exc: requests.RequestException) -> str:
@@ -155,6 +172,7 @@ class HttpClient:
         on_response: Callable[[requests.Response], None] | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -167,6 +185,7 @@ class HttpClient:
         self.on_response = on_response
         self.session = session or requests.Session()
         self.sleep = sleep
+        self.breaker = breaker
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -207,9 +226,10 @@ class HttpClient:
             send_headers = dict(headers or {})
             if authenticated and self.auth is not None:
                 send_headers.update(self.auth())
+            ticket = self._ticket(outcome_unknown=maybe_applied)
             started = time.monotonic()
             try:
-                with self.limiter.slot() if self.limiter else nullcontext():
+                with self._slot(ticket):
                     response = self.session.request(
                         method,
                         url,
@@ -222,6 +242,7 @@ class HttpClient:
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
                 timed_out = isinstance(exc, requests.Timeout)
+                self._count_failure(ticket, _failure_reason(never_sent, timed_out))
                 maybe_applied = maybe_applied or (writes and not never_sent)
                 logger.warning("%s %s failed (%s) on try %d", method, where, _reason(exc), attempt)
                 if (never_sent or repeatable) and not last_try:
@@ -239,6 +260,7 @@ class HttpClient:
                     outcome_unknown=unknown,
                 ) from exc
 
+            self._count_answer(ticket, response.status_code)
             elapsed_ms = (time.monotonic() - started) * 1000
             logger.info("%s %s -> %d in %.0f ms", method, where, response.status_code, elapsed_ms)
             if self.on_response is not None:
@@ -275,6 +297,39 @@ class HttpClient:
                 response,
                 outcome_unknown=maybe_applied or (status >= 500 and not repeatable),
             )
+
+    def _ticket(self, *, outcome_unknown: bool) -> Ticket | None:
+        """Leave from the breaker for one try; its refusal says whether an earlier try landed."""
+        if self.breaker is None:
+            return None
+        try:
+            return self.breaker.before_call()
+        except CircuitOpenError as refused:
+            refused.outcome_unknown = outcome_unknown
+            raise
+
+    @contextmanager
+    def _slot(self, ticket: Ticket | None) -> Iterator[None]:
+        """The rate limiter's permit; a probe the limiter holds back passes to the next caller."""
+        try:
+            with self.limiter.slot() if self.limiter else nullcontext():
+                yield
+        except RateLimitedError:
+            if ticket is not None and self.breaker is not None:
+                self.breaker.abandon(ticket)
+            raise
+
+    def _count_failure(self, ticket: Ticket | None, reason: str) -> None:
+        if ticket is not None and self.breaker is not None:
+            self.breaker.failed(ticket, reason)
+
+    def _count_answer(self, ticket: Ticket | None, status: int) -> None:
+        if ticket is None or self.breaker is None:
+            return
+        if is_outage(status):
+            self.breaker.failed(ticket, f"server error, HTTP {status}")
+        else:
+            self.breaker.succeeded(ticket)
 
     def error_for(
         self, response: requests.Response, *, outcome_unknown: bool = False

@@ -57,7 +57,14 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
-from connectors.errors import ConnectorError, ErrorCode, ErrorKind, RateLimitedError
+from connectors.circuit import CircuitBreaker, circuit_breaker
+from connectors.errors import (
+    CircuitOpenError,
+    ConnectorError,
+    ErrorCode,
+    ErrorKind,
+    RetryLaterError,
+)
 from connectors.http import HttpClient, RetryPolicy
 from connectors.ratelimit import RateLimiter, RateLimits
 
@@ -386,7 +393,8 @@ def kashflow_connector(
     redis: Redis | None = None,
     retry: RetryPolicy | None = None,
 ) -> KashFlowConnector:
-    """A connector whose calls share one Redis limiter per connection across workers."""
+    """A connector whose calls share one Redis limiter and one circuit breaker per
+    connection across workers."""
     limiter = None
     if redis is not None:
         limiter = RateLimiter(
@@ -395,7 +403,10 @@ def kashflow_connector(
             rate_limits(config),
             max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
         )
-    return KashFlowConnector(config, tokens, limiter, retry=retry)
+    breaker = circuit_breaker(
+        redis, f"kashflow:{config.connection_id}", label="KashFlow", settings=config.settings
+    )
+    return KashFlowConnector(config, tokens, limiter, retry=retry, breaker=breaker)
 
 
 class KashFlowConnector(Connector):
@@ -409,8 +420,9 @@ class KashFlowConnector(Connector):
         *,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        super().__init__(config, tokens, limiter)
+        super().__init__(config, tokens, limiter, breaker)
         settings = self.config.settings
         self.page_size = int(settings.get("page_size", 100))
         self.bulk_payments = int(settings.get("max_bulk_payments", 100))
@@ -423,6 +435,7 @@ class KashFlowConnector(Connector):
             auth=self._auth_header,
             reauthenticate=self._relogon,
             describe_error=describe_error,
+            breaker=breaker,
         )
 
     # -- session --------------------------------------------------------------
@@ -690,8 +703,10 @@ class KashFlowConnector(Connector):
             try:
                 outcomes.append(write(record))
             except ConnectorError as exc:
+                if isinstance(exc, CircuitOpenError) and not outcomes:
+                    raise  # nothing of the batch was sent: the run waits with it unsent
                 outcomes.append(outcome_of(exc))
-                if isinstance(exc, RateLimitedError) or exc.kind is ErrorKind.AUTH:
+                if isinstance(exc, RetryLaterError) or exc.kind is ErrorKind.AUTH:
                     stop = outcomes[-1]
         return outcomes
 
@@ -805,6 +820,8 @@ class KashFlowConnector(Connector):
             try:
                 if number not in invoices:
                     invoices[number] = self._get(f"{API}/invoices/{number}")
+            except CircuitOpenError:
+                raise  # only lookups so far, nothing sent: the run waits with the batch
             except ConnectorError as exc:
                 outcomes[i] = outcome_of(exc)
                 continue
@@ -821,7 +838,7 @@ class KashFlowConnector(Connector):
                 bool(record.get("Reconciled")),
             )
             groups[batch].append(i)
-        for (account, method, comment, reconciled), members in groups.items():
+        for n, ((account, method, comment, reconciled), members) in enumerate(groups.items()):
             body = {
                 "Date": str(records[members[0]].get("Date") or records[members[0]]["PaidDate"]),
                 "Comment": comment,
@@ -830,7 +847,7 @@ class KashFlowConnector(Connector):
                 "Reconciled": reconciled,
                 "PaymentItems": [self._payment_item(records[i]) for i in members],
             }
-            for i, outcome in zip(members, self._send_payments(body), strict=True):
+            for i, outcome in zip(members, self._send_payments(body, first=n == 0), strict=True):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 
@@ -843,11 +860,14 @@ class KashFlowConnector(Connector):
             "PaidDate": str(record.get("Date") or record["PaidDate"]),
         }
 
-    def _send_payments(self, body: Record) -> list[WriteOutcome]:
+    def _send_payments(self, body: Record, *, first: bool) -> list[WriteOutcome]:
+        """One bulk call; ``first`` when no other call of the batch was sent before it."""
         items = body["PaymentItems"]
         try:
             answer = self.http.request("POST", f"{API}/invoices/bulk/payments", json=body).json()
         except ConnectorError as exc:
+            if isinstance(exc, CircuitOpenError) and first:
+                raise  # nothing of the batch was sent: the run waits with it unsent
             return [outcome_of(exc)] * len(items)
         results = answer.get("Data") if isinstance(answer, dict) else answer
         outcomes = []

@@ -42,6 +42,7 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
+from connectors.circuit import CircuitBreaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import HttpClient
 from connectors.ratelimit import Headroom, RateLimiter
@@ -349,8 +350,9 @@ class SalesforceConnector(Connector):
         config: ConnectionConfig,
         tokens: TokenStore,
         limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        super().__init__(config, tokens, limiter)
+        super().__init__(config, tokens, limiter, breaker)
         settings = self.config.settings
         self.api_version = str(settings.get("api_version", DEFAULT_API_VERSION))
         self.api_usage: tuple[int, int] | None = None  # (used, max) from Sforce-Limit-Info
@@ -363,6 +365,7 @@ class SalesforceConnector(Connector):
             reauthenticate=self._relogin,
             describe_error=self._describe_response,
             on_response=self._note_usage,
+            breaker=breaker,
         )
         self.login_http = HttpClient(self.config.base_url, describe_error=self._describe_response)
 

@@ -60,6 +60,7 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
+from connectors.circuit import CircuitBreaker, circuit_breaker
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
 from connectors.http import HttpClient
 from connectors.ratelimit import RateLimiter, RateLimits
@@ -732,7 +733,8 @@ def service_url(base_url: str) -> str:
 def syspro_connector(
     config: ConnectionConfig, tokens: TokenStore, *, redis: Redis | None = None
 ) -> SysproConnector:
-    """A connector whose calls share one Redis limiter per SYSPRO company across workers."""
+    """A connector whose calls share one Redis limiter per SYSPRO company, and one circuit
+    breaker per connection, across workers."""
     limiter = None
     if redis is not None:
         host = urlsplit(service_url(config.base_url)).netloc
@@ -742,7 +744,10 @@ def syspro_connector(
             rate_limits(config),
             max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
         )
-    return SysproConnector(config, tokens, limiter)
+    breaker = circuit_breaker(
+        redis, f"syspro:{config.connection_id}", label="SYSPRO", settings=config.settings
+    )
+    return SysproConnector(config, tokens, limiter, breaker=breaker)
 
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
@@ -766,8 +771,9 @@ class SysproConnector(Connector):
         limiter: RateLimiter | None = None,
         *,
         session: requests.Session | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        super().__init__(config, tokens, limiter)
+        super().__init__(config, tokens, limiter, breaker)
         settings = config.settings
         self.page_size = int(settings.get("page_size", DEFAULT_PAGE_SIZE))
         self.max_url_length = int(settings.get("max_url_length", DEFAULT_MAX_URL_LENGTH))
@@ -777,6 +783,7 @@ class SysproConnector(Connector):
             limiter=limiter,
             describe_error=_describe_http_error,
             session=session,
+            breaker=breaker,
         )
 
     # -- sessions -------------------------------------------------------------------

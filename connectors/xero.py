@@ -47,6 +47,7 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
+from connectors.circuit import CircuitBreaker, circuit_breaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import HttpClient, RetryPolicy
 from connectors.ratelimit import Headroom, RateLimiter, RateLimits
@@ -212,7 +213,8 @@ def xero_connector(
     redis: Redis | None = None,
     retry: RetryPolicy | None = None,
 ) -> XeroConnector:
-    """A connector whose calls share one Redis limiter per Xero tenant across workers."""
+    """A connector whose calls share one Redis limiter per Xero tenant, and one circuit
+    breaker per connection, across workers."""
     limiter = None
     if redis is not None:
         tenant_id = _tenant_id(config, tokens.load())
@@ -223,7 +225,10 @@ def xero_connector(
             max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
             time_scale=float(config.settings.get("rate_limit_time_scale", 1.0)),
         )
-    return XeroConnector(config, tokens, limiter, retry=retry)
+    breaker = circuit_breaker(
+        redis, f"xero:{config.connection_id}", label="Xero", settings=config.settings
+    )
+    return XeroConnector(config, tokens, limiter, retry=retry, breaker=breaker)
 
 
 # -- the connector -------------------------------------------------------------
@@ -241,8 +246,9 @@ class XeroConnector(Connector):
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
         clock: Callable[[], float] = time.time,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        super().__init__(config, tokens, limiter)
+        super().__init__(config, tokens, limiter, breaker)
         self.clock = clock
         self.server_limits: dict[str, int] = {}
         self._sent_token: str | None = None
@@ -257,6 +263,7 @@ class XeroConnector(Connector):
             describe_error=describe_error,
             rate_limit_of=lambda r: r.headers.get("X-Rate-Limit-Problem"),
             on_response=self._note_limits,
+            breaker=breaker,
         )
 
     # -- tokens ---------------------------------------------------------------

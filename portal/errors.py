@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
+from connectors.errors import ConnectorError, ErrorKind, RetryLaterError
 
 # How long a portal should wait before asking again after SYSPRO failed transiently.
 RETRY_AFTER_SECONDS = 5
@@ -41,7 +41,7 @@ def from_connector(exc: ConnectorError) -> PortalError:
     bad data in the request is 400; a connection SYSPRO refuses (operator,
     licence, company) is 502 — not the portal's fault, a consultant's to fix.
     """
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, RetryLaterError):  # a rate limit, or SYSPRO's breaker open
         return PortalError(503, exc.code, exc.message, retry_after=math.ceil(exc.retry_after))
     if exc.kind is ErrorKind.TRANSIENT:
         return PortalError(503, exc.code, exc.message, retry_after=RETRY_AFTER_SECONDS)

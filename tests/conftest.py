@@ -28,7 +28,8 @@ def encryption_keys(settings):
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> None:
-    """Each test starts with no calls counted against any connection.
+    """Each test starts with no calls counted against any connection, and every
+    connection's circuit breaker closed.
 
     The limiter counts calls per tenant, as the systems do, and a sandbox's
     demo tenant is the same in every test: without this a test inherits the
@@ -36,7 +37,10 @@ def fresh_rate_limits() -> None:
     """
     client = Redis.from_url(django_settings.REDIS_URL, socket_connect_timeout=1)
     try:
-        keys = list(client.scan_iter("clarity:ratelimit:*", count=1000))
+        keys = [
+            *client.scan_iter("clarity:ratelimit:*", count=1000),
+            *client.scan_iter("clarity:circuit:*", count=1000),
+        ]
         if keys:
             client.delete(*keys)
     except RedisError:

@@ -35,7 +35,7 @@ from clarity.sync.locks import (
 from clarity.sync.readahead import ReadAhead
 from connectors.base import Connector
 from connectors.configs import connector_for
-from connectors.errors import ConnectorError, RateLimitedError
+from connectors.errors import ConnectorError, RetryLaterError
 from mappings.engine import CompileError, Outcome, Plan, to_json_safe
 from mappings.services import mapping_compile
 
@@ -45,7 +45,8 @@ DONE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.RESOLVED, Rec
 
 
 class RunDeferred(Exception):
-    """The run must continue later (rate limit, or another worker holds the flow)."""
+    """The run must continue later (a rate limit, a system whose circuit breaker is
+    open, or another worker holding the flow)."""
 
     def __init__(self, seconds: float, reason: str) -> None:
         super().__init__(reason)
@@ -156,7 +157,8 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
     except LeaseLost:
         # Another worker took the flow over (ours lapsed); it carries on with the run.
         return run
-    except RateLimitedError as exc:
+    except RetryLaterError as exc:
+        # A rate limit, or a system that is down (its breaker open): wait, fail nothing.
         _defer(run, exc.retry_after, str(exc))
         raise RunDeferred(exc.retry_after, str(exc)) from exc
     except FlowPaused as exc:
@@ -373,7 +375,7 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
             ctx.keeper.hold(r.pk for r in batch)
         try:
             load(ctx, batch)
-        except RateLimitedError as exc:
+        except RetryLaterError as exc:
             if exc.outcome_unknown:
                 # An earlier try of this call may have landed: settle by lookup, not resend.
                 _mark_unknown(batch)
@@ -505,7 +507,7 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord]) -> None:
         results = ctx.target.write_batch(
             flow.target_entity, [row.transformed_payload for row in batch]
         )
-    except RateLimitedError:
+    except RetryLaterError:
         raise
     except ConnectorError as exc:
         if exc.kind == ErrorKind.AUTH:
