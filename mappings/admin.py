@@ -8,18 +8,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from mappings import catalogue, services
+from mappings import catalogue, selectors, services
 from mappings import forms as mapping_forms
+from mappings.engine.jsonload import JSONInputError, loads_bounded
 from mappings.models import (
     Aggregation,
     ConditionalRule,
@@ -97,11 +99,9 @@ class TryItForm(forms.Form):
 
     def clean_record(self) -> Any:
         try:
-            return json.loads(self.cleaned_data["record"])
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-            ) from exc
+            return loads_bounded(self.cleaned_data["record"])
+        except JSONInputError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class FetchSampleForm(forms.Form):
@@ -173,9 +173,66 @@ class MappingAdmin(SimpleHistoryAdmin):
         for formset, inline in pairs:
             yield type(formset.__name__, (formset,), {"check": check}), inline
 
+    def save_model(self, request: HttpRequest, obj: Mapping, form: Any, change: bool) -> None:
+        services.mapping_save(mapping=obj)
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        services.mapping_changed(mapping=form.instance)
+        services.mapping_touch(
+            mapping=form.instance, user=request.user, reason="Changed" if change else "Added"
+        )
+
+    def set_history_delta_changes(
+        self, request: HttpRequest, historical_records: Any, foreign_keys_are_objs: bool = True
+    ) -> None:
+        """Each record's changes: the mapping's fields and every row, rule and lookup entry."""
+        records = list(historical_records)
+        if not records:
+            return
+        mapping = Mapping(pk=records[0].id)
+        changes = selectors.mapping_history_changes(mapping=mapping, records=records)
+        for record in records:
+            record.history_delta_changes = [vars(line) for line in changes[record.history_id]]
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        """Revert the whole mapping to one point of its history: what changes, then do it."""
+        mapping = get_object_or_404(Mapping, pk=object_id)
+        record = get_object_or_404(Mapping.history.model, id=mapping.pk, history_id=version_id)
+        if not self.has_view_history_or_change_history_permission(request, mapping):
+            raise PermissionDenied
+        can_revert = self.has_change_permission(request, mapping)
+        if request.method == "POST":
+            if not can_revert:
+                raise PermissionDenied
+            try:
+                count = services.mapping_revert(mapping=mapping, record=record, user=request.user)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    messages.error(request, message)
+            else:
+                mapping.refresh_from_db()
+                when = formats.localize(timezone.localtime(record.history_date))
+                messages.success(
+                    request,
+                    f"{mapping.name} is back as it was on {when}: {count} changes, now version "
+                    f"{mapping.version}. Runs use it from their next record.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:mappings_mapping_change", args=[mapping.pk])
+                )
+        preview = selectors.mapping_revert_preview(mapping=mapping, record=record)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": mapping,
+            "record": record,
+            "title": f"Revert {mapping.name}",
+            "preview": preview,
+            "can_revert": can_revert,
+        }
+        return TemplateResponse(request, "mappings/mapping_revert.html", context)
 
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
@@ -236,12 +293,13 @@ class MappingPartAdmin(SimpleHistoryAdmin):
     show_full_result_count = False
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        services.mapping_changed(mapping=obj.mapping)
+        services.mapping_part_save(part=obj, user=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        super().delete_model(request, obj)
-        services.mapping_changed(mapping=obj.mapping)
+        services.mapping_parts_delete(parts=type(obj).objects.filter(pk=obj.pk), user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        services.mapping_parts_delete(parts=queryset, user=request.user)
 
 
 @admin.register(FieldMappingRow)
@@ -301,9 +359,13 @@ class LookupTableAdmin(SimpleHistoryAdmin):
             return []
         return [LookupEntryInline]
 
+    def save_model(self, request: HttpRequest, obj: LookupTable, form: Any, change: bool) -> None:
+        services.lookup_table_save(table=obj, user=request.user)
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        services.lookup_tables_changed(table_ids=[form.instance.pk])
+        if any(formset.has_changed() for formset in formsets):
+            services.lookup_tables_touch(table_ids=[form.instance.pk], user=request.user)
 
 
 @admin.register(LookupEntry)
@@ -319,12 +381,15 @@ class LookupEntryAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     show_full_result_count = False
 
     def save_model(self, request: HttpRequest, obj: LookupEntry, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        services.lookup_tables_changed(table_ids=[obj.table_id])
+        services.lookup_entry_save(entry=obj, user=request.user)
 
     def delete_model(self, request: HttpRequest, obj: LookupEntry) -> None:
-        super().delete_model(request, obj)
-        services.lookup_tables_changed(table_ids=[obj.table_id])
+        services.lookup_entries_delete(
+            entries=LookupEntry.objects.filter(pk=obj.pk), user=request.user
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[LookupEntry]) -> None:
+        services.lookup_entries_delete(entries=queryset, user=request.user)
 
     def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         """Hand a large file to a worker; small ones take the usual dry run and confirm."""

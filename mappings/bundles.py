@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from simple_history.utils import bulk_create_with_history
 
 from mappings.engine import CompileError
 from mappings.models import (
@@ -28,7 +29,7 @@ from mappings.models import (
     MappingPart,
     Split,
 )
-from mappings.services import lookup_tables_changed, mapping_changed, mapping_compile
+from mappings.services import lookup_tables_touch, mapping_compile, mapping_touch
 
 PART_MODELS: dict[str, type[MappingPart]] = {
     "rows": FieldMappingRow,
@@ -41,6 +42,7 @@ PART_MODELS: dict[str, type[MappingPart]] = {
 MAPPING_FIELDS = ("description", "source_system", "source_entity", "target_system", "target_entity")
 TABLE_FIELDS = ("description", "on_missing", "default_value", "case_sensitive")
 SKIPPED_PART_FIELDS = {"id", "mapping"}
+BUNDLE_REASON = "Imported from a configuration bundle"
 
 
 @dataclass
@@ -131,10 +133,11 @@ def lookup_table_apply(data: dict[str, Any]) -> LookupTable:
     )
     table.full_clean()
     table.entries.all().delete()
-    LookupEntry.objects.bulk_create(
-        LookupEntry(table=table, key=key, value=value) for key, value in data["entries"].items()
+    bulk_create_with_history(
+        [LookupEntry(table=table, key=key, value=value) for key, value in data["entries"].items()],
+        LookupEntry,
     )
-    lookup_tables_changed(table_ids=[table.pk])
+    lookup_tables_touch(table_ids=[table.pk], reason=BUNDLE_REASON)
     return table
 
 
@@ -154,7 +157,7 @@ def mapping_apply(data: dict[str, Any]) -> Mapping:
             part = model(mapping=mapping, **kwargs)
             part.full_clean()
             part.save()
-    mapping_changed(mapping=mapping)
+    mapping_touch(mapping=mapping, reason=BUNDLE_REASON)
     try:
         mapping_compile(mapping=mapping)
     except CompileError as exc:

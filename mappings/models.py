@@ -257,3 +257,24 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.get_status_display()})"
+
+
+# Every kind of part a mapping is made of, in the order its page shows them.
+MAPPING_PART_MODELS: tuple[type[MappingPart], ...] = (
+    FieldMappingRow,
+    ConditionalRule,
+    Enrichment,
+    Default,
+    Aggregation,
+    Split,
+)
+
+# A mapping's own fields, as its history records and reverts them.
+MAPPING_FIELDS = (
+    "name",
+    "description",
+    "source_system",
+    "source_entity",
+    "target_system",
+    "target_entity",
+)

@@ -308,7 +308,9 @@ class _LookupPlan:
             )
             touched = {t for t, _, _ in self.new} | {t for _, t, _, _ in self.changed}
             if touched:
-                services.lookup_tables_changed(table_ids=touched)
+                services.lookup_tables_touch(
+                    table_ids=touched, user=who, reason="Imported from a file"
+                )
 
 
 def _create_with_history(new: list[tuple[int, str, str]], who: Any) -> None:
@@ -499,4 +501,6 @@ class FieldMappingRowResource(FormulaSafeExportMixin, resources.ModelResource):
             raise ValidationError(problems)
         if not kwargs.get("dry_run"):
             for mapping in Mapping.objects.filter(pk__in=mapping_ids):
-                services.mapping_changed(mapping=mapping)
+                services.mapping_touch(
+                    mapping=mapping, user=kwargs.get("user"), reason="Rows imported from a file"
+                )

@@ -12,13 +12,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import django_rq
-from django.db import transaction
-from django.db.models import F
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from mappings import selectors
 from mappings.compiling import Parts, compile_parts
 from mappings.engine import CompileError, Outcome, Plan, Problem, to_json_safe
-from mappings.models import ImportJob, ImportStatus, LookupTable, Mapping, MappingLookup
+from mappings.models import (
+    MAPPING_FIELDS,
+    ImportJob,
+    ImportStatus,
+    LookupEntry,
+    LookupTable,
+    Mapping,
+    MappingLookup,
+    MappingPart,
+)
 
 # A Plan holds one expression evaluator and must not be shared between threads.
 _plans = threading.local()
@@ -37,8 +49,15 @@ def mapping_validate(*, parts: Parts) -> tuple[Problem, ...]:
     return ()
 
 
-def mapping_changed(*, mapping: Mapping) -> None:
-    """Call after rows or rules changed: new version, and the tables it uses recorded."""
+def mapping_touch(*, mapping: Mapping, user: Any = None, reason: str = "") -> None:
+    """Call in the transaction of every change to a mapping or its rows, rules and the rest.
+
+    The new version makes every worker recompile the plan (plans are cached by
+    version), the tables it uses are recorded (they then bump it when they
+    change), and one history record of the mapping closes the change: the
+    mapping's history lists these records, each with the changes of its rows,
+    rules and lookups since the one before (see ``selectors.mapping_history_changes``).
+    """
     names = selectors.mapping_parts(mapping=mapping).lookup_names()
     with transaction.atomic():
         Mapping.objects.filter(pk=mapping.pk).update(version=F("version") + 1)
@@ -47,16 +66,175 @@ def mapping_changed(*, mapping: Mapping) -> None:
             MappingLookup(mapping=mapping, table=table)
             for table in selectors.lookup_tables_named(names=names)
         )
-    mapping.refresh_from_db(fields=["version"])
+        mapping.refresh_from_db()
+        _history_close(mappings=[mapping], user=user, reason=reason)
 
 
-def lookup_tables_changed(*, table_ids: Iterable[int]) -> None:
-    """Call after entries or settings of tables changed: every mapping using them recompiles."""
+def _history_close(*, mappings: Iterable[Mapping], user: Any, reason: str) -> None:
+    """One "changed" history record per mapping, written after the changes it closes."""
+    Mapping.history.bulk_history_create(
+        list(mappings),
+        update=True,
+        default_user=user if getattr(user, "pk", None) else None,
+        default_change_reason=reason[:100],
+    )
+
+
+def lookup_tables_touch(
+    *,
+    table_ids: Iterable[int],
+    user: Any = None,
+    reason: str = "",
+    except_mapping: Mapping | None = None,
+) -> None:
+    """Call in the transaction of every change to tables or their entries.
+
+    The tables and every mapping using them get a new version, so running
+    workers recompile with the entries as they are now; each such mapping's
+    history gets a record closing the change (``except_mapping`` closes its own).
+    """
     ids = list(table_ids)
-    LookupTable.objects.filter(pk__in=ids).update(version=F("version") + 1)
-    Mapping.objects.filter(
-        pk__in=selectors.mappings_using_tables(table_ids=ids).values("pk")
-    ).update(version=F("version") + 1)
+    with transaction.atomic():
+        LookupTable.objects.filter(pk__in=ids).update(version=F("version") + 1)
+        users = selectors.mappings_using_tables(table_ids=ids)
+        if except_mapping is not None:
+            users = users.exclude(pk=except_mapping.pk)
+        mappings = list(Mapping.objects.filter(pk__in=users.values("pk")))
+        Mapping.objects.filter(pk__in=[m.pk for m in mappings]).update(version=F("version") + 1)
+        if not reason:
+            names = ", ".join(t.name for t in LookupTable.objects.filter(pk__in=ids))
+            reason = f"Lookup table {names} changed"
+        _history_close(mappings=mappings, user=user, reason=reason)
+
+
+def _by(obj: Any, user: Any) -> None:
+    """Name ``user`` on the history record the next save or delete of ``obj`` writes."""
+    if getattr(user, "pk", None):
+        obj._history_user = user
+
+
+def mapping_save(*, mapping: Mapping) -> None:
+    """Save a mapping's own fields; the ``mapping_touch`` that follows records the change."""
+    mapping.full_clean()
+    mapping.save_without_historical_record()
+
+
+def mapping_part_save(*, part: MappingPart, user: Any = None) -> None:
+    """Save one row, rule, enrichment, default, aggregation or split of a mapping."""
+    with transaction.atomic():
+        _by(part, user)
+        part.save()
+        mapping_touch(mapping=part.mapping, user=user, reason=f"{part._meta.verbose_name} saved")
+
+
+def mapping_parts_delete(*, parts: QuerySet[Any], user: Any = None) -> int:
+    """Delete rows or rules (one, or a bulk selection); every mapping they belonged to changes."""
+    with transaction.atomic():
+        mapping_ids = set(parts.values_list("mapping_id", flat=True))
+        count = 0
+        for part in parts.select_related("mapping"):
+            _by(part, user)
+            part.delete()
+            count += 1
+        for mapping in Mapping.objects.filter(pk__in=mapping_ids):
+            mapping_touch(
+                mapping=mapping, user=user, reason=f"{parts.model._meta.verbose_name} deleted"
+            )
+    return count
+
+
+def lookup_table_save(*, table: LookupTable, user: Any = None) -> None:
+    """Save a table's settings (missing-key behaviour, case): the mappings using it recompile."""
+    with transaction.atomic():
+        _by(table, user)
+        table.save()
+        lookup_tables_touch(table_ids=[table.pk], user=user)
+
+
+def lookup_entry_save(*, entry: LookupEntry, user: Any = None) -> None:
+    with transaction.atomic():
+        _by(entry, user)
+        entry.save()
+        lookup_tables_touch(table_ids=[entry.table_id], user=user)
+
+
+def lookup_entries_delete(*, entries: QuerySet[LookupEntry], user: Any = None) -> int:
+    """Delete lookup entries (one, or a bulk selection); the mappings using them recompile."""
+    with transaction.atomic():
+        table_ids = set(entries.values_list("table_id", flat=True))
+        count = 0
+        for entry in entries:
+            _by(entry, user)
+            entry.delete()
+            count += 1
+        lookup_tables_touch(table_ids=table_ids, user=user)
+    return count
+
+
+def mapping_revert(*, mapping: Mapping, record: Any, user: Any = None) -> int:
+    """Put a mapping back as it was at one point of its history, in one transaction.
+
+    ``record`` is one of the mapping's history records: its fields, rows, rules,
+    enrichments, defaults, aggregations and splits, and the entries of the
+    lookup tables it used then, become what they were at that moment. Each
+    restored object gets its own history record; the mapping's version goes up.
+    Returns how many objects changed. A state that no longer compiles (a table
+    it used was since renamed) is refused and nothing changes.
+    """
+    when = record.history_date
+    with transaction.atomic():
+        Mapping.objects.select_for_update().filter(pk=mapping.pk).exists()
+        changed = 0
+        old = record.instance
+        for name in MAPPING_FIELDS:
+            if getattr(mapping, name) != getattr(old, name):
+                setattr(mapping, name, getattr(old, name))
+                changed += 1
+        mapping_save(mapping=mapping)
+        plans = selectors.mapping_restore_plans(mapping=mapping, when=when)
+        for plan in plans:
+            _restore(plan=plan, user=user)
+            changed += len(plan.delete) + len(plan.update) + len(plan.create)
+        reason = f"Reverted to {timezone.localtime(when):%Y-%m-%d %H:%M:%S}"
+        tables = {o.table_id for p in plans if p.model is LookupEntry for o in _objects(p)}
+        if tables:
+            lookup_tables_touch(table_ids=tables, user=user, reason=reason, except_mapping=mapping)
+        mapping_touch(mapping=mapping, user=user, reason=reason)
+        try:
+            mapping_compile(mapping=mapping)
+        except CompileError as exc:
+            raise ValidationError(
+                [f"As it was then, this mapping does not compile; nothing was reverted. {p.message}"
+                 for p in exc.problems]
+            ) from exc  # fmt: skip
+    return changed
+
+
+def _objects(plan: selectors.RestorePlan) -> Iterable[Any]:
+    yield from plan.delete
+    yield from (then for _, then in plan.update)
+    yield from plan.create
+
+
+def _restore(*, plan: selectors.RestorePlan, user: Any) -> None:
+    """Carry out a restore plan, writing a history record for every object it touches."""
+    who = user if getattr(user, "pk", None) else None
+    for obj in plan.delete:
+        _by(obj, user)
+        obj.delete()
+    if plan.update:
+        bulk_update_with_history(
+            [then for _, then in plan.update], plan.model, plan.fields, default_user=who
+        )
+    if plan.create:
+        try:
+            with transaction.atomic():
+                bulk_create_with_history(plan.create, plan.model, default_user=who)
+        except IntegrityError as exc:
+            raise ValidationError(
+                f"A {plan.model._meta.verbose_name} as it was then refers to something "
+                "deleted since (a lookup table?); nothing was reverted."
+            ) from exc
 
 
 def mapping_compile(*, mapping: Mapping) -> Plan:

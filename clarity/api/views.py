@@ -78,7 +78,7 @@ class FlowViewSet(ReadOnlyViewSet):
     @extend_schema(request=None, responses={202: s.RunSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str) -> Response:
-        """Queue a run of the flow, or return the run already waiting or running."""
+        """Queue a run of the flow, or return the run already waiting to start."""
         try:
             run = flow_run_enqueue(flow=self.get_object(), trigger=Trigger.API, user=request.user)
         except ValidationError as exc:

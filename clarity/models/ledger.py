@@ -16,6 +16,7 @@ class RecordStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
     UNKNOWN = "unknown", "Outcome unknown (being checked)"
     IGNORED = "ignored", "Ignored"
+    SPLIT = "split", "Split into parts"
 
 
 class ErrorKind(models.TextChoices):
@@ -28,6 +29,11 @@ class ErrorKind(models.TextChoices):
 class SyncRecord(models.Model):
     """The ledger: one row per source record and version, with its outcome.
 
+    A source record the mapping splits into several target records gets one
+    more row per produced record (its ``parts``, numbered from 1): each has its
+    own idempotency key, outcome and target id, and is retried and settled on
+    its own. The source row itself ends ``split``.
+
     ``pair`` repeats ``flow.pair`` so the busiest filter needs no join at a
     million rows; the indexes follow the admin's filters and default order.
     """
@@ -38,6 +44,19 @@ class SyncRecord(models.Model):
     flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="records")
     pair = models.ForeignKey(IntegrationPair, on_delete=models.PROTECT, related_name="records")
     source_id = models.CharField(max_length=200)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="parts",
+        help_text="The source record this one is a part of, when the mapping split it.",
+    )
+    part = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Which of the records the mapping split the source record into (1, 2, …); "
+        "0 when it maps to one record.",
+    )
     source_version = models.CharField(max_length=100, blank=True, default="")
     business_key = models.CharField(max_length=200, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, unique=True)

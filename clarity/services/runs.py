@@ -20,10 +20,13 @@ RETRYABLE = (RecordStatus.FAILED, RecordStatus.UNKNOWN, RecordStatus.IGNORED)
 
 @transaction.atomic
 def flow_run_enqueue(*, flow: Flow, trigger: str, user: AbstractBaseUser | None = None) -> SyncRun:
-    """Queue a run of the flow, or return the one already waiting or running.
+    """Queue a run of the flow, or return the one already waiting to start.
 
     One waiting run serves every trigger that arrives meanwhile (a burst of
-    webhooks, a schedule and a click), so a flow never runs twice at once.
+    webhooks, a schedule and a click): it has not read anything yet, so it
+    will read their changes. A run already running may have read past a
+    change made just before the trigger, so a trigger during a run queues one
+    more run after it; the flow lease still lets only one of them run at once.
     """
     if trigger == Trigger.MANUAL and not flow.trigger_manual:
         raise ValidationError(f"Flow '{flow.name}' does not allow manual runs.")
@@ -33,11 +36,9 @@ def flow_run_enqueue(*, flow: Flow, trigger: str, user: AbstractBaseUser | None 
             + (f": {flow.paused_reason}" if flow.paused_reason else ".")
         )
     Flow.objects.select_for_update().filter(pk=flow.pk).first()
-    active = SyncRun.objects.filter(
-        flow=flow, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-    ).first()
-    if active is not None:
-        return active
+    waiting = SyncRun.objects.filter(flow=flow, status=RunStatus.QUEUED).first()
+    if waiting is not None:
+        return waiting
     run = SyncRun.objects.create(flow=flow, trigger=trigger, status=RunStatus.QUEUED)
     enqueue(pair_queue_name(flow.pair_id), "clarity.jobs.run_flow", run.pk)
     if user is not None:

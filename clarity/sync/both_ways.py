@@ -40,7 +40,13 @@ from connectors.errors import ConnectorError
 
 ReadOne = Callable[[str, str], dict[str, Any] | None]
 
-DONE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.RESOLVED, RecordStatus.IGNORED)
+DONE = (
+    RecordStatus.SUCCEEDED,
+    RecordStatus.SKIPPED,
+    RecordStatus.RESOLVED,
+    RecordStatus.IGNORED,
+    RecordStatus.SPLIT,
+)
 
 
 def settle_both_ways(

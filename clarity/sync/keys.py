@@ -47,3 +47,11 @@ def idempotency_key(flow_id: int, source_id: str, version: str) -> str:
     if len(key) <= 255:
         return key
     return f"{flow_id}:h{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def part_key(key: str, part: int) -> str:
+    """The idempotency key of one record a split produced: the source row's key and its number."""
+    suffixed = f"{key}#{part}"
+    if len(suffixed) <= 255:
+        return suffixed
+    return f"{key.split(':', 1)[0]}:h{hashlib.sha256(suffixed.encode()).hexdigest()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -52,11 +52,32 @@ def mark_failed(row: SyncRecord, *, kind: str, code: str, message: str, raw: Any
     row.message = message
     if raw is not None:
         row.target_response = raw
-    row.next_retry_at = (
-        timezone.now() + backoff(row.attempts)
-        if kind == ErrorKind.TRANSIENT and row.attempts < MAX_ATTEMPTS
-        else None
-    )
+    row.next_retry_at = None
+    if kind == ErrorKind.TRANSIENT:
+        schedule_retry(row)
+
+
+def schedule_retry(row: SyncRecord) -> None:
+    """When a temporary failure is sent again: after a backoff, and never past the limit.
+
+    The one place a retry time is set, so no path (a lost answer looked up and
+    not found, a lapsed claim, a 5xx) can retry sooner or more often than this.
+    After ``MAX_ATTEMPTS`` sends the record stops retrying by itself and waits
+    for a person, and its message says so.
+    """
+    if row.attempts < MAX_ATTEMPTS:
+        row.next_retry_at = timezone.now() + backoff(row.attempts)
+        return
+    row.next_retry_at = None
+    row.message = (
+        f"{row.message} Gave up after {row.attempts} attempts; it is no longer retried by "
+        "itself. Once the cause is fixed, retry it from the ledger."
+    ).strip()
+
+
+def retry_due(row: SyncRecord, *, now: datetime) -> bool:
+    """Whether a failed row may be sent again now (its backoff passed, its attempts not spent)."""
+    return row.next_retry_at is not None and row.next_retry_at <= now
 
 
 def mark_succeeded(row: SyncRecord, *, target_id: str, raw: Any = None) -> None:
@@ -72,6 +93,18 @@ def mark_skipped(row: SyncRecord, *, reason: str) -> None:
     row.message = reason
     row.error_kind = row.error_code = ""
     row.next_retry_at = None
+
+
+def mark_split(row: SyncRecord, *, parts: int) -> None:
+    """The source row of a split: its parts carry the outcomes, each on its own row."""
+    row.status = RecordStatus.SPLIT
+    row.message = (
+        f"The mapping split this record into {parts} records; each is delivered as a part "
+        "of its own, with its own outcome (see Parts)."
+    )
+    row.error_kind = row.error_code = row.target_id = ""
+    row.next_retry_at = None
+    row.transformed_payload = None
 
 
 def save(rows: Sequence[SyncRecord]) -> None:
@@ -92,15 +125,21 @@ def save(rows: Sequence[SyncRecord]) -> None:
 
 
 def _resolve_older_failures(rows: Iterable[SyncRecord], *, now: Any) -> None:
-    by_flow: dict[int, dict[str, int]] = {}
+    """Older failures of the same record end resolved; a split's parts count one by one.
+
+    Part 1 and an unsplit record (part 0) are the same target record, as in the
+    pipeline's known targets; part 2's success says nothing of part 1.
+    """
+    latest: dict[tuple[int, int], dict[str, int]] = {}
     for row in rows:
-        by_flow.setdefault(row.flow_id, {})[row.source_id] = row.pk
-    for flow_id, latest in by_flow.items():
+        latest.setdefault((row.flow_id, max(row.part, 1)), {})[row.source_id] = row.pk
+    for (flow_id, part), by_source in latest.items():
         stale = SyncRecord.objects.filter(
             flow_id=flow_id,
-            source_id__in=list(latest),
+            source_id__in=list(by_source),
+            part__in=[0, 1] if part == 1 else [part],
             status__in=[RecordStatus.FAILED, RecordStatus.UNKNOWN],
-        ).exclude(pk__in=list(latest.values()))
+        ).exclude(pk__in=list(by_source.values()))
         stale.update(
             status=RecordStatus.RESOLVED,
             resolved_at=now,

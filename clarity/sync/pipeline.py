@@ -24,7 +24,7 @@ from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord,
 from clarity.sync import bulk, outcomes
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
-from clarity.sync.keys import field_text, idempotency_key, source_version
+from clarity.sync.keys import field_text, idempotency_key, part_key, source_version
 from clarity.sync.locks import (
     LeaseKeeper,
     claim_lease,
@@ -41,7 +41,13 @@ from mappings.services import mapping_compile
 
 logger = logging.getLogger(__name__)
 
-DONE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.RESOLVED, RecordStatus.IGNORED)
+DONE = (
+    RecordStatus.SUCCEEDED,
+    RecordStatus.SKIPPED,
+    RecordStatus.RESOLVED,
+    RecordStatus.IGNORED,
+    RecordStatus.SPLIT,
+)
 
 
 class RunDeferred(Exception):
@@ -335,18 +341,32 @@ def settle_and_resend(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     for row in claimed:
         if not row.transformed_payload:
             # Died before it was even transformed: transform it to know its reference.
-            payload = _payload(ctx, row)
-            if payload is None:
+            produced = _produce(ctx, row)
+            if produced is None:
                 finished.append(row)  # skipped or failed by the mapping: nothing was sent
                 continue
-            row.transformed_payload = payload
+            if len(produced) > 1:
+                # Split now: each part may have been sent, so each is looked up on its own.
+                parts = _claim(ctx, _split(ctx, row, produced), statuses=[RecordStatus.PENDING])
+                finished.append(row)
+                for part in parts:
+                    part.status = RecordStatus.UNKNOWN
+                doubtful += parts
+                continue
+            row.transformed_payload = produced[0]
         row.status = RecordStatus.UNKNOWN
         doubtful.append(row)
     outcomes.save(finished)
     ctx.tally.add(finished)
     settle_unknown(ctx, doubtful)
+    # What never arrived is sent again only once its backoff has passed (outcomes.schedule_retry).
+    now = timezone.now()
     again = [
-        r for r in doubtful if r.status == RecordStatus.FAILED and r.error_code == "not_delivered"
+        r
+        for r in doubtful
+        if r.status == RecordStatus.FAILED
+        and r.error_code == "not_delivered"
+        and outcomes.retry_due(r, now=now)
     ]
     again_ids = {r.pk for r in again}
     ctx.tally.add(r for r in doubtful if r.pk not in again_ids)
@@ -439,19 +459,32 @@ def _release(rows: Sequence[SyncRecord]) -> None:
 def transform(
     ctx: FlowContext, rows: Sequence[SyncRecord]
 ) -> tuple[list[SyncRecord], list[SyncRecord]]:
-    """Map each row; returns (ready to send, finished here as skipped or failed)."""
+    """Map each row; returns (ready to send, finished here as skipped, failed or split).
+
+    A source row the mapping splits is not sent itself: each record it
+    produced becomes a part row of its own (see ``_split``), and the parts not
+    sent yet join the rows to send.
+    """
     ready: list[SyncRecord] = []
     done: list[SyncRecord] = []
     for row in rows:
         row.attempts += 1
         row.run = ctx.run
         row.mapping_version = ctx.mapping_version
-        payload = _payload(ctx, row)
-        if payload is None:
+        produced = _produce(ctx, row)
+        if produced is None:
             done.append(row)
-            continue
-        row.transformed_payload = payload
-        ready.append(row)
+        elif len(produced) > 1:
+            ready += _split(ctx, row, produced)
+            done.append(row)
+        else:
+            row.transformed_payload = produced[0]
+            ready.append(row)
+    # A part already among the rows (left over, and its source row split again) is sent once.
+    unique: dict[int, SyncRecord] = {}
+    for row in ready:
+        unique.setdefault(row.pk, row)
+    ready = list(unique.values())
     _known_targets(ctx, ready)
     if ctx.counterpart is not None:
         ready, settled = settle_both_ways(ctx.flow, ctx.counterpart, ready, ctx.target.read_one)
@@ -459,11 +492,16 @@ def transform(
     return ready, done
 
 
-def _payload(ctx: FlowContext, row: SyncRecord) -> dict[str, Any] | None:
+def _produce(ctx: FlowContext, row: SyncRecord) -> list[dict[str, Any]] | None:
+    """The records to send for this row, or None when the mapping skipped or failed it.
+
+    A part row gets its own record of the source record's split, mapped again
+    with the current mapping: a retry sends what the mapping makes now.
+    """
     if row.payload_override is not None:
-        return dict(row.payload_override)
+        return [dict(row.payload_override)]
     if ctx.plan is None:
-        return dict(row.source_payload)
+        return [dict(row.source_payload)]
     result = ctx.plan.apply(row.source_payload)
     if result.outcome == Outcome.SKIPPED:
         outcomes.mark_skipped(row, reason=result.skip_reason or "Skipped by a rule.")
@@ -478,25 +516,112 @@ def _payload(ctx: FlowContext, row: SyncRecord) -> dict[str, Any] | None:
             message="; ".join(p.message for p in problems) or "The mapping produced no record.",
         )
         return None
-    return to_json_safe(result.records[0])
+    records = [to_json_safe(record) for record in result.records]
+    if not row.part:
+        return records
+    if row.part > len(records):
+        outcomes.mark_failed(
+            row,
+            kind=ErrorKind.CONFIG,
+            code="split_part_gone",
+            message=f"This was part {row.part} of a split, but the mapping now splits the source "
+            f"record into {len(records)} record(s). Check the mapping's split; then resolve or "
+            "retry the source record's parts.",
+        )
+        return None
+    return [records[row.part - 1]]
+
+
+def _split(ctx: FlowContext, row: SyncRecord, produced: list[dict[str, Any]]) -> list[SyncRecord]:
+    """Give each record a split produced its own ledger row; returns the parts to send now.
+
+    Each part has its own idempotency key (the source row's, numbered), outcome
+    and target id, so it is retried, looked up after a lost answer, and
+    updated on the next version on its own. The split is refused (the source
+    row fails) where the flow could not deliver the parts safely.
+    """
+    refusal = _split_refusal(ctx, produced)
+    if refusal:
+        outcomes.mark_failed(row, kind=ErrorKind.CONFIG, code="split_undeliverable",
+                             message=refusal)  # fmt: skip
+        return []
+    parts = bulk.rows_store(
+        [
+            SyncRecord(
+                run=ctx.run,
+                flow=ctx.flow,
+                pair_id=ctx.flow.pair_id,
+                parent=row,
+                part=number,
+                source_id=row.source_id,
+                source_version=row.source_version,
+                business_key=row.business_key,
+                idempotency_key=part_key(row.idempotency_key, number),
+                source_payload=row.source_payload,
+                transformed_payload=payload,
+                mapping_version=ctx.mapping_version,
+            )
+            for number, payload in enumerate(produced, start=1)
+        ]
+    )
+    outcomes.mark_split(row, parts=len(produced))
+    ctx.tally.total += len(parts) - 1  # the parts are counted instead of their source row
+    send = []
+    for part in parts:
+        # Parts stored before (a source row split again) go on as the ledger says:
+        # only those never sent and held by nobody are sent from here.
+        if part.status == RecordStatus.PENDING and part.claimed_until is None:
+            part.attempts += 1
+            part.run = ctx.run
+            part.mapping_version = ctx.mapping_version
+            part.transformed_payload = produced[part.part - 1]
+            send.append(part)
+    return send
+
+
+def _split_refusal(ctx: FlowContext, produced: list[dict[str, Any]]) -> str:
+    """Why the flow cannot deliver these parts, or "" when it can."""
+    count = len(produced)
+    if ctx.counterpart is not None:
+        return (
+            f"The mapping splits this record into {count} records, but this flow syncs both "
+            "ways, where each record has exactly one twin. Remove the split from the mapping, "
+            "or stop syncing this entity back."
+        )
+    reference = ctx.flow.target_reference_field
+    if reference:
+        values = [field_text(payload, reference) for payload in produced]
+        if "" in values or len(set(values)) < count:
+            return (
+                f"The mapping splits this record into {count} records, but they do not each "
+                f"carry their own {reference} ({', '.join(v or '(empty)' for v in values)}). "
+                "Without one, a write whose answer was lost could not be checked without "
+                f"doubling it: map a distinct {reference} into each part (e.g. from the split's "
+                "header field), then retry."
+            )
+    return ""
 
 
 def _known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     """A record delivered before is an update of the same target record, never a second one."""
     if not rows or not ctx.target_key:
         return
-    known = dict(
+    # Keyed by part too: part 2 of an order's next version updates part 2's invoice.
+    # Part 1 and an unsplit record (part 0) are the same target record.
+    known: dict[tuple[str, int], str] = {}
+    for source_id, part, target_id in (
         SyncRecord.objects.filter(
             flow=ctx.flow,
             source_id__in={r.source_id for r in rows},
             status=RecordStatus.SUCCEEDED,
         )
         .exclude(target_id="")
-        .order_by("source_id", "-id")
-        .values_list("source_id", "target_id")
-    )
+        .order_by("-id")
+        .values_list("source_id", "part", "target_id")
+    ):
+        known.setdefault((source_id, max(part, 1)), target_id)
     for row in rows:
-        target_id = known.get(row.source_id)
+        target_id = known.get((row.source_id, max(row.part, 1)))
         if target_id and not row.transformed_payload.get(ctx.target_key):
             row.transformed_payload[ctx.target_key] = target_id
 
@@ -576,12 +701,11 @@ def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
         if found is not None:
             outcomes.mark_succeeded(row, target_id=found.target_id, raw=found.record)
         else:
-            # It never arrived: sending it again is safe.
+            # It never arrived: sending it again is safe, after the same backoff as any retry.
             outcomes.mark_failed(
                 row,
                 kind=ErrorKind.TRANSIENT,
                 code="not_delivered",
-                message="Sent, but it never arrived in the target; it will be sent again.",
+                message="Sent, but it never arrived in the target, so sending it again is safe.",
             )
-            row.next_retry_at = timezone.now()
     outcomes.save([r for r in rows if r.status != RecordStatus.UNKNOWN])

@@ -38,7 +38,7 @@ def payments_mapping() -> Mapping:
         FieldMappingRow.objects.create(
             mapping=mapping, order=order, sources=sources, targets=targets, transforms=transforms
         )
-    services.mapping_changed(mapping=mapping)
+    services.mapping_touch(mapping=mapping)
     return mapping
 
 

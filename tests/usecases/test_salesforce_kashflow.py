@@ -10,7 +10,7 @@ import pytest
 from clarity.models import RecordStatus, SyncRecord
 from clarity.services.runs import ledger_records_retry_code
 from mappings.models import LookupEntry, LookupTable
-from mappings.services import lookup_tables_changed
+from mappings.services import lookup_tables_touch
 from tests.usecases.sf_kf_fixtures import (
     ACCOUNTS,
     CUSTOMERS_TO_ACCOUNTS,
@@ -334,7 +334,7 @@ def test_products_both_ways_settle_and_a_new_family_is_fixed_by_its_lookup(sf_kf
     assert uc.kf().read_one("products", "TRAIN-ONSITE") is None
     table = LookupTable.objects.get(name="Salesforce product family → KashFlow nominal code")
     LookupEntry.objects.create(table=table, key="Training", value="4040")
-    lookup_tables_changed(table_ids=[table.pk])
+    lookup_tables_touch(table_ids=[table.pk])
     queued, refused = ledger_records_retry_code(
         flow=uc.flow(SF_PRODUCTS), error_code="lookup_missing", user=None
     )

@@ -18,7 +18,7 @@ from clarity.services.runs import ledger_records_retry
 from clarity.sync.dependencies import dependency_hint
 from connectors.configs import connector_for
 from mappings.models import LookupEntry, LookupTable
-from mappings.services import lookup_tables_changed
+from mappings.services import lookup_tables_touch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +39,7 @@ def add_lookup_entry(table_name: str, key: str, value: str) -> None:
     """What a consultant does in the admin: one more row in a shared lookup table."""
     table = LookupTable.objects.get(name=table_name)
     LookupEntry.objects.create(table=table, key=key, value=value)
-    lookup_tables_changed(table_ids=[table.pk])
+    lookup_tables_touch(table_ids=[table.pk])
 
 
 def retry(record: SyncRecord) -> None:
