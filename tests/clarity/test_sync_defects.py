@@ -1,0 +1,272 @@
+"""Issue #11, "Nothing lost, nothing leaked": the sync pipeline's record handling.
+
+Every test runs a real flow (PostgreSQL, the SYSPRO and Xero sandboxes over
+loopback HTTP) and reads the outcome back from the ledger and the target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
+from clarity.services.runs import flow_run_enqueue, ledger_record_edit_and_retry
+from clarity.sync import outcomes
+from clarity.sync.keys import idempotency_key
+from clarity.sync.pipeline import flow_run_execute
+from clarity.sync.sweeper import sweep
+from connectors.configs import connector_for
+from mappings.models import ConditionalRule, Default, FieldMappingRow, Mapping, Split
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(flow: Flow) -> SyncRun:
+    """One run of the flow, executed here as a worker would."""
+    queued = flow_run_enqueue(flow=flow, trigger=Trigger.MANUAL)
+    return flow_run_execute(run_id=queued.pk)
+
+
+# -- 1. a split delivers every record it produced ------------------------------------------
+
+
+def an_order_with_lines(flow: Flow, lines: int = 2) -> dict[str, Any]:
+    """A SYSPRO sales order with at least ``lines`` lines, read through the connector."""
+    source = connector_for(flow.source_connection)
+    try:
+        for page in source.read_changes("sales_orders", None):
+            for order in page.records:
+                details = order.get("SorDetail") or []
+                codes = {d["MStockCode"] for d in details}
+                if len(details) >= lines and len(codes) == len(details):
+                    return order
+    finally:
+        source.close()
+    raise AssertionError("the SYSPRO sandbox has no order with several lines")
+
+
+def orders_to_invoices(syspro_xero: dict[str, Any], *, order: str, header: str) -> Flow:
+    """SYSPRO orders → Xero invoices, one invoice per order line (split by stock code).
+
+    Every other order is skipped by a rule, so the test reads one order's outcome.
+    """
+    base: Flow = syspro_xero["flow"]
+    mapping = Mapping.objects.create(
+        name=f"orders → invoices, split ({header or 'no header'})",
+        source_system="SYSPRO",
+        source_entity="sales_orders",
+        target_system="Xero",
+        target_entity="Invoices",
+    )
+    rows = [
+        (["Customer"], ["Contact.Name"], []),
+        (["SalesOrder"], ["InvoiceNumber"], [{"name": "concat", "args": {"before": "SO-"}}]),
+        (["SorDetail[].MStockCode"], ["LineItems[].Description"], []),
+        (["SorDetail[].MOrderQty"], ["LineItems[].Quantity"], []),
+        (["SorDetail[].MPrice"], ["LineItems[].UnitAmount"], []),
+    ]
+    for n, (sources, targets, transforms) in enumerate(rows):
+        FieldMappingRow.objects.create(
+            mapping=mapping, order=n, sources=sources, targets=targets, transforms=transforms
+        )
+    Default.objects.create(mapping=mapping, order=0, target="Type", value="ACCREC")
+    ConditionalRule.objects.create(
+        mapping=mapping, order=0, condition=f"SalesOrder != '{order}'", effect="skip"
+    )
+    Split.objects.create(mapping=mapping, lines="LineItems", key="Description",
+                         header_field=header)  # fmt: skip
+    return Flow.objects.create(
+        pair=base.pair,
+        name=f"Orders → Invoices ({header or 'no header'})",
+        source_connection=base.source_connection,
+        source_entity="sales_orders",
+        target_connection=base.target_connection,
+        target_entity="Invoices",
+        mapping=mapping,
+        source_version_field="LastChanged",
+        target_reference_field="InvoiceNumber",
+        business_key_field="SalesOrder",
+        batch_size=50,
+    )
+
+
+def test_a_split_delivers_every_record_as_a_part_of_its_own(syspro_xero, superuser_client):
+    order = an_order_with_lines(syspro_xero["flow"])
+    flow = orders_to_invoices(syspro_xero, order=order["SalesOrder"], header="InvoiceNumber")
+    codes = [line["MStockCode"] for line in order["SorDetail"]]
+
+    finished = run(flow)
+
+    assert finished.status == RunStatus.SUCCEEDED, finished.message
+    source = SyncRecord.objects.get(flow=flow, business_key=order["SalesOrder"], part=0)
+    assert source.status == RecordStatus.SPLIT
+    assert f"into {len(codes)} records" in source.message
+    parts = list(SyncRecord.objects.filter(parent=source).order_by("part"))
+    assert [p.part for p in parts] == list(range(1, len(codes) + 1))
+    assert {p.status for p in parts} == {RecordStatus.SUCCEEDED}
+    assert [p.idempotency_key for p in parts] == [
+        f"{source.idempotency_key}#{n}" for n in range(1, len(codes) + 1)
+    ]
+    assert len({p.target_id for p in parts}) == len(codes) and all(p.target_id for p in parts)
+    assert finished.succeeded_count == len(codes)
+    # Each produced invoice is in Xero, under its own number.
+    xero = connector_for(flow.target_connection)
+    found = xero.find_by_references("Invoices", codes)
+    assert {found[code].target_id for code in codes} == {p.target_id for p in parts}
+    # The ledger record page lists the parts with their outcomes and target ids.
+    page = superuser_client.get(f"/admin/clarity/syncrecord/{source.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Parts:" in html
+    for part in parts:
+        assert part.target_id in html and part.idempotency_key in html
+    part_page = superuser_client.get(f"/admin/clarity/syncrecord/{parts[1].pk}/change/")
+    assert f"ledger record #{source.pk}" in part_page.content.decode()
+
+    # Read again (a backfill): nothing is sent twice, every part stays as it was.
+    Flow.objects.filter(pk=flow.pk).update(cursor="")
+    again = run(flow)
+    assert again.status == RunStatus.SUCCEEDED, again.message
+    assert SyncRecord.objects.filter(flow=flow, parent=source).count() == len(codes)
+    assert xero.find_by_references("Invoices", codes).keys() == set(codes)
+
+
+def test_a_failed_part_fails_and_is_retried_alone(syspro_xero, superuser):
+    order = an_order_with_lines(syspro_xero["flow"])
+    flow = orders_to_invoices(syspro_xero, order=order["SalesOrder"], header="InvoiceNumber")
+    clash = order["SorDetail"][1]["MStockCode"]
+    xero = connector_for(flow.target_connection)
+    xero.write_batch("Invoices", [{"Type": "ACCREC", "Contact": {"Name": "Someone Else"},
+                                   "InvoiceNumber": clash}])  # fmt: skip
+
+    run(flow)
+
+    parts = list(SyncRecord.objects.filter(flow=flow, part__gt=0).order_by("part"))
+    second = parts[1]
+    assert second.status == RecordStatus.FAILED and second.error_kind == ErrorKind.DATA
+    assert [p.status for i, p in enumerate(parts) if i != 1] == [RecordStatus.SUCCEEDED] * (
+        len(parts) - 1
+    )
+    sent = {p.pk: p.target_id for p in parts}
+
+    # A finance user corrects that one part's invoice number and retries it.
+    fixed = {**second.transformed_payload, "InvoiceNumber": f"{clash}-B"}
+    ledger_record_edit_and_retry(record=second, payload=fixed, user=superuser)
+    run(flow)
+
+    second.refresh_from_db()
+    assert second.status == RecordStatus.SUCCEEDED and second.target_id
+    assert xero.find_by_reference("Invoices", f"{clash}-B").target_id == second.target_id
+    for part in SyncRecord.objects.filter(flow=flow, part__gt=0).exclude(pk=second.pk):
+        assert part.target_id == sent[part.pk]  # the others were not sent again
+    assert SyncRecord.objects.filter(flow=flow, part__gt=0).count() == len(parts)
+
+
+def test_a_split_the_flow_cannot_tell_apart_is_refused_not_dropped(syspro_xero):
+    order = an_order_with_lines(syspro_xero["flow"])
+    # No header field: every part would carry the order's one InvoiceNumber.
+    flow = orders_to_invoices(syspro_xero, order=order["SalesOrder"], header="")
+    before = syspro_xero["xero"].stats().get("created", {}).get("Invoices", 0)
+
+    finished = run(flow)
+
+    source = SyncRecord.objects.get(flow=flow, business_key=order["SalesOrder"])
+    assert source.status == RecordStatus.FAILED
+    assert source.error_kind == ErrorKind.CONFIG and source.error_code == "split_undeliverable"
+    assert "InvoiceNumber" in source.message and f"SO-{order['SalesOrder']}" in source.message
+    assert not SyncRecord.objects.filter(flow=flow, part__gt=0).exists()
+    assert syspro_xero["xero"].stats().get("created", {}).get("Invoices", 0) == before
+    assert finished.status == RunStatus.PARTIAL
+
+
+# -- 3. a trigger during a run causes one more pass ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "trigger", [Trigger.WEBHOOK, Trigger.API, Trigger.SCHEDULE, Trigger.MANUAL]
+)
+def test_a_trigger_while_the_flow_runs_queues_one_more_run(syspro_xero, trigger):
+    flow = syspro_xero["flow"]
+    running = SyncRun.objects.create(flow=flow, trigger=Trigger.SCHEDULE,
+                                     status=RunStatus.RUNNING)  # fmt: skip
+
+    follow_up = flow_run_enqueue(flow=flow, trigger=trigger)
+
+    assert follow_up.pk != running.pk and follow_up.status == RunStatus.QUEUED
+    # Triggers arriving before the follow-up starts all join it: one more pass, not one each.
+    assert flow_run_enqueue(flow=flow, trigger=Trigger.WEBHOOK).pk == follow_up.pk
+    assert flow_run_enqueue(flow=flow, trigger=Trigger.API).pk == follow_up.pk
+    assert SyncRun.objects.filter(flow=flow, status=RunStatus.QUEUED).count() == 1
+
+
+def test_a_change_made_during_a_run_is_read_by_the_run_after_it(syspro_xero):
+    """The run in progress has read its pages; the trigger's follow-up reads the change."""
+    flow = syspro_xero["flow"]
+    first = flow_run_enqueue(flow=flow, trigger=Trigger.SCHEDULE)
+    first = flow_run_execute(run_id=first.pk)  # it read everything there was
+    SyncRun.objects.filter(pk=first.pk).update(status=RunStatus.RUNNING)  # … and still runs
+    syspro = connector_for(flow.source_connection)
+    customer = next(iter(syspro.read_changes("customers", None))).records[0]
+    syspro.close()
+    sandbox = syspro_xero["syspro_server"].app  # an edit in SYSPRO itself, meanwhile
+    syspro_xero["syspro"].advance_clock(60)
+    row = sandbox.find("ArCustomer", Customer=customer["Customer"])
+    row.update(Name=f"{row['Name']} (renamed)", LastChanged=sandbox.changed_now())
+
+    follow_up = flow_run_enqueue(flow=flow, trigger=Trigger.WEBHOOK)
+    assert follow_up.pk != first.pk
+    SyncRun.objects.filter(pk=first.pk).update(status=RunStatus.SUCCEEDED)
+    flow_run_execute(run_id=follow_up.pk)
+
+    latest = SyncRecord.objects.filter(flow=flow, source_id=customer["Customer"]).first()
+    assert latest.run_id == follow_up.pk and latest.status == RecordStatus.SUCCEEDED
+    assert latest.transformed_payload["Name"].endswith("(renamed)")
+
+
+# -- 4. every retry honours the backoff and the attempt limit -----------------------------
+
+
+def lost_write(flow: Flow, *, attempts: int) -> SyncRecord:
+    """A row whose write's answer was lost: unknown, with a reference Xero has never seen."""
+    payload = {"ContactNumber": "LOST-1", "Name": "Never Arrived Ltd"}
+    return SyncRecord.objects.create(
+        flow=flow,
+        pair_id=flow.pair_id,
+        source_id="LOST-1",
+        source_version="v1",
+        idempotency_key=idempotency_key(flow.pk, "LOST-1", "v1"),
+        source_payload={"Customer": "LOST-1", "Name": "Never Arrived Ltd"},
+        transformed_payload=payload,
+        status=RecordStatus.UNKNOWN,
+        attempts=attempts,
+    )
+
+
+def test_a_lost_write_not_found_waits_for_its_backoff(syspro_xero):
+    flow = syspro_xero["flow"]
+    row = lost_write(flow, attempts=1)
+
+    run(flow)
+
+    row.refresh_from_db()
+    assert row.status == RecordStatus.FAILED and row.error_code == "not_delivered"
+    assert row.next_retry_at is not None and row.next_retry_at > timezone.now()
+    assert row.attempts == 1  # looked up, not sent again yet
+    # The next run, before the backoff has passed, does not send it either.
+    run(flow)
+    row.refresh_from_db()
+    assert row.status == RecordStatus.FAILED and row.attempts == 1
+
+
+def test_a_lost_write_past_the_attempt_limit_waits_for_a_person(syspro_xero):
+    flow = syspro_xero["flow"]
+    row = lost_write(flow, attempts=outcomes.MAX_ATTEMPTS)
+
+    run(flow)
+
+    row.refresh_from_db()
+    assert row.status == RecordStatus.FAILED and row.next_retry_at is None
+    assert f"Gave up after {outcomes.MAX_ATTEMPTS} attempts" in row.message
+    assert sweep()["retry_runs"] == 0  # nothing due: no run is started for it
