@@ -162,15 +162,27 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
-# Secrets posted to the admin or held in local variables never reach an error
-# page or an error e-mail (see clarity/reporting.py).
+# Secrets posted to the admin, held in local variables or opened by this process
+# never reach an error page or an error e-mail (see clarity/reporting.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "clarity.reporting.SecretSafeExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "clarity.reporting.SecretSafeExceptionReporter"
 
+# No secret reaches a log at any level: every record of every logger (urllib3,
+# requests-oauthlib included) is redacted as it is made (connectors/redaction.py);
+# the handlers' filter catches records made elsewhere.
+LOGGING_CONFIG = "connectors.redaction.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "connectors.redaction.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 

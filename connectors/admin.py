@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from connectors.errors import ConnectorError
 from connectors.forms import ConnectionForm
@@ -18,6 +19,7 @@ from connectors.services import (
     check_passed,
     connection_check,
     connection_check_summary,
+    connection_save,
     xero_connect_finish,
     xero_connect_start,
 )
@@ -79,6 +81,22 @@ class ConnectionAdmin(admin.ModelAdmin):
             return "None stored."
         return format_html_join(", ", "<code>{}</code>", ((n,) for n in names))
 
+    def save_model(self, request: HttpRequest, obj: Connection, form: Any, change: bool) -> None:
+        """Through the one service every change goes through: re-pointing clears the secrets."""
+        cleared = connection_save(
+            connection=obj,
+            new_credentials=form.cleaned_data.get("new_credentials") or {},
+            forget_secrets=bool(form.cleaned_data.get("forget_secrets")),
+        )
+        if cleared:
+            self.message_user(
+                request,
+                f"{obj.name}: the environment or address changed, so the stored credentials and "
+                "sign-in tokens were cleared; they are never sent to a different address. "
+                "Enter them again (and, for Xero, use Connect to Xero).",
+                messages.WARNING,
+            )
+
     @admin.action(description="Test connection", permissions=["change"])
     def test_connections(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         for connection in queryset:
@@ -91,11 +109,16 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
+        # Testing calls out and connecting starts a sign-in: POST (with CSRF) only.
         return [
-            path("<int:pk>/check/", view(self.check_view), name="connectors_connection_check"),
+            path(
+                "<int:pk>/check/",
+                view(require_POST(self.check_view)),
+                name="connectors_connection_check",
+            ),
             path(
                 "<int:pk>/xero/connect/",
-                view(self.xero_connect_view),
+                view(require_POST(self.xero_connect_view)),
                 name="connectors_connection_xero_connect",
             ),
             path(

@@ -14,6 +14,7 @@ import django_rq
 
 from connectors.base import ConnectionConfig, Connector, TokenStore
 from connectors.circuit import circuit_breaker
+from connectors.errors import ConnectorError, ErrorKind
 from connectors.kashflow import kashflow_connector
 from connectors.models import Connection, Environment, System
 from connectors.ratelimit import RateLimiter, RateLimits
@@ -24,6 +25,15 @@ from connectors.xero import xero_config, xero_connector
 
 
 def connection_config(connection: Connection, *, redirect_uri: str = "") -> ConnectionConfig:
+    if not connection.secrets_bound_here():
+        # Re-pointed without connection_save (a bulk update, the shell): send nothing.
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            "secrets_bound_elsewhere",
+            f"The connection {connection.name} now points to another environment or address "
+            "than its credentials were entered for, so they are not sent. Enter them again "
+            "on the connection page.",
+        )
     settings: dict[str, Any] = dict(connection.settings or {})
     secrets: dict[str, str] = dict(connection.credentials or {})
     if connection.system == System.XERO:

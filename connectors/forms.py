@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from connectors.models import Connection
+from connectors.validators import unprintable_character
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -28,11 +29,18 @@ def parse_credentials(text: str) -> dict[str, str]:
             raise forms.ValidationError(
                 f"Line {number} is not of the form name=value (the value is not shown here)."
             )
+        if unprintable_character(line):
+            raise forms.ValidationError(
+                f"Line {number} contains an invisible control character; type it again "
+                "without it (the value is not shown here)."
+            )
         result[name.strip()] = value.strip()
     return result
 
 
 class ConnectionForm(forms.ModelForm):
+    """Only collects input: ``ConnectionAdmin.save_model`` saves it through ``connection_save``."""
+
     new_credentials = forms.CharField(
         label="Set credentials",
         required=False,
@@ -40,7 +48,9 @@ class ConnectionForm(forms.ModelForm):
         widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
         help_text=(
             "One name=value per line, e.g. client_secret=…; merged into what is stored. "
-            "Stored values are encrypted and never shown again; leave blank to keep them."
+            "Stored values are encrypted and never shown again; leave blank to keep them. "
+            "They are sent only to the address they were entered for: changing the "
+            "environment or base URL clears them."
         ),
     )
     forget_secrets = forms.BooleanField(
@@ -55,17 +65,3 @@ class ConnectionForm(forms.ModelForm):
 
     def clean_new_credentials(self) -> dict[str, str]:
         return parse_credentials(self.cleaned_data.get("new_credentials") or "")
-
-    def save(self, commit: bool = True) -> Connection:
-        connection = super().save(commit=False)
-        if self.cleaned_data.get("forget_secrets"):
-            connection.credentials = {}
-            connection.access_token = ""
-            connection.refresh_token = ""
-            connection.token_expires_at = None
-        new = self.cleaned_data.get("new_credentials") or {}
-        if new:
-            connection.credentials = {**(connection.credentials or {}), **new}
-        if commit:
-            connection.save()
-        return connection

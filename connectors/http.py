@@ -25,6 +25,13 @@ Rules, in the order a call meets them:
   leave or raises ``CircuitOpenError``; each try's 5xx, timeout or reset
   counts against it, and any other answer counts for it (connectors.circuit).
 
+Credentials only ever go where the connection points: a call to any origin
+(scheme, host, port) other than the base URL's, or one the connector names
+(``extra_origins``), is refused before it is sent. Redirects are never followed
+blindly (a 307 re-sends the body, client secret and all): sign-in calls
+(``authenticated=False``) follow none, other calls follow only redirects to the
+same origin that keep the method; anything else is a ``ConnectorError``.
+
 Only method, path, status and timing are logged: never headers, query strings
 or bodies, which carry tokens and customer data.
 """
@@ -39,7 +46,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -60,6 +67,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+MAX_REDIRECTS = 5
+FOREIGN_HOST = "foreign_host"
+REDIRECTED = "redirected"
+NOT_THE_API = "not_the_api"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 ErrorDescriber = Callable[[requests.Response, Any], tuple[str, str] | None]
 """(response, parsed body) -> (code, plain-English message), or None for the default."""
@@ -118,6 +130,72 @@ def response_body(response: requests.Response) -> Any:
         return response.text[:4000]
 
 
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` with the default port spelled out: what a secret is bound to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _refused_origin(url: str) -> ConnectorError:
+    parts = urlsplit(url)
+    return ConnectorError(
+        ErrorKind.CONFIG,
+        FOREIGN_HOST,
+        f"A call to {parts.scheme}://{parts.netloc} was refused: it is not the address this "
+        "connection was set up with, so its credentials are not sent there. Check the "
+        "connection's base URL.",
+    )
+
+
+def _refused_redirect(response: requests.Response, *, sign_in: bool) -> ConnectorError:
+    target = urlsplit(urljoin(response.url, response.headers.get("Location", "")))
+    why = (
+        "a sign-in call never follows a redirect"
+        if sign_in
+        else "only redirects to the same address that keep the request are followed"
+    )
+    return ConnectorError(
+        ErrorKind.CONFIG,
+        REDIRECTED,
+        f"The system answered {response.status_code} and redirected to "
+        f"{target.scheme}://{target.netloc}{target.path}; {why}, so nothing was sent there. "
+        "Set the connection's base URL to the system's final address.",
+        status=response.status_code,
+    )
+
+
+def not_the_api(system: str, response: requests.Response | None = None) -> ConnectorError:
+    """For an answer that is not the system's API (a web page, a proxy, another service)."""
+    seen = ""
+    if response is not None:
+        kind = response.headers.get("Content-Type") or "no content type"
+        seen = f" (it answered HTTP {response.status_code}, {kind.split(';')[0]})"
+    return ConnectorError(
+        ErrorKind.CONFIG,
+        NOT_THE_API,
+        f"The address answered, but not as the {system} API does{seen}. "
+        "Check the connection's base URL.",
+    )
+
+
+def refuse_redirects(session: requests.Session) -> requests.Session:
+    """Make a sign-in session (e.g. requests-oauthlib's) raise on any redirect instead of
+    re-sending its form, client secret included, wherever the ``Location`` points."""
+
+    def refuse(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response.is_redirect:
+            raise _refused_redirect(response, sign_in=True)
+        return response
+
+    session.hooks["response"].append(refuse)
+    return session
+
+
 def is_outage(status: int) -> bool:
     """A status that says the system itself is failing (501 is a call it does not offer)."""
     return status >= 500 and status != 501
@@ -173,8 +251,10 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         breaker: CircuitBreaker | None = None,
+        extra_origins: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.extra_origins = extra_origins
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
@@ -191,6 +271,26 @@ class HttpClient:
         if path.startswith(("http://", "https://")):
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    def check_origin(self, url: str) -> None:
+        """Raise unless ``url`` is on the base URL's origin or one the connector vouches for."""
+        allowed = {origin_of(self.base_url)}
+        if self.extra_origins is not None:
+            allowed.update(origin_of(o) for o in self.extra_origins() if o)
+        if origin_of(url) not in allowed:
+            raise _refused_origin(url)
+
+    def _redirect_target(
+        self, response: requests.Response, method: str, *, authenticated: bool
+    ) -> str:
+        """Where a redirect may be followed to, or raise: same origin, same method, API calls."""
+        keeps_method = response.status_code in (307, 308) or method in ("GET", "HEAD")
+        target = urljoin(response.url, response.headers["Location"])
+        if not authenticated or not keeps_method:
+            raise _refused_redirect(response, sign_in=not authenticated)
+        if origin_of(target) != origin_of(response.url):
+            raise _refused_redirect(response, sign_in=False)
+        return target
 
     def request(
         self,
@@ -215,6 +315,7 @@ class HttpClient:
         where = urlsplit(url).path
         repeatable = method in SAFE_METHODS if idempotent is None else idempotent
         reauthenticated = False
+        redirects = 0
         # A write some try of which may have been applied: if the call fails in
         # the end, whatever it raises says the outcome is unknown.
         maybe_applied = False
@@ -223,6 +324,7 @@ class HttpClient:
         while True:
             attempt += 1
             last_try = attempt >= self.retry.attempts
+            self.check_origin(url)
             send_headers = dict(headers or {})
             if authenticated and self.auth is not None:
                 send_headers.update(self.auth())
@@ -238,6 +340,7 @@ class HttpClient:
                         data=data,
                         headers=send_headers,
                         timeout=self.timeout,
+                        allow_redirects=False,
                     )
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
@@ -266,6 +369,13 @@ class HttpClient:
             if self.on_response is not None:
                 self.on_response(response)
             status = response.status_code
+            if response.is_redirect:
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise _refused_redirect(response, sign_in=False)
+                url = self._redirect_target(response, method, authenticated=authenticated)
+                attempt -= 1  # a redirect is not a failed try
+                continue
             if status < 400 or status in accept:
                 return response
 

@@ -65,7 +65,7 @@ from connectors.errors import (
     ErrorKind,
     RetryLaterError,
 )
-from connectors.http import HttpClient, RetryPolicy
+from connectors.http import HttpClient, RetryPolicy, not_the_api
 from connectors.ratelimit import RateLimiter, RateLimits
 
 if TYPE_CHECKING:
@@ -899,7 +899,11 @@ class KashFlowConnector(Connector):
 
     def test_connection(self) -> ConnectionCheck:
         try:
-            self.http.request("GET", f"{API}/customers", params={"page": 1, "perpage": 1})
+            response = self.http.request(
+                "GET", f"{API}/customers", params={"page": 1, "perpage": 1}
+            )
+            if not _is_kashflow_list(response):
+                raise not_the_api("KashFlow", response)
             headroom = self.limiter.headroom() if self.limiter else None
         except ConnectorError as exc:
             reachable = exc.code not in (ErrorCode.CONNECTION_FAILED, ErrorCode.TIMEOUT)
@@ -914,3 +918,12 @@ class KashFlowConnector(Connector):
         return ConnectionCheck(
             True, connected_as=who, headroom=headroom, message=f"Connected to KashFlow as {who}."
         )
+
+
+def _is_kashflow_list(response: requests.Response) -> bool:
+    """KashFlow lists come as ``{"Data": [...], "MetaData": {...}}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("Data"), list)

@@ -44,7 +44,7 @@ from connectors.base import (
 )
 from connectors.circuit import CircuitBreaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
-from connectors.http import HttpClient
+from connectors.http import HttpClient, not_the_api
 from connectors.ratelimit import Headroom, RateLimiter
 
 DEFAULT_API_VERSION = "62.0"
@@ -366,8 +366,19 @@ class SalesforceConnector(Connector):
             describe_error=self._describe_response,
             on_response=self._note_usage,
             breaker=breaker,
+            extra_origins=self._token_origins,
         )
-        self.login_http = HttpClient(self.config.base_url, describe_error=self._describe_response)
+        self.login_http = HttpClient(
+            self.config.base_url,
+            describe_error=self._describe_response,
+            extra_origins=lambda: [self.config.auth_urls.get("token", "")],
+        )
+
+    def _token_origins(self) -> list[str]:
+        """The org's own hosts, as its token endpoint (on the bound base URL) named them."""
+        tokens = self.tokens.load()
+        extra = tokens.extra if tokens else {}
+        return [str(extra.get("instance_url") or ""), str(extra.get("id") or "")]
 
     # -- auth -------------------------------------------------------------
 
@@ -445,16 +456,19 @@ class SalesforceConnector(Connector):
                     ErrorKind.AUTH, exc.code, exc.message, status=exc.status, raw=exc.raw
                 ) from exc
             raise
-        body = response.json()
-        return Tokens(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token"),
-            extra={
-                "instance_url": body["instance_url"].rstrip("/"),
-                "id": body.get("id"),
-                "issued_at": body.get("issued_at"),
-            },
-        )
+        try:
+            body = response.json()
+            return Tokens(
+                access_token=str(body["access_token"]),
+                refresh_token=body.get("refresh_token"),
+                extra={
+                    "instance_url": str(body["instance_url"]).rstrip("/"),
+                    "id": body.get("id"),
+                    "issued_at": body.get("issued_at"),
+                },
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise not_the_api("Salesforce sign-in", response) from None
 
     def _current(self) -> Tokens:
         tokens = self.tokens.load()
@@ -815,9 +829,12 @@ class SalesforceConnector(Connector):
             identity_url = self._current().extra.get("id")
             who = None
             if identity_url:
-                me = self.http.request("GET", identity_url).json()
+                me = _api_object(self.http.request("GET", identity_url), "username")
                 who = f"{me.get('display_name')} <{me.get('username')}>"
-            limits = self._call("GET", "limits").json().get("DailyApiRequests", {})
+            limits = _api_object(self._call("GET", "limits"), "DailyApiRequests")
+            limits = limits["DailyApiRequests"]
+            if not isinstance(limits, dict):
+                raise not_the_api("Salesforce")
         except ConnectorError as exc:
             return ConnectionCheck(reachable=False, message=exc.message, kind=exc.kind)
         local = self.limiter.headroom() if self.limiter else None
@@ -835,3 +852,14 @@ class SalesforceConnector(Connector):
                 f"{limits.get('Remaining')} of {limits.get('Max')} daily API calls left."
             ),
         )
+
+
+def _api_object(response: requests.Response, key: str) -> dict[str, Any]:
+    """The JSON object of a Salesforce answer that has ``key``, else not_the_api."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or key not in body:
+        raise not_the_api("Salesforce", response)
+    return body

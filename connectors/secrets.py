@@ -23,6 +23,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
+from connectors.redaction import register_secret
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "fernet:"
@@ -140,14 +142,31 @@ class SealedAttribute(DeferredAttribute):
         value = super().__get__(instance, cls)
         if isinstance(value, Sealed):
             value = self.field.from_plaintext(keyring().open(value))
+            if self.field.masked:
+                register_secret(value)
             instance.__dict__[self.field.attname] = value
         return value
 
 
 class EncryptedTextField(models.TextField):
-    """A text column whose value is sealed before it reaches the database."""
+    """A text column whose value is sealed before it reaches the database.
+
+    Its values, once opened or sealed, are masked in every log line and error
+    page of this process (``connectors.redaction``) unless ``masked=False``
+    (sealed, but not secret enough to blank out everywhere: a tenant's name).
+    """
 
     descriptor_class = SealedAttribute
+
+    def __init__(self, *args: Any, masked: bool = True, **kwargs: Any) -> None:
+        self.masked = masked
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if not self.masked:
+            kwargs["masked"] = False
+        return name, path, args, kwargs
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         return Sealed(value) if value else ""
@@ -161,6 +180,8 @@ class EncryptedTextField(models.TextField):
             return str(value)
         if not value:
             return ""
+        if self.masked:
+            register_secret(value)
         return keyring().seal(self.to_plaintext(value))
 
     def to_plaintext(self, value: Any) -> str:

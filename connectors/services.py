@@ -2,17 +2,67 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
 from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
 from connectors.base import ConnectionCheck
 from connectors.configs import connection_config, connector_for
-from connectors.errors import ConnectorError
-from connectors.models import Connection
+from connectors.errors import ConnectorError, ErrorKind
+from connectors.models import SECRET_FIELDS, Connection
 from connectors.secrets import EncryptedTextField, SecretUnreadable, keyring, parse_stored
 from connectors.tokens import ConnectionTokenStore
 from connectors.xero import XeroTenant, authorization_url, exchange_code
+
+logger = logging.getLogger(__name__)
+
+
+def connection_secrets_clear(*, connection: Connection) -> None:
+    """Forget every credential and OAuth token (unsaved: the caller saves)."""
+    connection.credentials = {}
+    connection.access_token = ""
+    connection.refresh_token = ""
+    connection.token_extra = {}
+    connection.token_expires_at = None
+    connection.secrets_origin = ""
+    connection.last_check_ok = None
+    connection.last_check_message = ""
+
+
+@transaction.atomic
+def connection_save(
+    *,
+    connection: Connection,
+    new_credentials: Mapping[str, str] | None = None,
+    forget_secrets: bool = False,
+) -> bool:
+    """Save a connection created or changed anywhere (admin, API, commands, imports).
+
+    Secrets belong to the environment and address they were entered for: when
+    either changes, every stored credential and token is cleared, so a production
+    password or refresh token is never sent to the new host; returns True then,
+    so the caller can ask for them again. ``new_credentials`` are merged into
+    what is stored (replacing it when the stored secrets no longer open) and
+    bound to where the connection points now.
+    """
+    repointed = connection.has_stored_secrets() and not connection.secrets_bound_here()
+    if forget_secrets or repointed:
+        connection_secrets_clear(connection=connection)
+    if new_credentials:
+        try:
+            stored = dict(connection.credentials or {})
+        except SecretUnreadable:
+            stored = {}  # unreadable anyway: the new values replace them
+        connection.credentials = {**stored, **new_credentials}
+    connection.secrets_origin = (
+        connection.secrets_binding() if connection.has_stored_secrets() else ""
+    )
+    connection.full_clean(exclude=SECRET_FIELDS)  # sealed fields are not form values
+    connection.save()
+    return repointed
 
 
 def _encrypted_fields(model: type) -> list[EncryptedTextField]:
@@ -57,6 +107,14 @@ def connection_check(*, connection: Connection) -> ConnectionCheck:
         check = connector_for(connection).test_connection()
     except (ConnectorError, SecretUnreadable, KeyError) as exc:
         check = ConnectionCheck(reachable=False, message=_plain(exc))
+    except Exception as exc:  # the button answers whatever the far end sent; never a 500
+        logger.exception("Test connection of %s failed unexpectedly", connection.pk)
+        check = ConnectionCheck(
+            reachable=False,
+            message=f"The test failed unexpectedly ({type(exc).__name__}); check the base URL "
+            "points at the system's API.",
+            kind=ErrorKind.CONFIG,
+        )
     connection.last_check_at = timezone.now()
     connection.last_check_ok = check_passed(check)
     connection.last_check_message = connection_check_summary(check)

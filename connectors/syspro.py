@@ -62,7 +62,7 @@ from connectors.base import (
 )
 from connectors.circuit import CircuitBreaker, circuit_breaker
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
-from connectors.http import HttpClient
+from connectors.http import HttpClient, not_the_api
 from connectors.ratelimit import RateLimiter, RateLimits
 
 if TYPE_CHECKING:
@@ -464,6 +464,10 @@ def classify(
 # -- the wire format -------------------------------------------------------------------
 
 
+# A logon answers a session GUID (hex, maybe braced or dashed); anything else is not e.net.
+SESSION_ID = re.compile(r"\{?[0-9A-Fa-f-]{32,40}\}?")
+
+
 def unwrap(body: str) -> str:
     """The payload of an e.net reply, whether bare, JSON-quoted or in ``<string>``."""
     text = body.strip().lstrip("\ufeff")
@@ -804,6 +808,8 @@ class SysproConnector(Connector):
         text = unwrap(response.text)
         if text.upper().startswith("ERROR") or not text:
             raise ConnectorError(*classify(text, CALL_RULES, CALL_DEFAULT), raw=text)
+        if not SESSION_ID.fullmatch(text):
+            raise not_the_api("SYSPRO e.net", response)  # a web page, not a session GUID
         return Tokens(
             access_token=text,
             extra={"operator": settings.get("operator"), "logged_on_at": time.time()},
@@ -1184,6 +1190,8 @@ class SysproConnector(Connector):
         headroom = self.limiter.headroom() if self.limiter is not None else None
         try:
             profile = parse_xml(self._call("GetLogonProfile", {}))
+            if not (text_of(profile, "OperatorCode") or text_of(profile, "CompanyId")):
+                raise not_the_api("SYSPRO e.net")  # XML, but no logon profile
         except ConnectorError as exc:
             unreachable = exc.code in (ErrorCode.CONNECTION_FAILED, ErrorCode.TIMEOUT)
             return ConnectionCheck(not unreachable, None, headroom, exc.message, exc.kind)

@@ -1,7 +1,9 @@
-"""Checks on a connection's address, run when it is saved."""
+"""Checks on a connection's fields, run when it is saved."""
 
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -49,3 +51,58 @@ def validate_base_url(*, system: str, environment: str, base_url: str) -> None:
         )
     if parts.scheme != "https":
         raise ValidationError({"base_url": "A production connection must use https."})
+
+
+LINE_BREAKS = frozenset("\t\n\r")
+
+
+def unprintable_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first control character (NUL included) or lone surrogate in ``text``, if any.
+
+    Such characters are never part of a name, an address or a setting; PostgreSQL
+    refuses NUL and lone surrogates cannot even be encoded, so they would only
+    ever surface as a server error.
+    """
+    for char in text:
+        if multiline and char in LINE_BREAKS:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            return char
+    return None
+
+
+def _describe(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def validate_single_line(value: str) -> None:
+    """Refuse control characters (NUL, tab, line breaks …) in a one-line field."""
+    char = unprintable_character(str(value))
+    if char is not None:
+        raise ValidationError(
+            f"This contains an invisible control character ({_describe(char)}); "
+            "type it again without it.",
+            code="control_character",
+        )
+
+
+def validate_json_text(value: Any) -> None:
+    """Refuse control characters in any key or text of a JSON setting (line breaks allowed)."""
+    for text in _texts(value):
+        char = unprintable_character(text, multiline=True)
+        if char is not None:
+            raise ValidationError(
+                f"A setting contains an invisible control character ({_describe(char)}), "
+                "for example a \\u0000 escape; remove it.",
+                code="control_character",
+            )
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*_texts(k), *_texts(v))]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _texts(v)]
+    return []

@@ -49,7 +49,7 @@ from connectors.base import (
 )
 from connectors.circuit import CircuitBreaker, circuit_breaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
-from connectors.http import HttpClient, RetryPolicy
+from connectors.http import HttpClient, RetryPolicy, not_the_api, refuse_redirects
 from connectors.ratelimit import Headroom, RateLimiter, RateLimits
 from connectors.xero_catalogue import ENTITIES, entity_info
 from connectors.xero_errors import (
@@ -198,7 +198,8 @@ def verify_webhook(body: bytes, signature: str | None, webhook_key: str) -> bool
     if not signature:
         return False
     expected = base64.b64encode(hmac.new(webhook_key.encode(), body, hashlib.sha256).digest())
-    return hmac.compare_digest(expected.decode(), signature)
+    # Bytes, not str: compare_digest refuses non-ASCII text, which anyone can send.
+    return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
 
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
@@ -321,6 +322,7 @@ class XeroConnector(Connector):
 
     def _request_refresh(self, refresh_token: str) -> dict[str, Any]:
         session = OAuth2Session(self.config.secrets["client_id"], token={"token_type": "Bearer"})
+        refuse_redirects(session)
         session.register_compliance_hook("refresh_token_response", _raise_for_server_error)
         try:
             token: dict[str, Any] = session.refresh_token(
@@ -333,6 +335,8 @@ class XeroConnector(Connector):
             raise _oauth_failure(exc) from exc
         except requests.RequestException as exc:
             raise _transient_identity_failure(exc) from exc
+        except ValueError:  # an answer that is no token response at all
+            raise not_the_api("Xero identity") from None
         return token
 
     def _note_limits(self, response: requests.Response) -> None:
@@ -472,7 +476,8 @@ class XeroConnector(Connector):
 
     def test_connection(self) -> ConnectionCheck:
         try:
-            body = self.http.request("GET", "/Organisation").json()
+            response = self.http.request("GET", "/Organisation")
+            organisation = _organisation_name(response)
         except RateLimitedError as exc:
             return ConnectionCheck(
                 reachable=True,
@@ -485,7 +490,6 @@ class XeroConnector(Connector):
             return ConnectionCheck(
                 reachable=exc.kind is not ErrorKind.TRANSIENT, message=exc.message, kind=exc.kind
             )
-        organisation = body["Organisations"][0]["Name"]
         tokens = self.tokens.load()
         user = tokens.extra.get("user") if tokens else None
         who = f"{organisation} (as {user})" if user else organisation
@@ -515,6 +519,17 @@ class XeroConnector(Connector):
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+def _organisation_name(response: requests.Response) -> str:
+    """The organisation's name from ``GET /Organisation``, or not_the_api when it is not one."""
+    try:
+        name = response.json()["Organisations"][0]["Name"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise not_the_api("Xero", response) from None
+    if not isinstance(name, str):
+        raise not_the_api("Xero", response)
+    return name
 
 
 def _tenant_id(config: ConnectionConfig, tokens: Tokens | None) -> str:
@@ -557,7 +572,7 @@ def _oauth_session(config: ConnectionConfig, *, state: str | None) -> OAuth2Sess
         state=state,
     )
     session.register_compliance_hook("access_token_response", _raise_for_server_error)
-    return session
+    return refuse_redirects(session)
 
 
 def _client_auth(config: ConnectionConfig) -> HTTPBasicAuth:

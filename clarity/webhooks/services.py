@@ -16,6 +16,14 @@ Which connection a delivery belongs to:
   are dropped: syncing them back would echo our change forever.
 
 A delivery is answered as soon as its events are stored: the flows run later.
+
+Whatever a sender puts in a delivery is answered 4xx, never 500: a signature
+that is not even ASCII, a body nested past ``MAX_DEPTH``, text PostgreSQL cannot
+store (NUL, lone surrogates), fields longer than their columns. A connection
+whose stored secrets no configured key opens is skipped — reported once on the
+connection, logged once — and the delivery is still checked against the others:
+one broken connection must not fail every delivery (Xero disables a webhook that
+keeps failing).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -33,9 +42,13 @@ from clarity.models import Flow, Trigger, WebhookEvent, WebhookStatus
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.queues import DEFAULT_QUEUE, enqueue
 from connectors.models import Connection, System
+from connectors.secrets import SecretUnreadable
 from connectors.xero import verify_webhook
 
+logger = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 1_000_000
+MAX_DEPTH = 32  # Xero's deliveries are 3 levels deep, Salesforce's change events about 5
 SALESFORCE_SECRET_HEADER = "X-Clarity-Webhook-Secret"  # noqa: S105 (a header's name)
 
 # Which flows an event wakes: a flow listens when its source entity is in the tuple.
@@ -73,10 +86,9 @@ def xero_webhook_receive(*, body: bytes, signature: str | None) -> int:
     it passes the signature check, stores nothing and is answered 200.
     """
     verified = [
-        connection
-        for connection in Connection.objects.filter(system=System.XERO)
-        if (key := (connection.credentials or {}).get("webhook_key"))
-        and verify_webhook(body, signature, key)
+        (connection, tenant)
+        for connection, key, tenant in _readable(System.XERO, "webhook_key")
+        if verify_webhook(body, signature, key)
     ]
     if not verified:
         raise WebhookRejected(401, "The x-xero-signature does not match any Xero webhook key.")
@@ -85,29 +97,28 @@ def xero_webhook_receive(*, body: bytes, signature: str | None) -> int:
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise WebhookRejected(400, "A Xero delivery is an object with a list of events.")
     rows = [
-        WebhookEvent(
-            connection=connection,
-            category=str(event.get("eventCategory", "")),
-            event_type=str(event.get("eventType", "")),
-            resource_id=str(event.get("resourceId", "")),
+        _event_row(
+            connection,
+            category=event.get("eventCategory", ""),
+            event_type=event.get("eventType", ""),
+            resource_id=event.get("resourceId", ""),
             payload=event,
         )
         for event in events
-        for connection in verified
-        if _tenant_id(connection) in ("", event.get("tenantId"))
+        for connection, tenant in verified
+        if tenant in ("", event.get("tenantId"))
     ]
     return webhook_events_store(events=rows)
 
 
 def salesforce_change_event_receive(*, body: bytes, secret: str | None) -> int:
     """Store one change event from the relay and queue its processing; returns 1 if new, else 0."""
+    given = (secret or "").encode("utf-8", "replace")
     connection = next(
         (
             c
-            for c in Connection.objects.filter(system=System.SALESFORCE)
-            if (expected := (c.credentials or {}).get("webhook_secret"))
-            and secret
-            and hmac.compare_digest(expected.encode(), secret.encode())
+            for c, expected, _ in _readable(System.SALESFORCE, "webhook_secret")
+            if given and hmac.compare_digest(expected.encode(), given)
         ),
         None,
     )
@@ -120,11 +131,12 @@ def salesforce_change_event_receive(*, body: bytes, secret: str | None) -> int:
         raise WebhookRejected(400, "A change event has payload.ChangeEventHeader.entityName.")
     if _is_our_own_write(header, connection):
         return 0
-    row = WebhookEvent(
-        connection=connection,
+    ids = header.get("recordIds") or []
+    row = _event_row(
+        connection,
         category=header["entityName"],
-        event_type=str(header.get("changeType", "")),
-        resource_id=",".join(map(str, header.get("recordIds") or [])),
+        event_type=header.get("changeType", ""),
+        resource_id=",".join(map(str, ids)) if isinstance(ids, list) else ids,
         payload=event,
     )
     return webhook_events_store(events=[row])
@@ -209,10 +221,82 @@ def _run_for(flow: Flow) -> int | None:
 
 
 def _json(body: bytes) -> Any:
+    """The parsed body, or a 400: not JSON, nested too deep, or text PostgreSQL cannot store."""
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WebhookRejected(400, "The body is not valid JSON.") from exc
+    except RecursionError as exc:
+        raise WebhookRejected(400, f"The body is nested deeper than {MAX_DEPTH} levels.") from exc
+    _check_storable(value)
+    return value
+
+
+def _check_storable(value: Any) -> None:
+    """Walk the parsed body (without recursion) for depth and unstorable characters."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise WebhookRejected(400, f"The body is nested deeper than {MAX_DEPTH} levels.")
+        if isinstance(item, dict):
+            pending.extend((k, depth) for k in item)
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            pending.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and _unstorable(item):
+            raise WebhookRejected(
+                400, "The body contains a NUL character or a lone surrogate (\\u0000, \\ud800)."
+            )
+
+
+def _unstorable(text: str) -> bool:
+    return "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def _event_row(
+    connection: Connection, *, category: Any, event_type: Any, resource_id: Any, payload: Any
+) -> WebhookEvent:
+    """The event's row, or a 400 when a field is not text or longer than its column."""
+    values = {"category": category, "event_type": event_type, "resource_id": resource_id}
+    for name, value in values.items():
+        limit = WebhookEvent._meta.get_field(name).max_length
+        if not isinstance(value, str | int) or len(str(value)) > limit:
+            raise WebhookRejected(
+                400, f"An event's {name} must be text of at most {limit} characters."
+            )
+        values[name] = str(value)
+    return WebhookEvent(connection=connection, payload=payload, **values)
+
+
+def _readable(system: str, secret_name: str) -> list[tuple[Connection, str, str]]:
+    """(connection, its webhook secret, its tenant) for each connection of ``system`` that has
+    that secret; a connection whose secrets do not open is skipped and reported once."""
+    found = []
+    for connection in Connection.objects.filter(system=system):
+        try:
+            secret = (connection.credentials or {}).get(secret_name)
+            tenant = _tenant_id(connection) if secret else ""
+        except SecretUnreadable as exc:
+            _report_unreadable(connection, exc)
+            continue
+        if isinstance(secret, str) and secret:
+            found.append((connection, secret, tenant))
+    return found
+
+
+def _report_unreadable(connection: Connection, exc: SecretUnreadable) -> None:
+    """Mark the connection failed and log it, once: not again for every delivery."""
+    message = (
+        f"Webhook deliveries skip this connection: {exc} Until then its events are not "
+        "received; enter its secrets again on the connection page."
+    )
+    if connection.last_check_ok is False and connection.last_check_message == message:
+        return
+    logger.error("Connection %s (%s): %s", connection.pk, connection.name, message)
+    Connection.objects.filter(pk=connection.pk).update(
+        last_check_ok=False, last_check_message=message, last_check_at=timezone.now()
+    )
 
 
 def _tenant_id(connection: Connection) -> str:

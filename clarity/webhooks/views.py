@@ -23,7 +23,11 @@ from clarity.webhooks.services import (
 
 def _answer(request: HttpRequest, receive: Callable[[bytes], int]) -> HttpResponse:
     """413 before reading a body over the limit; the service's 4xx verdict; else an empty 200."""
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return HttpResponse("The Content-Length header is not a number.", status=400)
+    if length > MAX_BODY_BYTES:
         return HttpResponse(f"Bodies over {MAX_BODY_BYTES} bytes are refused.", status=413)
     try:
         receive(request.body)

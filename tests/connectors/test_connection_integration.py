@@ -38,7 +38,7 @@ def xero_connection(start_sandbox, consultant_client):
 
 def connect_to_xero(client, connection: Connection) -> str:
     """Press "Connect to Xero", consent at the (sandbox) Xero, come back; return the page."""
-    start = client.get(
+    start = client.post(
         reverse("admin:connectors_connection_xero_connect", args=[connection.pk]),
         HTTP_HOST="localhost",
     )
@@ -90,7 +90,7 @@ def test_test_connection_button_reports_a_bad_secret_in_plain_words(
         settings={"username": "demo"},
         credentials={"password": "Wr0ngPassw0rd!", "memorable_word": "clarity"},
     )
-    page = consultant_client.get(
+    page = consultant_client.post(
         reverse("admin:connectors_connection_check", args=[connection.pk]), follow=True
     )
     connection.refresh_from_db()
@@ -104,7 +104,7 @@ def test_test_connection_button_reports_a_bad_secret_in_plain_words(
 @pytest.mark.django_db
 def test_finance_cannot_press_connect_or_test(finance_client, xero_connection):
     for name in ("admin:connectors_connection_check", "admin:connectors_connection_xero_connect"):
-        assert finance_client.get(reverse(name, args=[xero_connection.pk])).status_code == 403
+        assert finance_client.post(reverse(name, args=[xero_connection.pk])).status_code == 403
 
 
 @pytest.mark.django_db(transaction=True)
