@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from mappings import catalogue, selectors, services
 from mappings.compiling import Parts
 from mappings.engine import Problem
+from mappings.jsonfields import BoundedJSONField
 from mappings.models import ConditionalRule, FieldMappingRow, RowKind
 
 PART_NAMES = tuple(f.name for f in dataclass_fields(Parts) if not f.name.startswith("_"))
@@ -64,6 +65,7 @@ class FieldMappingRowForm(forms.ModelForm):
             "separator",
         )
         widgets = {"transforms": forms.Textarea(attrs={"rows": 2, "cols": 40})}
+        field_classes = {"transforms": BoundedJSONField}  # deep nesting: a form error, not a 500
 
     def clean_transforms(self) -> list[dict[str, Any]]:
         """The engine names a bad transform or arg; the stored shape is checked here."""
