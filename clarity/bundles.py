@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 
 from clarity.models import Flow, IntegrationPair
 from connectors.models import Connection
 from mappings.bundles import (
+    PART_MODELS,
     Change,
     lookup_table_apply,
     lookup_table_export,
@@ -31,7 +33,7 @@ from mappings.bundles import (
     mapping_preview,
     tables_used,
 )
-from mappings.models import Mapping
+from mappings.models import LookupEntry, LookupTable, Mapping
 
 FORMAT = "clarity-bundle/1"
 FLOW_FIELDS = (
@@ -48,6 +50,33 @@ FLOW_FIELDS = (
     "target_reference_field",
     "enabled",
 )
+
+# Every kind of row a bundle carries. Exporting one shows them all, so it needs
+# view permission on each; importing one writes them all, so add and change.
+BUNDLE_MODELS: tuple[type[models.Model], ...] = (
+    IntegrationPair,
+    Flow,
+    Mapping,
+    *PART_MODELS.values(),
+    LookupTable,
+    LookupEntry,
+)
+
+
+def bundle_permissions_missing(
+    *, user: AbstractBaseUser | AnonymousUser, actions: tuple[str, ...]
+) -> list[str]:
+    """What the person may not do to some part of a bundle, in words ("view lookup tables").
+
+    Empty means allowed. A role that cannot open mappings or lookup tables in
+    the admin must not get them, or write them, through a bundle either.
+    """
+    return [
+        f"{action} {model._meta.verbose_name_plural}"
+        for model in BUNDLE_MODELS
+        for action in actions
+        if not user.has_perm(f"{model._meta.app_label}.{action}_{model._meta.model_name}")
+    ]
 
 
 def bundle_export(*, pair: IntegrationPair) -> dict[str, Any]:

@@ -12,3 +12,7 @@ urlpatterns = [
     path("webhooks/salesforce", webhooks.salesforce, name="webhook_salesforce"),
     path("portal/api/", include("portal.urls")),
 ]
+
+# Error pages in the admin's look (templates/403.html, 404.html; 500.html stands alone).
+handler403 = "clarity.admin_site.permission_denied"
+handler404 = "clarity.admin_site.page_not_found"

@@ -11,7 +11,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
 
-from clarity.bundles import bundle_export, bundle_import, bundle_preview
+from clarity.bundles import (
+    bundle_export,
+    bundle_import,
+    bundle_permissions_missing,
+    bundle_preview,
+)
 from clarity.forms import BundleImportForm
 from clarity.models import IntegrationPair
 from connectors.models import Connection
@@ -28,8 +33,19 @@ class IntegrationPairAdmin(admin.ModelAdmin):
     actions = ("export_bundle",)
     change_list_template = "admin/clarity/integrationpair/change_list.html"
 
-    @admin.action(description="Export configuration bundle (no credentials)", permissions=["view"])
+    def has_export_bundle_permission(self, request: HttpRequest) -> bool:
+        """Offered only to those who may view everything a bundle holds."""
+        return not bundle_permissions_missing(user=request.user, actions=("view",))
+
+    def has_import_bundle_permission(self, request: HttpRequest) -> bool:
+        return not bundle_permissions_missing(user=request.user, actions=("add", "change"))
+
+    @admin.action(
+        description="Export configuration bundle (no credentials)", permissions=["export_bundle"]
+    )
     def export_bundle(self, request: HttpRequest, queryset: QuerySet[IntegrationPair]) -> Any:
+        if not self.has_export_bundle_permission(request):
+            raise PermissionDenied(_bundle_refusal("export", request))
         if queryset.count() != 1:
             self.message_user(request, "Export one pair at a time.", messages.WARNING)
             return None
@@ -53,8 +69,8 @@ class IntegrationPairAdmin(admin.ModelAdmin):
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Upload or pick a bundle → preview what changes → apply, all or nothing."""
-        if not (self.has_add_permission(request) and self.has_change_permission(request)):
-            raise PermissionDenied
+        if not self.has_import_bundle_permission(request):
+            raise PermissionDenied(_bundle_refusal("import", request))
         context = {
             **self.admin_site.each_context(request),
             "title": "Import a configuration bundle",
@@ -86,6 +102,13 @@ class IntegrationPairAdmin(admin.ModelAdmin):
             request, "admin/clarity/integrationpair/import_bundle.html", context
         )
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "can_import_bundle": self.has_import_bundle_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
     def _apply(self, request: HttpRequest) -> HttpResponse:
         pending = request.session.pop(PENDING_BUNDLE, None)
         back = reverse("admin:clarity_integrationpair_import")
@@ -108,3 +131,12 @@ class IntegrationPairAdmin(admin.ModelAdmin):
             request, f"Imported the configuration of “{pair.name}”.", messages.SUCCESS
         )
         return HttpResponseRedirect(reverse("admin:clarity_integrationpair_change", args=[pair.pk]))
+
+
+def _bundle_refusal(verb: str, request: HttpRequest) -> str:
+    actions = ("view",) if verb == "export" else ("add", "change")
+    missing = bundle_permissions_missing(user=request.user, actions=actions)
+    return (
+        f"A bundle holds the pair's flows, mappings and lookup tables; to {verb} one your "
+        f"role must also be allowed to {', '.join(missing)}."
+    )

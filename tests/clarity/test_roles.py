@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission, User
 from django.urls import reverse
 
 from tests.factories import ConnectionFactory, FlowFactory, RecordFactory
@@ -66,3 +69,144 @@ def test_rq_dashboard_is_for_operators_only(finance_client, consultant_client, o
         assert client.get(queue_url).status_code == 403
     for client in (operator_client, superuser_client):
         assert client.get(url).status_code == 200
+
+
+PAIRS = reverse("admin:clarity_integrationpair_changelist")
+
+
+def offered_actions(client) -> set[str]:
+    form = client.get(PAIRS).context["action_form"]
+    return set(dict(form.fields["action"].choices)) if form else set()
+
+
+def export_bundle(client, pair):
+    return client.post(PAIRS, {"action": "export_bundle", "_selected_action": [pair.pk]})
+
+
+@pytest.mark.django_db
+def test_a_bundle_is_exported_only_by_a_role_that_may_view_all_it_holds(
+    operator_client, consultant_client
+):
+    """A bundle holds mappings and lookup tables: the Operator, who may not view them, gets none."""
+    pair = FlowFactory().pair
+    assert operator_client.get(PAIRS).status_code == 200
+    assert "export_bundle" not in offered_actions(operator_client)
+    refused = export_bundle(operator_client, pair)  # posted by hand all the same
+    assert refused.status_code in (200, 302)
+    assert not refused.has_header("Content-Disposition")
+
+    assert "export_bundle" in offered_actions(consultant_client)
+    exported = export_bundle(consultant_client, pair)
+    assert exported.status_code == 200
+    assert exported["Content-Disposition"].startswith("attachment;")
+    assert exported.json()["format"] == "clarity-bundle/1"
+
+
+@pytest.mark.django_db
+def test_a_bundle_export_needs_every_view_permission_not_just_the_pairs(client):
+    """Every kind of row a bundle carries counts: lacking only lookup entries refuses."""
+    from clarity.bundles import BUNDLE_MODELS
+    from tests.factories import UserFactory
+
+    pair = FlowFactory().pair
+    user = UserFactory(username="almost")
+    views = [
+        Permission.objects.get(
+            content_type__app_label=m._meta.app_label, codename=f"view_{m._meta.model_name}"
+        )
+        for m in BUNDLE_MODELS
+    ]
+    user.user_permissions.add(*[p for p in views if p.codename != "view_lookupentry"])
+    client.force_login(user)
+    assert not export_bundle(client, pair).has_header("Content-Disposition")
+    user.user_permissions.add(*views)
+    client.force_login(User.objects.get(pk=user.pk))  # permissions are cached per user object
+    assert export_bundle(client, pair)["Content-Disposition"].startswith("attachment;")
+
+
+@pytest.mark.django_db
+def test_bundle_import_needs_write_permission_on_all_it_writes(operator_client):
+    page = operator_client.get(reverse("admin:clarity_integrationpair_import"))
+    assert page.status_code == 403
+    assert "to import one your role must also be allowed to add integration pairs" in (
+        page.content.decode()
+    )
+    assert "Import a configuration bundle" not in operator_client.get(PAIRS).content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url_name", ["admin:mappings_lookupentry_export", "admin:mappings_fieldmappingrow_export"]
+)
+def test_spreadsheet_exports_need_view_permission(url_name, operator_client, consultant_client):
+    assert operator_client.get(reverse(url_name)).status_code == 403
+    assert consultant_client.get(reverse(url_name)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_refused_page_is_styled_and_says_which_role_opens_it(finance_client):
+    """Finance following a link from a record to its connection gets a page, not bare text."""
+    conn = ConnectionFactory()
+    page = finance_client.get(reverse("admin:connectors_connection_change", args=[conn.pk]))
+    assert page.status_code == 403
+    html = page.content.decode()
+    assert "admin/css/base.css" in html  # the admin's look
+    assert "Clarity Connect" in html
+    assert "Not open to your role" in html
+    assert "This page is for the <strong>Consultant</strong> role" in html
+    assert "“finance1”" in html
+    assert reverse("admin:index") in html
+
+
+@pytest.mark.django_db
+def test_missing_pages_and_server_errors_are_branded(finance_client):
+    missing = finance_client.get("/admin/no-such-page/here/")
+    assert missing.status_code == 404
+    assert "Clarity Connect" in missing.content.decode()
+    assert "Page not found" in missing.content.decode()
+    plain_missing = finance_client.get("/no-such-page/")
+    assert plain_missing.status_code == 404
+    assert "Clarity Connect" in plain_missing.content.decode()
+
+    from django.test import RequestFactory
+    from django.views.defaults import server_error
+
+    failed = server_error(RequestFactory().get("/admin/"))
+    assert failed.status_code == 500
+    assert "Clarity Connect" in failed.content.decode()
+    assert "Something went wrong" in failed.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_is_branded_clarity_connect(client, superuser_client):
+    for page in (client.get(reverse("admin:login")), superuser_client.get(reverse("admin:index"))):
+        html = page.content.decode()
+        assert "Clarity Connect" in html
+        assert "Django administration" not in html
+        assert "Django site admin" not in html
+
+
+def stream_handlers_of(logger: logging.Logger) -> list[logging.StreamHandler]:
+    found = []
+    while logger:
+        # Exactly StreamHandler: pytest's capturing handlers are subclasses.
+        found += [h for h in logger.handlers if type(h) is logging.StreamHandler]
+        logger = logger.parent if logger.propagate else None
+    return found
+
+
+@pytest.mark.django_db
+def test_a_403_is_logged_once(finance_client, settings):
+    """Django's own console handler used to print each refusal beside the root handler."""
+    settings.DEBUG = True  # the demo's setting, where Django's console handler is live
+    url = reverse("admin:clarity_flow_changelist")
+    printed = io.StringIO()
+    handlers = stream_handlers_of(logging.getLogger("django.request"))
+    streams = [h.setStream(printed) for h in handlers]
+    try:
+        assert finance_client.get(url).status_code == 403
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            handler.setStream(stream)
+    assert printed.getvalue().count(f"Forbidden (Permission denied): {url}") == 1
+    assert printed.getvalue().count("Traceback") == 1
