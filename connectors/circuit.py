@@ -275,8 +275,20 @@ class CircuitBreaker:
             last_failure_at=_moment(failed),
         )
 
-    def _refusal(self, wait: float) -> CircuitOpenError:
+    def refusal(self, *, outcome_unknown: bool = False) -> CircuitOpenError:
+        """The error for a call whose own failure left the breaker open: it waits, like
+        every call after it, instead of failing (``outcome_unknown``: an earlier try of
+        a write may have landed)."""
         status = self.status()
+        wait = 0.0
+        if status.probe_at is not None:
+            wait = max(0.0, (status.probe_at - datetime.now(UTC)).total_seconds())
+        refused = self._refusal(wait, status)
+        refused.outcome_unknown = outcome_unknown
+        return refused
+
+    def _refusal(self, wait: float, status: BreakerStatus | None = None) -> CircuitOpenError:
+        status = status or self.status()
         since = f" since {status.open_since:%H:%M:%S} UTC" if status.open_since else ""
         last = f" (last: {status.last_failure})" if status.last_failure else ""
         return CircuitOpenError(

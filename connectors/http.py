@@ -51,6 +51,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from connectors.circuit import CircuitState
 from connectors.errors import (
     DEFAULT_MESSAGES,
     CircuitOpenError,
@@ -345,9 +346,12 @@ class HttpClient:
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
                 timed_out = isinstance(exc, requests.Timeout)
-                self._count_failure(ticket, _failure_reason(never_sent, timed_out))
+                opened = self._count_failure(ticket, _failure_reason(never_sent, timed_out))
                 maybe_applied = maybe_applied or (writes and not never_sent)
                 logger.warning("%s %s failed (%s) on try %d", method, where, _reason(exc), attempt)
+                if opened:  # this failure opened the breaker: the call waits with the rest
+                    unknown = maybe_applied or (not never_sent and not repeatable)
+                    raise self._open_error(outcome_unknown=unknown) from exc
                 if (never_sent or repeatable) and not last_try:
                     self.sleep(self.retry.backoff(attempt))
                     continue
@@ -363,7 +367,7 @@ class HttpClient:
                     outcome_unknown=unknown,
                 ) from exc
 
-            self._count_answer(ticket, response.status_code)
+            opened = self._count_answer(ticket, response.status_code)
             elapsed_ms = (time.monotonic() - started) * 1000
             logger.info("%s %s -> %d in %.0f ms", method, where, response.status_code, elapsed_ms)
             if self.on_response is not None:
@@ -398,6 +402,8 @@ class HttpClient:
                 continue
 
             maybe_applied = maybe_applied or (writes and status >= 500)
+            if opened:  # this 5xx opened the breaker: the call waits with the rest
+                raise self._open_error(outcome_unknown=maybe_applied or not repeatable)
             if status >= 500 and repeatable and not last_try:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 self.sleep(retry_after if retry_after is not None else self.retry.backoff(attempt))
@@ -429,17 +435,24 @@ class HttpClient:
                 self.breaker.abandon(ticket)
             raise
 
-    def _count_failure(self, ticket: Ticket | None, reason: str) -> None:
-        if ticket is not None and self.breaker is not None:
-            self.breaker.failed(ticket, reason)
-
-    def _count_answer(self, ticket: Ticket | None, status: int) -> None:
+    def _count_failure(self, ticket: Ticket | None, reason: str) -> bool:
+        """Count a failed try against the breaker; True when the breaker is open after it."""
         if ticket is None or self.breaker is None:
-            return
+            return False
+        return self.breaker.failed(ticket, reason) is CircuitState.OPEN
+
+    def _count_answer(self, ticket: Ticket | None, status: int) -> bool:
+        """Count an answer for (or, a 5xx, against) the breaker; True when it is open after it."""
+        if ticket is None or self.breaker is None:
+            return False
         if is_outage(status):
-            self.breaker.failed(ticket, f"server error, HTTP {status}")
-        else:
-            self.breaker.succeeded(ticket)
+            return self._count_failure(ticket, f"server error, HTTP {status}")
+        self.breaker.succeeded(ticket)
+        return False
+
+    def _open_error(self, *, outcome_unknown: bool) -> CircuitOpenError:
+        assert self.breaker is not None
+        return self.breaker.refusal(outcome_unknown=outcome_unknown)
 
     def error_for(
         self, response: requests.Response, *, outcome_unknown: bool = False

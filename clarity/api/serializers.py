@@ -188,6 +188,13 @@ class ConnectionHeadroomSerializer(serializers.Serializer):
     day_remaining = serializers.IntegerField(allow_null=True)
     concurrent_free = serializers.IntegerField(allow_null=True)
     problem = serializers.CharField(allow_blank=True)
+    circuit = serializers.CharField(
+        allow_blank=True, help_text="The circuit breaker: closed, open or half-open."
+    )
+    open_since = serializers.DateTimeField(allow_null=True)
+    probe_at = serializers.DateTimeField(allow_null=True, help_text="When a test call is due.")
+    last_failure = serializers.CharField(allow_blank=True)
+    last_failure_at = serializers.DateTimeField(allow_null=True)
 
 
 class FlowHealthSerializer(serializers.Serializer):

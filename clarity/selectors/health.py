@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import django_rq
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -47,7 +48,12 @@ class HourCount:
 
 @dataclass(frozen=True)
 class ConnectionHeadroom:
-    """Calls a connection may still make now; None where unlimited or unknown (see problem)."""
+    """Calls a connection may still make now; None where unlimited or unknown (see problem).
+
+    ``circuit`` is its breaker's state (closed, open, half-open; "" when unknown):
+    open since ``open_since``, with a test call due at ``probe_at``, and the
+    last failure the system gave, in words.
+    """
 
     id: int
     name: str
@@ -56,6 +62,11 @@ class ConnectionHeadroom:
     day_remaining: int | None = None
     concurrent_free: int | None = None
     problem: str = ""
+    circuit: str = ""
+    open_since: datetime | None = None
+    probe_at: datetime | None = None
+    last_failure: str = ""
+    last_failure_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -145,14 +156,28 @@ def workers_alive() -> int | None:
 
 
 def connection_headroom(*, connection: Connection) -> ConnectionHeadroom:
-    """Read the shared limiter the workers use, without taking a permit.
+    """Read the shared limiter and circuit breaker the workers use, without taking a permit.
 
-    The connector builds the limiter, so the Redis key and the limits are the
-    very ones its calls count against.
+    The connector builds both, so the Redis keys and the limits are the very
+    ones its calls count against.
     """
-    base = {"id": connection.pk, "name": connection.name, "system": connection.system}
+    base: dict[str, Any] = {
+        "id": connection.pk,
+        "name": connection.name,
+        "system": connection.system,
+    }
     try:
-        limiter = connector_for(connection).limiter
+        connector = connector_for(connection)
+        if connector.breaker is not None:
+            circuit = connector.breaker.status()
+            base.update(
+                circuit=str(circuit.state),
+                open_since=circuit.open_since,
+                probe_at=circuit.probe_at,
+                last_failure=circuit.last_failure,
+                last_failure_at=circuit.last_failure_at,
+            )
+        limiter = connector.limiter
         if limiter is None:
             return ConnectionHeadroom(**base, problem="No rate limiter.")
         room = limiter.headroom()
