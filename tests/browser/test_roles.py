@@ -40,7 +40,8 @@ def test_finance_is_refused_connections_and_mappings(people):
     }
     for name, path in refused.items():
         assert finance.goto(path) == 403, path
-        expect(page.get_by_role("heading", name="403 Forbidden")).to_be_visible()
+        expect(page.get_by_role("heading", name="Not open to your role")).to_be_visible()
+        expect(page.locator("#content-main")).to_contain_text("ask an administrator")
         expect(page.locator("body")).not_to_contain_text("Xero live")
         if name in ("connections", "mapping"):
             finance.shot(f"refused-{name}")

@@ -159,6 +159,23 @@ def test_a_refused_page_is_styled_and_says_which_role_opens_it(finance_client):
 
 
 @pytest.mark.django_db
+def test_every_refused_admin_page_names_the_role_that_opens_it(finance_client):
+    from tests.mappings.factories import FieldMappingRowFactory
+
+    mapping_id = FieldMappingRowFactory().mapping_id
+    for url in (
+        reverse("admin:clarity_flow_changelist"),
+        reverse("admin:connectors_connection_add"),
+        reverse("admin:mappings_mapping_try", args=[mapping_id]),
+        reverse("admin:mappings_lookupentry_import"),
+        reverse("admin:clarity_integrationpair_import"),
+    ):
+        page = finance_client.get(url)
+        assert page.status_code == 403, url
+        assert "<strong>Consultant</strong>" in page.content.decode(), url
+
+
+@pytest.mark.django_db
 def test_missing_pages_and_server_errors_are_branded(finance_client):
     missing = finance_client.get("/admin/no-such-page/here/")
     assert missing.status_code == 404
@@ -210,3 +227,16 @@ def test_a_403_is_logged_once(finance_client, settings):
             handler.setStream(stream)
     assert printed.getvalue().count(f"Forbidden (Permission denied): {url}") == 1
     assert printed.getvalue().count("Traceback") == 1
+
+
+@pytest.mark.django_db
+def test_a_ledger_payload_download_needs_view_permission_on_the_record(client, finance_client):
+    from tests.factories import UserFactory
+
+    record = RecordFactory()
+    url = reverse("admin:clarity_syncrecord_download", args=[record.pk, "source"])
+    client.force_login(UserFactory(username="no-role"))  # staff, but in no role
+    assert client.get(url).status_code == 403
+    downloaded = finance_client.get(url)
+    assert downloaded.status_code == 200
+    assert downloaded["Content-Disposition"].startswith("attachment;")
