@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,6 +19,7 @@ from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
+from import_export.results import Result
 from simple_history.admin import SimpleHistoryAdmin
 
 from mappings import catalogue, selectors, services
@@ -38,6 +41,55 @@ from mappings.models import (
 from mappings.resources import IMPORT_FORMATS, FieldMappingRowResource, LookupEntryResource
 
 LOOKUP_INLINE_LIMIT = 200
+logger = logging.getLogger(__name__)
+
+
+class ImportRefused(Exception):
+    """The confirmed import found what it refuses: roll back, and say why."""
+
+
+def _refusal(result: Result) -> str:
+    """The first problems of an import's result, in words."""
+    problems = [f"row {row.number}: {'; '.join(row.error.messages)}" for row in result.invalid_rows]
+    problems += [f"row {row.number}: {e.error}" for row in result.rows for e in row.errors]
+    problems += [str(e.error) for e in result.base_errors]
+    shown = "; ".join(problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return f"{shown}{more}"
+
+
+class ConfirmedImportMixin:
+    """The confirm step of an import: all of it or none, and never a server error.
+
+    The dry run checks everything the import refuses, so a confirmation only
+    fails when the data changed in between or the uploaded file is gone; then
+    nothing is kept and the import page says why.
+    """
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            with transaction.atomic():
+                return super().process_import(request, **kwargs)  # type: ignore[misc]
+        except PermissionDenied:
+            raise
+        except ImportRefused as exc:
+            messages.error(
+                request, f"Nothing was imported: {exc}. Upload the file again to check it."
+            )
+        except Exception:  # a file gone from temporary storage, unreadable, refused by the DB
+            logger.exception("confirming an import failed")
+            messages.error(
+                request,
+                "Nothing was imported: the checked file could not be imported. "
+                "Upload it again to check it.",
+            )
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_import"))
+
+    def process_result(self, result: Result, request: HttpRequest) -> HttpResponse:
+        if result.has_errors() or result.has_validation_errors():
+            raise ImportRefused(_refusal(result))
+        return super().process_result(result, request)  # type: ignore[misc]
 
 
 def _formset(part_name: str) -> type[mapping_forms.MappingPartFormSet]:
@@ -303,7 +355,7 @@ class MappingPartAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(FieldMappingRow)
-class FieldMappingRowAdmin(ImportExportModelAdmin, MappingPartAdmin):
+class FieldMappingRowAdmin(ConfirmedImportMixin, ImportExportModelAdmin, MappingPartAdmin):
     form = mapping_forms.StandaloneFieldMappingRowForm
     resource_classes = (FieldMappingRowResource,)
     import_formats = IMPORT_FORMATS
@@ -369,7 +421,7 @@ class LookupTableAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(LookupEntry)
-class LookupEntryAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
+class LookupEntryAdmin(ConfirmedImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
     resource_classes = (LookupEntryResource,)
     import_formats = IMPORT_FORMATS
     export_formats = IMPORT_FORMATS

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from django.utils import timezone
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.results import Error, Result, RowResult
+from openpyxl.cell import WriteOnlyCell
 from redis.exceptions import RedisError
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -39,70 +41,193 @@ from mappings import selectors, services
 from mappings.models import FieldMappingRow, LookupEntry, LookupTable, Mapping
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
 LOOKUP_COLUMNS = ("table", "key", "value")
 PROGRESS_EVERY = 5_000
 WRITE_BATCH = 5_000
 
 
-def escape_formula(value: Any) -> Any:
-    """OWASP's advice: a leading quote makes a spreadsheet show the text, not run it."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return f"'{value}"
+# Cells ------------------------------------------------------------------------
+#
+# An exported cell a spreadsheet would run as a formula (OWASP: = + - @ tab CR)
+# gets a leading quote, which a spreadsheet shows as text. So that the quote is
+# reversible, a text that itself starts with a quote, or has spaces around it
+# (which an import otherwise trims), is quoted too; an import takes exactly one
+# leading quote off a cell whose rest needs it, and keeps every other cell as
+# typed. An unquoted cell starting with = is a live formula, refused by row.
+
+
+def _needs_quote(text: str) -> bool:
+    return bool(text) and (
+        text.startswith(FORMULA_STARTS)
+        or text[0] == QUOTE
+        or text[0].isspace()
+        or text[-1].isspace()
+    )
+
+
+def escape_cell(value: Any) -> Any:
+    """An exported cell: text that would run, or lose its quote or spaces, quoted."""
+    if isinstance(value, str) and _needs_quote(value):
+        return QUOTE + value
     return value
 
 
-class FormulaSafeExportMixin:
-    """Quote every exported cell that starts like a formula.
+def is_quoted(text: str) -> bool:
+    """Whether ``escape_cell`` quoted this text (its rest is exact, not to be trimmed)."""
+    return text.startswith(QUOTE) and _needs_quote(text[1:])
+
+
+def unescape_cell(text: str) -> str:
+    """The value an exported cell holds: ``escape_cell`` undone."""
+    return text[1:] if is_quoted(text) else text
+
+
+def is_formula(text: Any) -> bool:
+    return isinstance(text, str) and text.startswith("=")
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> str | None:
+    """Why the database cannot store ``text`` (a NUL, a lone surrogate), or None."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    what = "a NUL character" if found.group() == "\x00" else "an invalid character"
+    return f"It contains {what} at position {found.start() + 1}, which cannot be stored; remove it."
+
+
+def formula_error(text: str) -> str:
+    return (
+        f"{text[:40]!r} is a spreadsheet formula; type the value itself "
+        "(start it with ' to keep a leading =)."
+    )
+
+
+class SpreadsheetCellsMixin:
+    """Export every cell through ``escape_cell``; import every cell through ``unescape_cell``.
 
     django-import-export's own ``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT`` only
     deletes a leading ``=`` (losing data, and leaving ``+ - @`` live).
     """
 
     def export_field(self, field: fields.Field, instance: Any, **kwargs: Any) -> Any:
-        return escape_formula(super().export_field(field, instance, **kwargs))  # type: ignore[misc]
+        return escape_cell(super().export_field(field, instance, **kwargs))  # type: ignore[misc]
+
+    def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
+        """Unquote each cell; a formula or a text the database cannot store makes the row invalid.
+
+        Checked here, in the dry run, so the confirmation never meets what the
+        dry run let through (a NUL would otherwise only fail on saving).
+        """
+        errors: dict[str, list[str]] = {}
+        for column, value in row.items():
+            if not isinstance(value, str):
+                continue
+            if is_formula(value):
+                errors[column] = [formula_error(value)]
+            elif problem := unstorable(value) or _json_nul(value):
+                errors[column] = [problem]
+            else:
+                row[column] = unescape_cell(value)
+        if errors:
+            raise ValidationError(errors)
+        super().before_import_row(row, **kwargs)  # type: ignore[misc]
+
+
+def _json_nul(text: str) -> str | None:
+    """A JSON column may spell a NUL as an escape, which PostgreSQL's jsonb refuses too."""
+    if "\\u0000" in text:
+        return "It contains a NUL character (\\u0000), which cannot be stored; remove it."
+    return None
+
+
+# In an XLSX file (XML) control characters cannot appear and a CR reads back as
+# a LF; OOXML writes them as _xHHHH_ (and a literal _xHHHH_ as _x005F_xHHHH_),
+# which Excel reads back. openpyxl does neither, so the XLSX format does both.
+_XLSX_ESCAPE = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+_XLSX_UNESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
+
+
+def _xlsx_escape(text: str) -> str:
+    return _XLSX_ESCAPE.sub(
+        lambda m: "_x005F" + m.group() if len(m.group()) > 1 else f"_x{ord(m.group()):04X}_",
+        text,
+    )
+
+
+def _xlsx_unescape(value: Any) -> Any:
+    if isinstance(value, str) and "_x" in value:
+        return _XLSX_UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+    return value
 
 
 class FormulaAwareXLSX(base_formats.XLSX):
-    """XLSX read with formulas as their text, so an import can refuse them by row.
+    """XLSX written with every text as a text cell and read with formulas as their text.
 
     The stock reader loads cached results (``data_only=True``), which are empty
-    for a formula no spreadsheet program has calculated yet.
+    for a formula no spreadsheet program has calculated yet; so formulas are
+    read as their text, and an import refuses them by row. Texts are escaped as
+    OOXML does, so every text the database holds round-trips exactly.
     """
 
     def create_dataset(self, in_stream: bytes) -> tablib.Dataset:
         book = openpyxl.load_workbook(BytesIO(in_stream), read_only=True, data_only=False)
         rows = book.active.iter_rows(values_only=True)
-        headers = list(next(rows, ()))
+        headers = [_xlsx_unescape(h) for h in next(rows, ())]
         # built in one go: Dataset.append re-validates the whole row shape every call
         dataset = tablib.Dataset(
-            *(row for row in rows if any(value is not None for value in row)), headers=headers
+            *(
+                tuple(_xlsx_unescape(value) for value in row)
+                for row in rows
+                if any(value is not None for value in row)
+            ),
+            headers=headers,
         )
         book.close()
         return dataset
+
+    def export_data(self, dataset: tablib.Dataset, **kwargs: Any) -> bytes:
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet(title=(dataset.title or "Sheet1")[:31])
+
+        def cell(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            written = WriteOnlyCell(sheet, value=_xlsx_escape(value))
+            written.data_type = "s"  # a text, never a formula
+            return written
+
+        if dataset.headers:
+            sheet.append([cell(h) for h in dataset.headers])
+        for row in dataset:
+            sheet.append([cell(value) for value in row])
+        out = BytesIO()
+        book.save(out)
+        return out.getvalue()
 
 
 IMPORT_FORMATS = (base_formats.CSV, FormulaAwareXLSX)
 
 
 def _cell(value: Any) -> str:
-    """A spreadsheet cell as the text a lookup stores (``12.0`` from Excel is ``"12"``)."""
+    """A spreadsheet cell as the text a lookup stores (``12.0`` from Excel is ``"12"``).
+
+    Typed text is trimmed; a quoted cell (see ``escape_cell``) is kept exactly.
+    """
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
-    return str(value).strip()
+    text = str(value)
+    return text if is_quoted(text) else text.strip()
 
 
-def _unquote(text: str) -> str:
-    """Undo ``escape_formula`` so an exported file imports back to the same values."""
-    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
-        return text[1:]
-    return text
-
-
-class LookupEntryResource(FormulaSafeExportMixin, resources.ModelResource):
+class LookupEntryResource(SpreadsheetCellsMixin, resources.ModelResource):
     table = fields.Field(attribute="table__name", column_name="table")
 
     class Meta:
@@ -189,8 +314,9 @@ class _LookupPlan:
 
     def __init__(self, texts: list[tuple[str, str, str]]) -> None:
         self.texts = texts
-        names = {_unquote(t[0]) for t in texts}
-        self.tables = {t.name: t for t in selectors.lookup_tables_named(names=names)}
+        names = {unescape_cell(t[0]) for t in texts}
+        storable = [name for name in names if unstorable(name) is None]
+        self.tables = {t.name: t for t in selectors.lookup_tables_named(names=storable)}
         self.folds = {t.pk: not t.case_sensitive for t in self.tables.values()}
         self.existing: dict[tuple[int, str], tuple[int, str, str]] = {}
         for pk, table_id, key, value in LookupEntry.objects.filter(
@@ -208,7 +334,7 @@ class _LookupPlan:
         seen: dict[tuple[int, str], int] = {}
         tables, folds = self.tables, self.folds
         for number, texts in enumerate(self.texts, 1):
-            table_name, key, value = (_unquote(t) for t in texts)
+            table_name, key, value = (unescape_cell(t) for t in texts)
             table = tables.get(table_name)
             row_result = RowResult()
             row_result.diff = [table_name, key, value]
@@ -219,6 +345,7 @@ class _LookupPlan:
                 and 0 < len(key) <= 200
                 and 0 < len(value) <= 500
                 and not any(t.startswith("=") for t in texts)
+                and _UNSTORABLE.search(key + value) is None
             ):
                 norm = (table.pk, key.casefold() if folds[table.pk] else key)
                 if norm not in seen:
@@ -254,12 +381,11 @@ class _LookupPlan:
         """Every problem of one row, by column (empty when the row is valid)."""
         errors: dict[str, list[str]] = {}
         for column, text in zip(LOOKUP_COLUMNS, texts, strict=True):
-            if text.startswith("="):
-                errors[column] = [
-                    f"{text[:40]!r} is a spreadsheet formula; type the value itself "
-                    "(start it with ' to keep a leading =)."
-                ]
-        table_name, key, value = (_unquote(t) for t in texts)
+            if is_formula(text):
+                errors[column] = [formula_error(text)]
+            elif problem := unstorable(text):
+                errors[column] = [problem]
+        table_name, key, value = (unescape_cell(t) for t in texts)
         if not table_name:
             errors.setdefault("table", ["The table is blank."])
         elif table is None:
@@ -454,7 +580,7 @@ class JSONListWidget(widgets.JSONWidget):
         return json.dumps(value if value is not None else [])
 
 
-class FieldMappingRowResource(FormulaSafeExportMixin, resources.ModelResource):
+class FieldMappingRowResource(SpreadsheetCellsMixin, resources.ModelResource):
     """Mapping rows by mapping name; every mapping touched must still compile."""
 
     mapping = fields.Field(
