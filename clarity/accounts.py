@@ -35,8 +35,9 @@ ENROLMENT_DEVICE_NAME = "Authenticator app"
 def two_factor_pending(request: HttpRequest) -> bool:
     """True while a signed-in person still owes the code that 2FA asks for."""
     user = request.user
-    verified = user.is_authenticated and user.is_verified()  # type: ignore[union-attr]
-    return bool(settings.CLARITY_REQUIRE_2FA and user.is_authenticated and not verified)
+    if not (settings.CLARITY_REQUIRE_2FA and user.is_authenticated):
+        return False
+    return not user.is_verified()  # type: ignore[union-attr]
 
 
 def totp_device_confirmed(*, user: AbstractBaseUser) -> TOTPDevice | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,6 +26,10 @@ class ClarityAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not accounts.two_factor_pending(request)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        extra_context = {**(extra_context or {}), "two_factor": settings.CLARITY_REQUIRE_2FA}
+        return super().login(request, extra_context)
 
     def get_urls(self) -> list[Any]:
         two_factor = never_cache(self.two_factor_view)

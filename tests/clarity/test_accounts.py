@@ -98,6 +98,7 @@ def test_with_2fa_required_staff_set_up_an_app_then_confirm_each_sign_in(setting
     user = UserFactory(username="consultant9", role="Consultant")
     client = Client()
 
+    assert "6-digit code from your authenticator app" in client.get(LOGIN).content.decode()
     signed_in = sign_in(client, "consultant9", PASSWORD)
     assert signed_in.status_code == 302
     # A password alone opens nothing: every page sends them to the code page.
@@ -161,5 +162,6 @@ def test_without_2fa_required_a_password_signs_in(settings):
     settings.CLARITY_REQUIRE_2FA = False
     UserFactory(username="consultant9", role="Consultant")
     client = Client()
+    assert "authenticator" not in client.get(LOGIN).content.decode()
     assert sign_in(client, "consultant9", PASSWORD).status_code == 302
     assert client.get(INDEX).status_code == 200
