@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import logging
 import os
 import pwd
 import re
@@ -25,6 +26,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 PG_USER = "clarity"
 PG_DB = "clarity"
@@ -198,9 +201,15 @@ def embedded_redis() -> Iterator[str]:
 
             self.current_client.read_response = replying_errors
 
+    def quiet_error(request: object, client_address: object) -> None:
+        """A client that goes away mid-command (a worker stopped, a horse killed) is
+        normal here: logged, not printed as a traceback over the demo's console."""
+        logger.debug("embedded Redis: client %s dropped", client_address, exc_info=True)
+
     port = free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     server.RequestHandlerClass = Handler
+    server.handle_error = quiet_error  # type: ignore[method-assign]
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
     thread.start()

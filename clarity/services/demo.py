@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import requests
 from django.contrib.auth.models import Group, User
@@ -110,6 +111,13 @@ def _salesforce_kashflow() -> None:
         )
 
 
+def demo_loaded() -> bool:
+    """Whether an earlier start already loaded the demo (and may have run its flows)."""
+    return IntegrationPair.objects.filter(
+        name__in=("SYSPRO ↔ Xero", "Salesforce ↔ KashFlow")
+    ).exists()
+
+
 @transaction.atomic
 def demo_load() -> tuple[DemoLogin, ...]:
     """Create (or leave as they are) the demo users, connections and pairs."""
@@ -134,3 +142,16 @@ def demo_start() -> list[SyncRun]:
         )
     flows = Flow.objects.filter(enabled=True, mapping__isnull=False).order_by("pk")
     return [flow_run_enqueue(flow=flow, trigger=Trigger.MANUAL) for flow in flows]
+
+
+def demo_runs_finished(*, since: datetime, shown: set[int]) -> list[SyncRun]:
+    """Runs finished since ``since`` and not yet in ``shown`` (which it extends), oldest
+    first: ``manage.py up`` prints one line for each instead of the workers' logs."""
+    runs = list(
+        SyncRun.objects.filter(finished_at__gte=since)
+        .exclude(pk__in=shown)
+        .select_related("flow__pair")
+        .order_by("finished_at", "pk")
+    )
+    shown.update(run.pk for run in runs)
+    return runs

@@ -16,7 +16,11 @@ adds what every sandbox needs the same way:
   ends, each told the true time left in ``Retry-After``;
 * a control API under ``/_sandbox/``: ``faults``, ``limits``, ``clock``,
   ``stats``, ``reset``;
-* ``SandboxServer``: a threaded HTTP/1.1 server on loopback.
+* ``SandboxServer``: a threaded HTTP/1.1 server on loopback that, given a
+  state file, starts from what the last server saved there and saves again
+  a few seconds after any change and when it stops (``manage.py up`` keeps
+  them under ``var/sandboxes/``: a restarted demo finds the records and
+  tokens its database remembers).
 
 The app is WSGI-*style* (a callable from request to response) rather than
 WSGI proper: a connection reset needs the raw socket, which WSGI hides, so
@@ -25,9 +29,12 @@ the server is a thin ``http.server`` handler. Stdlib only.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
+import os
+import pickle
 import random
 import re
 import socket
@@ -39,7 +46,8 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -191,6 +199,45 @@ class FaultPlan:
         }
 
 
+# State the base class keeps besides what a system's ``reset_state`` builds: counters,
+# and the seeded random generator new ids are drawn from (so they do not repeat).
+_BASE_STATE = ("stats", "random", "clock_offset")
+
+
+def _reduce_count(counter: itertools.count) -> tuple[Any, tuple[Any, ...]]:
+    """``count(7)`` -> ``count(7)`` again (Python 3.14 no longer pickles itertools)."""
+    start, _, step = repr(counter)[len("count(") : -1].partition(", ")
+    return itertools.count, (int(start), int(step or 1))
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles a sandbox's state; references to the app itself (its clock method, say)
+    are stored as a name and bound to the new app when loaded."""
+
+    dispatch_table = {itertools.count: _reduce_count}
+
+    def __init__(self, file: IO[bytes], app: SandboxApp) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.app = app
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return "app" if obj is self.app else None
+
+
+class _StateUnpickler(pickle.Unpickler):
+    """Pickle, not JSON: the state is each system's own objects (dataclasses, counters,
+    deques), and the file is one this sandbox wrote itself, under the project's var/."""
+
+    def __init__(self, file: IO[bytes], app: SandboxApp) -> None:
+        super().__init__(file)
+        self.app = app
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid != "app":
+            raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+        return self.app
+
+
 class SandboxApp:
     """Base of every system's emulator. Subclasses override the hooks below."""
 
@@ -209,8 +256,12 @@ class SandboxApp:
         self.faults = FaultPlan.parse(self.options.get("faults", {}))
         self.random = random.Random(self.options.get("seed", 1))
         self.stats = self._empty_stats()
+        self.changes = 0  # handled requests, so a saver knows whether the state moved
         self._add_control_routes()
+        before = set(vars(self))
         self.reset_state()
+        # Whatever reset_state builds is the system's state; the rest is wiring.
+        self._state_names = (*_BASE_STATE, *sorted(set(vars(self)) - before))
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -290,6 +341,7 @@ class SandboxApp:
             request.params = match.groupdict()
             try:
                 with self.lock:
+                    self.changes += 1
                     return handler(request)
             except HttpError as exc:
                 return exc.response
@@ -371,6 +423,41 @@ class SandboxApp:
             self.stats["responses"][str(response.status)] += 1
             if response.status == 429:
                 self.stats["rate_limited"] += 1
+
+    # -- state that outlives the process ----------------------------------------
+
+    def save_state(self, path: Path) -> None:
+        """Write the state (records, tokens, sessions, idempotency keys, counters) to
+        ``path`` atomically: a kill mid-write leaves the previous file whole."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with self.lock, self._meta_lock, temporary.open("wb") as out:
+            state = {name: getattr(self, name) for name in self._state_names}
+            _StatePickler(out, self).dump({"options": self.options, "state": state})
+        os.replace(temporary, path)
+
+    def load_state(self, path: Path) -> bool:
+        """Take the state saved in ``path``; False (the demo data stays) when there is
+        none, or it was saved with other options or by code that no longer reads it."""
+        try:
+            with path.open("rb") as saved:
+                data = _StateUnpickler(saved, self).load()
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # a file from older code, or truncated by a full disk
+            logger.warning("%s sandbox: cannot read %s (%s); starting afresh", self.name, path, exc)
+            return False
+        if data.get("options") != self.options or set(data["state"]) != set(self._state_names):
+            logger.warning(
+                "%s sandbox: %s was saved with other options or an older sandbox; starting afresh",
+                self.name,
+                path,
+            )
+            return False
+        with self.lock, self._meta_lock:
+            for name, value in data["state"].items():
+                setattr(self, name, value)
+        return True
 
     # -- control API ----------------------------------------------------------
 
@@ -470,7 +557,15 @@ class SandboxServer:
     Port 0 picks a free port; ``url`` is the base URL once started.
     """
 
-    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    SAVE_SECONDS = 2.0  # the most a killed server can lose of its state
+
+    def __init__(
+        self,
+        app: SandboxApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_file: Path | None = None,
+    ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"sandboxes only listen on loopback, not {host!r}")
         handler = type("SandboxHandler", (_Handler,), {"app": app})
@@ -478,6 +573,11 @@ class SandboxServer:
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self.state_file = state_file
+        self.restored = state_file is not None and app.load_state(state_file)
+        self._saved_at_change = app.changes
+        self._stopping = threading.Event()
+        self._saver: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -489,14 +589,38 @@ class SandboxServer:
             target=self.httpd.serve_forever, name=f"sandbox-{self.app.name}", daemon=True
         )
         self._thread.start()
+        if self.state_file is not None:
+            self._saver = threading.Thread(
+                target=self._save_while_running, name=f"sandbox-{self.app.name}-saver", daemon=True
+            )
+            self._saver.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.app.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._saver is not None:
+            self._saver.join(timeout=30)
+        self.save()
+
+    def save(self) -> None:
+        """Save the state if it changed since the last save (and a state file is set)."""
+        changes = self.app.changes
+        if self.state_file is None or changes == self._saved_at_change:
+            return
+        self.app.save_state(self.state_file)
+        self._saved_at_change = changes
+
+    def _save_while_running(self) -> None:
+        while not self._stopping.wait(self.SAVE_SECONDS):
+            try:
+                self.save()
+            except Exception:
+                logger.exception("%s sandbox: saving its state failed", self.app.name)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from connectors.sandbox.core import SandboxApp, SandboxServer
@@ -62,8 +63,13 @@ def start_sandboxes(
     ports: Mapping[str, int] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     host: str = "127.0.0.1",
+    state_dir: Path | None = None,
 ) -> tuple[dict[str, SandboxServer], list[str]]:
-    """Start each available sandbox; returns the running servers and the systems skipped."""
+    """Start each available sandbox; returns the running servers and the systems skipped.
+
+    With ``state_dir``, each system keeps its state in ``<state_dir>/<system>.pickle``:
+    it starts from what was saved there and saves while running and when stopped.
+    """
     ports = {**DEFAULT_PORTS, **(ports or {})}
     servers: dict[str, SandboxServer] = {}
     skipped: list[str] = []
@@ -73,5 +79,7 @@ def start_sandboxes(
             skipped.append(system)
             continue
         app = factory((options or {}).get(system, {}))
-        servers[system] = SandboxServer(app, host=host, port=ports[system]).start()
+        state_file = state_dir / f"{system}.pickle" if state_dir is not None else None
+        server = SandboxServer(app, host=host, port=ports[system], state_file=state_file)
+        servers[system] = server.start()
     return servers, skipped

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -27,6 +29,12 @@ class Command(BaseCommand):
             help='JSON of per-system options, e.g. \'{"syspro": {"customers": 5000}, '
             '"xero": {"limits": {"minute": 600}}}\'',
         )
+        parser.add_argument(
+            "--state-dir",
+            type=Path,
+            help="keep each sandbox's records and tokens in this folder across restarts "
+            "(default: start from the demo data every time)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -44,14 +52,22 @@ class Command(BaseCommand):
         if not isinstance(extra, dict) or set(extra) - set(SANDBOXES):
             raise CommandError(f"--options must be an object keyed by {sorted(SANDBOXES)}")
         seeded = {name: {"seed": options["seed"], **extra.get(name, {})} for name in SANDBOXES}
+        # `manage.py up`, `kill` and process managers stop us with SIGTERM: stop as on
+        # Ctrl-C, so every sandbox saves its state before the process ends.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        state_dir = options["state_dir"]
         try:
-            servers, skipped = start_sandboxes(systems, ports=ports, options=seeded)
+            servers, skipped = start_sandboxes(
+                systems, ports=ports, options=seeded, state_dir=state_dir
+            )
         except OSError as exc:
             raise CommandError(f"could not start a sandbox: {exc}") from exc
         for name in skipped:
             self.stdout.write(f"{name}: skipped (its sandbox module is not there yet)")
         for name, server in servers.items():
-            self.stdout.write(self.style.SUCCESS(f"{name}: {server.url}"))
+            kept = f" (state kept in {server.state_file})" if server.state_file else ""
+            restored = ", restored from it" if server.restored else ""
+            self.stdout.write(self.style.SUCCESS(f"{name}: {server.url}{kept}{restored}"))
         self.stdout.flush()
         if not servers:
             return
@@ -61,5 +77,12 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("Stopping…")
         finally:
+            # A second Ctrl-C must not cut a state file's save short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for server in servers.values():
                 server.stop()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
