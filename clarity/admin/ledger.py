@@ -22,13 +22,27 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
-from clarity.models import Flow, IntegrationPair, SyncRecord
+from clarity.admin.payloads import (
+    AUDIT_PREVIEW_CHARS,
+    EDITABLE_CHARS,
+    PREVIEW_CHARS,
+    payload_download,
+    payload_preview,
+)
+from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord
 from clarity.pagination import EstimatedCountPaginator
-from clarity.selectors.ledger import flow_labels, ledger_error_codes, ledger_search
+from clarity.selectors.ledger import (
+    flow_labels,
+    ledger_error_codes,
+    ledger_search,
+    lookup_missing_parts,
+)
 from clarity.services.ledger import ASSIGNABLE, ledger_records_assign, ledger_records_resolve
 from clarity.services.runs import (
     RETRYABLE,
@@ -37,6 +51,17 @@ from clarity.services.runs import (
     ledger_records_retry,
     ledger_records_retry_code,
 )
+from mappings.models import LookupTable
+
+# What a record page offers to download: {name in the URL: (field, title)}.
+PAYLOADS = {
+    "source": ("source_payload", "Source record"),
+    "sent": ("transformed_payload", "Sent to target"),
+    "response": ("target_response", "Target response"),
+    "correction": ("payload_override", "Correction by a person"),
+}
+# The audit trail shows the newest changes; older ones stay in the database.
+AUDIT_ROWS_SHOWN = 50
 
 
 class LedgerChangeList(ChangeList):
@@ -106,21 +131,45 @@ class ResolveActionForm(ActionForm):
 
 
 class PayloadForm(forms.Form):
-    """The record as the target should receive it; the service decides what is acceptable."""
+    """The record as the target should receive it, typed in or uploaded as a JSON file.
+
+    A payload too large to edit in a page (see EDITABLE_CHARS) is downloaded,
+    corrected and uploaded; the service decides what is acceptable.
+    """
 
     payload = forms.CharField(
         label="Corrected record for the target",
+        required=False,
         widget=forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField ledger-json"}),
     )
+    upload = forms.FileField(
+        label="Or upload the corrected record (a JSON file)",
+        required=False,
+        help_text="For a large record: download it from the Payloads section, correct it, "
+        "upload it here.",
+    )
 
-    def clean_payload(self) -> Any:
-        try:
-            return json.loads(self.cleaned_data["payload"])
-        except json.JSONDecodeError as exc:
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        upload, text = cleaned.get("upload"), cleaned.get("payload", "")
+        if upload is not None:
+            field, raw = "upload", upload.read().decode("utf-8", errors="replace")
+        elif text.strip():
+            field, raw = "payload", text
+        else:
             raise ValidationError(
+                "Type the corrected record or upload it as a JSON file; nothing was changed."
+            )
+        cleaned["given_in"] = field
+        try:
+            cleaned["record"] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            self.add_error(
+                field,
                 f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-                "nothing was changed."
-            ) from exc
+                "nothing was changed.",
+            )
+        return cleaned
 
 
 class AssignForm(forms.Form):
@@ -134,41 +183,73 @@ class AssignForm(forms.Form):
     )
 
 
-def _pretty(value: Any) -> str:
-    if value in (None, "", {}, []):
-        return "—"
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-
-
 def _initial_payload(record: SyncRecord) -> str:
-    """What the form starts from: the last correction, else what was sent."""
-    return json.dumps(
+    """What the form starts from: the last correction, else what was sent; blank if too large."""
+    text = json.dumps(
         record.payload_override or record.transformed_payload or {},
         indent=2,
         sort_keys=True,
         ensure_ascii=False,
         default=str,
     )
+    return text if len(text) <= EDITABLE_CHARS else ""
+
+
+def _payload_form(record: SyncRecord, data: Any = None, files: Any = None) -> PayloadForm:
+    form = PayloadForm(data, files, initial={"payload": _initial_payload(record)})
+    value = record.payload_override or record.transformed_payload
+    if value and not form.initial["payload"]:
+        # Say why the box is empty, and where the whole record is.
+        form.too_large = payload_preview(value).size  # type: ignore[attr-defined]
+        form.download_url = _download_url(  # type: ignore[attr-defined]
+            record, "correction" if record.payload_override else "sent"
+        )
+    return form
+
+
+def _download_url(record: SyncRecord, part: str) -> str:
+    return reverse("admin:clarity_syncrecord_download", args=[record.pk, part])
+
+
+def _shown(value: Any, url: str, limit: int, *, always_link: bool = False) -> SafeString:
+    """A payload's preview in a box, with a link to the whole of it (always, or when cut)."""
+    preview = payload_preview(value, limit)
+    if preview.shortened:
+        link = format_html(
+            '<p class="ledger-cut">{} <a href="{}" download>Download the whole payload (JSON)</a>'
+            "</p>",
+            preview.note,
+            url,
+        )
+    elif always_link and value not in (None, "", {}, []):
+        link = format_html(
+            '<p class="ledger-cut"><a href="{}" download>Download (JSON, {})</a></p>',
+            url,
+            preview.size,
+        )
+    else:
+        link = ""
+    return format_html('{}<pre class="ledger-json">{}</pre>', link, preview.text)
 
 
 @admin.register(SyncRecord)
 class SyncRecordAdmin(admin.ModelAdmin):
+    # What a finance user scans for comes first, so a laptop's screen shows it
+    # without scrolling sideways; the rest follows (static/clarity/ledger.css).
     list_display = (
-        "id",
-        "created_at",
-        "flow",
-        "source_id",
-        "business_key",
-        "target_id",
         "status",
-        "error_kind",
         "error_code",
         "short_message",
+        "business_key",
+        "source_id",
+        "flow",
+        "created_at",
+        "target_id",
         "attempts",
         "assigned_to",
         "tags",
     )
-    list_display_links = ("id", "source_id")
+    list_display_links = ("status", "source_id")
     # No joins in the page query: at page 500 PostgreSQL would join 50,000 skipped
     # rows. Flow and assignee names come from two small queries instead.
     list_select_related = False
@@ -190,6 +271,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
     actions = (
         "retry_selected",
         "retry_error_codes",
+        "retry_error_codes_pair",
         "ignore_selected",
         "resolve_selected",
         "assign_to_me",
@@ -237,7 +319,9 @@ class SyncRecordAdmin(admin.ModelAdmin):
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         """The detail page also shows the flow's current mapping version and the assignee."""
-        queryset = self.get_queryset(request).select_related("flow__mapping", "assigned_to")
+        queryset = self.get_queryset(request).select_related(
+            "flow__mapping", "flow__pair", "assigned_to", "run__flow"
+        )
         return queryset.filter(pk=object_id).first() if str(object_id).isdigit() else None
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
@@ -245,13 +329,19 @@ class SyncRecordAdmin(admin.ModelAdmin):
         return lookup == "run" or super().lookup_allowed(lookup, value, request)
 
     def get_urls(self) -> list[URLPattern]:
-        def view(func: Any, suffix: str) -> URLPattern:
+        def view(func: Any, suffix: str, route: str = "") -> URLPattern:
             wrapped = self.admin_site.admin_view(func)
-            return path(f"<path:object_id>/{suffix}/", wrapped, name=f"clarity_syncrecord_{suffix}")
+            return path(
+                f"<path:object_id>/{suffix}/{route}",
+                wrapped,
+                name=f"clarity_syncrecord_{suffix}",
+            )
 
         return [
             view(self.edit_payload_view, "edit_payload"),
             view(require_POST(self.assign_view), "assign"),
+            view(require_POST(self.retry_code_view), "retry_code"),
+            view(self.download_view, "download", "<slug:part>/"),
             *super().get_urls(),
         ]
 
@@ -266,11 +356,19 @@ class SyncRecordAdmin(admin.ModelAdmin):
         status = record.status if record is not None else None
         extra: dict[str, Any] = {}
         if status in RETRYABLE and self.has_retry_permission(request):
-            extra["payload_form"] = PayloadForm(initial={"payload": _initial_payload(record)})
+            extra["payload_form"] = _payload_form(record)
+        if (
+            status == RecordStatus.FAILED
+            and record.error_code
+            and self.has_retry_permission(request)
+        ):
+            extra["retry_scopes"] = _retry_scopes(record)
         if status in ASSIGNABLE and self.has_resolve_permission(request):
             extra["assign_form"] = AssignForm(
                 initial={"assigned_to": record.assigned_to_id, "tags": record.tags}
             )
+        if status == RecordStatus.FAILED and record.error_code == "lookup_missing":
+            extra["next_step"] = lookup_missing_step(record, request.user)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def get_search_results(
@@ -300,26 +398,39 @@ class SyncRecordAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return record
 
+    def _back_to(self, record: SyncRecord) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
+
+    def download_view(self, request: HttpRequest, object_id: str, part: str) -> HttpResponse:
+        """The whole of one payload as JSON, for whoever may read the record."""
+        record = self._record_for(request, object_id, allowed=True)
+        if part in PAYLOADS:
+            value = getattr(record, PAYLOADS[part][0])
+        else:
+            value = _audit_value(record, part)
+        return payload_download(value, f"ledger-{record.pk}-{part}.json")
+
     def edit_payload_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Edit the payload and retry; a bad edit is shown again with its error, nothing changed."""
         record = self._record_for(request, object_id, allowed=self.has_retry_permission(request))
-        form = PayloadForm(request.POST or None, initial={"payload": _initial_payload(record)})
+        if request.method == "POST":
+            form = _payload_form(record, request.POST, request.FILES)
+        else:
+            form = _payload_form(record)
         if request.method == "POST" and form.is_valid():
             try:
                 ledger_record_edit_and_retry(
-                    record=record, payload=form.cleaned_data["payload"], user=request.user
+                    record=record, payload=form.cleaned_data["record"], user=request.user
                 )
             except ValidationError as exc:
-                form.add_error("payload", exc)
+                form.add_error(form.cleaned_data["given_in"], exc)
             else:
                 self.message_user(
                     request,
                     "The corrected record is saved and queued to be sent again.",
                     messages.SUCCESS,
                 )
-                return HttpResponseRedirect(
-                    reverse("admin:clarity_syncrecord_change", args=[record.pk])
-                )
+                return self._back_to(record)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Edit the payload of {record} and retry",
@@ -345,9 +456,39 @@ class SyncRecordAdmin(admin.ModelAdmin):
             self.message_user(
                 request, "Only failed records can be assigned or tagged.", messages.WARNING
             )
-        return HttpResponseRedirect(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
+        return self._back_to(record)
 
-    @admin.display(description="message")
+    def retry_code_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The record page's "retry every record failing with this code", in its flow or pair."""
+        record = self._record_for(request, object_id, allowed=self.has_retry_permission(request))
+        pair_wide = request.POST.get("scope") == "pair"
+        self._retry_codes(request, [(record.pair if pair_wide else record.flow, record.error_code)])
+        return self._back_to(record)
+
+    def _retry_codes(
+        self, request: HttpRequest, scopes: list[tuple[Flow | IntegrationPair, str]]
+    ) -> None:
+        """Retry each (flow or pair, code) and say how many records went, and where."""
+        for scope, code in scopes:
+            where = _scope_label(scope)
+            if not code:
+                continue
+            try:
+                queued, _ = ledger_records_retry_code(
+                    flow=scope if isinstance(scope, Flow) else None,
+                    pair=scope if isinstance(scope, IntegrationPair) else None,
+                    error_code=code,
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{code} {where}: {' '.join(exc.messages)}", messages.ERROR
+                )
+                continue
+            self.message_user(
+                request, f"{queued} record(s) failing with {code} {where} queued to retry."
+            )
+
     def get_list_display(self, request: HttpRequest) -> Any:
         flows = flow_labels()
         users = dict(get_user_model().objects.filter(is_staff=True).values_list("pk", "username"))
@@ -366,8 +507,11 @@ class SyncRecordAdmin(admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return LedgerChangeList
 
+    @admin.display(description="message")
     def short_message(self, obj: SyncRecord) -> str:
-        return Truncator(obj.message).chars(90)
+        """One line in the list (the cell cuts it to its width); the whole in its tooltip."""
+        message = Truncator(obj.message).chars(200)
+        return format_html('<span title="{}">{}</span>', message, message) if message else ""
 
     @admin.display(description="Why")
     def problem(self, obj: SyncRecord) -> str:
@@ -389,47 +533,60 @@ class SyncRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description="Audit trail")
     def audit_trail(self, obj: SyncRecord) -> str:
-        events = obj.audit_events.select_related("user").order_by("-id")
+        events = list(
+            obj.audit_events.select_related("user").order_by("-id")[: AUDIT_ROWS_SHOWN + 1]
+        )
         rows = [
             (
-                f"{localtime(e.created_at):%Y-%m-%d %H:%M:%S}",
+                f"{localtime(e.created_at):%Y-%m-%d %H:%M:%S %Z}",
                 e.user.get_username() if e.user else "—",
                 e.action.replace("_", " "),
-                _pretty(e.detail.get("before")),
+                _shown(
+                    e.detail.get("before"),
+                    _download_url(obj, f"audit-{e.pk}-before"),
+                    AUDIT_PREVIEW_CHARS,
+                ),
                 # Ignores and retries keep a note or nothing: shown as what came after.
-                _pretty(
-                    e.detail.get("after", {k: v for k, v in e.detail.items() if k != "before"})
+                _shown(
+                    _after(e),
+                    _download_url(obj, f"audit-{e.pk}-after"),
+                    AUDIT_PREVIEW_CHARS,
                 ),
             )
-            for e in events
+            for e in events[:AUDIT_ROWS_SHOWN]
         ]
         if not rows:
             return "Nobody has changed this record."
+        more = (
+            f"Showing the newest {AUDIT_ROWS_SHOWN} changes; older ones are kept."
+            if len(events) > AUDIT_ROWS_SHOWN
+            else ""
+        )
         return format_html(
             '<table class="ledger-audit"><thead><tr><th>When</th><th>Who</th><th>What</th>'
-            "<th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>{}",
             format_html_join(
-                "",
-                '<tr><td>{}</td><td>{}</td><td>{}</td><td><pre class="ledger-json">{}</pre></td>'
-                '<td><pre class="ledger-json">{}</pre></td></tr>',
-                rows,
+                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
             ),
+            format_html('<p class="help">{}</p>', more) if more else "",
         )
 
     @admin.display(description="Source, transformed, target response")
     def payloads(self, obj: SyncRecord) -> str:
+        """Each payload's start, with its size and a download of the whole of it."""
         panels = (
-            ("Source record", obj.source_payload),
-            ("Sent to target", obj.transformed_payload),
-            ("Target response", obj.target_response),
+            (
+                title,
+                _shown(
+                    getattr(obj, field), _download_url(obj, part), PREVIEW_CHARS, always_link=True
+                ),
+            )
+            for part, (field, title) in PAYLOADS.items()
+            if part != "correction" or obj.payload_override is not None
         )
         return format_html(
             '<div class="ledger-payloads">{}</div>',
-            format_html_join(
-                "",
-                '<section><h4>{}</h4><pre class="ledger-json">{}</pre></section>',
-                ((title, _pretty(value)) for title, value in panels),
-            ),
+            format_html_join("", "<section><h4>{}</h4>{}</section>", panels),
         )
 
     @admin.action(
@@ -463,28 +620,38 @@ class SyncRecordAdmin(admin.ModelAdmin):
             )
 
     @admin.action(
-        description="Retry every record failing with the selected records' error code(s)",
+        description="Retry every failed record with the selected records' error code(s), "
+        "in the same flow",
         permissions=["retry"],
     )
     def retry_error_codes(self, request: HttpRequest, queryset: QuerySet) -> None:
-        """Per flow: a code names one fault of one flow (its lookup, its target's rule)."""
-        pairs = sorted(
+        """Per flow: a code usually names one fault of one flow (its lookup, its target's rule)."""
+        found = sorted(
             set(queryset.exclude(error_code="").values_list("flow_id", "error_code").distinct())
         )
-        if not pairs:
+        flows = Flow.objects.select_related("pair").in_bulk({flow_id for flow_id, _ in found})
+        self._retry_found(request, [(flows[flow_id], code) for flow_id, code in found])
+
+    @admin.action(
+        description="Retry every failed record with the selected records' error code(s), "
+        "in every flow of the same pair",
+        permissions=["retry"],
+    )
+    def retry_error_codes_pair(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Pair-wide: a lookup table shared by the pair's flows fails them all with one code."""
+        found = sorted(
+            set(queryset.exclude(error_code="").values_list("pair_id", "error_code").distinct())
+        )
+        pairs = IntegrationPair.objects.in_bulk({pair_id for pair_id, _ in found})
+        self._retry_found(request, [(pairs[pair_id], code) for pair_id, code in found])
+
+    def _retry_found(
+        self, request: HttpRequest, scopes: list[tuple[Flow | IntegrationPair, str]]
+    ) -> None:
+        if not scopes:
             self.message_user(request, "The selected records have no error code.", messages.WARNING)
             return
-        flows = Flow.objects.in_bulk({flow_id for flow_id, _ in pairs})
-        queued = 0
-        for flow_id, code in pairs:
-            try:
-                queued += ledger_records_retry_code(
-                    flow=flows[flow_id], error_code=code, user=request.user
-                )[0]
-            except ValidationError as exc:
-                self.message_user(request, f"{code}: {' '.join(exc.messages)}", messages.ERROR)
-        codes = ", ".join(sorted({code for _, code in pairs}))
-        self.message_user(request, f"{queued} record(s) failing with {codes} queued to retry.")
+        self._retry_codes(request, scopes)
 
     @admin.action(description="Ignore selected failed records (with note)", permissions=["resolve"])
     def ignore_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -506,3 +673,76 @@ class SyncRecordAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("clarity/ledger.css",)}
+
+
+def _scope_label(scope: Flow | IntegrationPair) -> str:
+    if isinstance(scope, Flow):
+        return f"in flow “{scope.pair.name}: {scope.name}”"
+    return f"in every flow of pair “{scope.name}”"
+
+
+def _retry_scopes(record: SyncRecord) -> list[tuple[str, str]]:
+    """The record page's retry-by-code buttons: (scope, label), the flow first."""
+    code = record.error_code
+    return [
+        ("flow", f"Retry every record failing with {code} in this flow ({record.flow.name})"),
+        ("pair", f"Retry every record failing with {code} in every flow of {record.pair.name}"),
+    ]
+
+
+def _after(event: AuditEvent) -> Any:
+    return event.detail.get("after", {k: v for k, v in event.detail.items() if k != "before"})
+
+
+def _audit_value(record: SyncRecord, part: str) -> Any:
+    """``audit-<id>-before`` / ``-after``: one side of one change to this record."""
+    _, _, rest = part.partition("audit-")
+    event_id, _, side = rest.partition("-")
+    event = (
+        record.audit_events.filter(pk=event_id).first()
+        if event_id.isdigit() and side in ("before", "after")
+        else None
+    )
+    if event is None:
+        raise PermissionDenied
+    return event.detail.get("before") if side == "before" else _after(event)
+
+
+def lookup_missing_step(record: SyncRecord, user: Any) -> SafeString:
+    """What to do about a missing lookup entry, for who is reading.
+
+    A consultant (who may add lookup entries) gets a link to the add form,
+    prefilled with the table and the value; anyone else is told whom to ask.
+    """
+    miss = lookup_missing_parts(record.message)
+    if miss is None:
+        return format_html(
+            "A value is missing from a lookup table. Ask your consultant to add it, "
+            "then retry this record."
+        )
+    value = f"“{miss.value}”" if miss.value is not None else "the value this record has"
+    what = format_html(
+        "The lookup table <strong>{}</strong> has no entry for <strong>{}</strong>, so this "
+        "record could not be translated for the target.",
+        miss.table,
+        value,
+    )
+    table_id = LookupTable.objects.filter(name=miss.table).values_list("pk", flat=True).first()
+    if table_id is not None and user.has_perm("mappings.add_lookupentry"):
+        query = {"table": table_id, **({"key": miss.value} if miss.value is not None else {})}
+        url = f"{reverse('admin:mappings_lookupentry_add')}?{urlencode(query)}"
+        return format_html(
+            '{} <a class="button" href="{}">Add the entry for {} to {}</a>, then retry this '
+            "record (or every record failing with lookup_missing).",
+            what,
+            url,
+            value,
+            miss.table,
+        )
+    return format_html(
+        "{} Ask your consultant to add an entry for {} to the lookup table “{}”, then retry "
+        "this record.",
+        what,
+        value,
+        miss.table,
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
@@ -72,3 +75,43 @@ def flow_labels() -> dict[int, str]:
     """``{flow id: "Pair: Flow"}`` in one query: flows are few, ledger rows are many."""
     flows = Flow.objects.values_list("pk", "pair__name", "name").order_by("pair__name", "name")
     return {pk: f"{pair}: {name}" for pk, pair, name in flows}
+
+
+@dataclass(frozen=True)
+class LookupMiss:
+    """What a ``lookup_missing`` failure lacks: the table, and the value (None if it had none)."""
+
+    table: str
+    value: str | None
+
+
+SHOWN_VALUE_CHARS = 60  # the engine quotes a value in at most this many characters (problems.show)
+# The engine's wording (mappings.engine.lookups), today's and the one older rows still carry.
+_LOOKUP_MISS = (
+    re.compile(r'No entry for (?P<value>.+?) in the lookup table "(?P<table>[^"]+)"'),
+    re.compile(r'no entry for (?P<value>.+?) in lookup "(?P<table>[^"]+)"'),
+    re.compile(r'(?i:no value) to look up in (?:the lookup table|lookup) "(?P<table>[^"]+)"'),
+)
+
+
+def lookup_missing_parts(message: str) -> LookupMiss | None:
+    """Read table and value back from a ``lookup_missing`` message, so the page can link to them.
+
+    The value is quoted the Python way (``'EFT'``, ``42``); one cut short for
+    length (``'ABC...``) is not read back, and the table alone is returned.
+    """
+    for pattern in _LOOKUP_MISS:
+        match = pattern.search(message)
+        if match is None:
+            continue
+        quoted = match.groupdict().get("value")
+        value: str | None = None
+        if quoted is not None:
+            try:
+                literal = ast.literal_eval(quoted)
+            except (ValueError, SyntaxError):
+                literal = None
+            cut = "..." in quoted and len(quoted) >= SHOWN_VALUE_CHARS
+            value = str(literal) if isinstance(literal, str | int) and not cut else None
+        return LookupMiss(table=match["table"], value=value)
+    return None

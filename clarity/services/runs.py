@@ -10,7 +10,16 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from clarity.models import AuditEvent, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
+from clarity.models import (
+    AuditEvent,
+    Flow,
+    IntegrationPair,
+    RecordStatus,
+    RunStatus,
+    SyncRecord,
+    SyncRun,
+    Trigger,
+)
 from clarity.sync.queues import enqueue, pair_queue_name
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
@@ -36,7 +45,10 @@ def flow_run_enqueue(*, flow: Flow, trigger: str, user: AbstractBaseUser | None 
             + (f": {flow.paused_reason}" if flow.paused_reason else ".")
         )
     Flow.objects.select_for_update().filter(pk=flow.pk).first()
-    waiting = SyncRun.objects.filter(flow=flow, status=RunStatus.QUEUED).first()
+    queued = SyncRun.objects.filter(flow=flow, status=RunStatus.QUEUED)
+    if trigger != Trigger.RETRY:
+        queued = queued.exclude(trigger=Trigger.RETRY)  # a retry run does not read the source
+    waiting = queued.first()
     if waiting is not None:
         return waiting
     run = SyncRun.objects.create(flow=flow, trigger=trigger, status=RunStatus.QUEUED)
@@ -75,12 +87,22 @@ def ledger_records_retry(
 
 
 def ledger_records_retry_code(
-    *, flow: Flow | None, error_code: str, user: AbstractBaseUser | None
+    *,
+    flow: Flow | None,
+    error_code: str,
+    user: AbstractBaseUser | None,
+    pair: IntegrationPair | None = None,
 ) -> tuple[int, int]:
-    """Retry every failed record with one error code (in one flow, or everywhere)."""
+    """Retry every failed record with one error code: in one flow, every flow of a pair, or all.
+
+    A code usually names one flow's fault (its lookup, its target's rule); a
+    lookup table shared by a pair's flows fails them all with the same code.
+    """
     records = SyncRecord.objects.filter(status=RecordStatus.FAILED, error_code=error_code)
     if flow is not None:
         records = records.filter(flow=flow)
+    if pair is not None:
+        records = records.filter(pair=pair)
     return ledger_records_retry(records=records, user=user)
 
 

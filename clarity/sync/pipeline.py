@@ -20,7 +20,15 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
-from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun
+from clarity.models import (
+    ErrorKind,
+    Flow,
+    RecordStatus,
+    RunStatus,
+    SyncRecord,
+    SyncRun,
+    Trigger,
+)
 from clarity.sync import bulk, outcomes
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
@@ -158,7 +166,10 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
             ctx.tally = Tally(run.total_count, run.succeeded_count, run.skipped_count,
                               run.failed_count)  # fmt: skip
         deliver_due(ctx)
-        read_and_deliver(ctx)
+        if run.trigger != Trigger.RETRY:
+            # A retry sends the records a person chose again; reading the source
+            # too would count the cursor's last record as one more, skipped.
+            read_and_deliver(ctx)
         _finish(ctx)
     except LeaseLost:
         # Another worker took the flow over (ours lapsed); it carries on with the run.
@@ -311,7 +322,9 @@ def deliver_due(ctx: FlowContext) -> None:
     ids = list(due.values_list("pk", flat=True)[:10_000])
     for start in range(0, len(ids), 1000):
         _check_lease(ctx)
-        rows = list(SyncRecord.objects.filter(pk__in=ids[start : start + 1000]))
+        chunk = SyncRecord.objects.filter(pk__in=ids[start : start + 1000])
+        chunk.update(run=ctx.run)  # the run's ledger link lists what it retried
+        rows = list(chunk)
         ctx.tally.total += len(rows)
         maybe_sent = [
             r

@@ -80,12 +80,14 @@ class Lookup:
             return value
         if self._on_missing is OnMissing.DEFAULT:
             return self._default
+        # Plain words, the value first (the ledger list shows a message's start); the
+        # admin reads table and value back (clarity.selectors.ledger.lookup_missing_parts).
         if value is None or value == "":
-            message = f'no value to look up in lookup "{self.name}"'
+            message = f'No value to look up in the lookup table "{self.name}"'
         elif key is None:
-            message = f'{show(value)} cannot be looked up in lookup "{self.name}"'
+            message = f'{show(value)} cannot be looked up in the lookup table "{self.name}"'
         else:
-            message = f'no entry for {show(value)} in lookup "{self.name}"'
+            message = f'No entry for {show(value)} in the lookup table "{self.name}"'
         raise TransformError(ErrorCode.LOOKUP_MISSING, message, lookup=self.name)
 
 

@@ -265,6 +265,63 @@ def test_retry_by_error_code_takes_every_record_with_that_code(finance_client, f
     assert status_of(failures["other"]) == RecordStatus.FAILED
 
 
+@pytest.fixture
+def shared_code(flow, failures):
+    """vat_missing also fails a second flow of the same pair, and a flow of another pair."""
+    sibling = FlowFactory(pair=flow.pair, name="Invoices")
+    stranger = FlowFactory(name="Elsewhere")
+    common = {"status": RecordStatus.FAILED, "error_kind": "data", "error_code": "vat_missing"}
+    return {
+        "sibling": RecordFactory(flow=sibling, **common),
+        "stranger": RecordFactory(flow=stranger, **common),
+    }
+
+
+def test_retry_by_code_says_its_scope_flow_or_pair(finance_client, failures, shared_code, flow):
+    record = failures["vat"]
+    page = finance_client.get(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
+    html = page.content.decode()
+    assert f"Retry every record failing with vat_missing in this flow ({flow.name})" in html
+    assert f"Retry every record failing with vat_missing in every flow of {flow.pair.name}" in html
+    listing = finance_client.get(LEDGER).content.decode()
+    assert "error code(s), in the same flow" in listing
+    assert "error code(s), in every flow of the same pair" in listing
+
+    url = reverse("admin:clarity_syncrecord_retry_code", args=[record.pk])
+    response = finance_client.post(url, {"scope": "flow"}, follow=True)
+    assert f"2 record(s) failing with vat_missing in flow “{flow.pair.name}: {flow.name}”" in (
+        messages_of(response)
+    )
+    assert status_of(shared_code["sibling"]) == RecordStatus.FAILED
+    SyncRecord.objects.filter(pk__in=[failures["vat"].pk, failures["vat2"].pk]).update(
+        status=RecordStatus.FAILED
+    )
+    response = finance_client.post(url, {"scope": "pair"}, follow=True)
+    assert f"3 record(s) failing with vat_missing in every flow of pair “{flow.pair.name}”" in (
+        messages_of(response)
+    )
+    assert status_of(shared_code["sibling"]) == RecordStatus.PENDING
+    assert status_of(shared_code["stranger"]) == RecordStatus.FAILED
+    assert status_of(failures["other"]) == RecordStatus.FAILED
+
+
+def test_retry_by_code_pair_wide_from_the_list(finance_client, failures, shared_code):
+    response = post_action(finance_client, "retry_error_codes_pair", [failures["vat"]])
+    assert "3 record(s) failing with vat_missing in every flow of pair" in messages_of(response)
+    assert status_of(shared_code["sibling"]) == RecordStatus.PENDING
+    assert status_of(shared_code["stranger"]) == RecordStatus.FAILED
+
+
+def test_retry_by_code_needs_the_retry_permission(consultant_client, failures, shared_code):
+    record = failures["vat"]
+    page = consultant_client.get(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
+    assert b"Retry every record failing" not in page.content
+    url = reverse("admin:clarity_syncrecord_retry_code", args=[record.pk])
+    assert consultant_client.post(url, {"scope": "pair"}).status_code == 403
+    post_action(consultant_client, "retry_error_codes_pair", [record])
+    assert status_of(shared_code["sibling"]) == RecordStatus.FAILED
+
+
 def test_ignore_needs_a_note_and_is_audited(finance_client, finance, failures):
     response = post_action(finance_client, "ignore_selected", [failures["other"]], note="")
     assert "the note is required" in messages_of(response)
@@ -277,7 +334,13 @@ def test_ignore_needs_a_note_and_is_audited(finance_client, finance, failures):
 
 def test_consultants_cannot_retry_ignore_or_edit(consultant_client, failures):
     record = failures["vat"]
-    for action in ("retry_selected", "retry_error_codes", "ignore_selected", "assign_to_me"):
+    for action in (
+        "retry_selected",
+        "retry_error_codes",
+        "retry_error_codes_pair",
+        "ignore_selected",
+        "assign_to_me",
+    ):
         post_action(consultant_client, action, [record], note="x")
     assert status_of(record) == RecordStatus.FAILED
     assert not AuditEvent.objects.exists()

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from clarity.models import RecordStatus, SyncRecord
+from clarity.models import AuditEvent, RecordStatus, SyncRecord
 from clarity.pagination import EstimatedCountPaginator, planner_estimate
-from tests.factories import FlowFactory, RecordFactory
+from clarity.selectors.ledger import lookup_missing_parts
+from mappings.models import LookupTable
+from tests.factories import FlowFactory, RecordFactory, UserFactory
 
 CHANGELIST = reverse("admin:clarity_syncrecord_changelist")
 
@@ -156,3 +162,171 @@ def test_large_results_are_estimated_not_counted(monkeypatch):
     assert paginator.count == estimate
     monkeypatch.setattr("clarity.pagination.EXACT_COUNT_BELOW", 10_000)
     assert EstimatedCountPaginator(SyncRecord.objects.order_by("-id"), 100).count == 300
+
+
+# -- big payloads --------------------------------------------------------------------------
+
+
+def big(label: str, mb: float = 5) -> dict:
+    """A sales order of about ``mb`` megabytes of JSON: many lines, as SYSPRO sends them."""
+    line = {"StockCode": "A100", "Description": "Widget " * 8, "Qty": 1, "Price": "12.50"}
+    count = int(mb * 1024 * 1024 / len(json.dumps(line)))
+    return {"Order": label, "Lines": [dict(line, Line=i) for i in range(count)]}
+
+
+@pytest.fixture
+def huge(db):
+    flow = FlowFactory(name="Orders")
+    record = RecordFactory(
+        flow=flow,
+        source_id="SO-BIG",
+        status=RecordStatus.FAILED,
+        error_kind="data",
+        error_code="invalid_line",
+        source_payload=big("source"),
+        transformed_payload=big("sent"),
+        target_response=big("answer", 1),
+        payload_override=big("corrected"),
+    )
+    AuditEvent.objects.create(
+        action="edit_payload",
+        flow=flow,
+        record=record,
+        detail={"before": big("sent"), "after": big("corrected")},
+    )
+    return record
+
+
+def test_a_5mb_record_page_stays_small_and_offers_each_payload_whole(finance_client, huge):
+    page = finance_client.get(reverse("admin:clarity_syncrecord_change", args=[huge.pk]))
+    assert page.status_code == 200
+    assert len(page.content) < 200_000, len(page.content)
+    html = page.content.decode()
+    assert re.search(r"Shortened: the whole payload is \d+\.\d MB\.", html)
+    assert html.count("Download the whole payload (JSON)") == 6  # 4 payloads, before, after
+    event = AuditEvent.objects.get(record=huge)
+    for part, expected in (
+        ("source", huge.source_payload),
+        ("sent", huge.transformed_payload),
+        ("response", huge.target_response),
+        ("correction", huge.payload_override),
+        (f"audit-{event.pk}-before", event.detail["before"]),
+        (f"audit-{event.pk}-after", event.detail["after"]),
+    ):
+        url = reverse("admin:clarity_syncrecord_download", args=[huge.pk, part])
+        assert url in html
+        download = finance_client.get(url)
+        assert download.status_code == 200, part
+        assert download["Content-Type"].startswith("application/json")
+        assert "attachment" in download["Content-Disposition"]
+        assert json.loads(download.content) == expected, part
+
+
+def test_a_5mb_payload_is_corrected_by_upload_not_in_the_page(finance_client, huge):
+    edit = reverse("admin:clarity_syncrecord_edit_payload", args=[huge.pk])
+    page = finance_client.get(edit)
+    assert len(page.content) < 200_000, len(page.content)
+    assert "too large to edit in the page" in page.content.decode()
+    corrected = big("fixed", 2)
+    upload = SimpleUploadedFile("fixed.json", json.dumps(corrected).encode(), "application/json")
+    response = finance_client.post(edit, {"payload": "", "upload": upload})
+    assert response.status_code == 302
+    huge.refresh_from_db()
+    assert (huge.payload_override, huge.status) == (corrected, RecordStatus.PENDING)
+    bad = SimpleUploadedFile("bad.json", b'{"Order": ', "application/json")
+    response = finance_client.post(edit, {"upload": bad})
+    assert "not valid JSON" in " ".join(response.context["payload_form"].errors["upload"])
+
+
+def test_small_payloads_are_shown_whole_with_their_size(finance_client, ledger):
+    record = ledger["failed"]
+    html = finance_client.get(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
+    html = html.content.decode()
+    assert "Shortened" not in html
+    assert "&quot;PaymentMethod&quot;: &quot;EFT&quot;" in html
+    assert re.search(r"Download \(JSON, \d+ bytes\)", html)
+
+
+def test_downloads_need_the_right_to_read_the_ledger_and_the_records_own_change(
+    client, finance_client, ledger
+):
+    record, other = ledger["failed"], ledger["other"]
+    url = reverse("admin:clarity_syncrecord_download", args=[record.pk, "source"])
+    nobody = UserFactory(username="no-role")
+    client.force_login(nobody)
+    assert client.get(url).status_code == 403
+    event = AuditEvent.objects.create(action="edit_payload", record=other, detail={"before": 1})
+    stray = reverse(
+        "admin:clarity_syncrecord_download", args=[record.pk, f"audit-{event.pk}-before"]
+    )
+    assert finance_client.get(stray).status_code == 403
+    unknown = reverse("admin:clarity_syncrecord_download", args=[record.pk, "secrets"])
+    assert finance_client.get(unknown).status_code == 403
+
+
+# -- what a lookup_missing failure asks of whom ------------------------------------------
+
+
+@pytest.fixture
+def missing_entry(db):
+    table = LookupTable.objects.create(name="SYSPRO payment method → Xero bank account")
+    record = RecordFactory(
+        source_id="PAY-7",
+        status=RecordStatus.FAILED,
+        error_kind="data",
+        error_code="lookup_missing",
+        message="No entry for 'EFT' in the lookup table \"SYSPRO payment method → Xero bank "
+        'account" (BankAccount from PaymentMethod; row 3)',
+    )
+    return table, record
+
+
+def test_a_consultant_gets_a_prefilled_link_to_add_the_missing_entry(
+    consultant_client, missing_entry
+):
+    table, record = missing_entry
+    page = consultant_client.get(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
+    html = page.content.decode()
+    add = f"{reverse('admin:mappings_lookupentry_add')}?table={table.pk}&amp;key=EFT"
+    assert add in html
+    assert "has no entry for <strong>“EFT”</strong>" in html
+    form = consultant_client.get(unescape(add)).context["adminform"].form
+    assert (form.initial["table"], form.initial["key"]) == (str(table.pk), "EFT")
+
+
+def test_finance_is_told_whom_to_ask_and_what_to_ask_for(finance_client, missing_entry):
+    _, record = missing_entry
+    html = finance_client.get(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
+    html = html.content.decode()
+    assert (
+        "Ask your consultant to add an entry for “EFT” to the lookup table "
+        "“SYSPRO payment method → Xero bank account”, then retry this record."
+    ) in html
+    assert reverse("admin:mappings_lookupentry_add") not in html
+
+
+def test_the_engine_names_table_and_value_and_the_page_reads_them_back():
+    from mappings.engine.lookups import Lookup
+    from mappings.engine.problems import TransformError
+    from mappings.engine.spec import LookupTable as TableSpec
+
+    lookup = Lookup(TableSpec(name="Pay methods", entries={"EFT": "090"}))
+    for value, expected in (("CHQ", "CHQ"), (42, "42"), ("", None), ("it's", "it's")):
+        with pytest.raises(TransformError) as caught:
+            lookup.translate(value)
+        miss = lookup_missing_parts(f"{caught.value.message} (BankAccount from Method; row 1)")
+        assert miss is not None and (miss.table, miss.value) == ("Pay methods", expected)
+    # A value too long to quote whole is not guessed at: the table alone is named.
+    with pytest.raises(TransformError) as caught:
+        lookup.translate("X" * 200)
+    assert lookup_missing_parts(caught.value.message).value is None
+
+
+# -- small things ----------------------------------------------------------------------
+
+
+def test_the_ledger_counts_ledger_records(finance_client, ledger):
+    html = finance_client.get(CHANGELIST).content.decode()
+    assert "4 ledger records" in html
+    one = finance_client.get(CHANGELIST, {"q": "CUST2"}).content.decode()
+    assert "1 ledger record\n" in one

@@ -111,10 +111,10 @@ def test_up_serves_the_admin_runs_jobs_and_stops_everything(tmp_path):
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             ledger = session.get(failed_url, timeout=10).text
-            if "no entry for &#x27;LEGACY-001&#x27;" in ledger:
+            if "No entry for &#x27;LEGACY-001&#x27;" in ledger:
                 break
             time.sleep(2)
-        assert "no entry for &#x27;LEGACY-001&#x27;" in ledger, log.read_text()[-3000:]
+        assert "No entry for &#x27;LEGACY-001&#x27;" in ledger, log.read_text()[-3000:]
         runs = session.get(f"{base}/admin/clarity/syncrun/", timeout=10).text
         assert "Finished with failures" in runs
         demo_runs = wait_for_demo_runs(var, log, proc, starts=1)

@@ -162,7 +162,7 @@ def test_try_it_shows_records_provenance_and_problems(consultant_client):
     assert '"Name": "Acme"' in body and '"BankAccount": "090"' in body
     assert "row 1: Customer → Contact.Name" in body and "rule 1" in body
     bad = consultant_client.post(url, {"record": '{"Customer": "Acme", "PayMethod": "CHQ"}'})
-    assert "no entry for 'CHQ' in lookup \"Pay\"" in unescape(bad.content.decode())
+    assert "No entry for 'CHQ' in the lookup table \"Pay\"" in unescape(bad.content.decode())
     broken = consultant_client.post(url, {"record": "{not json"})
     assert "This is not valid JSON" in broken.content.decode()
 

@@ -53,7 +53,7 @@ def test_missing_key_fails_with_a_message_naming_value_and_table():
     assert problem.lookup == TABLE
     assert problem.row_id == 7
     assert problem.value == "DD"
-    assert f"no entry for 'DD' in lookup \"{TABLE}\"" in problem.message
+    assert f"No entry for 'DD' in the lookup table \"{TABLE}\"" in problem.message
     assert "BankAccount from PaymentMethod" in problem.message
 
 
@@ -72,7 +72,7 @@ def test_case_sensitivity_is_per_table():
 
 def test_empty_value_is_a_missing_key():
     (problem,) = lookup_plan().apply({}).problems
-    assert "no value to look up" in problem.message
+    assert "No value to look up" in problem.message
 
 
 def rule_plan(*rules):
