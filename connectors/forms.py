@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 
 from connectors.models import Connection
+from connectors.redaction import register_secret
 from connectors.validators import unprintable_character
 
 
@@ -15,6 +17,19 @@ class WriteOnlyTextarea(forms.Textarea):
 
     def get_context(self, name: str, value: Any, attrs: Any) -> dict[str, Any]:
         return super().get_context(name, None, attrs)
+
+
+class SettingsField(forms.JSONField):
+    """JSON shown back as typed, or as ``\\u`` escapes where it holds a lone surrogate
+    (which no page can carry: the form shows its error instead of failing to render)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        text = super().prepare_value(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+        return text
 
 
 def parse_credentials(text: str) -> dict[str, str]:
@@ -62,6 +77,14 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = Connection
         fields = ("name", "system", "environment", "base_url", "settings")
+        field_classes = {"settings": SettingsField}
+
+    def clean_settings(self) -> dict[str, Any]:
+        """Left empty means none; anything but a JSON object (``null``, a list) is an error."""
+        value = self.cleaned_data.get("settings")
+        return {} if value in (None, "") else value
 
     def clean_new_credentials(self) -> dict[str, str]:
-        return parse_credentials(self.cleaned_data.get("new_credentials") or "")
+        credentials = parse_credentials(self.cleaned_data.get("new_credentials") or "")
+        register_secret(credentials)  # masked in logs and error pages from now on
+        return credentials

@@ -514,7 +514,12 @@ class KashFlowConnector(Connector):
             raise ConnectorError(
                 kind, error.code, error.message, status=error.status, raw=error.raw
             )
-        answer: Record = response.json()
+        try:
+            answer: Record = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise not_the_api("KashFlow", response)  # a web page, not a sign-in answer
         return answer
 
     # -- reads ----------------------------------------------------------------

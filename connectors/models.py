@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from connectors.http import origin_of
@@ -106,6 +107,10 @@ class Connection(models.Model):
         return not self.has_stored_secrets() or self.secrets_origin == self.secrets_binding()
 
     def clean(self) -> None:
+        if not isinstance(self.settings, dict):
+            raise ValidationError(
+                {"settings": 'Settings are a JSON object, e.g. {"client_id": "…"}, or empty.'}
+            )
         if self.system and self.base_url:
             validate_base_url(
                 system=self.system, environment=self.environment, base_url=self.base_url

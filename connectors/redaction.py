@@ -30,12 +30,12 @@ MASK = "[redacted]"
 MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words; the name rules still apply
 MAX_KNOWN = 2000
 
-# Names whose values are secrets: credentials, OAuth parameters, session ids. In
-# ``name=value`` text (query strings, form bodies) OAuth's ``code`` and SYSPRO's
-# ``UserId`` (its session) count too; as JSON keys "code" is an error code.
+# Names whose values are secrets: credentials, OAuth parameters, SYSPRO's ``UserId``
+# (its session). In text (query strings, form bodies, JSON, reprs) OAuth's ``code``
+# counts too; as the key of a dict in an error report's frame it is an error code.
 CREDENTIAL_NAMES = (
     r"[\w.-]*(?:password|passwd|secret|token|assertion|api[_-]?key|webhook[_-]?key|"
-    r"private[_-]?key|memorable[_-]?word|signature)[\w.-]*|userid|sessionid"
+    r"private[_-]?key|memorable[_-]?word|signature|credential)[\w.-]*|userid|sessionid"
 )
 CREDENTIAL_PARAMS = rf"{CREDENTIAL_NAMES}|code"
 _SECRET_NAME_RE = re.compile(rf"^(?:{CREDENTIAL_NAMES})$", re.IGNORECASE)
@@ -52,7 +52,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # "name": "value" (JSON) and 'name': 'value' (Python reprs)
     (
         re.compile(
-            rf"""(["'](?:{CREDENTIAL_NAMES})["']\s*:\s*)(["'])(?:\\.|(?!\2).)*\2""",
+            rf"""(["'](?:{CREDENTIAL_PARAMS})["']\s*:\s*)(["'])(?:\\.|(?!\2).)*\2""",
             re.IGNORECASE,
         ),
         rf"\1\2{MASK}\2",

@@ -13,6 +13,7 @@ from connectors.base import ConnectionCheck
 from connectors.configs import connection_config, connector_for
 from connectors.errors import ConnectorError, ErrorKind
 from connectors.models import SECRET_FIELDS, Connection
+from connectors.redaction import register_secret
 from connectors.secrets import EncryptedTextField, SecretUnreadable, keyring, parse_stored
 from connectors.tokens import ConnectionTokenStore
 from connectors.xero import XeroTenant, authorization_url, exchange_code
@@ -48,6 +49,7 @@ def connection_save(
     what is stored (replacing it when the stored secrets no longer open) and
     bound to where the connection points now.
     """
+    register_secret(new_credentials or {})
     repointed = connection.has_stored_secrets() and not connection.secrets_bound_here()
     if forget_secrets or repointed:
         connection_secrets_clear(connection=connection)
