@@ -9,6 +9,7 @@ tested and benchmarked without Django.
 
 from __future__ import annotations
 
+import json
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -269,6 +270,22 @@ class Connector(ABC):
     @abstractmethod
     def max_batch_size(self, entity: str) -> int:
         """The largest batch ``write_batch`` accepts for this entity."""
+
+    def max_request_bytes(self, entity: str) -> int | None:
+        """The most one write request may carry, in bytes; None where no limit is known.
+
+        A system that documents a limit overrides this with it (Xero: 10 MB); a
+        connection's ``max_request_bytes`` setting overrides both, for a limit
+        learnt the hard way. The sync core fails a record larger than this
+        before sending it, and packs batches to stay under it.
+        """
+        configured = self.config.settings.get("max_request_bytes")
+        return int(configured) if configured else None
+
+    def request_bytes(self, entity: str, record: Record) -> int:
+        """What ``record`` adds to a write request, in bytes: its JSON as ``requests`` sends it
+        (non-ASCII escaped). A system with another wire format overrides this."""
+        return len(json.dumps(record, default=str))
 
     def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Give back what a session holds once a run is done (SYSPRO: its licence seat).

@@ -74,6 +74,7 @@ DEFAULT_SCOPES = (
 DEFAULT_LIMITS = RateLimits(per_minute=60, per_day=5000, concurrent=5)
 REFRESH_MARGIN = 120.0  # refresh this long before the access token expires
 LOOKUP_CHUNK = 50  # references per lookup GET: a write batch's worth, a URL of a few KB
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # Xero's hard cap per request [S]; 413 above it
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -516,6 +517,11 @@ class XeroConnector(Connector):
     def max_batch_size(self, entity: str) -> int:
         sizes = self.config.settings.get("batch_sizes", {})
         return int(sizes.get(entity, entity_info(entity).batch_size))
+
+    def max_request_bytes(self, entity: str) -> int | None:
+        """Xero refuses a request over 10 MB with 413 [S: systems/xero.md, "the hard cap is
+        the request size: 10 MB"]; a connection's setting may set it lower."""
+        return super().max_request_bytes(entity) or MAX_REQUEST_BYTES
 
 
 # -- helpers -------------------------------------------------------------------

@@ -7,11 +7,15 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from clarity.sync.storable import escaped
 from mappings.engine.paths import Getter, getter, parse_path
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    except ValueError:  # a number too long to write out: hashed as the ledger stores it
+        return json.dumps(escaped(value), sort_keys=True, separators=(",", ":"), default=str)
 
 
 @lru_cache(maxsize=256)

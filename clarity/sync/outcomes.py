@@ -14,7 +14,7 @@ from django.utils import timezone
 from clarity.models import ErrorKind, RecordStatus, SyncRecord
 from clarity.services.health import ledger_outcomes_count
 from clarity.services.retention import record_payloads_cap
-from clarity.sync import bulk
+from clarity.sync import bulk, storable
 
 MAX_ATTEMPTS = 6
 MAX_BACKOFF = 3600.0
@@ -116,12 +116,24 @@ def save(rows: Sequence[SyncRecord]) -> None:
         row.claimed_by = ""
         row.claimed_until = None
         row.updated_at = now
+        _storable(row)  # first: the cap measures the payloads as JSON text
         record_payloads_cap(row)
     succeeded = [r for r in rows if r.status == RecordStatus.SUCCEEDED]
     with transaction.atomic():
         bulk.rows_update(rows, SAVED_FIELDS)
         _resolve_older_failures(succeeded, now=now)
         ledger_outcomes_count(rows=rows, at=now)
+
+
+def _storable(row: SyncRecord) -> None:
+    """What a mapping made or a target answered is stored escaped where PostgreSQL can't hold
+    it as is (a NUL, a lone surrogate, NaN): one odd answer never fails a batch's save."""
+    for name in ("transformed_payload", "target_response"):
+        value = getattr(row, name)
+        if value is not None and storable.problems(value):
+            setattr(row, name, storable.escaped(value))
+    for name in ("message", "target_id", "error_code"):
+        setattr(row, name, storable.escaped_text(getattr(row, name)))
 
 
 def _resolve_older_failures(rows: Iterable[SyncRecord], *, now: Any) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.exceptions
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ from clarity.models import (
     SyncRun,
     Trigger,
 )
-from clarity.sync import bulk, outcomes
+from clarity.sync import bulk, outcomes, storable
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
 from clarity.sync.keys import field_text, idempotency_key, part_key, source_version
@@ -79,6 +79,13 @@ class LeaseLost(Exception):
 # Outages of the servers themselves, not of the systems synced: the run waits for the sweeper.
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.exceptions.ConnectionError,
                          redis.exceptions.TimeoutError)  # fmt: skip
+
+
+# Bytes a write request adds around its records (the envelope, headers are not counted).
+REQUEST_ENVELOPE = 1024
+
+# What PostgreSQL (or the JSON written for it) answers a value it cannot store.
+UNSTORABLE_ERRORS = (DataError, ValueError, TypeError)
 
 
 @dataclass
@@ -282,23 +289,40 @@ def ledger_first(
     """
     flow = ctx.flow
     fresh: dict[str, SyncRecord] = {}
+    unstorable: list[SyncRecord] = []
     for record in records:
         source_id = field_text(record, ctx.source_key) or source_version(record, "")
         version = source_version(record, flow.source_version_field)
+        business_key = field_text(record, flow.business_key_field)
+        problems = storable.problems(record)
+        if len(source_id) > storable.SOURCE_ID_MAX:
+            problems.append(storable.text_problem(source_id, f"{ctx.source_key} (the record's "
+                                                  "id)", limit=storable.SOURCE_ID_MAX))  # fmt: skip
+        if problems:
+            source_id, version, business_key = (
+                storable.escaped_text(source_id),
+                storable.escaped_text(version),
+                storable.escaped_text(business_key),
+            )
         key = idempotency_key(flow.pk, source_id, version)
-        fresh[key] = SyncRecord(
+        row = fresh[key] = SyncRecord(
             run=ctx.run,
             flow=flow,
             pair_id=flow.pair_id,
             source_id=source_id[:200],
-            source_version=version,
-            business_key=field_text(record, flow.business_key_field)[:200],
+            source_version=version[:100],
+            business_key=business_key[:200],
             idempotency_key=key,
-            source_payload=record,
+            source_payload=storable.escaped(record) if problems else record,
         )
-    rows = bulk.rows_store(list(fresh.values()))
+        if problems:
+            _mark_unstorable(ctx, row, problems)
+            unstorable.append(row)
+    rows = _store(ctx, list(fresh.values()))
     ctx.tally.total += len(rows)
     ctx.tally.skipped += sum(1 for r in rows if r.status in DONE)
+    stored = {id(r) for r in rows}  # the rows inserted now are the objects built above
+    ctx.tally.add(r for r in unstorable if id(r) in stored)
     now = timezone.now()
     never_sent = [r for r in rows if r.status == RecordStatus.PENDING and not r.claimed_until]
     maybe_sent = [
@@ -308,6 +332,44 @@ def ledger_first(
         or (r.status == RecordStatus.PENDING and r.claimed_until and r.claimed_until < now)
     ]
     return never_sent, maybe_sent
+
+
+def _mark_unstorable(ctx: FlowContext, row: SyncRecord, problems: Sequence[str]) -> None:
+    """A record the ledger cannot hold as read fails alone, saying which field and why."""
+    source = ctx.flow.source_connection.name
+    outcomes.mark_failed(
+        row,
+        kind=ErrorKind.DATA,
+        code="unstorable_value",
+        message=f"This record cannot be stored as {source} sent it, so it was not synced: "
+        f"{'; '.join(problems)}. Correct it in {source}; its next change is synced. (The "
+        "record is shown here with those characters escaped.)",
+    )
+
+
+def _store(ctx: FlowContext, rows: list[SyncRecord]) -> list[SyncRecord]:
+    """Insert a page's ledger rows in one statement; should PostgreSQL still refuse one
+    (a value ``storable`` did not foresee), row by row, so only that record fails."""
+    try:
+        with transaction.atomic():
+            return bulk.rows_store(rows)
+    except UNSTORABLE_ERRORS:
+        logger.warning("flow %s: a ledger page was refused; storing it row by row", ctx.flow.pk)
+    stored: list[SyncRecord] = []
+    for row in rows:
+        try:
+            with transaction.atomic():
+                stored += bulk.rows_store([row])
+            continue
+        except UNSTORABLE_ERRORS as exc:
+            reason = storable.escaped_text(str(exc).splitlines()[0] if str(exc) else "")
+            problem = f"(the record): PostgreSQL refused it ({type(exc).__name__}: {reason})"
+        row.source_payload = {"unstorable": storable.escaped_text(repr(row.source_payload))}
+        _mark_unstorable(ctx, row, [problem])
+        with transaction.atomic():
+            stored += bulk.rows_store([row])
+        ctx.tally.add([row])
+    return stored
 
 
 def deliver_due(ctx: FlowContext) -> None:
@@ -397,32 +459,104 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
     statuses = [RecordStatus.PENDING, RecordStatus.FAILED] if retry else [RecordStatus.PENDING]
     rows = [r for r in rows if r.status in statuses]
     ready, done = transform(ctx, rows)
+    ready, too_large = _within_request_size(ctx, ready)
+    done += too_large
     outcomes.save(done)
     ctx.tally.add(done)
-    for start in range(0, len(ready), ctx.batch_size):
+    for candidates in _batches(ctx, ready):
         _check_lease(ctx)
-        batch = _claim(ctx, ready[start : start + ctx.batch_size], statuses=statuses)
+        batch = _claim(ctx, candidates, statuses=statuses)
         if not batch:
             continue
         if ctx.keeper is not None:
             ctx.keeper.hold(r.pk for r in batch)
+        decided: list[SyncRecord] = []
         try:
-            load(ctx, batch)
+            load(ctx, batch, decided)
         except RetryLaterError as exc:
+            # Parts of a split batch already answered keep their outcomes; only the rest waits.
+            outcomes.save(decided)
+            ctx.tally.add(decided)
+            done_ids = {r.pk for r in decided}
+            rest = [r for r in batch if r.pk not in done_ids]
             if exc.outcome_unknown:
                 # An earlier try of this call may have landed: settle by lookup, not resend.
-                _mark_unknown(batch)
+                _mark_unknown(rest)
             else:
-                _release(batch)
+                _release(rest)
             raise
         except FlowPaused:
-            _release(batch)
+            outcomes.save(decided)
+            done_ids = {r.pk for r in decided}
+            _release([r for r in batch if r.pk not in done_ids])
             raise
         outcomes.save(batch)
         if ctx.keeper is not None:
             ctx.keeper.hold(())
         ctx.tally.add(batch)
         _save_progress(ctx)
+
+
+def _within_request_size(
+    ctx: FlowContext, rows: Sequence[SyncRecord]
+) -> tuple[list[SyncRecord], list[SyncRecord]]:
+    """Rows a request can carry, and rows failed here because alone they exceed the target's
+    request size (sending them would only have the whole batch refused)."""
+    limit = ctx.target.max_request_bytes(ctx.flow.target_entity)
+    if limit is None:
+        return list(rows), []
+    fits: list[SyncRecord] = []
+    too_large: list[SyncRecord] = []
+    for row in rows:
+        size = ctx.target.request_bytes(ctx.flow.target_entity, row.transformed_payload)
+        if size + REQUEST_ENVELOPE > limit:
+            _mark_too_large(ctx, row, size=size, limit=limit)
+            too_large.append(row)
+        else:
+            fits.append(row)
+    return fits, too_large
+
+
+def _batches(ctx: FlowContext, rows: Sequence[SyncRecord]) -> Iterator[list[SyncRecord]]:
+    """The rows in batches of at most the batch size and, where the target has one, its
+    request size (a batch of fine records can still add up to more than a request holds)."""
+    entity = ctx.flow.target_entity
+    limit = ctx.target.max_request_bytes(entity)
+    batch: list[SyncRecord] = []
+    size = REQUEST_ENVELOPE
+    for row in rows:
+        grows = ctx.target.request_bytes(entity, row.transformed_payload) + 2 if limit else 0
+        if batch and (len(batch) >= ctx.batch_size or (limit and size + grows > limit)):
+            yield batch
+            batch, size = [], REQUEST_ENVELOPE
+        batch.append(row)
+        size += grows
+    if batch:
+        yield batch
+
+
+def _mark_too_large(
+    ctx: FlowContext, row: SyncRecord, *, size: int, limit: int | None, refused: bool = False
+) -> None:
+    """Fail one record for its size, saying how large it is and what the target takes."""
+    target = ctx.flow.target_connection.name
+    if refused:
+        said = (f"{target} refused it as larger than one request may be (HTTP 413), even "
+                "sent on its own")  # fmt: skip
+    else:
+        said = f"{target} accepts at most {_kb(limit)} KB per request"
+    outcomes.mark_failed(
+        row,
+        kind=ErrorKind.DATA,
+        code="too_large",
+        message=f"This record is {_kb(size)} KB; {said}. Make it smaller (fewer lines, "
+        "shorter notes or descriptions), then retry it.",
+    )
+
+
+def _kb(size: int | None) -> str:
+    kb = (size or 0) / 1024
+    return f"{kb:,.0f}" if kb >= 10 else f"{kb:,.1f}"
 
 
 def _claim(
@@ -639,7 +773,14 @@ def _known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
             row.transformed_payload[ctx.target_key] = target_id
 
 
-def load(ctx: FlowContext, batch: Sequence[SyncRecord]) -> None:
+def load(ctx: FlowContext, batch: Sequence[SyncRecord], decided: list[SyncRecord]) -> None:
+    """Write one batch and mark each row's outcome; rows marked are added to ``decided``.
+
+    A refusal of the whole batch that one record can cause (a 413 for its size,
+    a validation error the target does not pin on an item) splits the batch in
+    halves, each sent on its own, down to the records at fault: the good ones
+    are delivered and only those fail, each with its own message.
+    """
     flow = ctx.flow
     try:
         results = ctx.target.write_batch(
@@ -656,9 +797,20 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord]) -> None:
                 row.message = "Sent, but the answer never came back; checking the target."
             outcomes.save(batch)
             settle_unknown(ctx, _claim(ctx, batch, statuses=[RecordStatus.UNKNOWN]))
+            decided += batch
+            return
+        if len(batch) > 1 and _one_record_may_cause(exc):
+            _load_halves(ctx, batch, exc, decided)
             return
         for row in batch:
-            outcomes.mark_failed(row, kind=exc.kind, code=exc.code, message=str(exc), raw=exc.raw)
+            if _too_large(exc):
+                size = ctx.target.request_bytes(flow.target_entity, row.transformed_payload)
+                _mark_too_large(ctx, row, size=size, limit=None, refused=True)
+                row.target_response = exc.raw
+            else:
+                outcomes.mark_failed(row, kind=exc.kind, code=exc.code, message=str(exc),
+                                     raw=exc.raw)  # fmt: skip
+        decided += batch
         return
     for row, result in zip(batch, results, strict=True):
         if result.ok:
@@ -674,6 +826,26 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord]) -> None:
             hint = dependency_hint(row)
             if hint is not None:
                 row.message = f"{row.message} {hint.sentence}"
+    decided += batch
+
+
+def _too_large(exc: ConnectorError) -> bool:
+    return exc.status == 413 or exc.code == "too_large"
+
+
+def _one_record_may_cause(exc: ConnectorError) -> bool:
+    """A refusal of the whole call that may lie with one record rather than with the flow
+    (a 404 means a wrong entity or address: no half of the batch would fare better)."""
+    return _too_large(exc) or (exc.kind == ErrorKind.DATA and exc.status != 404)
+
+
+def _load_halves(
+    ctx: FlowContext, batch: Sequence[SyncRecord], exc: ConnectorError, decided: list[SyncRecord]
+) -> None:
+    """Send each half of a refused batch on its own (see ``load``)."""
+    half = len(batch) // 2
+    load(ctx, batch[:half], decided)
+    load(ctx, batch[half:], decided)
 
 
 def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:

@@ -21,7 +21,9 @@ Options (all optional): ``client_id``, ``client_secret``, ``redirect_uris``
 "concurrent", "appminute"}), ``access_token_ttl``, ``refresh_grace``,
 ``idempotency_ttl``, ``time_scale`` (rate windows times this: 0.1 makes a
 "minute" 6 s, for benchmarks), ``webhook_url``/``webhook_key`` and the ``webhook_*``
-timings of ``WebhookSender``, ``seed``.
+timings of ``WebhookSender``, ``seed``, ``max_body`` (bytes; a write request over it
+is refused whole with 413, as Xero refuses one over its 10 MB hard cap [S]; lower it
+to exercise that refusal without sending megabytes).
 
 Control routes beyond the common ones: ``POST /_sandbox/webhooks`` {"url",
 "key"} subscribes and runs the intent-to-receive check; ``GET`` shows status.
@@ -131,6 +133,7 @@ class XeroSandbox(SandboxApp):
         self.token_ttl = float(options.get("access_token_ttl", 1800))
         self.refresh_grace = float(options.get("refresh_grace", 1800))
         self.idempotency_ttl = float(options.get("idempotency_ttl", 360))
+        self.max_body = int(options.get("max_body", MAX_BODY))
         self.problem_names = {
             "minute": "minute",
             "day": "day",
@@ -488,8 +491,8 @@ class XeroSandbox(SandboxApp):
     def write_records(self, request: Request) -> Response:
         entity = next(e for e in ENTITIES if request.path.lower().startswith(f"{API}/{e}".lower()))
         org = self._org(request, entity)
-        if len(request.body) > MAX_BODY:
-            return _validation_error("The request is larger than 10 MB", 413)
+        if len(request.body) > self.max_body:
+            return _validation_error(f"The request is larger than {self.max_body} bytes", 413)
         key = request.header("Idempotency-Key")
         if key is None:
             return self._write(request, org, entity)

@@ -12,12 +12,17 @@ import pytest
 from django.utils import timezone
 
 from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
-from clarity.services.runs import flow_run_enqueue, ledger_record_edit_and_retry
+from clarity.services.runs import (
+    flow_run_enqueue,
+    ledger_record_edit_and_retry,
+    ledger_records_retry_code,
+)
 from clarity.sync import outcomes
 from clarity.sync.keys import idempotency_key
-from clarity.sync.pipeline import flow_run_execute
+from clarity.sync.pipeline import FlowContext, flow_run_execute, ledger_first
 from clarity.sync.sweeper import sweep
 from connectors.configs import connector_for
+from connectors.models import Connection
 from mappings.models import ConditionalRule, Default, FieldMappingRow, Mapping, Split
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -270,3 +275,191 @@ def test_a_lost_write_past_the_attempt_limit_waits_for_a_person(syspro_xero):
     assert row.status == RecordStatus.FAILED and row.next_retry_at is None
     assert f"Gave up after {outcomes.MAX_ATTEMPTS} attempts" in row.message
     assert sweep()["retry_runs"] == 0  # nothing due: no run is started for it
+
+
+# -- 2. a value PostgreSQL cannot store fails its record alone -----------------------------
+
+BAD_NAMES = {
+    "NUL-1": ("Null\x00 Byte Ltd", "NUL character"),
+    "SUR-1": ("Broken \ud800 Ltd", "lone surrogate"),
+}
+
+
+def contacts_to_customers(syspro_xero: dict[str, Any]) -> Flow:
+    """Xero contacts → SYSPRO customers: a JSON source, which can carry any character."""
+    base: Flow = syspro_xero["flow"]
+    mapping = Mapping.objects.create(
+        name="Xero contacts → SYSPRO customers",
+        source_system="Xero",
+        source_entity="Contacts",
+        target_system="SYSPRO",
+        target_entity="customers",
+    )
+    for n, (source, target) in enumerate([("ContactNumber", "Customer"), ("Name", "Name")]):
+        FieldMappingRow.objects.create(mapping=mapping, order=n, sources=[source],
+                                       targets=[target])  # fmt: skip
+    return Flow.objects.create(
+        pair=base.pair,
+        name="Contacts → Customers",
+        source_connection=base.target_connection,
+        source_entity="Contacts",
+        target_connection=base.source_connection,
+        target_entity="customers",
+        mapping=mapping,
+        source_version_field="UpdatedDateUTC",
+        target_reference_field="Customer",
+        business_key_field="ContactNumber",
+        batch_size=50,
+    )
+
+
+def test_a_value_postgresql_cannot_store_fails_that_record_alone(syspro_xero):
+    flow = contacts_to_customers(syspro_xero)
+    xero = connector_for(flow.source_connection)
+    good = [{"ContactNumber": f"GOOD-{n}", "Name": f"Good Customer {n}"} for n in range(3)]
+    bad = [{"ContactNumber": number, "Name": name} for number, (name, _) in BAD_NAMES.items()]
+    assert all(o.ok for o in xero.write_batch("Contacts", good + bad))
+
+    finished = run(flow)
+
+    assert finished.status == RunStatus.PARTIAL, finished.message
+    read = SyncRecord.objects.filter(flow=flow).count()
+    for number, (name, why) in BAD_NAMES.items():
+        row = SyncRecord.objects.get(flow=flow, business_key=number)
+        assert row.status == RecordStatus.FAILED and row.error_kind == ErrorKind.DATA
+        assert row.error_code == "unstorable_value"
+        assert "Name:" in row.message and why in row.message
+        escaped = name.replace("\x00", "\\u0000").replace("\ud800", "\\ud800")
+        assert row.source_payload["Name"] == escaped  # shown, escaped, in the ledger
+    for record in good:
+        row = SyncRecord.objects.get(flow=flow, business_key=record["ContactNumber"])
+        assert row.status == RecordStatus.SUCCEEDED, row.message
+    flow.refresh_from_db()
+    assert flow.cursor  # the page's outcomes are stored, so the flow moved on
+
+    # The next run is not stuck at that page: it goes on, and sends nothing twice.
+    again = run(flow)
+    assert again.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL), again.message
+    assert "Unexpected error" not in again.message
+    assert SyncRecord.objects.filter(flow=flow).count() == read
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "why"),
+    [
+        ({"Name": "a\x00b"}, "Name", "NUL"),
+        ({"Lines": [{"Note": "ok"}, {"Note": "\ud800"}]}, "Lines[1].Note", "lone surrogate"),
+        ({"Amount": float("nan")}, "Amount", "nan is not a number"),
+        ({"Amount": float("inf")}, "Amount", "inf is not a number"),
+        ({"Big": 10**5000}, "Big", "digits, too long"),
+        ({"Ex\x00tra": 1}, "Ex\\u0000tra (the field's name)", "NUL"),
+        ({"Customer": "C" * 300}, "Customer (the record's id)", "300 characters"),
+    ],
+)
+def test_each_kind_of_unstorable_value_fails_its_record_and_the_page_goes_on(
+    syspro_xero, record, field, why
+):
+    flow = syspro_xero["flow"]
+    ctx = FlowContext.build(SyncRun.objects.create(flow=flow, trigger=Trigger.MANUAL), "test")
+    page = [
+        {"Customer": "OK-1", "Name": "Fine"},
+        {"Customer": "BAD-1", "Name": "x", **record},
+        {"Customer": "OK-2", "Name": "Fine too"},
+    ]
+
+    fresh, _ = ledger_first(ctx, page)
+
+    assert [r.source_id for r in fresh] == ["OK-1", "OK-2"]
+    bad = SyncRecord.objects.get(flow=flow, status=RecordStatus.FAILED)
+    assert bad.error_code == "unstorable_value"
+    assert f"{field}:" in bad.message and why in bad.message
+    assert ctx.tally.total == 3 and ctx.tally.failed == 1
+
+
+def test_an_answer_or_payload_postgresql_cannot_store_never_breaks_a_batchs_save(syspro_xero):
+    flow = syspro_xero["flow"]
+    ctx = FlowContext.build(SyncRun.objects.create(flow=flow, trigger=Trigger.MANUAL), "test")
+    rows, _ = ledger_first(ctx, [{"Customer": f"C-{n}", "Name": "Fine"} for n in range(3)])
+    first, second, third = rows
+    first.transformed_payload = {"Name": "a\x00b", "Amount": float("nan")}
+    outcomes.mark_succeeded(first, target_id="T\x00-1", raw={"Echo": "\ud800", "x": float("inf")})
+    outcomes.mark_failed(second, kind=ErrorKind.DATA, code="rejected",
+                         message="Bad \x00 name", raw="\x00")  # fmt: skip
+    outcomes.mark_succeeded(third, target_id="T-3", raw={"ok": True})
+
+    outcomes.save(rows)
+
+    stored = {r.source_id: r for r in SyncRecord.objects.filter(flow=flow)}
+    assert stored["C-0"].status == RecordStatus.SUCCEEDED
+    assert stored["C-0"].transformed_payload == {"Name": "a\\u0000b", "Amount": "nan"}
+    assert stored["C-0"].target_response == {"Echo": "\\ud800", "x": "inf"}
+    assert stored["C-0"].target_id == "T\\u0000-1"
+    assert (
+        stored["C-1"].message == "Bad \\u0000 name" and stored["C-1"].target_response == "\\u0000"
+    )
+    assert stored["C-2"].target_response == {"ok": True}
+
+
+# -- 5. one oversized record fails alone -------------------------------------------------
+
+
+def a_fat_customer(syspro_xero: dict[str, Any], size: int) -> str:
+    """One SYSPRO customer whose short name (→ the contact's FirstName) is ``size`` bytes."""
+    app = syspro_xero["syspro_server"].app
+    customer = app.table("ArCustomer")[7]
+    customer["ShortName"] = "x" * size
+    return customer["Customer"]
+
+
+def http_statuses(control) -> dict[str, int]:
+    return control.stats().get("responses", {})
+
+
+def test_a_batch_refused_as_too_large_is_split_until_only_the_big_record_fails(syspro_xero):
+    flow = syspro_xero["flow"]
+    fat = a_fat_customer(syspro_xero, 60_000)
+    # Xero's cap is 10 MB; the sandbox's is lowered so a 60 KB record meets it.
+    syspro_xero["xero_server"].app.max_body = 40_000
+
+    finished = run(flow)
+
+    big = SyncRecord.objects.get(flow=flow, source_id=fat)
+    assert big.status == RecordStatus.FAILED and big.error_code == "too_large"
+    assert big.error_kind == ErrorKind.DATA
+    assert "This record is 59 KB" in big.message and "HTTP 413" in big.message
+    assert http_statuses(syspro_xero["xero"]).get("413", 0) >= 2  # the batch, then halves
+    # Every other record of its batch was delivered; only the duplicate-name pair fails.
+    others = SyncRecord.objects.filter(flow=flow).exclude(pk=big.pk)
+    assert not others.filter(error_code="too_large").exists()
+    assert others.filter(status=RecordStatus.SUCCEEDED).count() == others.count() - 1
+    assert finished.status == RunStatus.PARTIAL
+    # "Retry every record failing with this error code" sends that one record, not a batch.
+    queued, _ = ledger_records_retry_code(flow=flow, error_code="too_large", user=None)
+    assert queued == 1
+
+
+def test_a_record_over_the_targets_request_size_fails_before_it_is_sent(syspro_xero):
+    flow = syspro_xero["flow"]
+    fat = a_fat_customer(syspro_xero, 30_000)
+    xero = Connection.objects.get(pk=flow.target_connection_id)
+    xero.settings = {**xero.settings, "max_request_bytes": 20_000}
+    xero.save()
+    syspro_xero["xero_server"].app.max_body = 20_000
+
+    finished = run(flow)
+
+    assert finished.status == RunStatus.PARTIAL, finished.message
+
+    big = SyncRecord.objects.get(flow=flow, source_id=fat)
+    assert big.status == RecordStatus.FAILED and big.error_code == "too_large"
+    assert "This record is 29 KB; Xero accepts at most 20 KB per request" in big.message
+    assert big.target_response is None  # nothing was sent
+    # The rest went in batches packed under the limit: Xero never refused one.
+    assert http_statuses(syspro_xero["xero"]).get("413", 0) == 0
+    delivered = SyncRecord.objects.filter(flow=flow, status=RecordStatus.SUCCEEDED).count()
+    assert delivered == SyncRecord.objects.filter(flow=flow).count() - 2  # and the duplicate
+
+
+def test_xero_declares_its_documented_request_size(syspro_xero):
+    xero = connector_for(syspro_xero["flow"].target_connection)
+    assert xero.max_request_bytes("Contacts") == 10 * 1024 * 1024
