@@ -52,10 +52,7 @@ class Command(BaseCommand):
         if not isinstance(extra, dict) or set(extra) - set(SANDBOXES):
             raise CommandError(f"--options must be an object keyed by {sorted(SANDBOXES)}")
         seeded = {name: {"seed": options["seed"], **extra.get(name, {})} for name in SANDBOXES}
-        # `manage.py up`, `kill` and process managers stop us with SIGTERM: stop as on
-        # Ctrl-C, so every sandbox saves its state before the process ends.
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        state_dir = options["state_dir"]
+        state_dir = options.get("state_dir")
         try:
             servers, skipped = start_sandboxes(
                 systems, ports=ports, options=seeded, state_dir=state_dir
@@ -72,6 +69,9 @@ class Command(BaseCommand):
         if not servers:
             return
         self.stdout.write("Press Ctrl-C to stop.")
+        # `manage.py up`, `kill` and process managers stop us with SIGTERM: stop as on
+        # Ctrl-C, so every sandbox saves its state before the process ends.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
