@@ -102,7 +102,7 @@ def test_up_serves_the_admin_runs_jobs_and_stops_everything(tmp_path):
         base = f"http://127.0.0.1:{port}"
         session = admin_session(base, log, proc)
         response = session.get(f"{base}/admin/", timeout=10)
-        assert "Site administration" in response.text
+        assert "Integration back office | Clarity Connect" in response.text
         assert "Ledger" in response.text
 
         # The demo runs each mapped flow once — in the RQ worker process, through Redis:
