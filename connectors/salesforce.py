@@ -106,6 +106,17 @@ _NAME = re.compile(
     r"^\(SELECT [\w, ]+ FROM \w+( WHERE [\w.]+ = (true|false|'[\w .-]*'))?\)$|^\w+(\.\w+)*$"
 )
 _DUPLICATE_FIELD = re.compile(r"duplicate value found: (\w+) duplicates")
+# A parent named by an external ID that no record has (Salesforce answers INVALID_FIELD).
+_MISSING_PARENT = re.compile(
+    r"Foreign key external ID: (?P<value>.*?) not found for field (?P<key>\w+) "
+    r"in entity (?P<parent>\w+)"
+)
+# An external ID several records share: the upserted record's own, or a parent's.
+_SEVERAL_MATCH = re.compile(
+    r"more than one record found for external id field: \[(?P<ids>[^\]]*)\]"
+)
+_REPEATED_KEY = re.compile(r"Duplicate external id specified: (?P<value>.*)")
+_NO_EXTERNAL_ID_FIELD = re.compile(r"Provided external ID field does not exist")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 # errorCode -> (kind, message template). Templates may use {entity} and {fields}.
@@ -124,6 +135,11 @@ _ERRORS: dict[str, tuple[ErrorKind, str]] = {
         ErrorKind.DATA,
         "More than one {entity} in Salesforce has this {fields}, so Salesforce cannot tell "
         "which one to update. Merge the duplicates or clear the value on one of them.",
+    ),
+    "MISSING_ARGUMENT": (
+        ErrorKind.DATA,
+        "This {entity} has no {fields}, which Salesforce needs to find it. Fill it in on the "
+        "source record, or check the mapping that supplies it.",
     ),
     "DUPLICATES_DETECTED": (
         ErrorKind.DATA,
@@ -160,6 +176,28 @@ _ERRORS: dict[str, tuple[ErrorKind, str]] = {
         ErrorKind.DATA,
         "This {entity} was deleted in Salesforce. Restore it there, or unlink the source record.",
     ),
+    "FIELD_FILTER_VALIDATION_EXCEPTION": (
+        ErrorKind.DATA,
+        "{fields} points at a record this {entity} may not be linked to (a lookup filter in "
+        "Salesforce): {message}",
+    ),
+    "INVALID_EMAIL_ADDRESS": (
+        ErrorKind.DATA,
+        "{fields} is not an email address Salesforce accepts. Correct it at the source.",
+    ),
+    "NUMBER_OUTSIDE_VALID_RANGE": (
+        ErrorKind.DATA,
+        "{fields} is a number too large or too small for Salesforce. Correct it at the source.",
+    ),
+    "MALFORMED_ID": (
+        ErrorKind.DATA,
+        "{fields} is not a Salesforce record id. Check the lookup that supplies it.",
+    ),
+    "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY": (
+        ErrorKind.DATA,
+        "An automation in Salesforce (a trigger or flow) refused this {entity}: {message} "
+        "Ask the Salesforce admin what it needs, or fix the record at the source.",
+    ),
     "NOT_FOUND": (ErrorKind.DATA, "Salesforce has no such {entity}: {message}"),
     "INVALID_FIELD": (
         ErrorKind.CONFIG,
@@ -177,6 +215,10 @@ _ERRORS: dict[str, tuple[ErrorKind, str]] = {
         ErrorKind.AUTH,
         "Salesforce no longer accepts this connection's session. Reconnect it.",
     ),
+    "INVALID_AUTH_HEADER": (
+        ErrorKind.AUTH,
+        "Salesforce did not accept this connection's sign-in. Reconnect it.",
+    ),
     "INSUFFICIENT_ACCESS": (
         ErrorKind.AUTH,
         "The Salesforce user this connection runs as may not do this. Ask the Salesforce "
@@ -185,6 +227,25 @@ _ERRORS: dict[str, tuple[ErrorKind, str]] = {
     "INSUFFICIENT_ACCESS_OR_READONLY": (
         ErrorKind.AUTH,
         "The Salesforce user this connection runs as may not change this {entity}.",
+    ),
+    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": (
+        ErrorKind.AUTH,
+        "The Salesforce user this connection runs as may not link this {entity} to the "
+        "record in {fields}. Ask the Salesforce admin to share that record with it.",
+    ),
+    "API_DISABLED_FOR_ORG": (
+        ErrorKind.AUTH,
+        "This Salesforce edition or org has the API switched off. Ask the Salesforce admin.",
+    ),
+    "API_CURRENTLY_DISABLED": (
+        ErrorKind.AUTH,
+        "The Salesforce user this connection runs as may not use the API. Ask the "
+        'Salesforce admin to give it the "API Enabled" permission.',
+    ),
+    "STORAGE_LIMIT_EXCEEDED": (
+        ErrorKind.CONFIG,
+        "Salesforce's data storage is full, so it takes no new records. Ask the Salesforce "
+        "admin to free or buy storage; then retry.",
     ),
     "UNABLE_TO_LOCK_ROW": (
         ErrorKind.TRANSIENT,
@@ -202,6 +263,14 @@ _ERRORS: dict[str, tuple[ErrorKind, str]] = {
     "SERVER_UNAVAILABLE": (
         ErrorKind.TRANSIENT,
         "Salesforce is unavailable. It will be tried again.",
+    ),
+    "UNKNOWN_EXCEPTION": (
+        ErrorKind.TRANSIENT,
+        "Salesforce had an internal error with this {entity}. It will be tried again.",
+    ),
+    "QUERY_TIMEOUT": (
+        ErrorKind.TRANSIENT,
+        "Salesforce took too long to answer a query. It will be tried again.",
     ),
 }
 _OAUTH_ERRORS = {
@@ -223,6 +292,9 @@ def describe_error(
     code = str(error.get("errorCode") or error.get("statusCode") or "UNKNOWN_EXCEPTION")
     message = str(error.get("message") or "")
     names = list(error.get("fields") or [])
+    special = _described_by_message(entity, code, message, names, record or {})
+    if special is not None:
+        return special[0], code, special[1]
     if not names and (found := _DUPLICATE_FIELD.search(message)):
         names = [found.group(1)]  # DUPLICATE_VALUE names its field only in the message
     shown = [
@@ -237,6 +309,88 @@ def describe_error(
         code,
         template.format(entity=entity, fields=", ".join(shown) or "a field", message=message),
     )
+
+
+def _described_by_message(
+    entity: str, code: str, message: str, names: Sequence[str], record: Mapping[str, Any]
+) -> tuple[ErrorKind, str] | None:
+    """Codes Salesforce uses for more than one fault, told apart by what its message says.
+
+    Why: the code alone sends a finance user to the wrong person. ``INVALID_FIELD``
+    is a mapping fault ("No such column") but also a parent named by an external
+    ID that no record has; ``DUPLICATE_EXTERNAL_ID`` may concern the record's own
+    key or a parent's; ``NOT_FOUND`` may mean an external-ID field that does not
+    exist, which is the connection's set-up, not the record.
+    """
+    if code == "INVALID_FIELD" and (missing := _MISSING_PARENT.search(message)):
+        parent, key, value = missing["parent"], missing["key"], missing["value"]
+        return ErrorKind.DATA, (
+            f"This {entity} points to the {parent} with {key} '{value}', and Salesforce has "
+            f"no {parent} with that {key}. Send that {parent} to Salesforce first (or correct "
+            "the reference on the source record), then retry."
+        )
+    if code == "DUPLICATE_EXTERNAL_ID":
+        ids = (several["ids"] if (several := _SEVERAL_MATCH.search(message)) else "").strip()
+        listed = f" ({ids})" if ids else ""
+        parent = _parent_named(names, record)
+        if parent is not None:
+            relationship, key, value = parent
+            return ErrorKind.DATA, (
+                f"This {entity} points to the {relationship} with {key} '{value}', but more "
+                f"than one {relationship} in Salesforce has {key} '{value}'{listed}, so "
+                f"Salesforce cannot tell which one to link it to. Merge the duplicate "
+                f"{relationship} records in Salesforce, or change {key} on one of them; "
+                "then retry."
+            )
+        if repeated := _REPEATED_KEY.search(message):
+            return ErrorKind.DATA, (
+                f"More than one record sent in the same batch has the key "
+                f"'{repeated['value'].strip()}', so Salesforce wrote neither. Find the source "
+                "records that share it and correct one; then retry."
+            )
+        key = names[0] if names else "external ID"
+        value = record.get(key)
+        held = f"{key} '{value}'" if value not in (None, "") else f"this {key}"
+        return ErrorKind.DATA, (
+            f"More than one {entity} in Salesforce has {held}{listed}, so Salesforce cannot "
+            "tell which one to update. Merge the duplicates or clear the value on one of them."
+        )
+    if code == "NOT_FOUND" and _NO_EXTERNAL_ID_FIELD.search(message):
+        return ErrorKind.CONFIG, (
+            f"The connection names an external ID field Salesforce's {entity} does not have "
+            f"(or may not use): {message}. Correct external_id_field in the connection's "
+            "settings, or mark the field as an External ID in Salesforce."
+        )
+    return None
+
+
+def _call_kind(exc: ConnectorError) -> ErrorKind:
+    """A failed call's kind: from Salesforce's errorCode (and message) where the table
+    knows the code, else from the HTTP status; a 5xx stays transient whatever it says."""
+    errors = _error_list(exc.raw)
+    if exc.kind is ErrorKind.TRANSIENT or not errors:
+        return exc.kind
+    if str(errors[0].get("errorCode") or errors[0].get("statusCode") or "") not in _ERRORS:
+        return exc.kind
+    return describe_error("record", errors[0])[0]
+
+
+def _parent_named(names: Sequence[str], record: Mapping[str, Any]) -> tuple[str, str, Any] | None:
+    """(relationship, external ID field, value) of a parent the record names by external ID
+    and the error points at (``AccountId`` -> ``"Account": {"ExternalID__c": …}``)."""
+    for name in names:
+        relationships = [name]
+        if name.endswith("Id"):
+            relationships.append(name[:-2])
+        elif name.endswith("__c"):
+            relationships.append(name[:-3] + "__r")
+        for relationship in relationships:
+            value = record.get(relationship)
+            if isinstance(value, Mapping):
+                keys = [k for k in value if k != "attributes"]
+                if len(keys) == 1:
+                    return relationship.removesuffix("__r"), keys[0], value[keys[0]]
+    return None
 
 
 def soql_datetime(value: str) -> str:
@@ -530,7 +684,7 @@ class SalesforceConnector(Connector):
                 raise RateLimitedError(
                     3600.0, limit="day", message=exc.message, status=exc.status, raw=exc.raw
                 ) from exc
-            kind = _ERRORS.get(exc.code, (exc.kind, ""))[0]
+            kind = _call_kind(exc)
             if kind is exc.kind or exc.outcome_unknown:
                 raise
             raise ConnectorError(

@@ -951,6 +951,14 @@ class SalesforceApp(SandboxApp):
         values = dict(values)
         values.pop("Id", None)
         for name, value in values.items():
+            if isinstance(value, MissingParent) and value.matches:
+                # What Salesforce answers when a parent's external ID matches several records.
+                raise RecordError(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{value.field}: more than one record found for external id field: "
+                    f"[{', '.join(value.matches)}]",
+                    [name],
+                )
             if isinstance(value, MissingParent):
                 raise RecordError(
                     "INVALID_FIELD",
@@ -1692,11 +1700,13 @@ def _validate_fields(app: SalesforceApp, sobject: str, record: dict[str, Any]) -
 
 @dataclass(frozen=True)
 class MissingParent:
-    """A parent named by an external ID that matches no record; the save fails on it."""
+    """A parent named by an external ID that matches no record, or (``matches``) several;
+    the save fails on it the way Salesforce does."""
 
     sobject: str
     field: str
     value: Any
+    matches: tuple[str, ...] = ()
 
 
 def _parent_reference(
@@ -1725,7 +1735,8 @@ def _parent_reference(
     if len(found) == 1:
         return spec.name, found[0]["Id"]
     if found:
-        return spec.name, MissingParent(parent, ext.name, f"{value[keys[0]]} (several match)")
+        ids = tuple(str(r["Id"]) for r in found)
+        return spec.name, MissingParent(parent, ext.name, value[keys[0]], ids)
     return spec.name, MissingParent(parent, ext.name, value[keys[0]])
 
 
