@@ -139,6 +139,8 @@ if env.bool("CLARITY_FAST_PASSWORD_HASHER", default=False):
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Date-times on every page name their zone ("6 Dec 2026, 09:50 UTC"): see clarity/formats.
+FORMAT_MODULE_PATH = ["clarity.formats"]
 USE_I18N = True
 USE_TZ = True
 

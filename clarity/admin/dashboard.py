@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
@@ -102,5 +103,6 @@ class HealthDashboardAdmin(admin.ModelAdmin):
             "workers_alive": workers_alive(),
             "chart_width": CHART_WIDTH,
             "chart_height": CHART_HEIGHT,
+            "time_zone": settings.TIME_ZONE,
         }
         return TemplateResponse(request, "admin/clarity/dashboard.html", context)

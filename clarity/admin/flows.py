@@ -6,6 +6,7 @@ from typing import Any
 
 import redis
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -26,14 +27,14 @@ RECENT_RUNS = 10
 class BackfillForm(forms.Form):
     since = forms.DateTimeField(
         required=False,
-        label="Read again from",
+        label=f"Read again from ({settings.TIME_ZONE} time)",
         help_text="Leave blank to read everything again. Records already delivered are skipped.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
 
 def _when(moment: Any) -> str:
-    return f"{localtime(moment):%Y-%m-%d %H:%M:%S}" if moment else "—"
+    return f"{localtime(moment):%Y-%m-%d %H:%M:%S %Z}" if moment else "—"
 
 
 @admin.register(Flow)

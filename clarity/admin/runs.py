@@ -5,12 +5,51 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from clarity.models import SyncRun
+from clarity.models import SyncRun, Trigger
 from clarity.pagination import EstimatedCountPaginator
+
+
+def run_total_known(run: SyncRun) -> bool:
+    """Whether the run knows how many records it has to do.
+
+    A retry run sends a known set of ledger rows (it does not read the
+    source), so it can say "40 of 100". A run reading a source learns its
+    records page by page: no connector tells the total up front, so its page
+    shows counts so far, never a bar that is always full.
+    """
+    return run.trigger == Trigger.RETRY
+
+
+def run_progress_html(run: SyncRun) -> str:
+    """Where the run stands, in words (and a bar when the total is known)."""
+    counts = format_html(
+        "{} succeeded, {} skipped, {} failed",
+        run.succeeded_count,
+        run.skipped_count,
+        run.failed_count,
+    )
+    if run_total_known(run) and run.total_count:
+        return format_html(
+            '{} of {} done <progress value="{}" max="{}"></progress> ({})',
+            run.done_count,
+            run.total_count,
+            run.done_count,
+            run.total_count,
+            counts,
+        )
+    if run.active:
+        return format_html(
+            "{} done of {} read so far; the source does not say how many more there are ({})",
+            run.done_count,
+            run.total_count,
+            counts,
+        )
+    return format_html("{} done of {} read ({})", run.done_count, run.total_count, counts)
 
 
 @admin.register(SyncRun)
@@ -23,15 +62,13 @@ class SyncRunAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "progress",
-        "succeeded_count",
-        "skipped_count",
-        "failed_count",
     )
     list_filter = ("status", "trigger")
     list_select_related = ("flow__pair",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    # The change page reloads itself every few seconds while the run is queued or running.
+    # While the run is queued or running, its page asks progress_view every few
+    # seconds and redraws the progress line (static/clarity/run_progress.js).
     change_form_template = "admin/clarity/syncrun/change_form.html"
     fields = (
         ("flow", "trigger", "status"),
@@ -43,15 +80,32 @@ class SyncRunAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("created_at", "progress", "ledger_records")
 
-    @admin.display(description="done / read")
-    def progress(self, run: SyncRun) -> str:
-        return format_html(
-            '{} / {} <progress value="{}" max="{}"></progress>',
-            run.done_count,
-            run.total_count,
-            run.done_count,
-            max(run.total_count, 1),
+    def get_urls(self) -> list[URLPattern]:
+        progress = self.admin_site.admin_view(self.progress_view)
+        return [
+            path("<path:object_id>/progress/", progress, name="clarity_syncrun_progress"),
+            *super().get_urls(),
+        ]
+
+    def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        """The progress line as the page shows it, for the page to refresh itself."""
+        run = self.get_object(request, object_id)
+        if run is None or not self.has_view_permission(request, run):
+            raise PermissionDenied
+        return JsonResponse(
+            {
+                "active": run.active,
+                "status": run.get_status_display(),
+                "done": run.done_count,
+                "total": run.total_count,
+                "total_known": run_total_known(run),
+                "progress_html": run_progress_html(run),
+            }
         )
+
+    @admin.display(description="progress")
+    def progress(self, run: SyncRun) -> str:
+        return format_html('<span class="run-progress">{}</span>', run_progress_html(run))
 
     @admin.display(description="Ledger")
     def ledger_records(self, run: SyncRun) -> str:
@@ -73,3 +127,6 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    class Media:
+        js = ("clarity/run_progress.js",)

@@ -45,7 +45,7 @@ class SyncRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Run {self.pk} of {self.flow_id}"
+        return f"Run #{self.pk} of flow “{self.flow.name}”"
 
     @property
     def done_count(self) -> int:

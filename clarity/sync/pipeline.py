@@ -382,12 +382,15 @@ def deliver_due(ctx: FlowContext) -> None:
         | Q(status=RecordStatus.FAILED, error_kind=ErrorKind.TRANSIENT, next_retry_at__lte=now)
     )
     ids = list(due.values_list("pk", flat=True)[:10_000])
+    if ids:
+        # Counted before sending: a retry run's page shows "40 of 100 done".
+        ctx.tally.total += len(ids)
+        _save_progress(ctx)
     for start in range(0, len(ids), 1000):
         _check_lease(ctx)
         chunk = SyncRecord.objects.filter(pk__in=ids[start : start + 1000])
         chunk.update(run=ctx.run)  # the run's ledger link lists what it retried
         rows = list(chunk)
-        ctx.tally.total += len(rows)
         maybe_sent = [
             r
             for r in rows
