@@ -275,7 +275,8 @@ def _readable(system: str, secret_name: str) -> list[tuple[Connection, str, str]
     found = []
     for connection in Connection.objects.filter(system=system):
         try:
-            secret = (connection.credentials or {}).get(secret_name)
+            credentials = connection.credentials or {}
+            secret = credentials.get(secret_name) if isinstance(credentials, dict) else None
             tenant = _tenant_id(connection) if secret else ""
         except SecretUnreadable as exc:
             _report_unreadable(connection, exc)
