@@ -28,7 +28,8 @@ import openpyxl
 import tablib
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
@@ -115,6 +116,19 @@ class SpreadsheetCellsMixin:
 
     def export_field(self, field: fields.Field, instance: Any, **kwargs: Any) -> Any:
         return escape_cell(super().export_field(field, instance, **kwargs))  # type: ignore[misc]
+
+    @classmethod
+    def field_from_django_field(
+        cls, field_name: str, django_field: Any, readonly: bool
+    ) -> fields.Field:
+        """An empty text cell imports as the empty text it was exported from, not the default.
+
+        (A separator of "" otherwise came back as the model's default " ".)
+        """
+        field = super().field_from_django_field(field_name, django_field, readonly)  # type: ignore[misc]
+        if isinstance(django_field, models.CharField) and not django_field.null:
+            field.default = NOT_PROVIDED
+        return field
 
     def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
         """Unquote each cell; a formula or a text the database cannot store makes the row invalid.
