@@ -10,8 +10,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.routers import APIRootView
 from rest_framework.viewsets import GenericViewSet
 
 from clarity.api import serializers as s
@@ -36,6 +39,22 @@ class Conflict(APIException):
 
 def refused(exc: ValidationError) -> Conflict:
     return Conflict(" ".join(exc.messages))
+
+
+class ApiRootView(APIRootView):
+    """``/api/``: links to each resource, the schema and its docs pages.
+
+    Links only, no data: open to anyone, so a program (or a person) finds its
+    way in before it has a token; each resource still asks for one.
+    """
+
+    permission_classes = (AllowAny,)
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().get(request, *args, **kwargs)
+        for name in ("schema", "docs", "redoc"):
+            response.data[name] = reverse(f"api:{name}", request=request)
+        return response
 
 
 class ApiViewSet(GenericViewSet):

@@ -295,3 +295,41 @@ def test_the_api_keeps_to_its_schema(case, ledger, superuser_token, keep_db_conn
         headers={"Authorization": f"Token {superuser_token}"},
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
     )
+
+
+# -- the way in: a root, the schema and its docs pages, all served from here ---------
+
+
+def test_the_api_root_lists_every_resource_schema_and_docs(db):
+    response = api().get("/api/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    links = response.json()
+    for name, path in (
+        ("pairs", "/api/pairs/"),
+        ("flows", "/api/flows/"),
+        ("runs", "/api/runs/"),
+        ("records", "/api/records/"),
+        ("schema", "/api/schema/"),
+        ("docs", "/api/docs/"),
+        ("redoc", "/api/redoc/"),
+    ):
+        assert links[name].endswith(path), name
+    # Links only: the resources behind them still need a token.
+    assert api().get("/api/records/").status_code == 401
+
+
+@pytest.mark.parametrize("page, asset", [
+    ("/api/docs/", "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"),
+    ("/api/redoc/", "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"),
+])  # fmt: skip
+def test_the_docs_pages_are_served_from_here_not_a_cdn(db, page, asset):
+    from django.contrib.staticfiles import finders
+
+    response = api().get(page)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert f"/static/{asset}" in html
+    assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+    assert "/api/schema/" in html
+    assert finders.find(asset) is not None  # the file itself ships with the app
