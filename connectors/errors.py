@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     VALIDATION = "validation"
     BAD_REQUEST = "bad_request"
+    TOO_LARGE = "too_large"
     OUTCOME_UNKNOWN = "outcome_unknown"
 
 
@@ -49,6 +50,10 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "The record was not found in the system.",
     ErrorCode.VALIDATION: "The system rejected the record.",
     ErrorCode.BAD_REQUEST: "The system rejected the request.",
+    ErrorCode.TOO_LARGE: (
+        "The record is larger than the system takes in one request. Shorten it at the source "
+        "(long descriptions, very many lines), then retry."
+    ),
     ErrorCode.OUTCOME_UNKNOWN: (
         "The system stopped answering mid-write; whether the record was saved "
         "will be checked before it is sent again."

@@ -74,8 +74,14 @@ REDIRECTED = "redirected"
 NOT_THE_API = "not_the_api"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
-ErrorDescriber = Callable[[requests.Response, Any], tuple[str, str] | None]
-"""(response, parsed body) -> (code, plain-English message), or None for the default."""
+ErrorDescriber = Callable[
+    [requests.Response, Any], tuple[str, str] | tuple[str, str, ErrorKind] | None
+]
+"""(response, parsed body) -> (code, plain-English message), or None for the default.
+
+A third item, the kind, overrides the status's kind where the system's own
+error says more (a 400 that is the connection's set-up, not the record's); a
+5xx stays transient whatever its body says, as the retries already treat it."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,10 @@ def classify_status(status: int) -> tuple[ErrorKind, ErrorCode]:
         return ErrorKind.TRANSIENT, ErrorCode.RATE_LIMITED
     if status in (400, 409, 422):
         return ErrorKind.DATA, ErrorCode.VALIDATION
+    if status == 413:  # batches are packed to the documented size: the record is too big
+        return ErrorKind.DATA, ErrorCode.TOO_LARGE
+    if status == 501:  # a call the system does not offer: retrying will not change it
+        return ErrorKind.CONFIG, ErrorCode.BAD_REQUEST
     if status >= 500:
         return ErrorKind.TRANSIENT, ErrorCode.SERVER_ERROR
     return ErrorKind.CONFIG, ErrorCode.BAD_REQUEST
@@ -346,6 +356,7 @@ class HttpClient:
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
                 timed_out = isinstance(exc, requests.Timeout)
+                self._count_failure(ticket, _failure_reason(never_sent, timed_out))
                 opened = self._count_failure(ticket, _failure_reason(never_sent, timed_out))
                 maybe_applied = maybe_applied or (writes and not never_sent)
                 logger.warning("%s %s failed (%s) on try %d", method, where, _reason(exc), attempt)
@@ -368,6 +379,7 @@ class HttpClient:
                 ) from exc
 
             opened = self._count_answer(ticket, response.status_code)
+            self._count_answer(ticket, response.status_code)
             elapsed_ms = (time.monotonic() - started) * 1000
             logger.info("%s %s -> %d in %.0f ms", method, where, response.status_code, elapsed_ms)
             if self.on_response is not None:
@@ -401,17 +413,17 @@ class HttpClient:
                 attempt -= 1  # a refresh is not a failed try
                 continue
 
-            maybe_applied = maybe_applied or (writes and status >= 500)
+            maybe_applied = maybe_applied or (writes and is_outage(status))
             if opened:  # this 5xx opened the breaker: the call waits with the rest
                 raise self._open_error(outcome_unknown=maybe_applied or not repeatable)
-            if status >= 500 and repeatable and not last_try:
+            if is_outage(status) and repeatable and not last_try:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 self.sleep(retry_after if retry_after is not None else self.retry.backoff(attempt))
                 continue
 
             raise self.error_for(
                 response,
-                outcome_unknown=maybe_applied or (status >= 500 and not repeatable),
+                outcome_unknown=maybe_applied or (is_outage(status) and not repeatable),
             )
 
     def _ticket(self, *, outcome_unknown: bool) -> Ticket | None:
@@ -454,6 +466,39 @@ class HttpClient:
         assert self.breaker is not None
         return self.breaker.refusal(outcome_unknown=outcome_unknown)
 
+    def _ticket(self, *, outcome_unknown: bool) -> Ticket | None:
+        """Leave from the breaker for one try; its refusal says whether an earlier try landed."""
+        if self.breaker is None:
+            return None
+        try:
+            return self.breaker.before_call()
+        except CircuitOpenError as refused:
+            refused.outcome_unknown = outcome_unknown
+            raise
+
+    @contextmanager
+    def _slot(self, ticket: Ticket | None) -> Iterator[None]:
+        """The rate limiter's permit; a probe the limiter holds back passes to the next caller."""
+        try:
+            with self.limiter.slot() if self.limiter else nullcontext():
+                yield
+        except RateLimitedError:
+            if ticket is not None and self.breaker is not None:
+                self.breaker.abandon(ticket)
+            raise
+
+    def _count_failure(self, ticket: Ticket | None, reason: str) -> None:
+        if ticket is not None and self.breaker is not None:
+            self.breaker.failed(ticket, reason)
+
+    def _count_answer(self, ticket: Ticket | None, status: int) -> None:
+        if ticket is None or self.breaker is None:
+            return
+        if is_outage(status):
+            self.breaker.failed(ticket, f"server error, HTTP {status}")
+        else:
+            self.breaker.succeeded(ticket)
+
     def error_for(
         self, response: requests.Response, *, outcome_unknown: bool = False
     ) -> ConnectorError:
@@ -461,7 +506,11 @@ class HttpClient:
         kind, default_code = classify_status(response.status_code)
         body = response_body(response)
         described = self.describe_error(response, body) if self.describe_error else None
-        code, message = described or (default_code, DEFAULT_MESSAGES[default_code])
+        code, message = default_code, DEFAULT_MESSAGES[default_code]
+        if described:
+            code, message, *said = described
+            if said and kind is not ErrorKind.TRANSIENT:
+                kind = said[0]  # the system's own error names the kind
         if outcome_unknown:
             code, message = ErrorCode.OUTCOME_UNKNOWN, DEFAULT_MESSAGES[ErrorCode.OUTCOME_UNKNOWN]
         return ConnectorError(

@@ -137,6 +137,64 @@ ERROR_ADVICE: dict[str, tuple[ErrorKind, str]] = {
         "Check whether the invoice was already paid, or correct the amount.",
     ),
     "TooManyItems": (ErrorKind.CONFIG, "Lower max_bulk_payments on the connection."),
+    "CustomerCodeRequired": (
+        ErrorKind.DATA,
+        "Map a customer code into the record (KashFlow keys customers by code), then retry.",
+    ),
+    "CustomerHasTransactions": (
+        ErrorKind.DATA,
+        "KashFlow keeps customers that have invoices or payments. Leave it, or archive it "
+        "in KashFlow.",
+    ),
+    "InvoiceNotFound": (
+        ErrorKind.DATA,
+        "Send the invoice to KashFlow first, or correct the invoice number, then retry.",
+    ),
+    "InvoiceHasPayments": (
+        ErrorKind.DATA,
+        "KashFlow does not change an invoice that has payments. Remove the payment in "
+        "KashFlow first, or mark this record resolved.",
+    ),
+    "NameTooLong": (ErrorKind.DATA, "Shorten the name in the source record, then retry."),
+    "LineItemsRequired": (
+        ErrorKind.DATA,
+        "The invoice has no lines. Check the source record, or the mapping of its lines.",
+    ),
+    "InvalidLineItem": (ErrorKind.DATA, "Correct the line in the source record, then retry."),
+    "InvalidQuantity": (ErrorKind.DATA, "Correct the quantity in the source record."),
+    "InvalidPrice": (ErrorKind.DATA, "Correct the price in the source record."),
+    "InvalidAmount": (ErrorKind.DATA, "Correct the amount in the source record."),
+    "InvalidDate": (
+        ErrorKind.DATA,
+        "Correct the date in the source record, or the mapping's date format.",
+    ),
+    "InvalidDiscountRate": (ErrorKind.DATA, "Correct the discount rate in the source record."),
+    "InvalidNumber": (ErrorKind.DATA, "Correct the invoice number in the source record."),
+    "InvalidPayment": (ErrorKind.DATA, "Correct the payment in the source record."),
+    "ProductCodeRequired": (
+        ErrorKind.DATA,
+        "Map a product code into the record (KashFlow keys products by code), then retry.",
+    ),
+    "ProductCodeAlreadyExists": (
+        ErrorKind.DATA,
+        "Use a different product code, or link the record to the existing product.",
+    ),
+    "PaymentItemsRequired": (
+        ErrorKind.CONFIG,
+        "The payment call carried no payments. Check the payments flow's mapping.",
+    ),
+    "InvalidPaging": (
+        ErrorKind.CONFIG,
+        "Check page_size on the connection: it must be a whole number.",
+    ),
+    "InvalidSortField": (
+        ErrorKind.CONFIG,
+        "The connection asked KashFlow to sort by a field it does not have.",
+    ),
+    "InvalidRequest": (
+        ErrorKind.CONFIG,
+        "KashFlow could not read what was sent. Check the flow's mapping.",
+    ),
 }
 
 ErrorFields = tuple[str, str, ErrorKind | None]
@@ -172,9 +230,15 @@ def error_fields(body: Any) -> ErrorFields | None:
     return snake(error), message, kind
 
 
-def describe_error(response: requests.Response, body: Any) -> tuple[str, str] | None:
+def describe_error(
+    response: requests.Response, body: Any
+) -> tuple[str, str] | tuple[str, str, ErrorKind] | None:
+    """KashFlow's error in words, with the kind its error name means (else the status's)."""
     fields = error_fields(body)
-    return None if fields is None else (fields[0], fields[1])
+    if fields is None:
+        return None
+    code, message, kind = fields
+    return (code, message) if kind is None else (code, message, kind)
 
 
 def outcome_of(error: ConnectorError) -> WriteOutcome:

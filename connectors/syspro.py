@@ -337,9 +337,10 @@ RECORD_RULES: tuple[Rule, ...] = (
     ),
     _rule(
         r"customer '(?P<v>[^']*)' already exists",
-        ErrorKind.DATA,
+        ErrorKind.TRANSIENT,
         "duplicate_customer",
-        "SYSPRO already has customer '{v}'. Retry: it will be updated instead of added.",
+        "SYSPRO already has customer '{v}' (added since it was looked up). It will be sent "
+        "again by itself, as an update.",
     ),
     _rule(
         r"stock code '(?P<v>[^']*)' not on file",
@@ -424,7 +425,15 @@ CALL_RULES: tuple[Rule, ...] = (
         "Every SYSPRO e.net licence is in use. It will be tried again.",
     ),
     _rule(
-        r"operator|password",
+        r"already logged (in|on)|in use by another",
+        ErrorKind.TRANSIENT,
+        "operator_in_use",
+        "The SYSPRO operator is signed in elsewhere and SYSPRO allows it one session. It "
+        "will be tried again; if it lasts, give the connection an operator of its own.",
+    ),
+    _rule(
+        r"invalid (operator|company password|password)|password .*(invalid|incorrect|expired)"
+        r"|operator '[^']*' (not found|does not exist|is locked|is disabled)",
         ErrorKind.AUTH,
         "logon_failed",
         "SYSPRO refused the operator or a password. Correct them on the connection.",

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from connectors.base import Record, WriteOutcome
-from connectors.errors import ErrorKind
+from connectors.errors import ErrorCode, ErrorKind
 from connectors.xero_catalogue import ENTITIES, EntityInfo
 
 
@@ -44,6 +44,12 @@ class XeroErrorCode(StrEnum):
     INVALID_EMAIL = "xero_invalid_email"
     BATCH_REJECTED = "xero_batch_rejected"
     VALIDATION = "xero_validation"
+    INVALID_DATA = "xero_invalid_data"
+    QUERY_INVALID = "xero_query_invalid"
+    NO_DATA = "xero_no_data"
+    NOT_FOUND = "xero_not_found"
+    TOO_LARGE = "xero_too_large"
+    NOT_IMPLEMENTED = "xero_not_implemented"
 
 
 def write_outcome(info: EntityInfo, sent: Record, got: Record) -> WriteOutcome:
@@ -245,8 +251,58 @@ def explain(what: str, record: Record, messages: Sequence[str]) -> tuple[str, st
     return code or XeroErrorCode.VALIDATION, " ".join(dict.fromkeys(plain))
 
 
-def describe_error(response: requests.Response, body: Any) -> tuple[str, str] | None:
-    """Whole-call errors in Xero's shapes (Problem for 401/403, Error for 400)."""
+# Xero's documented exception types (``Type`` of a 400 Error body) that are not the
+# record's fault -> (code, kind, message). ValidationException is the record's: see explain.
+_EXCEPTIONS: dict[str, tuple[XeroErrorCode, ErrorKind, str]] = {
+    "QueryParseException": (
+        XeroErrorCode.QUERY_INVALID,
+        ErrorKind.CONFIG,
+        "Xero could not read the filter the connection sent: {message}. Check the flow's "
+        "filter settings.",
+    ),
+    "NoDataProcessedException": (
+        XeroErrorCode.NO_DATA,
+        ErrorKind.CONFIG,
+        "Xero found no records in what was sent: {message}. Check the flow's target entity "
+        "and mapping.",
+    ),
+    "PostDataInvalidException": (
+        XeroErrorCode.INVALID_DATA,
+        ErrorKind.DATA,
+        "Xero could not read a value sent: {message}. Correct it at the source, or check the "
+        "mapping's conversion for that field.",
+    ),
+}
+
+# Statuses Xero documents, beside 400/401/403/429, in plain words -> (code, message).
+_STATUSES: dict[int, tuple[str, str]] = {
+    404: (
+        XeroErrorCode.NOT_FOUND,
+        "Xero has no such record (it may have been deleted or archived in Xero). Check it in "
+        "Xero, or unlink the source record.",
+    ),
+    413: (
+        XeroErrorCode.TOO_LARGE,
+        "The record is larger than Xero takes in one request. Shorten it at the source (long "
+        "descriptions, very many lines), then retry.",
+    ),
+    500: (ErrorCode.SERVER_ERROR, "Xero had an internal error. It will be tried again."),
+    501: (
+        XeroErrorCode.NOT_IMPLEMENTED,
+        "Xero does not offer this for this kind of record. Check the flow's target entity.",
+    ),
+    503: (
+        ErrorCode.SERVER_ERROR,
+        "Xero is unavailable for the moment (usually a scheduled outage). It will be tried again.",
+    ),
+}
+
+
+def describe_error(
+    response: requests.Response, body: Any
+) -> tuple[str, str] | tuple[str, str, ErrorKind] | None:
+    """Whole-call errors in Xero's shapes (Problem for 401/403, Error for 400), with the
+    kind where Xero's exception type says more than the status."""
     detail = str(body.get("Detail", "")) if isinstance(body, dict) else str(body)
     if response.status_code == 401:
         return (
@@ -272,4 +328,15 @@ def describe_error(response: requests.Response, body: Any) -> tuple[str, str] | 
             for error in element.get("ValidationErrors") or []
         ]
         return explain("request", {}, messages or [body.get("Message", "")])
-    return None
+    kind_of = _EXCEPTIONS.get(str(body.get("Type"))) if isinstance(body, dict) else None
+    if kind_of is not None:
+        code, kind, template = kind_of
+        said = str(body.get("Message") or detail).rstrip(".")
+        return code, template.format(message=said), kind
+    if response.status_code == 503 and "offline" in f"{detail} {response.text}".lower():
+        return (
+            ErrorCode.SERVER_ERROR,
+            "This Xero organisation cannot be reached for the moment (Xero says it is "
+            "offline). It will be tried again.",
+        )
+    return _STATUSES.get(response.status_code)

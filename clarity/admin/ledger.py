@@ -238,8 +238,8 @@ class SyncRecordAdmin(admin.ModelAdmin):
     # without scrolling sideways; the rest follows (static/clarity/ledger.css).
     list_display = (
         "status",
-        "error_code",
         "short_message",
+        "error_code",
         "business_key",
         "source_id",
         "flow",
