@@ -285,10 +285,11 @@ class HttpClient:
 
     def check_origin(self, url: str) -> None:
         """Raise unless ``url`` is on the base URL's origin or one the connector vouches for."""
-        allowed = {origin_of(self.base_url)}
-        if self.extra_origins is not None:
-            allowed.update(origin_of(o) for o in self.extra_origins() if o)
-        if origin_of(url) not in allowed:
+        origin = origin_of(url)
+        if origin == origin_of(self.base_url):
+            return
+        extra = self.extra_origins() if self.extra_origins is not None else ()
+        if origin not in {origin_of(o) for o in extra if o}:
             raise _refused_origin(url)
 
     def _redirect_target(
@@ -356,7 +357,6 @@ class HttpClient:
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
                 timed_out = isinstance(exc, requests.Timeout)
-                self._count_failure(ticket, _failure_reason(never_sent, timed_out))
                 opened = self._count_failure(ticket, _failure_reason(never_sent, timed_out))
                 maybe_applied = maybe_applied or (writes and not never_sent)
                 logger.warning("%s %s failed (%s) on try %d", method, where, _reason(exc), attempt)
@@ -379,7 +379,6 @@ class HttpClient:
                 ) from exc
 
             opened = self._count_answer(ticket, response.status_code)
-            self._count_answer(ticket, response.status_code)
             elapsed_ms = (time.monotonic() - started) * 1000
             logger.info("%s %s -> %d in %.0f ms", method, where, response.status_code, elapsed_ms)
             if self.on_response is not None:
@@ -465,39 +464,6 @@ class HttpClient:
     def _open_error(self, *, outcome_unknown: bool) -> CircuitOpenError:
         assert self.breaker is not None
         return self.breaker.refusal(outcome_unknown=outcome_unknown)
-
-    def _ticket(self, *, outcome_unknown: bool) -> Ticket | None:
-        """Leave from the breaker for one try; its refusal says whether an earlier try landed."""
-        if self.breaker is None:
-            return None
-        try:
-            return self.breaker.before_call()
-        except CircuitOpenError as refused:
-            refused.outcome_unknown = outcome_unknown
-            raise
-
-    @contextmanager
-    def _slot(self, ticket: Ticket | None) -> Iterator[None]:
-        """The rate limiter's permit; a probe the limiter holds back passes to the next caller."""
-        try:
-            with self.limiter.slot() if self.limiter else nullcontext():
-                yield
-        except RateLimitedError:
-            if ticket is not None and self.breaker is not None:
-                self.breaker.abandon(ticket)
-            raise
-
-    def _count_failure(self, ticket: Ticket | None, reason: str) -> None:
-        if ticket is not None and self.breaker is not None:
-            self.breaker.failed(ticket, reason)
-
-    def _count_answer(self, ticket: Ticket | None, status: int) -> None:
-        if ticket is None or self.breaker is None:
-            return
-        if is_outage(status):
-            self.breaker.failed(ticket, f"server error, HTTP {status}")
-        else:
-            self.breaker.succeeded(ticket)
 
     def error_for(
         self, response: requests.Response, *, outcome_unknown: bool = False
