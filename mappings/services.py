@@ -71,13 +71,21 @@ def mapping_touch(*, mapping: Mapping, user: Any = None, reason: str = "") -> No
 
 
 def _history_close(*, mappings: Iterable[Mapping], user: Any, reason: str) -> None:
-    """One "changed" history record per mapping, written after the changes it closes."""
-    Mapping.history.bulk_history_create(
-        list(mappings),
-        update=True,
-        default_user=user if getattr(user, "pk", None) else None,
-        default_change_reason=reason[:100],
+    """One history record per mapping, written after the changes it closes.
+
+    "Created" for a mapping with no record yet (the admin saves a new one without).
+    """
+    mappings = list(mappings)
+    recorded = set(
+        Mapping.history.filter(id__in=[m.pk for m in mappings]).values_list("id", flat=True)
     )
+    for update in (False, True):
+        Mapping.history.bulk_history_create(
+            [m for m in mappings if (m.pk in recorded) is update],
+            update=update,
+            default_user=user if getattr(user, "pk", None) else None,
+            default_change_reason=reason[:100],
+        )
 
 
 def lookup_tables_touch(
