@@ -177,14 +177,20 @@ class RestorePlan:
 
 
 def restore_plan(
-    *, model: type[Model], current: Iterable[Model], wanted: Iterable[Model]
+    *,
+    model: type[Model],
+    current: Iterable[Model],
+    wanted: Iterable[Model],
+    only: Sequence[str] = (),
 ) -> RestorePlan:
     """Compare objects as they are with objects as they were (same primary keys).
+
+    ``only`` limits the fields compared and restored (a table's settings, not its version).
 
     An object whose unique fields change is deleted and created again, so two
     rows that swapped a unique value never collide half-way.
     """
-    names = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+    names = list(only) or [f.attname for f in model._meta.concrete_fields if not f.primary_key]
     unique = [
         model._meta.get_field(name).attname
         for constraint in model._meta.constraints
@@ -205,30 +211,60 @@ def restore_plan(
     return plan
 
 
-def mapping_restore_plans(*, mapping: Mapping, when: dt.datetime) -> list[RestorePlan]:
-    """What reverting ``mapping`` to ``when`` changes: its parts, then its tables' entries.
+def _tracked(model: type[Model], objects: QuerySet[Any]) -> list[Any]:
+    """The objects that have a history: one without (made by a bulk write before history
+    was kept) has no known past, so a revert leaves it as it is."""
+    known = model.history.filter(id__in=objects.values("pk")).values("id")  # type: ignore[attr-defined]
+    return list(objects.filter(pk__in=known))
 
-    The tables are those the mapping used at ``when`` that still exist.
+
+TABLE_SETTINGS = ("description", "on_missing", "default_value", "case_sensitive")
+
+
+def mapping_restore_plans(*, mapping: Mapping, when: dt.datetime) -> list[RestorePlan]:
+    """What reverting ``mapping`` to ``when`` changes: its parts, then its lookup tables.
+
+    The tables are those the mapping used at ``when`` that still exist; their
+    settings and entries go back to what they were then.
     """
     plans = []
     parts: dict[str, list[Any]] = {}
     for model in MAPPING_PART_MODELS:
         wanted = list(model.history.as_of(when).filter(mapping_id=mapping.pk))
         parts[model._meta.model_name] = wanted
-        plans.append(
-            restore_plan(model=model, current=model.objects.filter(mapping=mapping), wanted=wanted)
-        )
+        current = _tracked(model, model.objects.filter(mapping=mapping))
+        plans.append(restore_plan(model=model, current=current, wanted=wanted))
     named = Parts(rows=parts["fieldmappingrow"]).lookup_names()
     enriched = [e.lookup_id for e in parts["enrichment"]]
     for table in LookupTable.objects.filter(Q(name__in=named) | Q(pk__in=enriched)):
+        then = list(LookupTable.history.as_of(when).filter(id=table.pk))
+        if then:
+            plans.append(
+                restore_plan(model=LookupTable, current=[table], wanted=then, only=TABLE_SETTINGS)
+            )
         wanted = list(LookupEntry.history.as_of(when).filter(table_id=table.pk))
-        plans.append(restore_plan(model=LookupEntry, current=table.entries.all(), wanted=wanted))
+        current = _tracked(LookupEntry, table.entries.all())
+        plans.append(restore_plan(model=LookupEntry, current=current, wanted=wanted))
     return plans
+
+
+def restore_plans_tables(*, plans: Iterable[RestorePlan]) -> set[int]:
+    """The lookup tables whose settings or entries the plans change."""
+    tables: set[int] = set()
+    for plan in plans:
+        touched = [*plan.delete, *plan.create, *(now for now, _ in plan.update)]
+        if plan.model is LookupEntry:
+            tables |= {o.table_id for o in touched}
+        elif plan.model is LookupTable:
+            tables |= {o.pk for o in touched}
+    return tables
 
 
 def _restore_label(obj: Any) -> str:
     if isinstance(obj, LookupEntry):
         return f"lookup {obj.table.name} entry {obj.key!r}"
+    if isinstance(obj, LookupTable):
+        return f"lookup table {obj.name}"
     return f"{obj._meta.verbose_name} “{obj}”"
 
 
@@ -251,12 +287,9 @@ def mapping_revert_preview(*, mapping: Mapping, record: Any) -> RevertPreview:
         if getattr(mapping, name) != getattr(record, name)
     ]
     plans = mapping_restore_plans(mapping=mapping, when=record.history_date)
-    tables: set[int] = set()
     for plan in plans:
         lines += plan.lines(_restore_label)
-        if plan.model is LookupEntry and plan:
-            tables |= {o.table_id for o in plan.delete + plan.create}
-            tables |= {now.table_id for now, _ in plan.update}
+    tables = restore_plans_tables(plans=plans)
     shared = mappings_using_tables(table_ids=tables).exclude(pk=mapping.pk)
     return RevertPreview(
         lines=lines[:REVERT_PREVIEW_LINES],

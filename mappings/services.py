@@ -204,7 +204,7 @@ def mapping_revert(*, mapping: Mapping, record: Any, user: Any = None) -> int:
             _restore(plan=plan, user=user)
             changed += len(plan.delete) + len(plan.update) + len(plan.create)
         reason = f"Reverted to {timezone.localtime(when):%Y-%m-%d %H:%M:%S}"
-        tables = {o.table_id for p in plans if p.model is LookupEntry for o in _objects(p)}
+        tables = selectors.restore_plans_tables(plans=plans)
         if tables:
             lookup_tables_touch(table_ids=tables, user=user, reason=reason, except_mapping=mapping)
         mapping_touch(mapping=mapping, user=user, reason=reason)
@@ -216,12 +216,6 @@ def mapping_revert(*, mapping: Mapping, record: Any, user: Any = None) -> int:
                  for p in exc.problems]
             ) from exc  # fmt: skip
     return changed
-
-
-def _objects(plan: selectors.RestorePlan) -> Iterable[Any]:
-    yield from plan.delete
-    yield from (then for _, then in plan.update)
-    yield from plan.create
 
 
 def _restore(*, plan: selectors.RestorePlan, user: Any) -> None:

@@ -120,3 +120,19 @@ def test_revert_of_a_shared_lookup_names_the_other_mappings(consultant_client, p
 def test_finance_cannot_revert(finance_client, pay):
     record = pay.mapping.history.latest()
     assert finance_client.post(revert_url(pay.mapping, record)).status_code == 403
+
+
+def test_revert_restores_a_tables_settings_and_keeps_entries_it_knows_no_past_of(
+    consultant_client, pay
+):
+    before = pay.mapping.history.latest()
+    # an entry written in bulk before history was kept: when it appeared is unknown
+    LookupEntry.objects.bulk_create([LookupEntry(table=pay.table, key="OLD", value="001")])
+    pay.table.on_missing, pay.table.default_value = "default", "100"
+    services.lookup_table_save(table=pay.table)
+    assert bank(pay.mapping.pk, "CARD") == "100"
+    preview = unescape(consultant_client.get(revert_url(pay.mapping, before)).content.decode())
+    assert "lookup table Pay: on_missing" in preview and "'OLD'" not in preview
+    consultant_client.post(revert_url(pay.mapping, before))
+    assert mapped(pay.mapping.pk, "CARD").outcome == Outcome.FAILED
+    assert LookupEntry.objects.filter(key="OLD").exists()
