@@ -285,10 +285,11 @@ class HttpClient:
 
     def check_origin(self, url: str) -> None:
         """Raise unless ``url`` is on the base URL's origin or one the connector vouches for."""
-        allowed = {origin_of(self.base_url)}
-        if self.extra_origins is not None:
-            allowed.update(origin_of(o) for o in self.extra_origins() if o)
-        if origin_of(url) not in allowed:
+        origin = origin_of(url)
+        if origin == origin_of(self.base_url):
+            return
+        extra = self.extra_origins() if self.extra_origins is not None else ()
+        if origin not in {origin_of(o) for o in extra if o}:
             raise _refused_origin(url)
 
     def _redirect_target(

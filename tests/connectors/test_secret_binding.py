@@ -215,3 +215,21 @@ def test_secrets_are_bound_where_they_are_first_stored():
     connection = production("xero")
     assert connection.secrets_origin == "production https://api.xero.com:443"
     assert connection.secrets_bound_here()
+
+
+def test_the_migration_binds_the_secrets_rows_already_had():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("connectors.migrations.0003_connection_secrets_origin")
+    connection = production("syspro")
+    empty = Connection.objects.create(name="no secrets", system="syspro", base_url="http://x:1")
+    Connection.objects.update(secrets_origin="")
+
+    migration.bind_existing_secrets(apps, None)
+
+    assert Connection.objects.get(pk=connection.pk).secrets_origin == (
+        "production https://erp.customer.example:31002"
+    )
+    assert Connection.objects.get(pk=empty.pk).secrets_origin == ""
