@@ -151,3 +151,41 @@ def test_dry_run_and_confirm_agree_on_any_file(consultant_client, rows):
     else:
         assert [r.number for r in real.invalid_rows] == [r.number for r in result.invalid_rows]
     assert not LookupEntry.objects.exists()
+
+
+ROW_COLUMNS = ("mapping", "order", "kind", "sources", "targets", "transforms", "template",
+               "combine", "separator")  # fmt: skip
+row_cell = st.one_of(
+    cell,
+    st.sampled_from(
+        ["Contacts", "1", "-1", "99999999999", "direct", "many_to_one", '["Name"]', '["A", "B"]',
+         '{"a": 1}', '[{"name": "trim"}]', '[{"name": "nope"}]', "[1]", '["\\u0000"]', "[", "join",
+         "template", "x" * 501]
+    ),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.tuples(*[row_cell] * len(ROW_COLUMNS)), min_size=1, max_size=3))
+def test_mapping_row_imports_never_fail_with_a_server_error(consultant_client, rows):
+    FieldMappingRow.objects.all().delete()
+    if not MappingFactory._meta.model.objects.filter(name="Contacts").exists():
+        MappingFactory(name="Contacts")
+    content = csv_bytes(rows, header=ROW_COLUMNS)
+    page = consultant_client.post(
+        reverse("admin:mappings_fieldmappingrow_import"),
+        {"format": "0", "import_file": SimpleUploadedFile("rows.csv", content)},
+    )
+    assert page.status_code == 200
+    if "confirm_form" in page.context:
+        done = consultant_client.post(
+            reverse("admin:mappings_fieldmappingrow_process_import"),
+            {**page.context["confirm_form"].initial, "format": "0"},
+        )
+        assert done.status_code == 302
+        assert done.url == reverse("admin:mappings_fieldmappingrow_changelist")
+        assert FieldMappingRow.objects.count() == len(rows)
+    else:
+        assert not FieldMappingRow.objects.exists()
