@@ -16,7 +16,7 @@ from clarity.forms import TEMPLATE_DIR
 from clarity.models import Flow, IntegrationPair, SyncRun, Trigger
 from clarity.services.runs import flow_run_enqueue
 from connectors.models import Connection, Environment, System
-from connectors.sandbox.registry import DEFAULT_PORTS
+from connectors.sandbox.registry import sandbox_ports
 from connectors.services import xero_connect_finish, xero_connect_start
 
 
@@ -55,7 +55,7 @@ def _connection(system: str, name: str, credentials: dict[str, str], settings: d
         defaults={
             "system": system,
             "environment": Environment.SANDBOX,
-            "base_url": f"http://127.0.0.1:{DEFAULT_PORTS[system]}",
+            "base_url": f"http://127.0.0.1:{sandbox_ports()[system]}",
             "settings": settings,
             "credentials": credentials,
         },

@@ -8,6 +8,7 @@ the systems are being built one by one.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ SANDBOXES: dict[str, str] = {
 DEFAULT_PORTS: dict[str, int] = {"xero": 8701, "syspro": 8702, "salesforce": 8703, "kashflow": 8704}
 
 AppFactory = Callable[[Mapping[str, Any]], SandboxApp]
+PORTS_ENV = "CLARITY_SANDBOX_PORTS"
 
 
 def load_factory(system: str) -> AppFactory | None:
@@ -57,6 +59,12 @@ def parse_ports(text: str) -> dict[str, int]:
     return ports
 
 
+def sandbox_ports() -> dict[str, int]:
+    """Where the local sandboxes listen: the default ports, or ``CLARITY_SANDBOX_PORTS``
+    (``xero=18701,…``) so two demo stacks (two checkouts, a test) can run side by side."""
+    return {**DEFAULT_PORTS, **parse_ports(os.environ.get(PORTS_ENV, ""))}
+
+
 def start_sandboxes(
     systems: Iterable[str] | None = None,
     *,
@@ -70,7 +78,7 @@ def start_sandboxes(
     With ``state_dir``, each system keeps its state in ``<state_dir>/<system>.pickle``:
     it starts from what was saved there and saves while running and when stopped.
     """
-    ports = {**DEFAULT_PORTS, **(ports or {})}
+    ports = {**sandbox_ports(), **(ports or {})}
     servers: dict[str, SandboxServer] = {}
     skipped: list[str] = []
     for system in systems or SANDBOXES:

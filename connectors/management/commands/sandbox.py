@@ -10,7 +10,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connectors.sandbox.registry import DEFAULT_PORTS, SANDBOXES, parse_ports, start_sandboxes
+from connectors.sandbox.registry import (
+    DEFAULT_PORTS,
+    PORTS_ENV,
+    SANDBOXES,
+    parse_ports,
+    sandbox_ports,
+    start_sandboxes,
+)
 
 
 class Command(BaseCommand):
@@ -18,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         defaults = ",".join(f"{name}={port}" for name, port in DEFAULT_PORTS.items())
-        parser.add_argument("--ports", default="", help=f"system=port,... (default {defaults})")
+        parser.add_argument(
+            "--ports", default="", help=f"system=port,... (default {defaults}, or ${PORTS_ENV})"
+        )
         parser.add_argument(
             "--only", default="", help=f"comma-separated systems to start, from {sorted(SANDBOXES)}"
         )
@@ -38,7 +47,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            ports = parse_ports(options["ports"])
+            ports = {**sandbox_ports(), **parse_ports(options["ports"])}
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         systems = [name.strip() for name in options["only"].split(",") if name.strip()] or None
