@@ -212,14 +212,17 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
 
 
 def _fail_run(run: SyncRun, message: str) -> None:
+    # Escaped: a system's error text may echo a character PostgreSQL cannot store.
     SyncRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.FAILED, finished_at=timezone.now(), message=message
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        message=storable.escaped_text(message),
     )
 
 
 def _defer(run: SyncRun, seconds: float, reason: str) -> None:
     SyncRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.QUEUED, message=f"Waiting {seconds:.0f}s: {reason}"
+        status=RunStatus.QUEUED, message=storable.escaped_text(f"Waiting {seconds:.0f}s: {reason}")
     )
 
 
@@ -780,10 +783,19 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord], decided: list[SyncRecord
     """Write one batch and mark each row's outcome; rows marked are added to ``decided``.
 
     A refusal of the whole batch that one record can cause (a 413 for its size,
-    a validation error the target does not pin on an item) splits the batch in
-    halves, each sent on its own, down to the records at fault: the good ones
-    are delivered and only those fail, each with its own message.
+    a 400 the target does not pin on an item) splits the batch in halves, each
+    sent on its own, down to the records at fault: the good ones are delivered
+    and only those fail, each with its own message.
     """
+    refusal = _send(ctx, batch, decided)
+    if refusal is not None:
+        _refused(ctx, batch, refusal, decided)
+
+
+def _send(
+    ctx: FlowContext, batch: Sequence[SyncRecord], decided: list[SyncRecord]
+) -> ConnectorError | None:
+    """One write call; marks every row, unless the whole call was refused: that is returned."""
     flow = ctx.flow
     try:
         results = ctx.target.write_batch(
@@ -794,27 +806,15 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord], decided: list[SyncRecord
     except ConnectorError as exc:
         if exc.kind == ErrorKind.AUTH:
             pause_flow(flow, exc)
-        if exc.outcome_unknown:
-            for row in batch:
-                row.status = RecordStatus.UNKNOWN
-                row.message = "Sent, but the answer never came back; checking the target."
-            outcomes.save(batch)
-            settle_unknown(ctx, _claim(ctx, batch, statuses=[RecordStatus.UNKNOWN]))
-            decided += batch
-            return
-        if len(batch) > 1 and _one_record_may_cause(exc):
-            _load_halves(ctx, batch, exc, decided)
-            return
+        if not exc.outcome_unknown:
+            return exc
         for row in batch:
-            if _too_large(exc):
-                size = ctx.target.request_bytes(flow.target_entity, row.transformed_payload)
-                _mark_too_large(ctx, row, size=size, limit=None, refused=True)
-                row.target_response = exc.raw
-            else:
-                outcomes.mark_failed(row, kind=exc.kind, code=exc.code, message=str(exc),
-                                     raw=exc.raw)  # fmt: skip
+            row.status = RecordStatus.UNKNOWN
+            row.message = "Sent, but the answer never came back; checking the target."
+        outcomes.save(batch)
+        settle_unknown(ctx, _claim(ctx, batch, statuses=[RecordStatus.UNKNOWN]))
         decided += batch
-        return
+        return None
     for row, result in zip(batch, results, strict=True):
         if result.ok:
             outcomes.mark_succeeded(row, target_id=result.target_id or "", raw=result.raw)
@@ -830,6 +830,45 @@ def load(ctx: FlowContext, batch: Sequence[SyncRecord], decided: list[SyncRecord
             if hint is not None:
                 row.message = f"{row.message} {hint.sentence}"
     decided += batch
+    return None
+
+
+def _refused(
+    ctx: FlowContext, batch: Sequence[SyncRecord], exc: ConnectorError, decided: list[SyncRecord]
+) -> None:
+    """A batch refused as a whole: halve it while the fault may be one record's.
+
+    Why stop early: when both halves are refused again with the same
+    configuration error, the fault is the flow's (a field the target lacks for
+    every record), not a record's; all fail at once instead of one call each.
+    """
+    if len(batch) == 1 or not _one_record_may_cause(exc):
+        _mark_refused(ctx, batch, exc)
+        decided += batch
+        return
+    half = len(batch) // 2
+    halves = (batch[:half], batch[half:])
+    refusals = [_send(ctx, part, decided) for part in halves]
+    flow_wide = exc.kind == ErrorKind.CONFIG and not _too_large(exc)
+    if flow_wide and all(r is not None and r.code == exc.code for r in refusals):
+        for part, refusal in zip(halves, refusals, strict=True):
+            assert refusal is not None
+            _mark_refused(ctx, part, refusal)
+            decided += part
+        return
+    for part, refusal in zip(halves, refusals, strict=True):
+        if refusal is not None:
+            _refused(ctx, part, refusal, decided)
+
+
+def _mark_refused(ctx: FlowContext, rows: Sequence[SyncRecord], exc: ConnectorError) -> None:
+    for row in rows:
+        if _too_large(exc):
+            size = ctx.target.request_bytes(ctx.flow.target_entity, row.transformed_payload)
+            _mark_too_large(ctx, row, size=size, limit=None, refused=True)
+            row.target_response = exc.raw
+        else:
+            outcomes.mark_failed(row, kind=exc.kind, code=exc.code, message=str(exc), raw=exc.raw)
 
 
 def _too_large(exc: ConnectorError) -> bool:
@@ -839,16 +878,11 @@ def _too_large(exc: ConnectorError) -> bool:
 def _one_record_may_cause(exc: ConnectorError) -> bool:
     """A refusal of the whole call that may lie with one record rather than with the flow
     (a 404 means a wrong entity or address: no half of the batch would fare better)."""
-    return _too_large(exc) or (exc.kind == ErrorKind.DATA and exc.status != 404)
-
-
-def _load_halves(
-    ctx: FlowContext, batch: Sequence[SyncRecord], exc: ConnectorError, decided: list[SyncRecord]
-) -> None:
-    """Send each half of a refused batch on its own (see ``load``)."""
-    half = len(batch) // 2
-    load(ctx, batch[:half], decided)
-    load(ctx, batch[half:], decided)
+    return (
+        _too_large(exc)
+        or exc.status in (400, 409, 422)
+        or (exc.kind == ErrorKind.DATA and exc.status != 404)
+    )
 
 
 def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:

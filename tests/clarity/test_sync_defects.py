@@ -23,6 +23,7 @@ from clarity.sync.pipeline import FlowContext, flow_run_execute, ledger_first
 from clarity.sync.sweeper import sweep
 from connectors.configs import connector_for
 from connectors.models import Connection
+from connectors.sandbox.control import SandboxControl
 from mappings.models import ConditionalRule, Default, FieldMappingRow, Mapping, Split
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -463,3 +464,69 @@ def test_a_record_over_the_targets_request_size_fails_before_it_is_sent(syspro_x
 def test_xero_declares_its_documented_request_size(syspro_xero):
     xero = connector_for(syspro_xero["flow"].target_connection)
     assert xero.max_request_bytes("Contacts") == 10 * 1024 * 1024
+
+
+def customers_to_accounts(syspro_xero: dict[str, Any], sandbox, *, condition: str):
+    """SYSPRO customers → Salesforce Accounts; records matching ``condition`` carry a field
+    Account does not have, which Salesforce refuses for the whole Collections call (400)."""
+    base: Flow = syspro_xero["flow"]
+    server = sandbox("salesforce")
+    salesforce = Connection.objects.create(
+        name="Salesforce",
+        system="salesforce",
+        base_url=server.url,
+        settings={
+            "client_id": "3MVG9demo.clarity.connect.sandbox",
+            "auth_flow": "client_credentials",
+        },
+        credentials={"client_secret": "demo-client-secret-0123456789"},
+    )
+    mapping = Mapping.objects.create(name="SYSPRO customers → Accounts", source_system="SYSPRO",
+                                     source_entity="customers", target_system="Salesforce",
+                                     target_entity="Account")  # fmt: skip
+    for n, (source, target) in enumerate([("Customer", "ExternalID__c"), ("Name", "Name")]):
+        FieldMappingRow.objects.create(mapping=mapping, order=n, sources=[source],
+                                       targets=[target])  # fmt: skip
+    ConditionalRule.objects.create(mapping=mapping, order=0, condition=condition,
+                                   effect="set", target="NoSuchField__c", value="x")  # fmt: skip
+    flow = Flow.objects.create(
+        pair=base.pair,
+        name="Customers → Accounts",
+        source_connection=base.source_connection,
+        source_entity="customers",
+        target_connection=salesforce,
+        target_entity="Account",
+        mapping=mapping,
+        source_version_field="LastChanged",
+        target_reference_field="ExternalID__c",
+        business_key_field="Customer",
+        batch_size=200,
+    )
+    return flow, SandboxControl(server.url)
+
+
+def test_a_batch_refused_whole_for_one_records_field_delivers_the_rest(syspro_xero, sandbox):
+    flow, _ = customers_to_accounts(syspro_xero, sandbox, condition="Customer == '0000010'")
+
+    finished = run(flow)
+
+    bad = SyncRecord.objects.get(flow=flow, source_id="0000010")
+    assert bad.status == RecordStatus.FAILED and bad.error_code == "INVALID_FIELD"
+    assert "NoSuchField__c" in bad.message
+    others = SyncRecord.objects.filter(flow=flow).exclude(pk=bad.pk)
+    assert set(others.values_list("status", flat=True)) == {RecordStatus.SUCCEEDED}
+    assert finished.status == RunStatus.PARTIAL
+
+
+def test_a_refusal_of_every_half_fails_the_batch_without_a_call_per_record(syspro_xero, sandbox):
+    """A fault of the flow (every record carries the field) costs three calls a batch, not 400."""
+    flow, salesforce = customers_to_accounts(syspro_xero, sandbox, condition="Customer != ''")
+
+    run(flow)
+
+    rows = SyncRecord.objects.filter(flow=flow)
+    assert set(rows.values_list("error_code", flat=True)) == {"INVALID_FIELD"}
+    batches = -(-rows.count() // 200)
+    # Three write calls a batch (the batch, then its halves), each refused at most twice
+    # (the connector's look-up of unchanged records, then the write itself).
+    assert http_statuses(salesforce).get("400", 0) <= 2 * 3 * batches
