@@ -70,6 +70,20 @@ def test_a_deeply_nested_signed_body_is_a_400(client, xero_connection, depth):
     assert not WebhookEvent.objects.exists()
 
 
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_a_deeply_nested_salesforce_event_is_a_400(client, depth):
+    ConnectionFactory(system="salesforce", credentials={"webhook_secret": SF_SECRET})
+    body = b'{"payload": ' + b'{"a": [' * depth + b"]}" * depth + b"}"
+    response = client.post(
+        reverse("webhook_salesforce"),
+        body,
+        content_type="application/json",
+        headers={CDC_SECRET_HEADER: SF_SECRET},
+    )
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
 @pytest.mark.parametrize(
     "body",
     [

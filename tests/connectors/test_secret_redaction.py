@@ -261,18 +261,19 @@ form_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 @given(
     name=form_text,
     base_url=form_text | st.builds("http://127.0.0.1:{}/{}".format, st.integers(), form_text),
+    system=st.sampled_from(["syspro", "xero", "salesforce", "kashflow", "sap"]),
     environment=st.sampled_from(["sandbox", "production", "x"]),
     settings_json=json_values.map(json.dumps) | form_text,
     credentials=form_text,
 )
 def test_no_connection_form_input_is_a_server_error(
-    consultant_client, name, base_url, environment, settings_json, credentials
+    consultant_client, name, base_url, system, environment, settings_json, credentials
 ):
     response = consultant_client.post(
         ADD_URL,
         {
             "name": name,
-            "system": "syspro",
+            "system": system,
             "environment": environment,
             "base_url": base_url,
             "settings": settings_json,
