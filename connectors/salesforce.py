@@ -526,6 +526,7 @@ class SalesforceConnector(Connector):
             self.config.base_url,
             describe_error=self._describe_response,
             extra_origins=lambda: [self.config.auth_urls.get("token", "")],
+            breaker=breaker,  # a sign-in to an org that is down waits like any call
         )
 
     def _token_origins(self) -> list[str]:
