@@ -111,6 +111,8 @@ class RecordSerializer(serializers.ModelSerializer):
             "source_id",
             "source_version",
             "business_key",
+            "parent",
+            "part",
             "target_id",
             "status",
             "error_kind",

@@ -130,6 +130,10 @@ def test_a_split_delivers_every_record_as_a_part_of_its_own(syspro_xero, superus
         assert part.target_id in html and part.idempotency_key in html
     part_page = superuser_client.get(f"/admin/clarity/syncrecord/{parts[1].pk}/change/")
     assert f"ledger record #{source.pk}" in part_page.content.decode()
+    # … and so does the REST API, for another program.
+    listed = superuser_client.get("/api/records/", {"flow": flow.pk}).json()["results"]
+    api_parts = sorted((r["part"], r["parent"], r["target_id"]) for r in listed if r["part"])
+    assert api_parts == [(p.part, source.pk, p.target_id) for p in parts]
 
     # Read again (a backfill): nothing is sent twice, every part stays as it was.
     Flow.objects.filter(pk=flow.pk).update(cursor="")
