@@ -51,7 +51,7 @@ class ImportRefused(Exception):
 def _refusal(result: Result) -> str:
     """The first problems of an import's result, in words."""
     problems = [f"row {row.number}: {'; '.join(row.error.messages)}" for row in result.invalid_rows]
-    problems += [f"row {row.number}: {e.error}" for row in result.rows for e in row.errors]
+    problems += [f"row {row.number}: {e.error}" for row in result.error_rows for e in row.errors]
     problems += [str(e.error) for e in result.base_errors]
     shown = "; ".join(problems[:5])
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -74,7 +74,8 @@ class ConfirmedImportMixin:
             raise
         except ImportRefused as exc:
             messages.error(
-                request, f"Nothing was imported: {exc}. Upload the file again to check it."
+                request,
+                f"Nothing was imported: {str(exc).rstrip('.')}. Upload the file again to check it.",
             )
         except Exception:  # a file gone from temporary storage, unreadable, refused by the DB
             logger.exception("confirming an import failed")

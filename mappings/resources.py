@@ -594,13 +594,23 @@ class JSONListWidget(widgets.JSONWidget):
         return json.dumps(value if value is not None else [])
 
 
+class MappingByName(widgets.ForeignKeyWidget):
+    """A mapping named in a file; an unknown name is a row error that names it."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
+        try:
+            return super().clean(value, row, **kwargs)
+        except Mapping.DoesNotExist:
+            raise ValueError(f'There is no mapping named "{value}".') from None
+
+
 class FieldMappingRowResource(SpreadsheetCellsMixin, resources.ModelResource):
     """Mapping rows by mapping name; every mapping touched must still compile."""
 
     mapping = fields.Field(
         attribute="mapping",
         column_name="mapping",
-        widget=widgets.ForeignKeyWidget(Mapping, field="name"),
+        widget=MappingByName(Mapping, field="name"),
     )
     sources = fields.Field(attribute="sources", widget=JSONListWidget())
     targets = fields.Field(attribute="targets", widget=JSONListWidget())

@@ -189,3 +189,23 @@ def test_mapping_row_imports_never_fail_with_a_server_error(consultant_client, r
         assert FieldMappingRow.objects.count() == len(rows)
     else:
         assert not FieldMappingRow.objects.exists()
+
+
+def test_confirming_rows_of_a_mapping_deleted_since_says_why(consultant_client):
+    MappingFactory(name="Contacts")
+    content = csv_bytes([("Contacts", "1", "direct", '["Name"]', '["Name"]', "[]", "", "join",
+                          " ")], header=ROW_COLUMNS)  # fmt: skip
+    page = consultant_client.post(
+        reverse("admin:mappings_fieldmappingrow_import"),
+        {"format": "0", "import_file": SimpleUploadedFile("rows.csv", content)},
+    )
+    MappingFactory._meta.model.objects.all().delete()
+    MappingFactory(name="Other")
+    done = consultant_client.post(
+        reverse("admin:mappings_fieldmappingrow_process_import"),
+        {**page.context["confirm_form"].initial, "format": "0"},
+    )
+    assert done.url == reverse("admin:mappings_fieldmappingrow_import")
+    message = str(next(iter(done.wsgi_request._messages)))
+    assert message.startswith('Nothing was imported: row 1: There is no mapping named "Contacts"')
+    assert not FieldMappingRow.objects.exists()
