@@ -32,6 +32,7 @@ from clarity.admin.payloads import (
     AUDIT_PREVIEW_CHARS,
     EDITABLE_CHARS,
     PREVIEW_CHARS,
+    human_size,
     payload_download,
     payload_preview,
 )
@@ -149,6 +150,16 @@ class PayloadForm(forms.Form):
         "upload it here.",
     )
 
+    def __init__(self, *args: Any, record: SyncRecord, **kwargs: Any) -> None:
+        """Start from the last correction, else what was sent; say so when it is too large."""
+        current = record.payload_override or record.transformed_payload or {}
+        text = json.dumps(current, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        self.too_large = human_size(len(text.encode())) if len(text) > EDITABLE_CHARS else ""
+        self.download_url = _download_url(
+            record, "correction" if record.payload_override is not None else "sent"
+        )
+        super().__init__(*args, initial={"payload": "" if self.too_large else text}, **kwargs)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         upload, text = cleaned.get("upload"), cleaned.get("payload", "")
@@ -181,30 +192,6 @@ class AssignForm(forms.Form):
     tags = forms.CharField(
         required=False, max_length=200, help_text="Comma-separated, e.g. vat, month-end."
     )
-
-
-def _initial_payload(record: SyncRecord) -> str:
-    """What the form starts from: the last correction, else what was sent; blank if too large."""
-    text = json.dumps(
-        record.payload_override or record.transformed_payload or {},
-        indent=2,
-        sort_keys=True,
-        ensure_ascii=False,
-        default=str,
-    )
-    return text if len(text) <= EDITABLE_CHARS else ""
-
-
-def _payload_form(record: SyncRecord, data: Any = None, files: Any = None) -> PayloadForm:
-    form = PayloadForm(data, files, initial={"payload": _initial_payload(record)})
-    value = record.payload_override or record.transformed_payload
-    if value and not form.initial["payload"]:
-        # Say why the box is empty, and where the whole record is.
-        form.too_large = payload_preview(value).size  # type: ignore[attr-defined]
-        form.download_url = _download_url(  # type: ignore[attr-defined]
-            record, "correction" if record.payload_override else "sent"
-        )
-    return form
 
 
 def _download_url(record: SyncRecord, part: str) -> str:
@@ -356,7 +343,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
         status = record.status if record is not None else None
         extra: dict[str, Any] = {}
         if status in RETRYABLE and self.has_retry_permission(request):
-            extra["payload_form"] = _payload_form(record)
+            extra["payload_form"] = PayloadForm(record=record)
         if (
             status == RecordStatus.FAILED
             and record.error_code
@@ -414,9 +401,9 @@ class SyncRecordAdmin(admin.ModelAdmin):
         """Edit the payload and retry; a bad edit is shown again with its error, nothing changed."""
         record = self._record_for(request, object_id, allowed=self.has_retry_permission(request))
         if request.method == "POST":
-            form = _payload_form(record, request.POST, request.FILES)
+            form = PayloadForm(request.POST, request.FILES, record=record)
         else:
-            form = _payload_form(record)
+            form = PayloadForm(record=record)
         if request.method == "POST" and form.is_valid():
             try:
                 ledger_record_edit_and_retry(
