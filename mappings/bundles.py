@@ -29,7 +29,7 @@ from mappings.models import (
     MappingPart,
     Split,
 )
-from mappings.services import lookup_tables_touch, mapping_compile, mapping_touch
+from mappings.services import lookup_tables_touch, mapping_compile, mapping_save, mapping_touch
 
 PART_MODELS: dict[str, type[MappingPart]] = {
     "rows": FieldMappingRow,
@@ -143,10 +143,10 @@ def lookup_table_apply(data: dict[str, Any]) -> LookupTable:
 
 def mapping_apply(data: dict[str, Any]) -> Mapping:
     """Create or replace a mapping from bundle data; it must compile, or nothing is kept."""
-    mapping, _ = Mapping.objects.update_or_create(
-        name=data["name"], defaults={k: data[k] for k in MAPPING_FIELDS}
-    )
-    mapping.full_clean()
+    mapping = Mapping.objects.filter(name=data["name"]).first() or Mapping(name=data["name"])
+    for name in MAPPING_FIELDS:
+        setattr(mapping, name, data[name])
+    mapping_save(mapping=mapping)  # its history record is the one mapping_touch writes
     for key, model in PART_MODELS.items():
         model.objects.filter(mapping=mapping).delete()
         for values in data.get(key, []):
