@@ -91,7 +91,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         if cleared:
             self.message_user(
                 request,
-                f"{obj.name}: the system, environment or address changed, so the stored "
+                f"{obj.name}: the environment or address changed, so the stored "
                 "credentials and sign-in tokens were cleared; they are never sent elsewhere. "
                 "Enter them again (and, for Xero, use Connect to Xero).",
                 messages.WARNING,

@@ -30,7 +30,7 @@ def connection_config(connection: Connection, *, redirect_uri: str = "") -> Conn
         raise ConnectorError(
             ErrorKind.CONFIG,
             "secrets_bound_elsewhere",
-            f"The connection {connection.name} now points to another system, environment or "
+            f"The connection {connection.name} now points to another environment or "
             "address than its credentials were entered for, so they are not sent. Enter them "
             "again on the connection page.",
         )

@@ -32,8 +32,8 @@ class Connection(models.Model):
 
     ``settings`` holds what is safe to show (client id, tenant, company);
     ``credentials`` and the tokens are sealed at rest and never shown back.
-    ``secrets_origin`` binds them to the system, environment and address (scheme,
-    host, port) they were entered for: re-pointing a connection clears them
+    ``secrets_origin`` binds them to the environment and address (scheme, host,
+    port) they were entered for: re-pointing a connection clears them
     (``connection_save``), and a connection whose secrets are bound elsewhere
     gets no connector at all, so a production password never follows a
     connection to another host.
@@ -71,7 +71,7 @@ class Connection(models.Model):
         blank=True,
         default="",
         editable=False,
-        help_text="The system, environment and scheme://host:port the stored secrets were for.",
+        help_text="The environment and scheme://host:port the stored secrets were entered for.",
     )
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True, blank=True)
@@ -95,9 +95,8 @@ class Connection(models.Model):
         super().save(*args, **kwargs)
 
     def secrets_binding(self) -> str:
-        """Where secrets entered now would be bound: the system, the environment and the
-        base URL's origin (a connection turned into another system's keeps none either)."""
-        return f"{self.system} {self.environment} {origin_of(self.base_url)}"
+        """Where secrets entered now would be bound: the environment and the base URL's origin."""
+        return f"{self.environment} {origin_of(self.base_url)}"
 
     def has_stored_secrets(self) -> bool:
         """Whether any credential or token is stored, without opening (decrypting) them."""

@@ -42,8 +42,8 @@ def connection_save(
 ) -> bool:
     """Save a connection created or changed anywhere (admin, API, commands, imports).
 
-    Secrets belong to the system, environment and address they were entered for:
-    when any of them changes, every stored credential and token is cleared, so a production
+    Secrets belong to the environment and address they were entered for: when
+    either changes, every stored credential and token is cleared, so a production
     password or refresh token is never sent to the new host; returns True then,
     so the caller can ask for them again. ``new_credentials`` are merged into
     what is stored (replacing it when the stored secrets no longer open) and

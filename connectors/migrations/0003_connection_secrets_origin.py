@@ -13,7 +13,7 @@ def bind_existing_secrets(apps, schema_editor):
     Connection = apps.get_model("connectors", "Connection")
     for row in Connection.objects.all():
         if any(row.__dict__.get(name) for name in SECRET_COLUMNS):
-            binding = f"{row.system} {row.environment} {origin_of(row.base_url)}"
+            binding = f"{row.environment} {origin_of(row.base_url)}"
             Connection.objects.filter(pk=row.pk).update(secrets_origin=binding)
 
 
@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 default="",
                 editable=False,
                 help_text=(
-                    "The system, environment and scheme://host:port the stored secrets were for."
+                    "The environment and scheme://host:port the stored secrets were entered for."
                 ),
                 max_length=400,
             ),
