@@ -794,7 +794,7 @@ class SysproConnector(Connector):
             service_url(config.base_url),
             timeout=(5.0, float(settings.get("timeout", 60.0))),
             limiter=limiter,
-            describe_error=_describe_http_error,
+            describe_error=describe_http_error,
             session=session,
             breaker=breaker,
         )
@@ -1406,12 +1406,16 @@ class SysproConnector(Connector):
         return WriteOutcome.created(target, raw)
 
 
-def _describe_http_error(response: requests.Response, body: Any) -> tuple[str, str] | None:
-    """HTTP failures in front of e.net (IIS): only a too-long URL needs its own words."""
+def describe_http_error(
+    response: requests.Response, body: Any
+) -> tuple[str, str, ErrorKind] | None:
+    """HTTP failures in front of e.net (IIS): only a too-long URL needs its own words, and
+    it is the connection's set-up (IIS answers it 404.14 or 414), not a missing record."""
     if response.status_code in (404, 414) and "too long" in response.text.lower():
         return (
             "url_too_long",
             "The request was too long for the SYSPRO e.net service. Lower max_url_length on "
             "the connection to match the server's limit.",
+            ErrorKind.CONFIG,
         )
     return None

@@ -18,7 +18,14 @@ from connectors.errors import ConnectorError, ErrorCode, ErrorKind
 from connectors.http import ErrorDescriber, HttpClient, RetryPolicy, classify_status
 from connectors.kashflow import describe_error as kashflow_describe
 from connectors.sandbox.core import Request, Response, SandboxApp, SandboxServer
-from connectors.syspro import CALL_DEFAULT, CALL_RULES, RECORD_DEFAULT, RECORD_RULES, classify
+from connectors.syspro import (
+    CALL_DEFAULT,
+    CALL_RULES,
+    RECORD_DEFAULT,
+    RECORD_RULES,
+    classify,
+)
+from connectors.syspro import describe_http_error as syspro_describe
 from connectors.xero_errors import XeroErrorCode
 from connectors.xero_errors import describe_error as xero_describe
 
@@ -236,6 +243,14 @@ SYSPRO_RECORDS = [
     ("Geographic area 'Q' not on file", DATA, "not_found"),
     ("Ship date before order date", DATA, "validation"),
 ]
+
+
+@pytest.mark.parametrize("status", [404, 414])
+def test_a_url_too_long_for_syspro_is_config_not_a_missing_record(answered, status: int) -> None:
+    """IIS in front of e.net answers a too-long query string 404.14 (or 414)."""
+    text = "HTTP Error 404.14 - Not Found: The request URL is too long."
+    error = answered(syspro_describe, status, text)
+    assert (error.kind, error.code) == (CONFIG, "url_too_long")
 
 
 @pytest.mark.parametrize(("text", "kind", "code"), SYSPRO_CALLS)
