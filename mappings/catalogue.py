@@ -229,8 +229,10 @@ def _named_paths(parts: Parts) -> Iterator[tuple[Any, str, str, str]]:
             for path in paths or ():
                 yield row, f"{side}s", side, path
     for rule in parts.rules:
+        # A rule skipping lines (target ``SorDetail[]``) reads the fields of one line.
+        skips_lines = rule.effect == Effect.SKIP and (rule.target or "").endswith("[]")
         for path in condition_fields(rule.condition):
-            yield rule, "condition", "source", path
+            yield rule, "condition", "source", f"{rule.target}.{path}" if skips_lines else path
         if rule.effect == Effect.SET and rule.target:
             yield rule, "target", "target", rule.target
     for enrichment in parts.enrichments:

@@ -34,7 +34,14 @@ from mappings.engine.paths import Path, getter, setter, simple_key
 from mappings.engine.problems import Problem, TransformError, show
 from mappings.engine.transforms import Step
 
-_BUILTINS = {"enumerate": enumerate, "list": list, "dict": dict, "type": type, "str": str}
+_BUILTINS = {
+    "enumerate": enumerate,
+    "len": len,
+    "list": list,
+    "dict": dict,
+    "type": type,
+    "str": str,
+}
 
 
 @dataclass(slots=True)
@@ -45,6 +52,8 @@ class LineGroup:
     source: Path | None = None
     ops: list[FieldOp] = field(default_factory=list)
     fills: list[FieldOp] = field(default_factory=list)
+    # (line, problems) -> True to leave the line out (rules skipping lines, see ``plan``).
+    skip: Callable[[dict[str, Any], list[Problem]], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +151,7 @@ def _op(code: _Source, op: FieldOp, src: str, out: str, index: str, trace: bool)
             where = (
                 code.const(t.path.text)
                 if index == "None"
-                else f"{code.const(t.path.at_line)}(index)"
+                else f"{code.const(t.path.at_line)}(len(lines))"  # skipped lines leave gaps
             )
             with code.block(f"if after is not None and after is not before{i}:"):
                 code.emit(f"trace[{where}] = {code.const(op.label)}")
@@ -163,7 +172,8 @@ def _compute(code: _Source, op: FieldOp, src: str, out: str, index: str) -> None
             code.emit(f"{name} = {read}")
         raw = f"[{', '.join(names)}]"
     else:
-        raw = "None" if not reads else reads[0] if len(reads) == 1 else f"[{', '.join(reads)}]"
+        one = len(reads) == 1 and op.merge is None  # a merge always takes the list
+        raw = "None" if not reads else reads[0] if one else f"[{', '.join(reads)}]"
         if op.merge is None and not op.steps:  # a plain copy
             code.emit(f"value = {raw}")
             _write(code, op, out)
@@ -266,6 +276,9 @@ def _group(code: _Source, group: LineGroup, trace: bool) -> None:
                 bad = code.const(partial(_not_an_object, array))
                 code.emit(f"problems.append({bad}(index, line))")
                 code.emit("continue")
+            if group.skip is not None:
+                with code.block(f"if {code.const(group.skip)}(line, problems):"):
+                    code.emit("continue")
             code.emit("built = seed.copy()" if shared else "built = {}")
             if code.numbers:
                 code.emit(f"{' = '.join(code.numbers.values())} = None")

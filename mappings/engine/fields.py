@@ -46,13 +46,24 @@ def template_merge(template: str, sources: list[Path]) -> Merge:
         position = match.end()
     pieces.append(template[position:])
 
-    def render(values: list[Any]) -> str | None:
+    return _Template(pieces)
+
+
+class _Template:
+    """A compiled template: text pieces and source positions, rendered whatever the number
+    of sources (a combine of one source is just that source)."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: list[str | int]) -> None:
+        self.pieces = pieces
+
+    def __call__(self, values: list[Any]) -> str | None:
+        """The text; None (no value) when it comes out blank."""
         text = "".join(
-            piece if type(piece) is str else _text_or_blank(values[piece]) for piece in pieces
+            piece if type(piece) is str else _text_or_blank(values[piece]) for piece in self.pieces
         ).strip()
         return text or None
-
-    return render
 
 
 def _text_or_blank(value: Any) -> str:
@@ -189,7 +200,8 @@ def field_op(
     steps: list[Step],
     fill_only: bool = False,
 ) -> FieldOp:
-    """Describe one operation; ``merge`` is used only when there are several sources."""
+    """Describe one operation; ``merge`` is used when there are several sources, or always
+    when it is a template (``"Goods on order {SalesOrder}"`` has one source to render)."""
     source_text = " + ".join(p.text for p in sources) or "a constant"
 
     def report(exc: TransformError, value: Any, problems: list[Problem], index: int | None) -> None:
@@ -215,7 +227,7 @@ def field_op(
     per_record_key = None
     if not fill_only and len(targets) == 1 and all(p.line_array is None for p in sources):
         per_record_key = simple_key(targets[0].path.in_line)
-    merge = merge if len(sources) > 1 else None
+    merge = merge if len(sources) > 1 or isinstance(merge, _Template) else None
     return FieldOp(
         label,
         tuple(sources),

@@ -16,7 +16,7 @@ from mappings.engine.codegen import LineGroup, Operations, generate
 from mappings.engine.error_codes import ErrorCode
 from mappings.engine.fields import FieldOp, Target, combine_merge, field_op, target, template_merge
 from mappings.engine.lookups import Lookup, compile_lookups
-from mappings.engine.paths import Path, parse_path, setter
+from mappings.engine.paths import EACH, Path, parse_path, setter
 from mappings.engine.problems import CompileError, Problem, SpecError, show
 from mappings.engine.reshape import Aggregator, Splitter
 from mappings.engine.rules import CompiledRule, RuleSet, parse_expression
@@ -137,6 +137,17 @@ class Plan:
         return Result(Outcome.MAPPED, records=tuple(records), provenance=trace)
 
 
+class _LineSkip:
+    """Skip rules on one source line array: a line any of them matches is left out."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = [rule for rule, _ in rules.rules]
+        self._fired = rules.fired
+
+    def __call__(self, line: dict[str, Any], problems: list[Problem]) -> bool:
+        return bool(self._fired(line, problems))
+
+
 class _Compiler:
     """Compiles a spec, collecting every problem instead of stopping at the first."""
 
@@ -186,10 +197,12 @@ class _Compiler:
         for row in self.spec.rows:
             with self.owner(f"row {row.id}", row_id=row.id):
                 self.row(row)
-        rules = []
+        rules: list[CompiledRule] = []
+        line_rules: list[CompiledRule] = []
         for rule in self.spec.rules:
             with self.owner(f"rule {rule.id}", rule_id=rule.id):
-                rules.append(self.rule(rule))
+                compiled = self.rule(rule)
+                (rules if compiled.lines is None else line_rules).append(compiled)
         for enrichment in self.spec.enrichments:
             with self.owner(f"enrichment {enrichment.id}", row_id=enrichment.id):
                 self.enrichment(enrichment)
@@ -206,6 +219,9 @@ class _Compiler:
                         "line: map at least one field like Lines[].StockCode",
                     )
                 groups.append(group)
+        for rule in line_rules:
+            with self.owner(f"rule {rule.id}", rule_id=rule.id):
+                self.line_rule(rule, groups)
         aggregations = []
         for aggregation in self.spec.aggregations:
             with self.owner(f"aggregation {aggregation.id}", row_id=aggregation.id):
@@ -326,7 +342,10 @@ class _Compiler:
         effect = Effect(rule.effect)
         tree = parse_expression(rule.condition)
         set_target = None
-        if effect is Effect.SET:
+        lines = None
+        if effect is Effect.SKIP and rule.target:
+            lines = self.skipped_lines(rule.target)
+        elif effect is Effect.SET:
             path = parse_path(rule.target, "target")
             if path.line_array is not None:
                 raise SpecError(
@@ -336,8 +355,48 @@ class _Compiler:
         elif not isinstance(rule.message, str):
             raise SpecError(ErrorCode.INVALID_RULE, "the message must be text", "message")
         return CompiledRule(
-            rule.id, rule.condition, tree, effect, rule.message, set_target, rule.target, rule.value
+            rule.id,
+            rule.condition,
+            tree,
+            effect,
+            rule.message,
+            set_target,
+            rule.target,
+            rule.value,
+            lines,
         )
+
+    @staticmethod
+    def skipped_lines(text: Any) -> str:
+        """The source line array a skip rule's target names (``SorDetail[]``), as a plain path."""
+        if not isinstance(text, str) or not text.endswith(EACH):
+            raise SpecError(
+                ErrorCode.INVALID_RULE,
+                f"to skip lines, name the source line array with [] (e.g. Lines[]), "
+                f"not {show(text)}; leave the target empty to skip the whole record",
+                "target",
+            )
+        path = parse_path(text.removesuffix(EACH), "target")
+        if path.line_array is not None or any(s.index is not None for s in path.segments):
+            raise SpecError(
+                ErrorCode.INVALID_RULE, f"{show(text)} is not a source line array", "target"
+            )
+        return path.text
+
+    @staticmethod
+    def line_rule(rule: CompiledRule, groups: list[LineGroup]) -> None:
+        """Have every target line array built from the rule's source lines skip what it matches."""
+        built = [g for g in groups if g.source is not None and g.source.text == rule.lines]
+        if not built:
+            read = ", ".join(f"{g.source.text}[]" for g in groups if g.source) or "none"
+            raise SpecError(
+                ErrorCode.INVALID_RULE,
+                f"no row maps lines of {rule.lines}[], so there are no lines to skip "
+                f"(rows read lines of: {read})",
+                "target",
+            )
+        for group in built:
+            group.skip = _LineSkip(RuleSet([*group.skip.rules, rule] if group.skip else [rule]))
 
     def enrichment(self, enrichment: Enrichment) -> None:
         key = parse_path(enrichment.key, "key")

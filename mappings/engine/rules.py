@@ -269,6 +269,7 @@ class CompiledRule:
     set: Setter | None  # for Effect.SET
     target: str | None
     value: Any
+    lines: str | None = None  # a line rule: skips the lines of this source array it matches
 
 
 class _Fields:

@@ -62,7 +62,7 @@ def test_a_consultant_previews_then_applies_a_shipped_template(consultant_client
     assert flows.get(name="Payments → AR payments").source_connection == connections["b"]
     stock = LookupTable.objects.get(name="SYSPRO stock code → Xero account code")
     assert stock.entries.count() == 221
-    assert LookupTable.objects.count() == 4
+    assert LookupTable.objects.count() == 6
     for mapping in Mapping.objects.all():
         mapping_compile(mapping=mapping)  # what was imported compiles
 

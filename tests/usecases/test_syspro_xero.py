@@ -495,3 +495,92 @@ def test_an_invoice_webhook_brings_its_payment_to_syspro(syspro_xero_usecase, cl
     assert record.status == RecordStatus.SUCCEEDED, record.message
     assert record.run.trigger == "webhook"
     assert usecase.created(usecase.syspro_control, "ArCshJnlDet") == before + 1
+
+
+def test_an_order_with_freight_charge_and_comment_lines_becomes_one_invoice(syspro_xero_usecase):
+    """SYSPRO's non-stock line types, as SORTOI writes them: freight and miscellaneous charges
+    post to the accounts of the non-stock line type lookup, non-stocked items to sales,
+    comment lines are left out; stocked lines still post by stock code."""
+    usecase = syspro_xero_usecase()
+    usecase.run(CUSTOMERS)
+    customer = "0000007"
+    assert usecase.ledger(CUSTOMERS, customer).status == RecordStatus.SUCCEEDED
+
+    # The order is written through SORTOI, which emulates stock, non-stocked and freight
+    # lines; it takes no miscellaneous charge or comment lines, so those two are added the
+    # way SYSPRO keeps them (line types 5 and 6 on the order's SorDetail).
+    syspro = connector_for(usecase.syspro)
+    (written,) = syspro.write_batch(
+        "sales_orders",
+        [
+            {
+                "OrderHeader": {
+                    "Customer": customer,
+                    "CustomerPoNumber": "PO-NON-STOCK-1",
+                    "OrderDate": "2026-11-30",
+                },
+                "OrderDetails": {
+                    "StockLine": [
+                        {"StockCode": "BOLT-001", "Warehouse": "FG", "OrderQty": "1"},
+                    ],
+                    "NonStockedLine": [
+                        {
+                            "NStockCode": "INSTALL",
+                            "NStockDes": "Installation on site",
+                            "NOrderQty": "2",
+                            "NPrice": "40.00",
+                            "NProductClass": "",
+                        }
+                    ],
+                    "FreightLine": {"FreightValue": "12.50"},
+                },
+            }
+        ],
+    )
+    assert written.target_id, written.message
+    number = written.target_id
+    app = usecase.syspro_app
+    details = app.table("SorDetail")
+    lines = [d for d in details if d["SalesOrder"] == number]
+    assert [d["LineType"] for d in lines] == ["1", "7", "4"]
+    assert lines[2]["MStockCode"] == ""  # freight: a non-stock line with an empty stock code
+    for line_type, description, qty, price in (
+        ("5", "Pallet charge", "1", "15.00"),
+        ("6", "Deliver to goods in, door 3", "", ""),
+    ):
+        details.append(
+            {
+                **{key: "" for key in lines[0]},
+                "SalesOrder": number,
+                "SalesOrderLine": str(len(lines) + 1),
+                "LineType": line_type,
+                "MStockDes": description,
+                "MOrderQty": qty,
+                "MPrice": price,
+            }
+        )
+        lines.append(details[-1])
+
+    usecase.run(ORDERS)
+    record = usecase.ledger(ORDERS, number)
+    assert record.status == RecordStatus.SUCCEEDED, record.message
+    assert [line["LineType"] for line in record.source_payload["SorDetail"]] == [
+        "1",
+        "7",
+        "4",
+        "5",
+        "6",
+    ]
+    sent = invoice(usecase, f"SO-{number}")
+    got = sorted(
+        (item["AccountCode"], item["Description"], Decimal(str(item["LineAmount"])))
+        for item in sent["LineItems"]
+    )
+    goods = Decimal(lines[0]["MOrderQty"]) * Decimal(lines[0]["MPrice"])
+    assert got == [
+        ("200", f"Goods on SYSPRO sales order {number}", goods),  # by stock code BOLT-001
+        ("200", "Non-stocked items", Decimal("80.00")),
+        ("260", "Freight", Decimal("12.50")),
+        ("260", "Miscellaneous charges", Decimal("15.00")),
+    ]  # and no line for the comment
+    assert Decimal(str(sent["SubTotal"])) == goods + Decimal("107.50")

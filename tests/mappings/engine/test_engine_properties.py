@@ -71,6 +71,7 @@ PLAN = compile_mapping(
             Rule(1, "Amount > 100 and Status == 'x'", Effect.SKIP),
             Rule(2, "decimal(Amount) < 0", Effect.FAIL, message="negative"),
             Rule(3, "len(Lines) > 2", Effect.SET, target="Many", value=True),
+            Rule(4, "Code == 'A1' or Status == 'x'", Effect.SKIP, target="Lines[]"),
         ),
         enrichments=(Enrichment(1, "Items[].Account", "Lines[].Code", "t"),),
         defaults={"Items[].Tax": "OUTPUT2", "Currency": "GBP"},
