@@ -11,6 +11,7 @@ Public API::
     validate_expression(text, known_fields=None) -> list[str]   # for rule forms
     condition_fields(text) -> list[str]   # the field paths a condition reads
     to_json_safe(value)                 # Decimal -> str, date -> ISO, recursively
+    jsonload.loads_bounded(text)        # JSON people type, nesting bounded (JSONInputError)
 
 The spec (``mappings.engine.spec``, frozen dataclasses; every object has an
 ``id`` that problems point back to):
@@ -28,7 +29,9 @@ The spec (``mappings.engine.spec``, frozen dataclasses; every object has an
   reads Xero's ``/Date(1573603200000+0000)/``, see ``dates``);
   ``decimal {places?, rounding: half_up|half_even|half_down|up|down|ceiling|floor}``;
   ``integer {rounding?}`` (without rounding a fraction is a data error);
-  ``boolean`` (yes/no, true/false, y/n, 1/0, on/off);
+  ``boolean`` (yes/no, true/false, y/n, 1/0, on/off); these four typed
+  transforms take ``blank: empty|fail|<value>`` for None, "" and whitespace
+  (default ``empty``: no value, so defaults apply);
   ``split {separator, index?}`` (no index: the list of parts);
   ``concat {separator?, before?, after?}`` (joins a list; before/after wrap);
   ``address {lines: 2, country: any|uk|us}`` -> [line1, ..., postcode];
@@ -37,6 +40,12 @@ The spec (``mappings.engine.spec``, frozen dataclasses; every object has an
   case_sensitive=True)``.
 - ``Rule(id, condition, effect=set|skip|fail, target=None, value=None,
   message="")`` - conditions read the source record (see ``rules.FUNCTIONS``).
+  A skip rule whose target names a source line array (``SorDetail[]``) is a
+  line rule: its condition reads each line's fields and the lines it matches
+  are left out of every target line array built from them. What a condition
+  may cost is bounded (``limits``): refused on compile where the text shows it
+  (huge ``round`` digits, ``%`` widths, repetitions, too long or deep), and per
+  operation at run time, a record over a bound failing with ``rule_too_costly``.
 - ``Enrichment(id, target, key, lookup)`` - fills an empty target from a lookup
   keyed on a source field.
 - ``MappingSpec.defaults`` - ``{target path: value}`` for targets left empty.
@@ -45,7 +54,8 @@ The spec (``mappings.engine.spec``, frozen dataclasses; every object has an
 
 Order of work on one record: rules (a skip returns at once; a fail is a
 problem; sets are remembered) -> header rows -> rule sets -> header enrichments
-and defaults -> each line array (rows, then enrichments and defaults, per line)
+and defaults -> each line array (line rules, then rows, then enrichments and
+defaults, per line)
 -> aggregations -> split. Problems are collected rather than stopping at the
 first, so a finance user sees everything wrong with a record at once.
 
