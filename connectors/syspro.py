@@ -432,8 +432,9 @@ CALL_RULES: tuple[Rule, ...] = (
         "will be tried again; if it lasts, give the connection an operator of its own.",
     ),
     _rule(
-        r"invalid (operator|company password|password)|password .*(invalid|incorrect|expired)"
-        r"|operator '[^']*' (not found|does not exist|is locked|is disabled)",
+        r"invalid (operator|company password|password)"
+        r"|\b(password|operator)\b.*\b(invalid|incorrect|expired|not found|does not exist"
+        r"|locked|disabled)",
         ErrorKind.AUTH,
         "logon_failed",
         "SYSPRO refused the operator or a password. Correct them on the connection.",

@@ -217,6 +217,8 @@ SYSPRO_CALLS = [
     ("ERROR: Invalid operator 'ADMIN' or password", AUTH, "logon_failed"),
     ("ERROR: Invalid company password", AUTH, "logon_failed"),
     ("ERROR: Operator 'ADMIN' is locked", AUTH, "logon_failed"),
+    ("ERROR: The operator code is invalid", AUTH, "logon_failed"),
+    ("ERROR: Operator password has expired", AUTH, "logon_failed"),
     ("ERROR: Operator 'ADMIN' is already logged in", TRANSIENT, "operator_in_use"),
     ("ERROR: Company 'EDU9' not found", CONFIG, "company_not_found"),
     ("ERROR: e.net license limit reached: no licences are available", TRANSIENT,
