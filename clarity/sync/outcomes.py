@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -73,11 +73,6 @@ def schedule_retry(row: SyncRecord) -> None:
         f"{row.message} Gave up after {row.attempts} attempts; it is no longer retried by "
         "itself. Once the cause is fixed, retry it from the ledger."
     ).strip()
-
-
-def retry_due(row: SyncRecord, *, now: datetime) -> bool:
-    """Whether a failed row may be sent again now (its backoff passed, its attempts not spent)."""
-    return row.next_retry_at is not None and row.next_retry_at <= now
 
 
 def mark_succeeded(row: SyncRecord, *, target_id: str, raw: Any = None) -> None:

@@ -406,13 +406,14 @@ def deliver_due(ctx: FlowContext) -> None:
 
 
 def settle_and_resend(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
-    """Rows that may have reached the target: look each up; send only those not there.
+    """Rows that may have reached the target: look each up; only those not there are sent
+    again, after their backoff.
 
     Why: a worker killed between sending a batch and storing its outcomes
     leaves rows pending under a lapsed claim. Sending them again blind would
     double them (or, where the target refuses a second ContactNumber, fail
     them as duplicates); the lookup by the flow's target reference settles
-    each as succeeded when it arrived and sends it again only when it did not.
+    each as succeeded when it arrived, and as a retry due later when it did not.
     """
     if not rows:
         return
@@ -440,18 +441,9 @@ def settle_and_resend(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     outcomes.save(finished)
     ctx.tally.add(finished)
     settle_unknown(ctx, doubtful)
-    # What never arrived is sent again only once its backoff has passed (outcomes.schedule_retry).
-    now = timezone.now()
-    again = [
-        r
-        for r in doubtful
-        if r.status == RecordStatus.FAILED
-        and r.error_code == "not_delivered"
-        and outcomes.retry_due(r, now=now)
-    ]
-    again_ids = {r.pk for r in again}
-    ctx.tally.add(r for r in doubtful if r.pk not in again_ids)
-    deliver(ctx, again, retry=True)
+    # What never arrived is not sent again here: it waits for its backoff like any retry
+    # (outcomes.schedule_retry), and a later run sends it (deliver_due).
+    ctx.tally.add(doubtful)
 
 
 def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False) -> None:
