@@ -502,7 +502,14 @@ class SyncRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description="Why")
     def problem(self, obj: SyncRecord) -> str:
-        return obj.message or "—"
+        """The message; one a system made huge (a whole error page) is cut like a payload."""
+        if len(obj.message) <= PREVIEW_CHARS:
+            return obj.message or "—"
+        return format_html(
+            "{} <em>(shortened: {} characters in all; the REST API gives the whole)</em>",
+            Truncator(obj.message).chars(PREVIEW_CHARS),
+            len(obj.message),
+        )
 
     @admin.display(description="Mapping version")
     def mapping_version_note(self, obj: SyncRecord) -> str:

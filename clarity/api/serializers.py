@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from clarity.models import (
@@ -156,6 +158,23 @@ class RecordIdsSerializer(serializers.Serializer):
 
 class BulkResolveSerializer(RecordIdsSerializer, NoteSerializer):
     pass
+
+
+class RetryCodeSerializer(serializers.Serializer):
+    error_code = serializers.CharField(max_length=100, help_text="e.g. lookup_missing")
+    flow = serializers.IntegerField(
+        required=False, min_value=1, help_text="Retry in this flow only."
+    )
+    pair = serializers.IntegerField(
+        required=False, min_value=1, help_text="Retry in every flow of this pair."
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if ("flow" in data) == ("pair" in data):
+            raise serializers.ValidationError(
+                "Give either flow (retry in that flow only) or pair (in every flow of the pair)."
+            )
+        return data
 
 
 class RetryResultSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,7 +26,12 @@ from clarity.selectors.health import HEALTH_PERMISSIONS, pair_health, workers_al
 from clarity.selectors.ledger import ledger_records_filter
 from clarity.selectors.runs import sync_runs_filter
 from clarity.services.ledger import ledger_records_resolve
-from clarity.services.runs import RETRYABLE, flow_run_enqueue, ledger_records_retry
+from clarity.services.runs import (
+    RETRYABLE,
+    flow_run_enqueue,
+    ledger_records_retry,
+    ledger_records_retry_code,
+)
 
 CONFLICT = OpenApiResponse(s.DetailSerializer, description="Refused in the record's state.")
 
@@ -135,6 +141,7 @@ class RecordViewSet(ReadOnlyViewSet):
         "retrieve": (VIEW,),
         "retry": (VIEW, "clarity.retry_syncrecord"),
         "retry_many": (VIEW, "clarity.retry_syncrecord"),
+        "retry_code": (VIEW, "clarity.retry_syncrecord"),
         "resolve": (VIEW, "clarity.resolve_syncrecord"),
         "resolve_many": (VIEW, "clarity.resolve_syncrecord"),
     }
@@ -178,6 +185,26 @@ class RecordViewSet(ReadOnlyViewSet):
         ids = _valid(s.RecordIdsSerializer, request)["ids"]
         queued, _ = _retry(SyncRecord.objects.filter(pk__in=ids), request)
         body = {"queued": queued, "refused": len(set(ids)) - queued}
+        return Response(s.RetryResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        operation_id="records_retry_code",
+        request=s.RetryCodeSerializer,
+        responses={202: s.RetryResultSerializer, 409: CONFLICT},
+    )
+    @action(detail=False, methods=["post"], url_path="retry-code")
+    def retry_code(self, request: Request) -> Response:
+        """Retry every failed record with one error code: in one flow, or every flow of a pair."""
+        data = _valid(s.RetryCodeSerializer, request)
+        flow = get_object_or_404(Flow, pk=data["flow"]) if "flow" in data else None
+        pair = get_object_or_404(IntegrationPair, pk=data["pair"]) if "pair" in data else None
+        try:
+            queued, refused_count = ledger_records_retry_code(
+                flow=flow, pair=pair, error_code=data["error_code"], user=request.user
+            )
+        except ValidationError as exc:  # e.g. the flow is disabled
+            raise refused(exc) from exc
+        body = {"queued": queued, "refused": refused_count}
         return Response(s.RetryResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.NoteSerializer, responses={200: s.RecordSerializer, 409: CONFLICT})

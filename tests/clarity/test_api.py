@@ -229,6 +229,30 @@ def test_bulk_retry_counts_what_it_refused(ledger):
     assert response.json() == {"queued": 2, "refused": 2}
 
 
+def test_retry_by_error_code_in_a_flow_or_every_flow_of_a_pair(ledger):
+    flow_a, _ = ledger["flows"]
+    sibling = FlowFactory(pair=flow_a.pair, name="Payments")
+    common = {"status": RecordStatus.FAILED, "error_kind": "data", "error_code": "lookup_missing"}
+    twin = RecordFactory(flow=sibling, **common)
+    stranger = RecordFactory(flow=FlowFactory(name="Elsewhere"), **common)
+    client = api(UserFactory(role="Finance"))
+    url = "/api/records/retry-code/"
+    for body in ({"error_code": "lookup_missing"}, {"error_code": "x", "flow": 1, "pair": 1}):
+        assert client.post(url, body, format="json").status_code == 400, body
+    only_flow = {"error_code": "lookup_missing", "flow": flow_a.pk}
+    assert client.post(url, only_flow, format="json").json() == {"queued": 1, "refused": 0}
+    assert SyncRecord.objects.get(pk=twin.pk).status == RecordStatus.FAILED
+    pair_wide = {"error_code": "lookup_missing", "pair": flow_a.pair_id}
+    response = client.post(url, pair_wide, format="json")
+    assert (response.status_code, response.json()) == (202, {"queued": 1, "refused": 0})
+    assert SyncRecord.objects.get(pk=twin.pk).status == RecordStatus.PENDING
+    assert SyncRecord.objects.get(pk=stranger.pk).status == RecordStatus.FAILED
+    missing = {"error_code": "lookup_missing", "pair": 999_999}
+    assert client.post(url, missing, format="json").status_code == 404
+    consultant = api(UserFactory(role="Consultant"))
+    assert consultant.post(url, pair_wide, format="json").status_code == 403
+
+
 def test_resolving_needs_a_note_and_a_failed_record(ledger):
     user = UserFactory(role="Finance")
     client = api(user)

@@ -187,6 +187,7 @@ def huge(db):
         transformed_payload=big("sent"),
         target_response=big("answer", 1),
         payload_override=big("corrected"),
+        message="Xero answered: " + "<html>an error page</html>" * 40_000,
     )
     AuditEvent.objects.create(
         action="edit_payload",
@@ -203,6 +204,7 @@ def test_a_5mb_record_page_stays_small_and_offers_each_payload_whole(finance_cli
     assert len(page.content) < 200_000, len(page.content)
     html = page.content.decode()
     assert re.search(r"Shortened: the whole payload is \d+\.\d MB\.", html)
+    assert "(shortened: 1040015 characters in all" in html
     assert html.count("Download the whole payload (JSON)") == 6  # 4 payloads, before, after
     event = AuditEvent.objects.get(record=huge)
     for part, expected in (
