@@ -195,6 +195,18 @@ def test_missing_pages_and_server_errors_are_branded(finance_client):
 
 
 @pytest.mark.django_db
+def test_an_expired_form_is_a_branded_page():
+    from django.test import Client
+
+    refused = Client(enforce_csrf_checks=True).post(
+        reverse("admin:login"), {"username": "x", "password": "y"}
+    )
+    assert refused.status_code == 403
+    assert "Clarity Connect" in refused.content.decode()
+    assert "This form has expired" in refused.content.decode()
+
+
+@pytest.mark.django_db
 def test_the_admin_is_branded_clarity_connect(client, superuser_client):
     for page in (client.get(reverse("admin:login")), superuser_client.get(reverse("admin:index"))):
         html = page.content.decode()
