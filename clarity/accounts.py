@@ -57,7 +57,6 @@ def totp_setup_details(device: TOTPDevice) -> dict[str, str]:
     return {
         "qr_svg": segno.make(device.config_url, error="m").svg_inline(scale=4),
         "secret": base64.b32encode(device.bin_key).decode().rstrip("="),
-        "config_url": device.config_url,
     }
 
 
