@@ -343,8 +343,8 @@ class _Compiler:
         tree = parse_expression(rule.condition)
         set_target = None
         lines = None
-        if effect is Effect.SKIP and rule.target:
-            lines = self.skipped_lines(rule.target)
+        if effect is Effect.SKIP and isinstance(rule.target, str) and rule.target.endswith(EACH):
+            lines = self.skipped_lines(rule.target)  # other targets of a skip are not read
         elif effect is Effect.SET:
             path = parse_path(rule.target, "target")
             if path.line_array is not None:
@@ -367,15 +367,8 @@ class _Compiler:
         )
 
     @staticmethod
-    def skipped_lines(text: Any) -> str:
+    def skipped_lines(text: str) -> str:
         """The source line array a skip rule's target names (``SorDetail[]``), as a plain path."""
-        if not isinstance(text, str) or not text.endswith(EACH):
-            raise SpecError(
-                ErrorCode.INVALID_RULE,
-                f"to skip lines, name the source line array with [] (e.g. Lines[]), "
-                f"not {show(text)}; leave the target empty to skip the whole record",
-                "target",
-            )
         path = parse_path(text.removesuffix(EACH), "target")
         if path.line_array is not None or any(s.index is not None for s in path.segments):
             raise SpecError(
