@@ -66,6 +66,7 @@ class Child:
         self.wait(timeout)
 
     def wait(self, timeout: float) -> bool:
+        """True if it ended within ``timeout``; otherwise it is killed: nothing outlives us."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout)
         if self.proc.poll() is None:
