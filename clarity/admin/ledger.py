@@ -32,9 +32,10 @@ from clarity.admin.payloads import (
     AUDIT_PREVIEW_CHARS,
     EDITABLE_CHARS,
     PREVIEW_CHARS,
-    human_size,
     payload_download,
     payload_preview,
+    payload_size,
+    pretty_start,
 )
 from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord
 from clarity.pagination import EstimatedCountPaginator
@@ -153,8 +154,8 @@ class PayloadForm(forms.Form):
     def __init__(self, *args: Any, record: SyncRecord, **kwargs: Any) -> None:
         """Start from the last correction, else what was sent; say so when it is too large."""
         current = record.payload_override or record.transformed_payload or {}
-        text = json.dumps(current, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-        self.too_large = human_size(len(text.encode())) if len(text) > EDITABLE_CHARS else ""
+        text, more = pretty_start(current, EDITABLE_CHARS)
+        self.too_large = payload_size(current) if more else ""
         self.download_url = _download_url(
             record, "correction" if record.payload_override is not None else "sent"
         )
@@ -305,11 +306,20 @@ class SyncRecordAdmin(admin.ModelAdmin):
         ]
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
-        """The detail page also shows the flow's current mapping version and the assignee."""
-        queryset = self.get_queryset(request).select_related(
-            "flow__mapping", "flow__pair", "assigned_to", "run__flow"
-        )
-        return queryset.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        """The detail page also shows the flow's current mapping version and the assignee.
+
+        Read once per request: the page asks twice (its forms, then Django's
+        view), and a row's payloads may weigh megabytes.
+        """
+        cache = request.__dict__.setdefault("_ledger_records", {})
+        if object_id not in cache:
+            queryset = self.get_queryset(request).select_related(
+                "flow__mapping", "flow__pair", "assigned_to", "run__flow"
+            )
+            cache[object_id] = (
+                queryset.filter(pk=object_id).first() if str(object_id).isdigit() else None
+            )
+        return cache[object_id]
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         """``?run=<id>``: a run's page links to its records."""

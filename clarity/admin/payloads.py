@@ -22,11 +22,21 @@ AUDIT_PREVIEW_CHARS = 600
 EDITABLE_CHARS = 20_000
 
 
-def payload_text(value: Any) -> str:
-    """Pretty JSON for reading; "—" for nothing at all."""
-    if value in (None, "", {}, []):
-        return "—"
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+def pretty_start(value: Any, limit: int) -> tuple[str, bool]:
+    """Pretty JSON up to about ``limit`` characters, and whether there was more.
+
+    Lazily: Python pretty-prints (indent) in pure Python, seconds for 5 MB, so
+    only the part shown is ever encoded.
+    """
+    encoder = json.JSONEncoder(indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    parts: list[str] = []
+    size = 0
+    for chunk in encoder.iterencode(value):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return "".join(parts), True
+    return "".join(parts), False
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,19 @@ class Preview:
 
 def payload_preview(value: Any, limit: int = PREVIEW_CHARS) -> Preview:
     """The start of the pretty JSON, cut at a line end, and whether anything was left out."""
-    text = payload_text(value)
-    if len(text) <= limit:
+    if value in (None, "", {}, []):
+        return Preview(text="—", shortened=False, size="0 bytes")
+    text, more = pretty_start(value, limit)
+    if not more:
         return Preview(text=text, shortened=False, size=human_size(len(text.encode())))
     cut = text.rfind("\n", 0, limit)
     shown = text[: cut if cut > limit // 2 else limit]
-    return Preview(text=f"{shown}\n…", shortened=True, size=human_size(len(text.encode())))
+    return Preview(text=f"{shown}\n…", shortened=True, size=payload_size(value))
+
+
+def payload_size(value: Any) -> str:
+    """The size of the JSON (compact, as stored), measured with the fast C encoder."""
+    return human_size(len(json.dumps(value, ensure_ascii=False, default=str).encode()))
 
 
 def human_size(size: int) -> str:
