@@ -33,7 +33,10 @@ def test_a_retry_run_counts_and_lists_exactly_the_records_retried(syspro_xero, f
     run_worker(flow.pair_id)
     retry = SyncRun.objects.filter(flow=flow, trigger=Trigger.RETRY).get()
     assert (retry.total_count, retry.done_count, retry.skipped_count) == (100, 100, 0), (
-        retry.total_count, retry.succeeded_count, retry.skipped_count, retry.failed_count,
+        retry.total_count,
+        retry.succeeded_count,
+        retry.skipped_count,
+        retry.failed_count,
     )
     listed = finance_client.get(LEDGER, {"run": retry.pk})
     assert {r.pk for r in listed.context["cl"].result_list} == set(chosen)
