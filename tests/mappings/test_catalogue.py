@@ -428,3 +428,27 @@ def _closed() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_rule_skipping_lines_is_checked_against_the_line_fields(consultant_client, syspro, xero):
+    """Its condition reads one line (GlCode), not the header (where GlCode is unknown)."""
+    rows = [_row("GenJournalDetail[].GlCode", "LineItems[].AccountCode")]
+    journals = {"source_entity": "gl_whole_journals", "target_entity": "Invoices"}
+    good = _add(
+        consultant_client,
+        rows,
+        {"conditionalrules": [_rule("GlCode == '10-1000'", target="GenJournalDetail[]")]},
+        **journals,
+    )
+    assert good.status_code == 302, good.context and good.context["errors"]
+    bad = _add(
+        consultant_client,
+        rows,
+        {"conditionalrules": [_rule("GlCod == '10-1000'", target="GenJournalDetail[]")]},
+        name="Journals 2",
+        **journals,
+    )
+    (error,) = _row_errors(bad, 0, "conditionalrules")["condition"]
+    assert "no field 'GlCod' (in 'GenJournalDetail[].GlCod')" in error
+    assert "Did you mean 'GlCode'" in error
+    assert Mapping.objects.count() == 1
