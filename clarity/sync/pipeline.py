@@ -116,6 +116,7 @@ class FlowContext:
     mapping_version: int | None
     source_key: str
     target_key: str
+    target_reference: str  # what tells two target records apart: the flow's, else the system's
     batch_size: int
     counterpart: Flow | None = None
     tally: Tally = field(default_factory=Tally)
@@ -127,6 +128,7 @@ class FlowContext:
         source = connector_for(flow.source_connection)
         target = connector_for(flow.target_connection)
         mapping = flow.mapping
+        target_schema = target.describe(flow.target_entity)
         return cls(
             flow=flow,
             run=run,
@@ -136,7 +138,8 @@ class FlowContext:
             plan=mapping_compile(mapping=mapping) if mapping else None,
             mapping_version=mapping.version if mapping else None,
             source_key=source.describe(flow.source_entity).key_field,
-            target_key=target.describe(flow.target_entity).key_field,
+            target_key=target_schema.key_field,
+            target_reference=flow.target_reference_field or target_schema.reference_field or "",
             batch_size=max(1, min(flow.batch_size, target.max_batch_size(flow.target_entity))),
             counterpart=flow.counterpart(),
         )
@@ -733,8 +736,10 @@ def _split_refusal(ctx: FlowContext, produced: list[dict[str, Any]]) -> str:
             "ways, where each record has exactly one twin. Remove the split from the mapping, "
             "or stop syncing this entity back."
         )
+    target = ctx.flow.target_connection.name
     reference = ctx.flow.target_reference_field
     if reference:
+        # The flow's reference is how a write whose answer was lost is looked up.
         values = [field_text(payload, reference) for payload in produced]
         if "" in values or len(set(values)) < count:
             return (
@@ -743,6 +748,17 @@ def _split_refusal(ctx: FlowContext, produced: list[dict[str, Any]]) -> str:
                 "Without one, a write whose answer was lost could not be checked without "
                 f"doubling it: map a distinct {reference} into each part (e.g. from the split's "
                 "header field), then retry."
+            )
+    system_reference = ctx.target_reference
+    if system_reference and system_reference != reference:
+        # The system's own reference is how its connector finds a record to update.
+        values = [v for p in produced if (v := field_text(p, system_reference))]
+        if len(set(values)) < len(values):
+            return (
+                f"The mapping splits this record into {count} records, but some share one "
+                f"{system_reference} ({', '.join(values)}), so {target} would take them for "
+                "one record (one overwriting the other, or the second refused as a duplicate): "
+                f"map a distinct {system_reference} into each part, then retry."
             )
     return ""
 

@@ -191,6 +191,22 @@ def test_a_split_the_flow_cannot_tell_apart_is_refused_not_dropped(syspro_xero):
     assert finished.status == RunStatus.PARTIAL
 
 
+def test_a_split_whose_parts_the_target_would_merge_is_refused(syspro_xero):
+    """No flow reference, but Xero matches invoices by InvoiceNumber: parts sharing one
+    would overwrite each other there."""
+    order = an_order_with_lines(syspro_xero["flow"])
+    flow = orders_to_invoices(syspro_xero, order=order["SalesOrder"], header="")
+    Flow.objects.filter(pk=flow.pk).update(target_reference_field="")
+    flow.refresh_from_db()
+
+    run(flow)
+
+    source = SyncRecord.objects.get(flow=flow, business_key=order["SalesOrder"])
+    assert source.status == RecordStatus.FAILED and source.error_code == "split_undeliverable"
+    assert "Xero would take them for one record" in source.message
+    assert not SyncRecord.objects.filter(flow=flow, part__gt=0).exists()
+
+
 # -- 3. a trigger during a run causes one more pass ---------------------------------------
 
 
