@@ -318,6 +318,9 @@ def test_the_engine_names_table_and_value_and_the_page_reads_them_back():
             lookup.translate(value)
         miss = lookup_missing_parts(f"{caught.value.message} (BankAccount from Method; row 1)")
         assert miss is not None and (miss.table, miss.value) == ("Pay methods", expected)
+    # Rows failed before the wording changed still name theirs.
+    old = lookup_missing_parts("no entry for 'EFT' in lookup \"Pay methods\" (row 1)")
+    assert old is not None and (old.table, old.value) == ("Pay methods", "EFT")
     # A value too long to quote whole is not guessed at: the table alone is named.
     with pytest.raises(TransformError) as caught:
         lookup.translate("X" * 200)
