@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from mappings import selectors, services
+from mappings.engine.jsonload import JSONInputError, loads_bounded
 from mappings.models import FieldMappingRow, LookupEntry, LookupTable, Mapping
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -588,7 +589,16 @@ class JSONListWidget(widgets.JSONWidget):
     """A list column: an empty list round-trips as ``[]``, and an empty cell reads as one."""
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
-        return super().clean(value, row, **kwargs) or []
+        """JSON, nesting bounded (``loads_bounded``); 'single' quotes read as JSONWidget does."""
+        if value is None or not str(value).strip():
+            return []
+        try:
+            return loads_bounded(str(value)) or []
+        except JSONInputError as exc:
+            try:
+                return loads_bounded(str(value).replace("'", '"')) or []
+            except JSONInputError:
+                raise ValueError(exc.message) from None
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> Any:
         return json.dumps(value if value is not None else [])

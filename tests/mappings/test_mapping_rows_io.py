@@ -58,3 +58,20 @@ def test_a_row_that_breaks_the_mapping_imports_nothing():
         )
     assert "shout" in reported
     assert FieldMappingRow.objects.filter(mapping=mapping).count() == 1
+
+
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_deeply_nested_transforms_in_a_file_are_a_readable_row_error(depth):
+    mapping = MappingFactory(name="Customers")
+    headers = ["mapping", "order", "kind", "sources", "targets", "transforms", "template"]
+    dataset = tablib.Dataset(headers=[*headers, "combine", "separator"])
+    dataset.append(["Customers", 1, "direct", '["Name"]', '["Name"]',
+                    "[" * depth + "]" * depth, "", "join", " "])  # fmt: skip
+    result = FieldMappingRowResource().import_data(dataset, dry_run=False)
+    reported = [str(e.error) for row in result.rows for e in row.errors] + [
+        str(row.error) for row in result.invalid_rows
+    ]
+    assert len(reported) == 1
+    assert "transforms" in reported[0]
+    assert "This JSON nests lists or objects more than 64 levels deep" in reported[0]
+    assert not FieldMappingRow.objects.filter(mapping=mapping).exists()
