@@ -19,6 +19,7 @@ from connectors.kashflow import kashflow_connector
 from connectors.models import Connection, Environment, System
 from connectors.ratelimit import RateLimiter, RateLimits
 from connectors.salesforce import SalesforceConnector
+from connectors.secrets import SecretUnreadable, secrets_unreadable
 from connectors.syspro import syspro_connector
 from connectors.tokens import ConnectionTokenStore
 from connectors.xero import xero_config, xero_connector
@@ -35,7 +36,10 @@ def connection_config(connection: Connection, *, redirect_uri: str = "") -> Conn
             "again on the connection page.",
         )
     settings: dict[str, Any] = dict(connection.settings or {})
-    secrets: dict[str, str] = dict(connection.credentials or {})
+    try:
+        secrets: dict[str, str] = dict(connection.credentials or {})
+    except SecretUnreadable as exc:
+        raise secrets_unreadable(connection, exc) from None
     if connection.system == System.XERO:
         return xero_config(
             connection_id=str(connection.pk),

@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
+from connectors.errors import ConnectorError, ErrorKind
 from connectors.redaction import register_secret
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,17 @@ class Keyring:
                 f"This secret does not open with key '{key_id}': the key configured under "
                 "that id is not the one it was encrypted with, or the value was altered."
             ) from None
+
+
+def secrets_unreadable(connection: Any, exc: SecretUnreadable) -> ConnectorError:
+    """SecretUnreadable as the classified error every caller of a connector handles:
+    a run, the dashboard or "Test connection" say what to do instead of failing."""
+    return ConnectorError(
+        ErrorKind.CONFIG,
+        "secrets_unreadable",
+        f"The stored secrets of the connection {connection.name} cannot be opened: {exc} "
+        "Or enter them again on the connection page.",
+    )
 
 
 def parse_stored(stored: str) -> tuple[str, str]:

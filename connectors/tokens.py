@@ -14,19 +14,24 @@ from django.db import transaction
 
 from connectors.base import Tokens
 from connectors.models import Connection
+from connectors.secrets import SecretUnreadable, secrets_unreadable
 
 TOKEN_FIELDS = ["access_token", "refresh_token", "token_expires_at", "token_extra", "updated_at"]
 
 
 def tokens_of(connection: Connection) -> Tokens | None:
-    if not connection.access_token:
-        return None
+    try:
+        if not connection.access_token:
+            return None
+        refresh, extra = connection.refresh_token, connection.token_extra
+    except SecretUnreadable as exc:
+        raise secrets_unreadable(connection, exc) from None
     expires = connection.token_expires_at
     return Tokens(
         access_token=connection.access_token,
-        refresh_token=connection.refresh_token or None,
+        refresh_token=refresh or None,
         expires_at=expires.timestamp() if expires else None,
-        extra=connection.token_extra or {},
+        extra=extra or {},
     )
 
 

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from clarity.selectors.health import connection_headroom
+from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.http import FOREIGN_HOST, HttpClient
 from connectors.models import Connection
+from connectors.secrets import Sealed
 from connectors.services import connection_save
 from tests.connectors import recorder
 
@@ -233,3 +236,28 @@ def test_the_migration_binds_the_secrets_rows_already_had():
         "production https://erp.customer.example:31002"
     )
     assert Connection.objects.get(pk=empty.pk).secrets_origin == ""
+
+
+UNREADABLE = Sealed("fernet:lost-key$gAAAAABnot-a-token-any-key-opens")  # written as is
+
+
+@pytest.mark.parametrize("column", ["credentials", "access_token", "token_extra"])
+def test_secrets_no_key_opens_are_a_clear_error_wherever_a_connector_is_built(
+    consultant_client, column
+):
+    """A run, the dashboard, the catalogue and "Test connection" all get a ConnectorError."""
+    connection = production("xero")
+    Connection.objects.filter(pk=connection.pk).update(**{column: UNREADABLE})
+    fresh = Connection.objects.get(pk=connection.pk)
+
+    with pytest.raises(ConnectorError) as refused:
+        connector_for(fresh).test_connection()
+    assert refused.value.code == "secrets_unreadable"
+    assert "Or enter them again on the connection page" in refused.value.message
+
+    assert "cannot be opened" in connection_headroom(connection=fresh).problem
+    press_test_connection(consultant_client, fresh)
+    ok, message = Connection.objects.values_list("last_check_ok", "last_check_message").get(
+        pk=connection.pk
+    )
+    assert ok is False and "cannot be opened" in message
