@@ -12,7 +12,7 @@ from typing import Any
 from mappings.engine.error_codes import ErrorCode
 from mappings.engine.problems import Problem, SpecError, TransformError, show
 from mappings.engine.spec import Aggregation, RowId, Split
-from mappings.engine.values import as_decimal
+from mappings.engine.values import as_decimal, is_empty
 
 
 def line_field(name: Any, field: str) -> str:
@@ -51,13 +51,15 @@ class Aggregator:
                 merged = groups.get(key)
                 if merged is None:
                     merged = groups[key] = dict(line)
-                    for name in self.sum:
-                        if line.get(name) is not None:
+                    for name in self.sum:  # a blank amount adds nothing, as a missing one
+                        if is_empty(line.get(name)):
+                            merged.pop(name, None)
+                        else:
                             merged[name] = as_decimal(line[name])
                     continue
                 for name in self.sum:
                     value = line.get(name)
-                    if value is not None:
+                    if not is_empty(value):
                         merged[name] = merged.get(name, Decimal(0)) + as_decimal(value)
         except TransformError as exc:
             problems.append(self._problem(exc.message, exc.code))

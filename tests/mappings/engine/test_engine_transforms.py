@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from mappings.engine import (
+    Aggregation,
     CompileError,
     ErrorCode,
     FieldRow,
@@ -305,3 +306,25 @@ def test_blank_quantity_or_price_gives_no_line_amount():
         result = plan.apply({"Lines": [{"Qty": qty, "Price": price}]})
         assert result.outcome is Outcome.MAPPED, result.problems
         assert result.record["Items"] == [{"Amount": "0"}]
+
+
+def test_blank_amounts_add_nothing_when_lines_are_aggregated():
+    rows = (
+        FieldRow(1, ("Lines[].Account",), ("Items[].Account",)),
+        FieldRow(2, ("Lines[].Amount",), ("Items[].Amount",)),  # copied as sent, blanks too
+    )
+    plan = compile_mapping(
+        MappingSpec(rows=rows, aggregations=(Aggregation(1, "Items", ("Account",), ("Amount",)),))
+    )
+    lines = [
+        {"Account": "200", "Amount": " "},
+        {"Account": "200", "Amount": "2.50"},
+        {"Account": "200", "Amount": ""},
+        {"Account": "260", "Amount": ""},
+    ]
+    result = plan.apply({"Lines": lines})
+    assert result.outcome is Outcome.MAPPED, result.problems
+    assert result.record["Items"] == [
+        {"Account": "200", "Amount": Decimal("2.50")},
+        {"Account": "260"},
+    ]
