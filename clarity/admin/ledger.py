@@ -459,7 +459,8 @@ class SyncRecordAdmin(admin.ModelAdmin):
         """The record page's "retry every record failing with this code", in its flow or pair."""
         record = self._record_for(request, object_id, allowed=self.has_retry_permission(request))
         pair_wide = request.POST.get("scope") == "pair"
-        self._retry_codes(request, [(record.pair if pair_wide else record.flow, record.error_code)])
+        scope = record.pair if pair_wide else record.flow
+        self._retry_found(request, [(scope, record.error_code)] if record.error_code else [])
         return self._back_to(record)
 
     def _retry_codes(
@@ -468,8 +469,6 @@ class SyncRecordAdmin(admin.ModelAdmin):
         """Retry each (flow or pair, code) and say how many records went, and where."""
         for scope, code in scopes:
             where = _scope_label(scope)
-            if not code:
-                continue
             try:
                 queued, _ = ledger_records_retry_code(
                     flow=scope if isinstance(scope, Flow) else None,
@@ -653,7 +652,9 @@ class SyncRecordAdmin(admin.ModelAdmin):
         self, request: HttpRequest, scopes: list[tuple[Flow | IntegrationPair, str]]
     ) -> None:
         if not scopes:
-            self.message_user(request, "The selected records have no error code.", messages.WARNING)
+            self.message_user(
+                request, "These records have no error code: nothing was retried.", messages.WARNING
+            )
             return
         self._retry_codes(request, scopes)
 

@@ -386,6 +386,13 @@ def test_retry_by_code_pair_wide_from_the_list(finance_client, failures, shared_
     assert status_of(shared_code["stranger"]) == RecordStatus.FAILED
 
 
+def test_retry_by_code_without_a_code_says_nothing_was_retried(finance_client, failures):
+    for action in ("retry_error_codes", "retry_error_codes_pair"):
+        response = post_action(finance_client, action, [failures["ok"]])
+        assert "have no error code: nothing was retried" in messages_of(response)
+    assert status_of(failures["vat"]) == RecordStatus.FAILED
+
+
 def test_retry_by_code_needs_the_retry_permission(consultant_client, failures, shared_code):
     record = failures["vat"]
     page = consultant_client.get(reverse("admin:clarity_syncrecord_change", args=[record.pk]))
