@@ -302,8 +302,8 @@ def ledger_first(
         business_key = field_text(record, flow.business_key_field)
         problems = storable.problems(record)
         if len(source_id) > storable.SOURCE_ID_MAX:
-            problems.append(storable.text_problem(source_id, f"{ctx.source_key} (the record's "
-                                                  "id)", limit=storable.SOURCE_ID_MAX))  # fmt: skip
+            name = f"{ctx.source_key} (the record's id)"
+            problems.append(storable.text_problem(source_id, name, limit=storable.SOURCE_ID_MAX))
         if problems:
             source_id, version, business_key = (
                 storable.escaped_text(source_id),
@@ -475,11 +475,7 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
         try:
             load(ctx, batch, decided)
         except RetryLaterError as exc:
-            # Parts of a split batch already answered keep their outcomes; only the rest waits.
-            outcomes.save(decided)
-            ctx.tally.add(decided)
-            done_ids = {r.pk for r in decided}
-            rest = [r for r in batch if r.pk not in done_ids]
+            rest = _unanswered(ctx, batch, decided)
             if exc.outcome_unknown:
                 # An earlier try of this call may have landed: settle by lookup, not resend.
                 _mark_unknown(rest)
@@ -487,15 +483,24 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
                 _release(rest)
             raise
         except FlowPaused:
-            outcomes.save(decided)
-            done_ids = {r.pk for r in decided}
-            _release([r for r in batch if r.pk not in done_ids])
+            _release(_unanswered(ctx, batch, decided))
             raise
         outcomes.save(batch)
         if ctx.keeper is not None:
             ctx.keeper.hold(())
         ctx.tally.add(batch)
         _save_progress(ctx)
+
+
+def _unanswered(
+    ctx: FlowContext, batch: Sequence[SyncRecord], decided: Sequence[SyncRecord]
+) -> list[SyncRecord]:
+    """The rows of an interrupted batch still without an answer; the halves of it that were
+    answered before the interruption keep their outcomes (saved here)."""
+    outcomes.save(decided)
+    ctx.tally.add(decided)
+    answered = {r.pk for r in decided}
+    return [r for r in batch if r.pk not in answered]
 
 
 def _within_request_size(

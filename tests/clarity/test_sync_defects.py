@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
+from redis import Redis
 
 from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
 from clarity.services.runs import (
@@ -19,7 +21,7 @@ from clarity.services.runs import (
 )
 from clarity.sync import outcomes
 from clarity.sync.keys import idempotency_key
-from clarity.sync.pipeline import FlowContext, flow_run_execute, ledger_first
+from clarity.sync.pipeline import FlowContext, RunDeferred, flow_run_execute, ledger_first
 from clarity.sync.sweeper import sweep
 from connectors.configs import connector_for
 from connectors.models import Connection
@@ -550,3 +552,51 @@ def test_a_refusal_of_every_half_fails_the_batch_without_a_call_per_record(syspr
     # Three write calls a batch (the batch, then its halves), each refused at most twice
     # (the connector's look-up of unchanged records, then the write itself).
     assert http_statuses(salesforce).get("400", 0) <= 2 * 3 * batches
+
+
+def test_a_halved_batch_interrupted_by_a_rate_limit_keeps_what_was_answered(syspro_xero):
+    """The halves answered before a 429 keep their outcomes; only the rest waits, unsent,
+    and the run that goes on doubles nothing."""
+    flow = syspro_xero["flow"]
+    a_fat_customer(syspro_xero, 60_000)
+    app = syspro_xero["xero_server"].app
+    app.max_body = 40_000
+    refused = []
+
+    def counted(handler):
+        def write(request):
+            response = handler(request)
+            if response.status == 413:
+                refused.append(request.path)
+            elif refused and "429" not in refused:  # a half answered after the refusal…
+                refused.append("429")
+                app.faults.retry_after = 600
+                app.faults.next.append("429")  # … then a long rate limit
+            return response
+
+        return write
+
+    app._routes = [
+        (method, regex, counted(h) if h == app.write_records else h)
+        for method, regex, h in app._routes
+    ]
+    first = flow_run_enqueue(flow=flow, trigger=Trigger.MANUAL)
+    with pytest.raises(RunDeferred):
+        flow_run_execute(run_id=first.pk)
+
+    # Every contact Xero created is a succeeded row: the half answered before the 429 kept
+    # its outcomes instead of going back to pending, to be sent a second time.
+    succeeded = SyncRecord.objects.filter(flow=flow, status=RecordStatus.SUCCEEDED).count()
+    assert syspro_xero["xero"].stats()["created"]["Contacts"] == succeeded
+    waiting = SyncRecord.objects.filter(flow=flow, status=RecordStatus.PENDING)
+    assert waiting.filter(claimed_until__isnull=True).count() == waiting.count() > 0
+
+    # The limit passes: the run goes on and every contact is in Xero once.
+    app.faults.next.clear()
+    Redis.from_url(settings.REDIS_URL).delete(
+        *Redis.from_url(settings.REDIS_URL).keys("clarity:ratelimit:*") or ["none"]
+    )
+    flow_run_execute(run_id=first.pk)
+    delivered = SyncRecord.objects.filter(flow=flow, status=RecordStatus.SUCCEEDED).count()
+    created = syspro_xero["xero"].stats()["created"]["Contacts"]
+    assert created == delivered
