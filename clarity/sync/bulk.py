@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import DateTimeField, Field, JSONField
 
 from clarity.models import SyncRecord
@@ -44,9 +44,19 @@ def rows_update(rows: Sequence[SyncRecord], names: Sequence[str]) -> None:
         f"FROM jsonb_to_recordset(%s::jsonb) AS v ({_columns([pk, *fields])}) "
         f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}"
     )
-    for start in range(0, len(rows), BATCH):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [_json(rows[start : start + BATCH], [pk, *fields])])
+    lock = (
+        f"SELECT 1 FROM {quote(table)} WHERE {quote(pk.column)} = ANY(%s) "  # noqa: S608 - as above
+        f"ORDER BY {quote(pk.column)} FOR UPDATE"
+    )
+    # Rows locked in id order first: two workers saving overlapping rows (a
+    # retry sweep and a run settling the same batch) otherwise lock them in
+    # the join's order and deadlock.
+    ordered = sorted(rows, key=lambda row: row.pk)
+    for start in range(0, len(ordered), BATCH):
+        chunk = ordered[start : start + BATCH]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(lock, [[row.pk for row in chunk]])
+            cursor.execute(sql, [_json(chunk, [pk, *fields])])
 
 
 def rows_store(rows: Sequence[SyncRecord]) -> list[SyncRecord]:
