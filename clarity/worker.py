@@ -33,6 +33,19 @@ class JSONWorker(Worker):
         super().__init__(*args, **kwargs)
         self.follow_new_pairs = follow_new_pairs
 
+    def subscribe(self) -> None:
+        """RQ's command channel, read by a thread that wakes at least every second.
+
+        Why: RQ starts that thread with a 60 s read timeout, and since redis-py
+        8.2 stopping it waits for the read to end, so every worker's exit (each
+        burst of the tests, each Ctrl-C of the demo) took up to a minute.
+        """
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     @property
     def dequeue_timeout(self) -> int:
         """Wake up at least once per sweep interval, even with nothing queued.
