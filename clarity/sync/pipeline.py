@@ -825,8 +825,10 @@ def _send(
             row.status = RecordStatus.UNKNOWN
             row.message = "Sent, but the answer never came back; checking the target."
         outcomes.save(batch)
-        settle_unknown(ctx, _claim(ctx, batch, statuses=[RecordStatus.UNKNOWN]))
+        # Decided before the lookup: should it be held back (RetryLaterError), the rows it
+        # did not settle are saved unknown, never handed back as unsent.
         decided += batch
+        settle_unknown(ctx, _claim(ctx, batch, statuses=[RecordStatus.UNKNOWN]))
         return None
     for row, result in zip(batch, results, strict=True):
         if result.ok:
@@ -901,8 +903,18 @@ def _one_record_may_cause(exc: ConnectorError) -> bool:
 def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     """Look a write with no answer up in the target — never send it again blind.
 
-    All the rows are asked for at once (``find_by_references``): a lost batch of
-    50 costs one lookup where the target can filter by a list, not 50.
+    The rows are asked for a batch at a time (``find_by_references``: a lost
+    batch of 50 costs one lookup where the target can filter by a list, not
+    50), and each batch's outcomes are saved as soon as its lookup answers.
+    Why: a lookup that fails (a 5xx, a timeout, a 429 burst) throws away only
+    its own batch, not the answers already had, so under steady faults every
+    pass settles more rows instead of starting from zero each time.
+
+    The rows a failed lookup leaves unknown are saved unclaimed, so the next
+    pass (``deliver_due``, which the sweeper starts for them) looks them up
+    again. A lookup held back on our side (the rate limiter, an open circuit
+    breaker: ``RetryLaterError``) is raised after that, so the run waits as
+    long as it was told to instead of carrying on against the limit.
     """
     if not rows:
         return
@@ -911,36 +923,50 @@ def settle_unknown(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
         row.pk: field_text(row.transformed_payload or {}, field_name) if field_name else ""
         for row in rows
     }
-    failure: ConnectorError | None = None
-    try:
-        wanted = [reference for reference in references.values() if reference]
-        known = ctx.target.find_by_references(ctx.flow.target_entity, wanted) if wanted else {}
-    except ConnectorError as exc:
-        known, failure = {}, exc
+    unchecked = [row for row in rows if not references[row.pk]]
+    for row in unchecked:
+        outcomes.mark_failed(
+            row,
+            kind=ErrorKind.CONFIG,
+            code="outcome_unknown",
+            message="Sent, but the answer never came back, and this flow names no target "
+            "reference to check it by. Check the target; then resolve or retry by hand.",
+        )
+    outcomes.save(unchecked)
+    asked = [row for row in rows if references[row.pk]]
+    step = max(1, ctx.batch_size)
+    for start in range(0, len(asked), step):
+        chunk = asked[start : start + step]
+        try:
+            known = ctx.target.find_by_references(
+                ctx.flow.target_entity, [references[row.pk] for row in chunk]
+            )
+        except RetryLaterError as exc:
+            _still_unknown(asked[start:], exc)
+            raise
+        except ConnectorError as exc:
+            _still_unknown(asked[start:], exc)
+            return
+        for row in chunk:
+            found = known.get(references[row.pk])
+            if found is not None:
+                outcomes.mark_succeeded(row, target_id=found.target_id, raw=found.record)
+            else:
+                # It never arrived: sending it again is safe, after the same backoff as any
+                # retry.
+                outcomes.mark_failed(
+                    row,
+                    kind=ErrorKind.TRANSIENT,
+                    code="not_delivered",
+                    message="Sent, but it never arrived in the target, so sending it again "
+                    "is safe.",
+                )
+        outcomes.save(chunk)
+
+
+def _still_unknown(rows: Sequence[SyncRecord], failure: ConnectorError) -> None:
+    """Rows whose lookup failed: saved unknown and unclaimed, for the next pass to look up."""
     for row in rows:
-        reference = references[row.pk]
-        if not reference:
-            outcomes.mark_failed(
-                row,
-                kind=ErrorKind.CONFIG,
-                code="outcome_unknown",
-                message="Sent, but the answer never came back, and this flow names no target "
-                "reference to check it by. Check the target; then resolve or retry by hand.",
-            )
-            continue
-        if failure is not None:
-            # Left unknown and claimed: the next sweep after the claim expires checks again.
-            row.message = f"Sent, but the answer never came back; checking failed too: {failure}"
-            continue
-        found = known.get(reference)
-        if found is not None:
-            outcomes.mark_succeeded(row, target_id=found.target_id, raw=found.record)
-        else:
-            # It never arrived: sending it again is safe, after the same backoff as any retry.
-            outcomes.mark_failed(
-                row,
-                kind=ErrorKind.TRANSIENT,
-                code="not_delivered",
-                message="Sent, but it never arrived in the target, so sending it again is safe.",
-            )
-    outcomes.save([r for r in rows if r.status != RecordStatus.UNKNOWN])
+        row.status = RecordStatus.UNKNOWN
+        row.message = f"Sent, but the answer never came back; checking failed too: {failure}"
+    outcomes.save(rows)

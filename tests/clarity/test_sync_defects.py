@@ -26,6 +26,7 @@ from clarity.sync.sweeper import sweep
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl
+from connectors.sandbox.core import json_response
 from mappings.models import ConditionalRule, Default, FieldMappingRow, Mapping, Split
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -600,3 +601,133 @@ def test_a_halved_batch_interrupted_by_a_rate_limit_keeps_what_was_answered(sysp
     delivered = SyncRecord.objects.filter(flow=flow, status=RecordStatus.SUCCEEDED).count()
     created = syspro_xero["xero"].stats()["created"]["Contacts"]
     assert created == delivered
+
+
+# -- 5. a write whose answer was lost is always settled by a later pass -------------------
+
+
+def lost_answers(flow: Flow, count: int) -> dict[int, str]:
+    """``count`` delivered rows turned unknown, as if each write's answer had been lost
+    (the contacts are in Xero); returns their target ids by row id."""
+    rows = list(
+        SyncRecord.objects.filter(flow=flow, status=RecordStatus.SUCCEEDED).order_by("pk")[:count]
+    )
+    assert len(rows) == count
+    SyncRecord.objects.filter(pk__in=[r.pk for r in rows]).update(
+        status=RecordStatus.UNKNOWN, target_id="", target_response=None
+    )
+    return {r.pk: r.target_id for r in rows}
+
+
+def failing_lookups(app, *, after: int) -> dict[str, Any]:
+    """Xero answers the first ``after`` contact lookups, then 503 to every one while
+    ``state["failing"]``; writes and the rest go through."""
+    state = {"lookups": 0, "failing": True}
+
+    def wrap(handler):
+        def lookup(request):
+            if "Contacts" in request.path and "where" in (request.query or {}):
+                state["lookups"] += 1
+                if state["failing"] and state["lookups"] > after:
+                    return json_response({"error": "injected"}, 503)
+            return handler(request)
+
+        return lookup
+
+    app._routes = [
+        (method, regex, wrap(h) if method == "GET" and h == app.list_records else h)
+        for method, regex, h in app._routes
+    ]
+    return state
+
+
+def test_unknown_rows_whose_lookup_failed_are_settled_by_the_next_pass(syspro_xero):
+    """A lookup failing part way keeps the answers already had, leaves the rest unknown
+    and unclaimed, and the sweeper's next run settles them; nothing is sent again."""
+    flow = syspro_xero["flow"]
+    run(flow)
+    Flow.objects.filter(pk=flow.pk).update(batch_size=50)  # one lookup per 50 rows
+    created = syspro_xero["xero"].stats()["created"]["Contacts"]
+    lost = lost_answers(flow, 120)
+    state = failing_lookups(syspro_xero["xero_server"].app, after=1)
+
+    assert sweep()["retry_runs"] == 1
+    retry = SyncRun.objects.get(flow=flow, trigger=Trigger.RETRY, status=RunStatus.QUEUED)
+    flow_run_execute(run_id=retry.pk)
+
+    rows = SyncRecord.objects.filter(pk__in=lost)
+    # The batch the first lookup answered is settled, not thrown away with the rest.
+    assert rows.filter(status=RecordStatus.SUCCEEDED).count() == 50
+    left = rows.filter(status=RecordStatus.UNKNOWN)
+    assert left.count() == 70
+    # … and the rest wait unclaimed, for the next pass, not for a dead run's claim.
+    assert left.filter(claimed_until__isnull=True).count() == 70
+    assert "checking failed too" in left.first().message
+
+    state["failing"] = False
+    assert sweep()["retry_runs"] == 1
+    retry = SyncRun.objects.get(flow=flow, trigger=Trigger.RETRY, status=RunStatus.QUEUED)
+    flow_run_execute(run_id=retry.pk)
+
+    assert dict(rows.values_list("pk", "target_id")) == lost  # each found as the same contact
+    assert set(rows.values_list("status", flat=True)) == {RecordStatus.SUCCEEDED}
+    assert syspro_xero["xero"].stats()["created"]["Contacts"] == created  # nothing sent again
+
+
+def test_a_lookup_held_back_by_a_rate_limit_defers_the_run_and_leaves_rows_unknown(syspro_xero):
+    """A 429 (or an open breaker) on the lookup: the run waits as told, the rows stay unknown
+    (never handed back as unsent), and the run that goes on settles them."""
+    flow = syspro_xero["flow"]
+    run(flow)
+    created = syspro_xero["xero"].stats()["created"]["Contacts"]
+    lost = lost_answers(flow, 30)
+    app = syspro_xero["xero_server"].app
+    app.faults.retry_after = 600
+    app.faults.path_prefix = "/api.xro"
+    app.faults.next.append("429")
+
+    retry = flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
+    with pytest.raises(RunDeferred):
+        flow_run_execute(run_id=retry.pk)
+
+    rows = SyncRecord.objects.filter(pk__in=lost)
+    assert rows.filter(status=RecordStatus.UNKNOWN, claimed_until__isnull=True).count() == 30
+    assert SyncRun.objects.get(pk=retry.pk).status == RunStatus.QUEUED
+
+    app.faults.next.clear()
+    redis = Redis.from_url(settings.REDIS_URL)
+    redis.delete(*redis.keys("clarity:ratelimit:*") or ["none"])
+    flow_run_execute(run_id=retry.pk)
+
+    assert dict(rows.values_list("pk", "target_id")) == lost
+    assert set(rows.values_list("status", flat=True)) == {RecordStatus.SUCCEEDED}
+    assert syspro_xero["xero"].stats()["created"]["Contacts"] == created
+
+
+def test_a_lost_write_whose_lookup_is_held_back_stays_unknown_not_resent(syspro_xero):
+    """A write whose every try lost its answer, then a 429 on its lookup: the batch stays
+    unknown (it may be in Xero) instead of going back to pending to be sent blind."""
+    flow = syspro_xero["flow"]
+    app = syspro_xero["xero_server"].app
+    app.faults.retry_after = 600
+    app.faults.path_prefix = "/api.xro"
+    app.faults.next.extend(["reset_after"] * 4 + ["429"])  # the write's tries, its lookup
+
+    first = flow_run_enqueue(flow=flow, trigger=Trigger.MANUAL)
+    with pytest.raises(RunDeferred):
+        flow_run_execute(run_id=first.pk)
+
+    unknown = SyncRecord.objects.filter(flow=flow, status=RecordStatus.UNKNOWN)
+    assert unknown.count() == 50  # the batch written (Xero's batch: 50 contacts)
+    assert unknown.filter(claimed_until__isnull=True).count() == 50
+    assert not SyncRecord.objects.filter(flow=flow, status=RecordStatus.SUCCEEDED).exists()
+
+    app.faults.next.clear()
+    redis = Redis.from_url(settings.REDIS_URL)
+    redis.delete(*redis.keys("clarity:ratelimit:*") or ["none"])
+    flow_run_execute(run_id=first.pk)
+
+    succeeded = SyncRecord.objects.filter(flow=flow, status=RecordStatus.SUCCEEDED)
+    assert not SyncRecord.objects.filter(flow=flow, status=RecordStatus.UNKNOWN).exists()
+    assert syspro_xero["xero"].stats()["created"]["Contacts"] == succeeded.count() > 0
+    assert succeeded.values("target_id").distinct().count() == succeeded.count()
