@@ -160,10 +160,15 @@ class ChangePage:
 
     ``cursor`` is safe to store once this page *and every earlier one* have
     outcomes: connectors order their reads so that it only moves forward.
+    ``total`` is how many records the whole read yields, every page together,
+    where the system says so (Salesforce's ``totalSize``, Xero's
+    ``pagination.itemCount``); None where it does not. A run's page shows a
+    progress bar by it.
     """
 
     records: list[Record]
     cursor: str | None
+    total: int | None = None
 
 
 @dataclass(frozen=True)

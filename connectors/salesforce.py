@@ -786,7 +786,7 @@ class SalesforceConnector(Connector):
             if records:
                 last = records[-1]
                 cursor = f"{soql_datetime(last['SystemModstamp'])} {last['Id']}"
-            yield ChangePage(records=records, cursor=cursor)
+            yield ChangePage(records=records, cursor=cursor, total=body.get("totalSize"))
             if body.get("done", True) or not body.get("nextRecordsUrl"):
                 return
             response = self._call("GET", body["nextRecordsUrl"], headers=headers)

@@ -369,7 +369,7 @@ class XeroConnector(Connector):
             stamps = [r["UpdatedDateUTC"] for r in records if r.get("UpdatedDateUTC")]
             if stamps:
                 cursor = max(_cursor_from(s) for s in stamps)
-            yield ChangePage(records, cursor)
+            yield ChangePage(records, cursor, total=(body.get("pagination") or {}).get("itemCount"))
             pages = (body.get("pagination") or {}).get("pageCount")
             last = page >= pages if pages is not None else len(records) < size
             if not info.paged or last:

@@ -14,15 +14,27 @@ from clarity.models import SyncRun, Trigger
 from clarity.pagination import EstimatedCountPaginator
 
 
-def run_total_known(run: SyncRun) -> bool:
-    """Whether the run knows how many records it has to do.
+def run_known_total(run: SyncRun) -> int | None:
+    """How many records the run has to do, where that is known; None where it is not.
 
     A retry run sends a known set of ledger rows (it does not read the
-    source), so it can say "40 of 100". A run reading a source learns its
-    records page by page: no connector tells the total up front, so its page
-    shows counts so far, never a bar that is always full.
+    source), so it can say "40 of 100". A run reading a source knows once the
+    source said how many records its read yields (Salesforce's ``totalSize``,
+    Xero's ``itemCount``: the pipeline keeps it as ``expected_total``). Other
+    sources (KashFlow, SYSPRO) are learnt page by page, so their runs show
+    counts so far, never a bar that is always full. Never less than what is
+    done: records that arrive while the run reads count too.
     """
-    return run.trigger == Trigger.RETRY
+    if run.trigger == Trigger.RETRY:
+        return run.total_count or None
+    if run.expected_total is None:
+        return None
+    return max(run.expected_total, run.done_count) or None
+
+
+def run_total_known(run: SyncRun) -> bool:
+    """Whether the run knows how many records it has to do (see ``run_known_total``)."""
+    return run_known_total(run) is not None
 
 
 def run_progress_html(run: SyncRun) -> str:
@@ -33,13 +45,14 @@ def run_progress_html(run: SyncRun) -> str:
         run.skipped_count,
         run.failed_count,
     )
-    if run_total_known(run) and run.total_count:
+    total = run_known_total(run)
+    if total is not None:
         return format_html(
             '{} of {} done <progress value="{}" max="{}"></progress> ({})',
             run.done_count,
-            run.total_count,
+            total,
             run.done_count,
-            run.total_count,
+            total,
             counts,
         )
     if run.active:
@@ -97,7 +110,8 @@ class SyncRunAdmin(admin.ModelAdmin):
                 "active": run.active,
                 "status": run.get_status_display(),
                 "done": run.done_count,
-                "total": run.total_count,
+                # The known total (retry, or as the source said), else what was read so far.
+                "total": run_known_total(run) or run.total_count,
                 "total_known": run_total_known(run),
                 "progress_html": run_progress_html(run),
             }

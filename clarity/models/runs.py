@@ -30,6 +30,9 @@ class SyncRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     total_count = models.PositiveIntegerField(default=0)
+    # How many records the run will have done, once its source said how many it
+    # has (Salesforce's totalSize, Xero's itemCount); None while nobody knows.
+    expected_total = models.PositiveIntegerField(null=True, blank=True)
     succeeded_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)

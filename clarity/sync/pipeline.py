@@ -254,11 +254,17 @@ def _check_lease(ctx: FlowContext) -> None:
 
 def read_and_deliver(ctx: FlowContext) -> None:
     flow = ctx.flow
+    # What is done already (retried first, or done before a resume) comes on top
+    # of the source's total: together they are what the run's bar fills up to.
+    done_before, expected = ctx.tally.succeeded + ctx.tally.skipped + ctx.tally.failed, None
     try:
         # The next page is read while this one is stored and sent (see readahead).
         with ReadAhead(ctx.source.read_changes(flow.source_entity, flow.cursor or None)) as pages:
             for page in pages:
                 _check_lease(ctx)
+                if expected is None and page.total is not None:
+                    expected = done_before + page.total
+                    SyncRun.objects.filter(pk=ctx.run.pk).update(expected_total=expected)
                 fresh, doubtful = ledger_first(ctx, page.records)
                 settle_and_resend(ctx, doubtful)
                 deliver(ctx, fresh)

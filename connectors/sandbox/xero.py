@@ -13,7 +13,9 @@ Behaviour follows ``systems/xero.md``. Where that file marks a fact as an
 assumption [A] the behaviour is an option: ``rate_limit_problem`` (the values
 of ``X-Rate-Limit-Problem``), the wording of some validation messages (see
 ``xero_org``), 401/403/404 bodies, and that ``If-Modified-Since`` is strict
-(records modified *after* the given time).
+(records modified *after* the given time). A paged list (``?page=``) answers
+``pagination{page,pageSize,pageCount,itemCount}`` [P], ``itemCount`` counting
+every record the filters match across all pages, not just this page's.
 
 Options (all optional): ``client_id``, ``client_secret``, ``redirect_uris``
 (None accepts any), ``tenants`` ([{"tenantId", "tenantName"}]), ``demo``

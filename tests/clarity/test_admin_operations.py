@@ -229,6 +229,20 @@ def test_a_retry_run_knows_its_total_and_shows_a_bar(finance_client, flow):
     assert (live["done"], live["total"], live["total_known"]) == (40, 100, True)
 
 
+def test_a_run_whose_source_told_its_total_shows_a_bar(finance_client, flow):
+    run = RunFactory(
+        flow=flow, status=RunStatus.RUNNING, total_count=80, succeeded_count=50, expected_total=300
+    )
+    html = finance_client.get(reverse("admin:clarity_syncrun_change", args=[run.pk]))
+    assert '50 of 300 done <progress value="50" max="300"></progress>' in html.content.decode()
+    live = finance_client.get(reverse("admin:clarity_syncrun_progress", args=[run.pk])).json()
+    assert (live["done"], live["total"], live["total_known"]) == (50, 300, True)
+    # Records that arrived while it read count too: the bar never runs past its end.
+    SyncRun.objects.filter(pk=run.pk).update(succeeded_count=310, status=RunStatus.SUCCEEDED)
+    html = finance_client.get(reverse("admin:clarity_syncrun_change", args=[run.pk]))
+    assert '310 of 310 done <progress value="310" max="310">' in html.content.decode()
+
+
 def test_run_progress_needs_the_right_to_see_runs(client, flow):
     run = RunFactory(flow=flow, status=RunStatus.RUNNING)
     client.force_login(UserFactory(username="no-role"))

@@ -166,6 +166,8 @@ def test_read_changes_pages_to_the_end_and_resumes_exactly(
     records = [r for page in pages for r in page.records]
     assert len(pages) > 3  # 25 a page: nextRecordsUrl was followed
     assert len(records) == len(app_of(server).data["Account"]) == 153
+    # totalSize counts the whole query on every page, those of nextRecordsUrl too.
+    assert {page.total for page in pages} == {153}
     keys = [(r["SystemModstamp"], r["Id"]) for r in records]
     assert keys == sorted(keys)
     # 50 Accounts share one SystemModstamp, so page 1's cursor sits inside a tie.
@@ -174,6 +176,7 @@ def test_read_changes_pages_to_the_end_and_resumes_exactly(
         r["Id"] for page in sf.read_changes("Account", pages[0].cursor) for r in page.records
     ]
     assert resumed == [r["Id"] for r in records[25:]]
+    assert next(sf.read_changes("Account", pages[0].cursor)).total == 153 - 25
     assert [p.records for p in sf.read_changes("Account", pages[-1].cursor)] == [[]]
 
 

@@ -169,11 +169,13 @@ def test_wrong_tenant_is_reported_plainly(
 def test_read_changes_pages_to_the_end_and_moves_the_cursor(xero: XeroConnector) -> None:
     pages = list(xero.read_changes("Contacts", None))
     assert [len(p.records) for p in pages] == [100, 100, 50]
+    # pagination.itemCount: every page tells the whole read's count, not its own.
+    assert [p.total for p in pages] == [250, 250, 250]
     cursors = [p.cursor for p in pages]
     assert cursors == sorted(cursors)
     cursor = pages[-1].cursor
     assert list(xero.read_changes("Contacts", cursor)) == [
-        type(pages[0])(records=[], cursor=cursor)
+        type(pages[0])(records=[], cursor=cursor, total=0)
     ]
     outcome = xero.write_batch("Contacts", [{"Name": "Fresh Start Ltd"}])[0]
     changed = [r for p in xero.read_changes("Contacts", cursor) for r in p.records]
@@ -182,7 +184,7 @@ def test_read_changes_pages_to_the_end_and_moves_the_cursor(xero: XeroConnector)
 
 def test_read_changes_of_unpaged_entities(xero: XeroConnector) -> None:
     pages = list(xero.read_changes("Accounts", None))
-    assert len(pages) == 1
+    assert len(pages) == 1 and pages[0].total is None  # no pagination object: no total
     assert any(a["Type"] == "BANK" for a in pages[0].records)
     assert len(next(iter(xero.read_changes("TaxRates", None))).records) >= 10
 
