@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+from django.db.models import Q
+from django.utils import timezone
+
 from clarity.models import SyncRun
 from clarity.sync.pipeline import RunDeferred, flow_run_execute
-from clarity.sync.queues import enqueue, pair_queue_name
+from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
 from clarity.sync.schedules import flow_schedule_fire
 from clarity.sync.sweeper import sweep
 from clarity.webhooks.services import webhook_events_process
@@ -33,13 +36,19 @@ def _run_flow(run_id: int) -> str:
         return flow_run_execute(run_id=run_id).status
     except RunDeferred as deferred:
         # Reschedule instead of sleeping in the worker (a 429's Retry-After, a busy flow).
+        # PostgreSQL keeps until when the run waits: should Redis lose the job, the
+        # sweeper enqueues it again then, not before (clarity/sync/sweeper.py).
+        seconds = max(1.0, deferred.seconds)
+        not_before = timezone.now() + timedelta(seconds=seconds)
+        SyncRun.objects.filter(Q(not_before__isnull=True) | Q(not_before__lt=not_before),
+                               pk=run_id).update(not_before=not_before)  # fmt: skip
         pair_id = SyncRun.objects.values_list("flow__pair_id", flat=True).get(pk=run_id)
-        enqueue(
-            pair_queue_name(pair_id),
-            "clarity.jobs.run_flow",
-            run_id,
-            delay=timedelta(seconds=max(1.0, deferred.seconds)),
-        )
+        queue_name = pair_queue_name(pair_id)
+        if run_id in run_jobs_pending(queue_name):
+            # Another job of this run waits already (enqueued twice): one pending job per run.
+            return f"deferred {deferred.seconds:.0f}s: {deferred.reason} (another job has it)"
+        enqueue(queue_name, RUN_FLOW, run_id, delay=timedelta(seconds=seconds),
+                job_id=run_job_id(run_id))  # fmt: skip
         return f"deferred {deferred.seconds:.0f}s: {deferred.reason}"
 
 

@@ -38,6 +38,10 @@ class SyncRun(models.Model):
     failed_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A deferred run (a 429's Retry-After, an open circuit breaker, a busy flow)
+    # waits until then: the sweeper enqueues it again only if its job is lost
+    # and this time has come, never while its scheduled job still waits.
+    not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-id",)

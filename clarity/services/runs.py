@@ -20,7 +20,7 @@ from clarity.models import (
     SyncRun,
     Trigger,
 )
-from clarity.sync.queues import enqueue, pair_queue_name
+from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 
@@ -52,7 +52,7 @@ def flow_run_enqueue(*, flow: Flow, trigger: str, user: AbstractBaseUser | None 
     if waiting is not None:
         return waiting
     run = SyncRun.objects.create(flow=flow, trigger=trigger, status=RunStatus.QUEUED)
-    enqueue(pair_queue_name(flow.pair_id), "clarity.jobs.run_flow", run.pk)
+    enqueue(pair_queue_name(flow.pair_id), RUN_FLOW, run.pk, job_id=run_job_id(run.pk))
     if user is not None:
         AuditEvent.objects.create(user=user, action="run_now", flow=flow, detail={"run": run.pk})
     return run

@@ -29,7 +29,14 @@ from clarity.models import (
     WebhookStatus,
 )
 from clarity.services.runs import flow_run_enqueue
-from clarity.sync.queues import DEFAULT_QUEUE, enqueue, pair_queue_name
+from clarity.sync.queues import (
+    DEFAULT_QUEUE,
+    RUN_FLOW,
+    enqueue,
+    pair_queue_name,
+    run_job_id,
+    run_jobs_pending,
+)
 from clarity.sync.schedules import schedules_ensure
 
 
@@ -38,24 +45,45 @@ def stale_queued() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "CLARITY_STALE_QUEUED_SECONDS", 120.0)))
 
 
+def runs_lost(*, now: datetime) -> list[tuple[int, int]]:
+    """``(run id, pair id)`` of the unfinished runs no RQ job will ever run.
+
+    A queued run older than :func:`stale_queued` whose wait (``not_before``,
+    set when it was deferred) is over, and a running run whose flow lease
+    expired (its worker is gone) — each only when Redis holds no job for it
+    still to start: none waiting in its queue, none scheduled (a deferred
+    run's job sits there until its Retry-After). Lost means Redis emptied, the
+    job deleted, or its worker killed; a run merely waiting keeps its one job.
+    """
+    candidates = list(
+        SyncRun.objects.filter(
+            Q(status=RunStatus.RUNNING)
+            & (Q(flow__locked_until__isnull=True) | Q(flow__locked_until__lt=now))
+            | Q(status=RunStatus.QUEUED, created_at__lt=now - stale_queued())
+            & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+        ).values_list("pk", "flow__pair_id")
+    )
+    pending: dict[int, dict[int, set[str]]] = {}
+    for _run_id, pair_id in candidates:
+        if pair_id not in pending:
+            pending[pair_id] = run_jobs_pending(pair_queue_name(pair_id))
+    return [(run_id, pair_id) for run_id, pair_id in candidates if run_id not in pending[pair_id]]
+
+
 def sweep() -> dict[str, int]:
     """Enqueue again what PostgreSQL says is unfinished; returns what it found.
 
     A run abandoned by a killed worker stays ``running`` with a flow lease
     nobody renews: once the lease expired it is enqueued again here, and the
     next worker continues it from the ledger. Enqueuing twice is harmless —
-    the flow lease lets one job run it and the other defers or finds it done.
+    the flow lease lets one job run it and the other defers or finds it done —
+    but each extra job costs a worker a turn, so a run gets one only when it
+    has none (see :func:`runs_lost`).
     """
     now = timezone.now()
-    orphaned = list(
-        SyncRun.objects.filter(
-            Q(status=RunStatus.RUNNING)
-            & (Q(flow__locked_until__isnull=True) | Q(flow__locked_until__lt=now))
-            | Q(status=RunStatus.QUEUED, created_at__lt=now - stale_queued())
-        ).values_list("pk", "flow__pair_id")
-    )
+    orphaned = runs_lost(now=now)
     for run_id, pair_id in orphaned:
-        enqueue(pair_queue_name(pair_id), "clarity.jobs.run_flow", run_id)
+        enqueue(pair_queue_name(pair_id), RUN_FLOW, run_id, job_id=run_job_id(run_id))
     busy = set(
         SyncRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).values_list(
             "flow_id", flat=True
