@@ -184,6 +184,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Runs, ledger records and webhook events each have a "status" of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "clarity.models.runs.RunStatus",
+        "RecordStatusEnum": "clarity.models.ledger.RecordStatus",
+        "WebhookStatusEnum": "clarity.models.webhooks.WebhookStatus",
+    },
 }
 
 # Alerts go out by e-mail: EMAIL_URL is e.g. smtp+tls://user:password@mail.example.com:587.
