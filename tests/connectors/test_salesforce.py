@@ -14,8 +14,8 @@ from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import RetryPolicy
 from connectors.ratelimit import RateLimiter, RateLimits
 from connectors.salesforce import SalesforceConnector, changes_query
-from connectors.sandbox import salesforce as sandbox
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.salesforce import app as sandbox
 
 FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05, max_retry_after=2.0)
 Make = Callable[..., SalesforceConnector]

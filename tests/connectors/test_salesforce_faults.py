@@ -11,9 +11,9 @@ from connectors.base import ConnectionConfig, InMemoryTokenStore, WriteStatus
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind, RateLimitedError
 from connectors.http import RetryPolicy
 from connectors.salesforce import SalesforceConnector
-from connectors.sandbox import salesforce as sandbox
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.salesforce import app as sandbox
 
 MISSING = "0015g0000000999AAA"
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.sandbox import salesforce as sandbox
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.salesforce import app as sandbox
 
 V = "/services/data/v62.0"
 

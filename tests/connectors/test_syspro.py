@@ -15,9 +15,9 @@ from connectors.base import ConnectionConfig, InMemoryTokenStore, WriteStatus
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import RetryPolicy
 from connectors.ratelimit import RateLimiter
-from connectors.sandbox import syspro as sandbox
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.syspro import app as sandbox
 from connectors.syspro import SysproConnector, syspro_connector
 
 Start = Callable[..., SandboxServer]

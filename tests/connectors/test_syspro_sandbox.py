@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from connectors.sandbox import syspro as sandbox
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.syspro import app as sandbox
 
 Start = Callable[..., SandboxServer]
 LOGON = {

@@ -1,0 +1,3 @@
+"""The Salesforce sandbox: ``app`` (REST routes), ``auth`` (OAuth 2.0 and JWT bearer),
+``schema`` (sObjects, fields and validation rules), ``soql`` (the query language),
+``events`` (change data capture) and ``seed`` (the demo org)."""
