@@ -13,7 +13,7 @@ from clarity.models import SyncRun, WebhookEvent, WebhookStatus
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from clarity.sync.sweeper import sweep
 from clarity.webhooks.services import MAX_BODY_BYTES, webhook_events_process
-from connectors.sandbox.salesforce.app import CDC_SECRET_HEADER
+from connectors.sandbox.salesforce.events import CDC_SECRET_HEADER
 from connectors.sandbox.xero.events import sign
 from tests.factories import ConnectionFactory, FlowFactory, PairFactory
 
