@@ -5,23 +5,20 @@ Opportunity's Amount.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from connectors.sandbox.salesforce.schema import Transaction
-
-if TYPE_CHECKING:
-    from connectors.sandbox.salesforce.app import SalesforceApp
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.salesforce.schema import (
     SCHEMA,
     RecordError,
+    Transaction,
     sf_datetime,
     sf_error,
 )
+
+if TYPE_CHECKING:
+    from connectors.sandbox.salesforce.app import SalesforceApp
 
 
 @dataclass(frozen=True)

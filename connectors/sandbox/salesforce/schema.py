@@ -5,22 +5,20 @@ writes them, the error shapes, describe output, and the field checks a save runs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from connectors.sandbox.salesforce.app import SalesforceApp
-
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.core import (
     HttpError,
     json_response,
 )
+
+if TYPE_CHECKING:
+    from connectors.sandbox.salesforce.app import SalesforceApp
 
 
 @dataclass(frozen=True)

@@ -4,20 +4,18 @@ over 90 days, plus the records that fail the way real ones do (``SEED_FACTS``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from connectors.sandbox.salesforce.app import SalesforceApp
-
 import random
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.salesforce.schema import (
     SCHEMA,
     STAGES,
     sf_datetime,
 )
+
+if TYPE_CHECKING:
+    from connectors.sandbox.salesforce.app import SalesforceApp
 
 SEED_FACTS = {
     "closed_won_zero_amount": "Opportunity ExternalID__c OPP-0999 'Brightwell annual support "

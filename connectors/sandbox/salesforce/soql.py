@@ -5,22 +5,19 @@ condition matches a row, the sort order and how a selected relationship field ne
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from connectors.sandbox.salesforce.schema import FIELDS, SCHEMA, parse_datetime, sf_error
-
-if TYPE_CHECKING:
-    from connectors.sandbox.salesforce.app import SalesforceApp
-
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.core import (
     HttpError,
 )
+from connectors.sandbox.salesforce.schema import FIELDS, SCHEMA, parse_datetime, sf_error
+
+if TYPE_CHECKING:
+    from connectors.sandbox.salesforce.app import SalesforceApp
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:\\.|[^'\\])*')"
