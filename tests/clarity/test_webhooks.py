@@ -202,7 +202,7 @@ def sf_flow():
 
 
 def change_event(origin: str = "com/salesforce/api/rest/62.0", replay: int = 1) -> bytes:
-    """Shaped as connectors.sandbox.salesforce's ``announce`` sends it."""
+    """Shaped as connectors.sandbox.salesforce.events' ``announce`` sends it."""
     header = {
         "entityName": "Account", "recordIds": ["001000000000001AAA"], "changeType": "UPDATE",
         "changedFields": ["Name"], "nulledFields": [], "diffFields": [],

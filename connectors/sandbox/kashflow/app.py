@@ -54,13 +54,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.core import (
-    HttpError,
-    RateRule,
-    Request,
-    Response,
-    json_response,
-)
+from connectors.sandbox.core import HttpError, RateRule, Request, Response, json_response
 from connectors.sandbox.kashflow.auth import KashFlowAuth
 from connectors.sandbox.kashflow.schema import (
     CENT,
@@ -76,12 +70,7 @@ from connectors.sandbox.kashflow.schema import (
     new_invoice,
     stamp_at,
 )
-from connectors.sandbox.kashflow.seed import (
-    BANK_ACCOUNTS,
-    NOMINAL_CODES,
-    PRODUCTS,
-    seed_company,
-)
+from connectors.sandbox.kashflow.seed import BANK_ACCOUNTS, NOMINAL_CODES, PRODUCTS, seed_company
 
 DEFAULTS: dict[str, Any] = {
     "username": "demo",

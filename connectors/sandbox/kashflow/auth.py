@@ -10,13 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from connectors.sandbox.core import (
-    HttpError,
-    Request,
-    Response,
-    SandboxApp,
-    json_response,
-)
+from connectors.sandbox.core import HttpError, Request, Response, SandboxApp, json_response
 
 
 class KashFlowAuth(SandboxApp):

@@ -12,9 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from connectors.sandbox.core import (
-    Response,
-)
+from connectors.sandbox.core import Response
 
 Record = dict[str, Any]
 

@@ -10,11 +10,7 @@ import random
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from connectors.sandbox.kashflow.schema import (
-    new_customer,
-    new_invoice,
-    stamp_at,
-)
+from connectors.sandbox.kashflow.schema import new_customer, new_invoice, stamp_at
 
 if TYPE_CHECKING:
     from connectors.sandbox.kashflow.app import KashFlowSandbox

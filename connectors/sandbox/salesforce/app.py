@@ -52,13 +52,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connectors.sandbox.core import (
-    HttpError,
-    RateRule,
-    Request,
-    Response,
-    json_response,
-)
+from connectors.sandbox.core import HttpError, RateRule, Request, Response, json_response
 from connectors.sandbox.salesforce.auth import (
     DEMO_CLIENT_SECRET,
     DEMO_CONSUMER_KEY,
@@ -93,9 +87,7 @@ from connectors.sandbox.salesforce.schema import (
     sf_error,
     validate_fields,
 )
-from connectors.sandbox.salesforce.seed import (
-    seed_org,
-)
+from connectors.sandbox.salesforce.seed import seed_org
 from connectors.sandbox.salesforce.soql import (
     Query,
     SoqlParser,

@@ -15,16 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from connectors.sandbox.core import (
-    HttpError,
-    Request,
-    Response,
-    SandboxApp,
-    json_response,
-)
-from connectors.sandbox.salesforce.schema import (
-    sf_error,
-)
+from connectors.sandbox.core import HttpError, Request, Response, SandboxApp, json_response
+from connectors.sandbox.salesforce.schema import sf_error
 
 DEMO_CONSUMER_KEY = "3MVG9demo.clarity.connect.sandbox"
 

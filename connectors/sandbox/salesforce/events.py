@@ -11,13 +11,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from connectors.sandbox.core import (
-    HttpError,
-    Request,
-    Response,
-    SandboxApp,
-    json_response,
-)
+from connectors.sandbox.core import HttpError, Request, Response, SandboxApp, json_response
 from connectors.sandbox.salesforce.schema import Transaction
 
 CDC_SECRET_HEADER = "X-Clarity-Webhook-Secret"  # noqa: S105 (a header's name)

@@ -12,10 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.sandbox.core import (
-    HttpError,
-    json_response,
-)
+from connectors.sandbox.core import HttpError, json_response
 
 if TYPE_CHECKING:
     from connectors.sandbox.salesforce.app import SalesforceApp

@@ -8,11 +8,7 @@ import random
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from connectors.sandbox.salesforce.schema import (
-    SCHEMA,
-    STAGES,
-    sf_datetime,
-)
+from connectors.sandbox.salesforce.schema import SCHEMA, STAGES, sf_datetime
 
 if TYPE_CHECKING:
     from connectors.sandbox.salesforce.app import SalesforceApp

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from connectors.sandbox.core import (
-    HttpError,
-)
+from connectors.sandbox.core import HttpError
 from connectors.sandbox.salesforce.schema import FIELDS, SCHEMA, parse_datetime, sf_error
 
 if TYPE_CHECKING:

@@ -68,13 +68,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.core import (
-    RateRule,
-    Request,
-    Response,
-    text_response,
-    xml_response,
-)
+from connectors.sandbox.core import RateRule, Request, Response, text_response, xml_response
 from connectors.sandbox.syspro.auth import Session, SysproAuth
 from connectors.sandbox.syspro.query import (
     add_element,
@@ -101,10 +95,7 @@ from connectors.sandbox.syspro.schema import (
     iso,
     money,
 )
-from connectors.sandbox.syspro.seed import (
-    CUSTOMER_COUNT,
-    cached_tables,
-)
+from connectors.sandbox.syspro.seed import CUSTOMER_COUNT, cached_tables
 
 ROOT = "/SYSPROWCFService/Rest"
 

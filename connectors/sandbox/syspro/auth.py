@@ -11,17 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from connectors.sandbox.core import (
-    Request,
-    Response,
-    SandboxApp,
-)
-from connectors.sandbox.syspro.query import (
-    add_element,
-)
-from connectors.sandbox.syspro.schema import (
-    BoError,
-)
+from connectors.sandbox.core import Request, Response, SandboxApp
+from connectors.sandbox.syspro.query import add_element
+from connectors.sandbox.syspro.schema import BoError
 
 
 @dataclass

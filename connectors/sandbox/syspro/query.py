@@ -13,11 +13,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.sandbox.syspro.schema import (
-    NUMERIC_COLUMNS,
-    BoError,
-    Row,
-)
+from connectors.sandbox.syspro.schema import NUMERIC_COLUMNS, BoError, Row
 
 
 def parse_xml(xml: str | None, what: str) -> ET.Element:

@@ -63,12 +63,7 @@ from connectors.sandbox.xero.auth import (
     RefreshToken,
 )
 from connectors.sandbox.xero.events import WebhookSender
-from connectors.sandbox.xero.query import (
-    filter_rows,
-    order_rows,
-    parse_since,
-    validation_error,
-)
+from connectors.sandbox.xero.query import filter_rows, order_rows, parse_since, validation_error
 from connectors.sandbox.xero.schema import (
     ENTITIES,
     ID_FIELDS,

@@ -10,17 +10,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.sandbox.core import (
-    HttpError,
-    Request,
-    Response,
-    json_response,
-)
-from connectors.sandbox.xero.schema import (
-    ID_FIELDS,
-    Record,
-    from_xero_date,
-)
+from connectors.sandbox.core import HttpError, Request, Response, json_response
+from connectors.sandbox.xero.schema import ID_FIELDS, Record, from_xero_date
 
 
 def parse_since(value: str | None) -> int | None:
