@@ -1,3 +1,4 @@
 """The SYSPRO sandbox (e.net REST service): ``app`` (routes and business objects),
-``auth`` (logon and sessions), ``schema`` (tables, keys, awkward records), ``query``
-(the XML ``Where`` of COMFND/COMBRW) and ``seed`` (the demo data)."""
+``auth`` (logon and sessions), ``schema`` (tables, keys, licences, fields), ``query``
+(the XML in and out, and COMFND's ``Where``) and ``seed`` (the demo company and its
+awkward records)."""
