@@ -98,7 +98,7 @@ from connectors.salesforce import SalesforceConnector  # noqa: E402
 from connectors.sandbox.control import SandboxControl  # noqa: E402
 from connectors.sandbox.core import Request, Response, SandboxServer  # noqa: E402
 from connectors.sandbox.registry import create_app  # noqa: E402
-from connectors.sandbox.salesforce import DEMO_CLIENT_SECRET, DEMO_CONSUMER_KEY  # noqa: E402
+from connectors.sandbox.salesforce.auth import DEMO_CLIENT_SECRET, DEMO_CONSUMER_KEY  # noqa: E402
 from connectors.xero import (  # noqa: E402
     REFRESH_MARGIN,
     authorization_url,

@@ -1,8 +1,8 @@
 """Which systems have a sandbox, where each lives, and starting them together.
 
-A system's sandbox module exposes ``create_app(options) -> SandboxApp``. A
-module not written yet is skipped, not an error, so the command works while
-the systems are being built one by one.
+A system's sandbox package (``connectors/sandbox/<system>/``) has an ``app`` module
+exposing ``create_app(options) -> SandboxApp``. A module not written yet is skipped,
+not an error, so the command works while the systems are being built one by one.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 from connectors.sandbox.core import SandboxApp, SandboxServer
 
 SANDBOXES: dict[str, str] = {
-    "xero": "connectors.sandbox.xero",
-    "syspro": "connectors.sandbox.syspro",
-    "salesforce": "connectors.sandbox.salesforce",
-    "kashflow": "connectors.sandbox.kashflow",
+    "xero": "connectors.sandbox.xero.app",
+    "syspro": "connectors.sandbox.syspro.app",
+    "salesforce": "connectors.sandbox.salesforce.app",
+    "kashflow": "connectors.sandbox.kashflow.app",
 }
 
 DEFAULT_PORTS: dict[str, int] = {"xero": 8701, "syspro": 8702, "salesforce": 8703, "kashflow": 8704}
@@ -34,7 +34,7 @@ def load_factory(system: str) -> AppFactory | None:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
+        if exc.name is not None and f"{module_name}.".startswith(f"{exc.name}."):
             return None
         raise
     factory: AppFactory = module.create_app

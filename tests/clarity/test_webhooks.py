@@ -13,8 +13,8 @@ from clarity.models import SyncRun, WebhookEvent, WebhookStatus
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from clarity.sync.sweeper import sweep
 from clarity.webhooks.services import MAX_BODY_BYTES, webhook_events_process
-from connectors.sandbox.salesforce import CDC_SECRET_HEADER
-from connectors.sandbox.xero_webhooks import sign
+from connectors.sandbox.salesforce.events import CDC_SECRET_HEADER
+from connectors.sandbox.xero.events import sign
 from tests.factories import ConnectionFactory, FlowFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
@@ -202,7 +202,7 @@ def sf_flow():
 
 
 def change_event(origin: str = "com/salesforce/api/rest/62.0", replay: int = 1) -> bytes:
-    """Shaped as connectors.sandbox.salesforce's ``announce`` sends it."""
+    """Shaped as connectors.sandbox.salesforce.events' ``announce`` sends it."""
     header = {
         "entityName": "Account", "recordIds": ["001000000000001AAA"], "changeType": "UPDATE",
         "changedFields": ["Name"], "nulledFields": [], "diffFields": [],

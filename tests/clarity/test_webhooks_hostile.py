@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from clarity.models import WebhookEvent
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 from connectors.models import Connection
-from connectors.sandbox.salesforce import CDC_SECRET_HEADER
-from connectors.sandbox.xero_webhooks import sign
+from connectors.sandbox.salesforce.events import CDC_SECRET_HEADER
+from connectors.sandbox.xero.events import sign
 from connectors.secrets import Sealed
 from tests.factories import ConnectionFactory
 

@@ -15,9 +15,9 @@ from connectors.errors import ConnectorError, ErrorCode, ErrorKind, RateLimitedE
 from connectors.http import RetryPolicy
 from connectors.kashflow import KashFlowConnector, kashflow_connector, payment_reference
 from connectors.ratelimit import RateLimiter, RateLimits
-from connectors.sandbox import kashflow as sandbox
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.kashflow import app as sandbox
 
 FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05, max_retry_after=2.0)
 Make = Callable[..., KashFlowConnector]

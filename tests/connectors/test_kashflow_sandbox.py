@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.sandbox import kashflow as sandbox
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.kashflow import app as sandbox
 
 WORD = "clarity"
 

@@ -14,8 +14,15 @@ from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import RetryPolicy
 from connectors.ratelimit import RateLimiter, RateLimits
 from connectors.salesforce import SalesforceConnector, changes_query
-from connectors.sandbox import salesforce as sandbox
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.salesforce import app as sandbox
+from connectors.sandbox.salesforce.auth import (
+    DEMO_CLIENT_SECRET,
+    DEMO_CONSUMER_KEY,
+    DEMO_PRIVATE_KEY,
+    DEMO_REFRESH_TOKEN,
+    DEMO_USERNAME,
+)
 
 FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05, max_retry_after=2.0)
 Make = Callable[..., SalesforceConnector]
@@ -53,12 +60,12 @@ def make(server: SandboxServer) -> Make:
             connection_id="sf-test",
             base_url=base_url or server.url,
             settings={
-                "client_id": sandbox.DEMO_CONSUMER_KEY,
-                "username": sandbox.DEMO_USERNAME,
+                "client_id": DEMO_CONSUMER_KEY,
+                "username": DEMO_USERNAME,
                 "query_batch_size": 25,
                 **(settings or {}),
             },
-            secrets={"private_key": sandbox.DEMO_PRIVATE_KEY} if secrets is None else secrets,
+            secrets={"private_key": DEMO_PRIVATE_KEY} if secrets is None else secrets,
         )
         connector = SalesforceConnector(config, tokens or InMemoryTokenStore(), limiter)
         connector.http.retry = connector.login_http.retry = FAST
@@ -84,7 +91,7 @@ def app_of(server: SandboxServer) -> sandbox.SalesforceApp:
 def test_jwt_bearer_login_keeps_instance_url_and_identity(sf: SalesforceConnector) -> None:
     check = sf.test_connection()
     assert check.reachable, check.message
-    assert check.connected_as == f"Clarity Integration <{sandbox.DEMO_USERNAME}>"
+    assert check.connected_as == f"Clarity Integration <{DEMO_USERNAME}>"
     stored = sf.tokens.load()
     assert stored is not None and stored.refresh_token is None  # JWT issues none
     assert stored.extra["instance_url"] == sf.config.base_url
@@ -92,7 +99,7 @@ def test_jwt_bearer_login_keeps_instance_url_and_identity(sf: SalesforceConnecto
 
 
 def test_client_credentials_login(make: Make) -> None:
-    sf = make(secrets={"client_secret": sandbox.DEMO_CLIENT_SECRET})
+    sf = make(secrets={"client_secret": DEMO_CLIENT_SECRET})
     assert sf.read_one("Account", "0015g0000000999AAA") is None
     assert sf.tokens.load() is not None
 
@@ -147,13 +154,13 @@ def test_expired_session_logs_in_again_once_across_threads(
 
 
 def test_refresh_token_grant_is_used_when_one_is_stored(make: Make, server: SandboxServer) -> None:
-    stale = Tokens("stale", sandbox.DEMO_REFRESH_TOKEN, extra={"instance_url": server.url})
+    stale = Tokens("stale", DEMO_REFRESH_TOKEN, extra={"instance_url": server.url})
     tokens = InMemoryTokenStore(stale)
-    sf = make(secrets={"client_secret": sandbox.DEMO_CLIENT_SECRET}, tokens=tokens)
+    sf = make(secrets={"client_secret": DEMO_CLIENT_SECRET}, tokens=tokens)
     assert sf.read_one("Account", "0015g0000000999AAA") is None
     fresh = tokens.load()
     assert fresh is not None and fresh.access_token != "stale"
-    assert fresh.refresh_token == sandbox.DEMO_REFRESH_TOKEN  # not rotated: the old one is kept
+    assert fresh.refresh_token == DEMO_REFRESH_TOKEN  # not rotated: the old one is kept
 
 
 # -- reads -------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from connectors.base import ConnectionConfig, InMemoryTokenStore, WriteStatus
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind, RateLimitedError
 from connectors.http import RetryPolicy
 from connectors.salesforce import SalesforceConnector
-from connectors.sandbox import salesforce as sandbox
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.salesforce import app as sandbox
+from connectors.sandbox.salesforce.auth import DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY, DEMO_USERNAME
 
 MISSING = "0015g0000000999AAA"
 
@@ -38,8 +39,8 @@ def sf(running: SandboxServer, org: SandboxControl) -> SalesforceConnector:
         system="salesforce",
         connection_id="sf-faults",
         base_url=running.url,
-        settings={"client_id": sandbox.DEMO_CONSUMER_KEY, "username": sandbox.DEMO_USERNAME},
-        secrets={"private_key": sandbox.DEMO_PRIVATE_KEY},
+        settings={"client_id": DEMO_CONSUMER_KEY, "username": DEMO_USERNAME},
+        secrets={"private_key": DEMO_PRIVATE_KEY},
     )
     connector = SalesforceConnector(config, InMemoryTokenStore())
     connector.http.retry = RetryPolicy(backoff_base=0.01, backoff_max=0.05, max_retry_after=2)

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.sandbox import salesforce as sandbox
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.salesforce import app as sandbox
+from connectors.sandbox.salesforce.auth import DEMO_CLIENT_SECRET, DEMO_CONSUMER_KEY
+from connectors.sandbox.salesforce.seed import SEED_FACTS
 
 V = "/services/data/v62.0"
 
@@ -32,8 +34,8 @@ def org(running: SandboxServer) -> requests.Session:
         f"{running.url}/services/oauth2/token",
         data={
             "grant_type": "client_credentials",
-            "client_id": sandbox.DEMO_CONSUMER_KEY,
-            "client_secret": sandbox.DEMO_CLIENT_SECRET,
+            "client_id": DEMO_CONSUMER_KEY,
+            "client_secret": DEMO_CLIENT_SECRET,
         },
         timeout=5,
     ).json()
@@ -72,7 +74,7 @@ def test_seeded_failures_are_there(org: requests.Session) -> None:
         for name in ("Account", "Contact", "Opportunity", "OpportunityLineItem")
     }
     assert sum(counts.values()) > 1000
-    assert set(sandbox.SEED_FACTS) >= {"closed_won_zero_amount", "accounts_colliding_external_id"}
+    assert set(SEED_FACTS) >= {"closed_won_zero_amount", "accounts_colliding_external_id"}
 
 
 def test_session_required_and_limit_header(org: requests.Session) -> None:
@@ -117,8 +119,8 @@ def test_upsert_answers_204_before_the_cutover(running: SandboxServer) -> None:
             f"{server.url}/services/oauth2/token",
             data={
                 "grant_type": "client_credentials",
-                "client_id": sandbox.DEMO_CONSUMER_KEY,
-                "client_secret": sandbox.DEMO_CLIENT_SECRET,
+                "client_id": DEMO_CONSUMER_KEY,
+                "client_secret": DEMO_CLIENT_SECRET,
             },
             timeout=5,
         ).json()["access_token"]

@@ -18,7 +18,7 @@ from django.views.debug import get_exception_reporter_class, technical_500_respo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import connectors.sandbox.syspro as syspro_sandbox
+import connectors.sandbox.syspro.app as syspro_sandbox
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.redaction import MASK, redact

@@ -15,9 +15,10 @@ from connectors.base import ConnectionConfig, InMemoryTokenStore, WriteStatus
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import RetryPolicy
 from connectors.ratelimit import RateLimiter
-from connectors.sandbox import syspro as sandbox
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.syspro import app as sandbox
+from connectors.sandbox.syspro import seed
 from connectors.syspro import SysproConnector, syspro_connector
 
 Start = Callable[..., SandboxServer]
@@ -187,7 +188,7 @@ def test_customers_page_to_the_end_and_the_cursor_moves_forward(server: SandboxS
     syspro = connect(server, page_size=50)
     pages = list(syspro.read_changes("ArCustomer", None))
     codes = [row["Customer"] for page in pages for row in page.records]
-    assert len(pages) == 7 and len(codes) == sandbox.CUSTOMER_COUNT == len(set(codes))
+    assert len(pages) == 7 and len(codes) == seed.CUSTOMER_COUNT == len(set(codes))
     cursor = pages[-1].cursor
     stamp = json.loads(cursor or "")[0]
     again = [r for p in syspro.read_changes("ArCustomer", cursor) for r in p.records]
@@ -201,13 +202,13 @@ def test_customers_page_to_the_end_and_the_cursor_moves_forward(server: SandboxS
 def test_orders_and_invoices_come_with_their_lines(server: SandboxServer) -> None:
     syspro = connect(server, page_size=100)
     orders = {r["SalesOrder"]: r for p in syspro.read_changes("SorMaster", None) for r in p.records}
-    assert len(orders) == sandbox.ORDER_COUNT
+    assert len(orders) == seed.ORDER_COUNT
     assert all(order["SorDetail"] for order in orders.values())
-    assert orders[sandbox.ORPHAN_ORDER]["Customer"] == sandbox.MISSING_CUSTOMER
-    unmapped = orders[sandbox.UNMAPPED_ORDER]["SorDetail"]
+    assert orders[seed.ORPHAN_ORDER]["Customer"] == seed.MISSING_CUSTOMER
+    unmapped = orders[seed.UNMAPPED_ORDER]["SorDetail"]
     assert {"MStockCode": "LEGACY-001", "MProductClass": "OBS"}.items() <= unmapped[-1].items()
     invoices = [r for p in syspro.read_changes("ArInvoice", None) for r in p.records]
-    assert len(invoices) == sandbox.INVOICE_COUNT
+    assert len(invoices) == seed.INVOICE_COUNT
     lines = sum(len(i["ArTrnDetail"]) for i in invoices)
     assert lines == len(app_of(server).tables["ArTrnDetail"])
 
@@ -226,15 +227,15 @@ def test_the_whole_gl_history_reads_in_pages(start_sandbox: Start) -> None:
 def test_a_server_capping_rows_below_page_size_loses_nothing(start_sandbox: Start) -> None:
     server = start_sandbox("syspro", max_return_rows=100)
     rows = [r for p in connect(server).read_changes("ArCustomer", None) for r in p.records]
-    assert len(rows) == sandbox.CUSTOMER_COUNT
+    assert len(rows) == seed.CUSTOMER_COUNT
 
 
 def test_read_one_matches_the_polled_shape(syspro: SysproConnector) -> None:
     polled = {r["SalesOrder"]: r for p in syspro.read_changes("SorMaster", None) for r in p.records}
     assert syspro.read_one("SorMaster", "100005") == polled["100005"]
     customer = syspro.read_one("ArCustomer", "0000150")
-    assert customer and customer["Name"] == sandbox.DUPLICATE_NAME
-    assert syspro.read_one("ArCustomer", sandbox.MISSING_CUSTOMER) is None
+    assert customer and customer["Name"] == seed.DUPLICATE_NAME
+    assert syspro.read_one("ArCustomer", seed.MISSING_CUSTOMER) is None
     stock = syspro.read_one("InvMaster", "PUMP-OUT")
     assert stock and {w["QtyOnHand"] for w in stock["InvWarehouse"]} == {"0"}
     assert syspro.read_one("GenJournalDetail", "2025/3/4/2")["GlPeriod"] == "3"
@@ -288,7 +289,7 @@ def test_orders_are_created_once_and_failures_say_why(server: SandboxServer) -> 
     syspro = connect(server, allocation_action="F")
     batch = [
         order("0000001", "CC-1001"),
-        order(sandbox.MISSING_CUSTOMER, "CC-1002"),
+        order(seed.MISSING_CUSTOMER, "CC-1002"),
         order("0000001", "CC-1003", {"StockCode": "NOPE-1", "Warehouse": "FG", "OrderQty": 1}),
         order("0000001", "CC-1004", {"StockCode": "PUMP-OUT", "Warehouse": "FG", "OrderQty": 3}),
         order("0000001", None),
@@ -409,9 +410,9 @@ def test_every_reply_style_reads_the_same(start_sandbox: Start, options: dict) -
     server = start_sandbox("syspro", **options)
     syspro = connect(server, page_size=200)
     customer = syspro.read_one("ArCustomer", "0000150")
-    assert customer and customer["Name"] == sandbox.DUPLICATE_NAME
+    assert customer and customer["Name"] == seed.DUPLICATE_NAME
     rows = [r for p in syspro.read_changes("SorMaster", None) for r in p.records]
-    assert len(rows) == sandbox.ORDER_COUNT and rows[0]["SorDetail"][0]["MStockCode"]
+    assert len(rows) == seed.ORDER_COUNT and rows[0]["SorDetail"][0]["MStockCode"]
     outcomes = syspro.write_batch("SorMaster", [order("0000001", "STYLE-1"), order("X", "S-2")])
     assert outcomes[0].status is WriteStatus.CREATED and outcomes[1].code == "customer_not_found"
 

@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 import requests
 
-from connectors.sandbox import syspro as sandbox
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.syspro import app as sandbox
+from connectors.sandbox.syspro import seed
 
 Start = Callable[..., SandboxServer]
 LOGON = {
@@ -93,10 +94,10 @@ def test_comfnd_fetch_and_browse(client: Client) -> None:
         "<Query><TableName>ArCustomer</TableName><ReturnRows>5</ReturnRows><Columns>"
         "<Column>Customer</Column><Column>Name</Column></Columns><Where><Expression>"
         "<OpenBracket>(</OpenBracket><Column>Name</Column><Condition>LIKE</Condition>"
-        f"<Value>{sandbox.DUPLICATE_NAME}</Value><CloseBracket>)</CloseBracket></Expression>"
+        f"<Value>{seed.DUPLICATE_NAME}</Value><CloseBracket>)</CloseBracket></Expression>"
         "</Where><OrderBy><Column>Customer</Column></OrderBy></Query>",
     )
-    for code in sandbox.DUPLICATE_NAME_CUSTOMERS:
+    for code in seed.DUPLICATE_NAME_CUSTOMERS:
         assert f"<Customer>{code}</Customer>" in found
     assert "<ReturnedRows>2</ReturnedRows>" in found and "<Email>" not in found
     fetched = client.call(
@@ -104,7 +105,7 @@ def test_comfnd_fetch_and_browse(client: Client) -> None:
         "COMFCH",
         "<Fetch><TableName>InvMaster</TableName><Key>LEGACY-001</Key></Fetch>",
     )
-    assert f"<ProductClass>{sandbox.UNMAPPED_PRODUCT_CLASS}</ProductClass>" in fetched
+    assert f"<ProductClass>{seed.UNMAPPED_PRODUCT_CLASS}</ProductClass>" in fetched
     browsed = client.call(
         "Query/Browse",
         "COMBRW",
@@ -198,16 +199,16 @@ def test_a_gateway_rate_limit_answers_429_with_retry_after(start_sandbox: Start)
 def test_seed_holds_the_records_that_fail_downstream(server: SandboxServer) -> None:
     tables = server.app.tables
     names = Counter(c["Name"] for c in tables["ArCustomer"])
-    assert [n for n, count in names.items() if count > 1] == [sandbox.DUPLICATE_NAME]
+    assert [n for n, count in names.items() if count > 1] == [seed.DUPLICATE_NAME]
     customers = {c["Customer"] for c in tables["ArCustomer"]}
     orphans = {o["SalesOrder"] for o in tables["SorMaster"] if o["Customer"] not in customers}
-    assert orphans == {sandbox.ORPHAN_ORDER}
+    assert orphans == {seed.ORPHAN_ORDER}
     unpaid = {i["Invoice"] for i in tables["ArInvoice"] if i["Customer"] not in customers}
-    assert unpaid == {sandbox.ORPHAN_INVOICE}
+    assert unpaid == {seed.ORPHAN_INVOICE}
     legacy = {
         line["Invoice"] for line in tables["ArTrnDetail"] if line["StockCode"] == "LEGACY-001"
     }
-    assert legacy == {sandbox.UNMAPPED_INVOICE}
+    assert legacy == {seed.UNMAPPED_INVOICE}
     journals: dict[tuple[str, ...], Decimal] = {}
     for entry in tables["GenJournalDetail"]:
         key = (entry["GlYear"], entry["GlPeriod"], entry["Journal"])

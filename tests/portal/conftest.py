@@ -15,7 +15,7 @@ from connectors.sandbox.registry import create_app
 from portal.models import PortalClient
 from portal.services import portal_token_issue
 
-# Seeded customers (connectors/sandbox/syspro.py): price code by number % 5, on hold by % 37.
+# Seeded customers (connectors/sandbox/syspro/): price code by number % 5, on hold by % 37.
 CUSTOMER_A, CUSTOMER_B, CUSTOMER_D, CUSTOMER_LIST = "0000001", "0000002", "0000004", "0000005"
 CUSTOMER_ON_HOLD = "0000037"
 ALLOWED = (CUSTOMER_A, CUSTOMER_B, CUSTOMER_D, CUSTOMER_LIST, CUSTOMER_ON_HOLD)

@@ -17,7 +17,7 @@ from clarity.services.runs import flow_run_enqueue
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl
-from connectors.sandbox.syspro import SysproSandbox
+from connectors.sandbox.syspro.app import SysproSandbox
 from tests.clarity.conftest import connect_xero
 from tests.usecases.workers import work_until_idle
 

@@ -28,7 +28,7 @@ ORDERS = "Sales orders → Invoices"
 PAYMENTS = "Payments → AR payments"
 JOURNALS = "GL journals → Manual journals"
 
-# The SYSPRO sandbox's awkward records (connectors/sandbox/syspro.py).
+# The SYSPRO sandbox's awkward records (connectors/sandbox/syspro/).
 DUPLICATE_NAME = "Harbour View Trading Ltd"
 DUPLICATE_NAME_CUSTOMERS = ("0000150", "0000275")
 UNMAPPED_ORDER, UNMAPPED_STOCK_CODE = "100027", "LEGACY-001"

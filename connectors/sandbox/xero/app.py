@@ -12,7 +12,7 @@ Paths on the one loopback server stand in for Xero's three hosts:
 Behaviour follows ``systems/xero.md``. Where that file marks a fact as an
 assumption [A] the behaviour is an option: ``rate_limit_problem`` (the values
 of ``X-Rate-Limit-Problem``), the wording of some validation messages (see
-``xero_org``), 401/403/404 bodies, and that ``If-Modified-Since`` is strict
+``schema``), 401/403/404 bodies, and that ``If-Modified-Since`` is strict
 (records modified *after* the given time). A paged list (``?page=``) answers
 ``pagination{page,pageSize,pageCount,itemCount}`` [P], ``itemCount`` counting
 every record the filters match across all pages, not just this page's.
@@ -33,32 +33,31 @@ Control routes beyond the common ones: ``POST /_sandbox/webhooks`` {"url",
 
 from __future__ import annotations
 
-import base64
-import binascii
-import email.utils
 import hashlib
-import hmac
-import json
-import re
 import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from connectors.sandbox.core import (
     HttpError,
     RateRule,
     Request,
     Response,
-    SandboxApp,
     json_response,
-    redirect,
     text_response,
 )
-from connectors.sandbox.xero_org import (
+from connectors.sandbox.xero.auth import (
+    SCOPES,
+    AccessToken,
+    RefreshToken,
+    XeroAuth,
+)
+from connectors.sandbox.xero.events import WebhookSender
+from connectors.sandbox.xero.query import filter_rows, order_rows, parse_since, validation_error
+from connectors.sandbox.xero.schema import (
     ENTITIES,
     ID_FIELDS,
     Invalid,
@@ -67,54 +66,16 @@ from connectors.sandbox.xero_org import (
     from_xero_date,
     to_xero_date,
 )
-from connectors.sandbox.xero_webhooks import WebhookSender
 
 API = "/api.xro/2.0"
 PAGED = {"Contacts", "Invoices", "Payments", "ManualJournals"}
 MAX_BODY = 10 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
-REFRESH_TOKEN_TTL = 60 * 24 * 3600
-CODE_TTL = 300
 WEBHOOK_CATEGORIES = {"Contacts": "CONTACT", "Invoices": "INVOICE"}
-# Scopes that grant each entity; "<scope>.read" grants GET.
-SCOPES = {
-    "Contacts": ("accounting.contacts",),
-    "Invoices": ("accounting.invoices", "accounting.transactions"),
-    "Items": ("accounting.invoices", "accounting.settings", "accounting.transactions"),
-    "Payments": ("accounting.payments", "accounting.transactions"),
-    "ManualJournals": ("accounting.manualjournals", "accounting.transactions"),
-    "Accounts": ("accounting.settings",),
-    "TaxRates": ("accounting.settings",),
-    "Organisation": ("accounting.settings",),
-}
 DEFAULT_TENANT = {
     "tenantId": "4b3c3c4e-8e1a-4c1e-9d59-6f1f0a1d2e3f",
     "tenantName": "Demo Company (UK)",
 }
-
-
-@dataclass
-class Grant:
-    """One consent: the refresh tokens and access tokens descending from it."""
-
-    client_id: str
-    scope: str
-    auth_event_id: str
-    user_id: str
-    revoked: bool = False
-
-
-@dataclass
-class RefreshToken:
-    grant: Grant
-    expires: float
-    rotated_at: float | None = None
-
-
-@dataclass
-class AccessToken:
-    grant: Grant
-    expires: float
 
 
 @dataclass
@@ -125,7 +86,7 @@ class CachedResponse:
     body: bytes
 
 
-class XeroSandbox(SandboxApp):
+class XeroSandbox(XeroAuth):
     name = "xero"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -228,174 +189,6 @@ class XeroSandbox(SandboxApp):
             status,
         )
 
-    # -- identity -------------------------------------------------------------
-
-    def authorize(self, request: Request) -> Response:
-        """Auto-consent: check the request like Xero, then redirect back with a code."""
-        redirect_uri = request.arg("redirect_uri")
-        problems = []
-        if request.arg("response_type") != "code":
-            problems.append("unsupported_response_type")
-        if request.arg("client_id") != self.client_id:
-            problems.append("unauthorized_client")
-        allowed = self.options.get("redirect_uris")
-        if not redirect_uri or (allowed is not None and redirect_uri not in allowed):
-            problems.append("invalid redirect_uri")
-        if not request.arg("scope"):
-            problems.append("invalid_scope")
-        if problems:
-            return text_response(f"Sorry, something went wrong: {', '.join(problems)}", 400)
-        code = secrets.token_urlsafe(24)
-        self.codes[code] = {
-            "redirect_uri": redirect_uri,
-            "scope": request.arg("scope"),
-            "expires": self.now() + CODE_TTL,
-        }
-        query = {"code": code, "scope": request.arg("scope"), "session_state": uuid.uuid4().hex}
-        if request.arg("state") is not None:
-            query["state"] = request.arg("state")
-        assert redirect_uri is not None
-        separator = "&" if "?" in redirect_uri else "?"
-        return redirect(f"{redirect_uri}{separator}{urlencode(query)}")
-
-    def token(self, request: Request) -> Response:
-        self._check_client(request)
-        form = request.form()
-        grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            code = self.codes.pop(form.get("code", ""), None)
-            if (
-                code is None
-                or code["expires"] < self.now()
-                or code["redirect_uri"] != form.get("redirect_uri")
-            ):
-                return self._oauth_error("invalid_grant")
-            grant = Grant(self.client_id, code["scope"], str(uuid.uuid4()), str(uuid.uuid4()))
-            self._connect_tenants(grant)
-            return self._issue(grant)
-        if grant_type == "refresh_token":
-            held = self.refresh_tokens.get(form.get("refresh_token", ""))
-            now = self.now()
-            if (
-                held is None
-                or held.grant.revoked
-                or held.expires < now
-                or (held.rotated_at is not None and held.rotated_at + self.refresh_grace < now)
-            ):
-                return self._oauth_error("invalid_grant")
-            if held.rotated_at is None:
-                held.rotated_at = now
-            return self._issue(held.grant)
-        return self._oauth_error("unsupported_grant_type")
-
-    def revoke(self, request: Request) -> Response:
-        self._check_client(request)
-        held = self.refresh_tokens.get(request.form().get("token", ""))
-        if held is not None:
-            held.grant.revoked = True
-            self.connections = [
-                c for c in self.connections if c["authEventId"] != held.grant.auth_event_id
-            ]
-        return Response(200)
-
-    def list_connections(self, request: Request) -> Response:
-        self._access(request)
-        event = request.arg("authEventId")
-        return json_response(
-            [c for c in self.connections if event is None or c["authEventId"] == event]
-        )
-
-    def delete_connection(self, request: Request) -> Response:
-        self._access(request)
-        before = len(self.connections)
-        self.connections = [c for c in self.connections if c["id"] != request.params["id"]]
-        return Response(204 if len(self.connections) < before else 404)
-
-    def _check_client(self, request: Request) -> None:
-        header = request.header("Authorization") or ""
-        try:
-            client_id, _, secret = (
-                base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-            )
-        except (binascii.Error, UnicodeDecodeError):
-            client_id = secret = ""
-        if not (
-            header.startswith("Basic ")
-            and hmac.compare_digest(client_id, self.client_id)
-            and hmac.compare_digest(secret, self.client_secret)
-        ):
-            raise HttpError(self._oauth_error("invalid_client", 401))
-
-    def _oauth_error(self, error: str, status: int = 400) -> Response:
-        return json_response({"error": error}, status)
-
-    def _connect_tenants(self, grant: Grant) -> None:
-        stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0")
-        for org in self.orgs.values():
-            existing = next((c for c in self.connections if c["tenantId"] == org.tenant_id), None)
-            if existing is None:
-                existing = {
-                    "id": str(uuid.uuid4()),
-                    "tenantId": org.tenant_id,
-                    "tenantType": "ORGANISATION",
-                    "tenantName": org.name,
-                    "createdDateUtc": stamp,
-                }
-                self.connections.append(existing)
-            existing.update(authEventId=grant.auth_event_id, updatedDateUtc=stamp)
-
-    def _issue(self, grant: Grant) -> Response:
-        now = self.now()
-        claims = {
-            "nbf": int(now),
-            "exp": int(now + self.token_ttl),
-            "iss": "https://identity.xero.com",
-            "aud": "https://identity.xero.com/resources",
-            "client_id": grant.client_id,
-            "sub": grant.user_id,
-            "auth_time": int(now),
-            "xero_userid": grant.user_id,
-            "global_session_id": grant.auth_event_id,
-            "jti": uuid.uuid4().hex,
-            "authentication_event_id": grant.auth_event_id,
-            "scope": grant.scope.split(),
-        }
-        access = self._jwt(claims)
-        self.access_tokens[access] = AccessToken(grant, now + self.token_ttl)
-        body: dict[str, Any] = {
-            "access_token": access,
-            "expires_in": int(self.token_ttl),
-            "token_type": "Bearer",
-            "scope": grant.scope,
-        }
-        if "openid" in grant.scope.split():
-            body["id_token"] = self._jwt({**claims, "email": "finance@demo.example"})
-        if "offline_access" in grant.scope.split():
-            refresh = secrets.token_urlsafe(32)
-            self.refresh_tokens[refresh] = RefreshToken(grant, now + REFRESH_TOKEN_TTL)
-            body["refresh_token"] = refresh
-        return json_response(body)
-
-    def _jwt(self, claims: dict[str, Any]) -> str:
-        def part(data: Any) -> str:
-            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-        head = part({"alg": "HS256", "typ": "JWT"}) + "." + part(claims)
-        signature = hmac.new(self._signing_key, head.encode(), hashlib.sha256).digest()
-        return head + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
-
-    def _access(self, request: Request) -> AccessToken:
-        header = request.header("Authorization") or ""
-        held = self.access_tokens.get(header.removeprefix("Bearer "))
-        if held is None or held.grant.revoked:
-            raise HttpError(self._problem(401, "Unauthorized", "AuthenticationUnsuccessful"))
-        if held.expires < self.now():
-            expired = datetime.fromtimestamp(held.expires, UTC).strftime("%m/%d/%Y %H:%M:%S")
-            raise HttpError(
-                self._problem(401, "Unauthorized", f"TokenExpired: token expired at {expired}")
-            )
-        return held
-
     def _problem(self, status: int, title: str, detail: str) -> Response:
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
         body = {
@@ -460,11 +253,11 @@ class XeroSandbox(SandboxApp):
         entity = next(e for e in ENTITIES if e.lower() == entity.lower())
         org = self._org(request, entity)
         rows = list(org.records[entity].values())
-        since = _parse_since(request.header("If-Modified-Since"))
+        since = parse_since(request.header("If-Modified-Since"))
         if since is not None:
             rows = [r for r in rows if from_xero_date(r["UpdatedDateUTC"]) > since]
-        rows = _filter(rows, entity, request)
-        rows = _order(rows, request.arg("order"))
+        rows = filter_rows(rows, entity, request)
+        rows = order_rows(rows, request.arg("order"))
         extra: dict[str, Any] = {}
         page = request.arg("page")
         if entity in PAGED and page is not None:
@@ -472,7 +265,7 @@ class XeroSandbox(SandboxApp):
                 number = max(int(page), 1)
                 size = min(max(int(request.arg("pageSize") or 100), 1), MAX_PAGE_SIZE)
             except ValueError as exc:
-                raise HttpError(_validation_error("page and pageSize must be numbers")) from exc
+                raise HttpError(validation_error("page and pageSize must be numbers")) from exc
             extra["pagination"] = {
                 "page": number,
                 "pageSize": size,
@@ -494,12 +287,12 @@ class XeroSandbox(SandboxApp):
         entity = next(e for e in ENTITIES if request.path.lower().startswith(f"{API}/{e}".lower()))
         org = self._org(request, entity)
         if len(request.body) > self.max_body:
-            return _validation_error(f"The request is larger than {self.max_body} bytes", 413)
+            return validation_error(f"The request is larger than {self.max_body} bytes", 413)
         key = request.header("Idempotency-Key")
         if key is None:
             return self._write(request, org, entity)
         if len(key) > 128:
-            return _validation_error("Idempotency-Key must be 128 characters or fewer")
+            return validation_error("Idempotency-Key must be 128 characters or fewer")
         fingerprint = hashlib.sha256(
             f"{request.method} {request.path}?{sorted(request.query.items())}".encode()
             + request.body
@@ -507,7 +300,7 @@ class XeroSandbox(SandboxApp):
         cached = self.idempotency.get((org.tenant_id, key))
         if cached is not None and cached.expires > self.now():
             if cached.fingerprint != fingerprint:
-                return _validation_error(
+                return validation_error(
                     "The Idempotency-Key has already been used with a different request"
                 )
             return Response(cached.status, cached.body, {"Content-Type": "application/json"})
@@ -553,7 +346,7 @@ class XeroSandbox(SandboxApp):
         body = request.json()
         if entity == "Accounts":
             if isinstance(body, dict) and isinstance(body.get("Accounts"), list):
-                raise HttpError(_validation_error("Accounts are created one per request"))
+                raise HttpError(validation_error("Accounts are created one per request"))
             body = (
                 {**body, "AccountID": request.params["key"]} if request.params.get("key") else body
             )
@@ -565,7 +358,7 @@ class XeroSandbox(SandboxApp):
         else:
             elements = [body]
         if not isinstance(elements, list):
-            raise HttpError(_validation_error(f"{entity} must be a list"))
+            raise HttpError(validation_error(f"{entity} must be a list"))
         if request.params.get("key") and len(elements) == 1 and isinstance(elements[0], dict):
             elements = [{**elements[0], ID_FIELDS[entity]: request.params["key"]}]
         return elements
@@ -631,114 +424,6 @@ def _with_status(entity: str, record: Record, messages: list[str]) -> Record:
     elif entity in ("Contacts", "Payments"):
         result["HasValidationErrors"] = bool(messages)
     return result
-
-
-def _validation_error(message: str, status: int = 400) -> Response:
-    body = {
-        "ErrorNumber": 10,
-        "Type": "ValidationException",
-        "Message": "A validation exception occurred",
-        "Elements": [{"ValidationErrors": [{"Message": message}]}],
-    }
-    return json_response(body, status)
-
-
-def _parse_since(value: str | None) -> int | None:
-    """Milliseconds from If-Modified-Since, given as ISO 8601 (UTC) or an HTTP date."""
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError) as exc:
-            raise HttpError(_validation_error(f"Bad If-Modified-Since: {value}")) from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
-
-
-def _lookup(record: Record, path: str) -> Any:
-    value: Any = record
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def _filter(rows: list[Record], entity: str, request: Request) -> list[Record]:
-    """The ``where`` clauses this sandbox understands: ``A=="x" AND B!=2``, Guid("…")."""
-    list_filters = {
-        "IDs": ID_FIELDS[entity],
-        "InvoiceNumbers": "InvoiceNumber",
-        "ContactIDs": "Contact.ContactID",
-        "Statuses": "Status",
-    }
-    for param, field in list_filters.items():
-        if request.arg(param):
-            wanted = {v.strip().strip('"') for v in (request.arg(param) or "").split(",")}
-            rows = [r for r in rows if str(_lookup(r, field)) in wanted]
-    where = request.arg("where")
-    if not where:
-        return rows
-    # AND binds tighter than OR: any of the OR-ed groups, each all of its clauses.
-    groups: list[list[tuple[str, bool, Any]]] = [[]]
-    position = 0
-    while position < len(where):
-        match = _CLAUSE.match(where, position)
-        if match is None:
-            raise HttpError(_validation_error(f"Unsupported where clause: {where[position:]}"))
-        field, operator, raw, joiner = match.groups()
-        groups[-1].append((field, operator == "!=", _value(raw)))
-        if joiner in ("OR", "||"):
-            groups.append([])
-        position = match.end()
-    if not groups[-1]:
-        raise HttpError(_validation_error(f"Unsupported where clause: {where}"))
-    return [
-        r
-        for r in rows
-        if any(all((_lookup(r, f) == v) != negate for f, negate, v in group) for group in groups)
-    ]
-
-
-# One clause of a where filter and what joins it to the next: Name=="A \"B\"" AND …
-_CLAUSE = re.compile(
-    r'\s*([\w.]+)\s*(==|!=)\s*("(?:[^"\\]|\\.)*"|(?:Guid|GUID)\("[^"]*"\)|[^\s"]+)'
-    r"\s*(AND|&&|OR|\|\||$)"
-)
-
-
-def _value(raw: str) -> Any:
-    if raw.startswith(("Guid(", "GUID(")):
-        return raw[6:-2]
-    if raw.startswith('"'):
-        return re.sub(r"\\(.)", r"\1", raw[1:-1])
-    return _literal(raw)
-
-
-def _literal(raw: str) -> Any:
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return float(raw) if "." in raw else int(raw)
-    except ValueError as exc:
-        raise HttpError(_validation_error(f"Unsupported value in where: {raw}")) from exc
-
-
-def _order(rows: list[Record], order: str | None) -> list[Record]:
-    if not order:
-        return rows
-    field, _, direction = order.strip().partition(" ")
-
-    def key(record: Record) -> tuple[int, Any]:
-        value = _lookup(record, field)
-        if isinstance(value, str) and value.startswith("/Date("):
-            return (1, from_xero_date(value))
-        return (0, "") if value is None else (1, value)
-
-    return sorted(rows, key=key, reverse=direction.strip().upper() == "DESC")
 
 
 def create_app(options: Mapping[str, Any]) -> XeroSandbox:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from connectors.sandbox import xero_demo
+from connectors.sandbox.xero import seed as demo
 
 Record = dict[str, Any]
 
@@ -605,7 +605,7 @@ class Organisation:
             errors.append("Please enter a Name.")
         elif any(a["Name"] == name for a in others):
             errors.append("Please enter a unique Name.")
-        if kind not in xero_demo.ACCOUNT_CLASS:
+        if kind not in demo.ACCOUNT_CLASS:
             errors.append(f"Account Type '{kind}' is not valid.")
         if kind == "BANK" and not merged.get("BankAccountNumber"):
             errors.append("Please enter a Bank Account Number.")
@@ -633,14 +633,14 @@ class Organisation:
             ),
             **_without(merged, "ValidationErrors", "StatusAttributeString"),
             "AccountID": existing["AccountID"] if existing else self.new_id(),
-            "Class": xero_demo.ACCOUNT_CLASS[kind],
+            "Class": demo.ACCOUNT_CLASS[kind],
             "UpdatedDateUTC": self.stamp(),
         }
 
     # -- demo data ------------------------------------------------------------
 
     def seed(self, *, contacts: int, items: int, invoices: int) -> None:
-        for name, tax_type, rate, report, revenue in xero_demo.TAX_RATES:
+        for name, tax_type, rate, report, revenue in demo.TAX_RATES:
             self.records["TaxRates"][tax_type] = {
                 "Name": name,
                 "TaxType": tax_type,
@@ -655,16 +655,16 @@ class Organisation:
                 "EffectiveRate": rate,
                 "TaxComponents": [{"Name": "VAT", "Rate": rate, "IsCompound": False}],
             }
-        for n, (code, name, kind, tax_type) in enumerate(xero_demo.ACCOUNTS):
+        for n, (code, name, kind, tax_type) in enumerate(demo.ACCOUNTS):
             account = {"Code": code, "Name": name, "Type": kind, "TaxType": tax_type}
             if kind == "BANK":
                 account["BankAccountNumber"] = f"40-12-34 {31000000 + n * 7919:08d}"
-            if code in xero_demo.SYSTEM_ACCOUNTS:
-                account["SystemAccount"] = xero_demo.SYSTEM_ACCOUNTS[code]
+            if code in demo.SYSTEM_ACCOUNTS:
+                account["SystemAccount"] = demo.SYSTEM_ACCOUNTS[code]
             self._put("Accounts", self._account_record(account, None))
-        for payload in xero_demo.contact_payloads(self.rng, contacts):
+        for payload in demo.contact_payloads(self.rng, contacts):
             self._save_contact(payload, False)
-        for payload in xero_demo.item_payloads(self.rng, items):
+        for payload in demo.item_payloads(self.rng, items):
             self._save_item(payload, False)
         self._seed_invoices(invoices)
 

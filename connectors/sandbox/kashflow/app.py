@@ -47,26 +47,30 @@ and ``HOL02`` are both "Holloway Joinery Ltd".
 
 from __future__ import annotations
 
-import json
-import math
 import random
-import uuid
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.core import (
-    HttpError,
-    RateRule,
-    Request,
-    Response,
-    SandboxApp,
-    json_response,
+from connectors.sandbox.core import HttpError, RateRule, Request, Response, json_response
+from connectors.sandbox.kashflow.auth import KashFlowAuth
+from connectors.sandbox.kashflow.schema import (
+    CENT,
+    CUSTOMER_SUMMARY_FIELDS,
+    INVOICE_DETAIL_ONLY,
+    LINE_NAMES_SOAP,
+    PAYMENT_METHODS,
+    TIME_FORMAT,
+    Record,
+    json_response_body,
+    money,
+    new_customer,
+    new_invoice,
+    stamp_at,
 )
-
-Record = dict[str, Any]
+from connectors.sandbox.kashflow.seed import BANK_ACCOUNTS, NOMINAL_CODES, PRODUCTS, seed_company
 
 DEFAULTS: dict[str, Any] = {
     "username": "demo",
@@ -86,152 +90,8 @@ DEFAULTS: dict[str, Any] = {
     "invoices": 400,
 }
 
-# Canonical (REST) line-item names and their SOAP spellings.
-LINE_NAMES_SOAP = {
-    "VATRate": "VatRate",
-    "VATAmount": "VatAmount",
-    "NominalCode": "ChargeType",
-    "ProductCode": "ProductID",
-}
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
-SEED_EPOCH = datetime(2025, 12, 31, 17, 0, tzinfo=UTC)
-CENT = Decimal("0.01")
 
-CUSTOMER_SUMMARY_FIELDS = [
-    "Code",
-    "Name",
-    "DisplayName",
-    "Source",
-    "CreatedDate",
-    "LastUpdatedDate",
-    "IsRegisteredInEC",
-    "IsRegisteredOutsideEC",
-    "Note",
-    "DiscountRate",
-    "ShowDiscount",
-    "VatNumber",
-    "AutoIncludeVATNumber",
-    "TotalPaidAmount",
-    "InvoicedNetAmount",
-    "InvoicedVATAmount",
-    "UseCustomDeliveryAddress",
-    "ReceivesWholesalePricing",
-]
-INVOICE_DETAIL_ONLY = ("LineItems", "PaymentLines", "Currency")
-
-NOMINAL_CODES = [
-    (1200, "Bank Current Account", "Bank"),
-    (1210, "Bank Deposit Account", "Bank"),
-    (1230, "Petty Cash", "Bank"),
-    (4000, "Sales - Products", "Sales"),
-    (4010, "Sales - Services", "Sales"),
-    (4020, "Consultancy Fees", "Sales"),
-    (4030, "Maintenance Contracts", "Sales"),
-    (4040, "Training", "Sales"),
-    (4900, "Other Income", "Sales"),
-    (5000, "Cost of Sales", "Expense"),
-    (7100, "Rent and Rates", "Expense"),
-    (7500, "Office Costs", "Expense"),
-]
-BANK_ACCOUNTS = [
-    {"Id": 1, "Code": 1200, "Name": "Current Account"},
-    {"Id": 2, "Code": 1210, "Name": "Deposit Account"},
-    {"Id": 3, "Code": 1230, "Name": "Petty Cash"},
-]
-PAYMENT_METHODS = {1: "Cash", 2: "Cheque", 3: "BACS", 4: "Card", 5: "Direct Debit"}
-
-_NAME_FIRST = [
-    "Shaw",
-    "Abbott",
-    "Barton",
-    "Carver",
-    "Dalton",
-    "Ellis",
-    "Fenwick",
-    "Garside",
-    "Hartley",
-    "Ingram",
-    "Jessop",
-    "Kendal",
-    "Lambert",
-    "Marsden",
-    "Norbury",
-    "Oakley",
-    "Pickering",
-    "Quarry",
-    "Redfern",
-    "Sefton",
-    "Thornton",
-    "Upton",
-    "Varley",
-    "Walsh",
-    "Yardley",
-    "Ashworth",
-    "Brindley",
-    "Cheshire",
-    "Dunmore",
-    "Eastwood",
-    "Fairburn",
-    "Greaves",
-    "Hallam",
-]
-_NAME_TRADE = [
-    "Engineering",
-    "Joinery",
-    "Plumbing",
-    "Electrical",
-    "Logistics",
-    "Catering",
-    "Print",
-    "Design",
-    "Dental",
-    "Veterinary",
-    "Landscapes",
-    "Roofing",
-    "Motors",
-    "Optics",
-    "Bakery",
-    "Brewing",
-    "Textiles",
-    "Software",
-    "Surveying",
-]
-_NAME_SUFFIX = ("Ltd", "Ltd", "Ltd", "plc", "LLP", "& Sons", "Group Ltd")
-_TOWNS = (
-    ("Leeds", "LS1"),
-    ("Bradford", "BD1"),
-    ("Harrogate", "HG1"),
-    ("York", "YO1"),
-    ("Sheffield", "S1"),
-    ("Manchester", "M1"),
-    ("Preston", "PR1"),
-    ("Hull", "HU1"),
-)
-_PRODUCTS = [
-    ("WIDGET-S", "Widget, small", 4.5, 4000),
-    ("WIDGET-L", "Widget, large", 12.0, 4000),
-    ("BRACKET", "Steel bracket", 2.75, 4000),
-    ("HINGE-BR", "Brass hinge", 3.2, 4000),
-    ("CABLE-10", "Cable, 10 m", 18.0, 4000),
-    ("PANEL-OAK", "Oak panel", 64.0, 4000),
-    ("INSTALL", "Installation, per hour", 55.0, 4010),
-    ("CALLOUT", "Call-out charge", 85.0, 4010),
-    ("CONSULT", "Consultancy, per day", 650.0, 4020),
-    ("SUPPORT-M", "Support contract, monthly", 120.0, 4030),
-    ("TRAIN-D", "Training, per delegate day", 295.0, 4040),
-    ("DELIVERY", "Delivery", 15.0, 4900),
-]
-
-
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-def money(value: Any) -> Decimal:
-    return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
-
-
-class KashFlowSandbox(SandboxApp):
+class KashFlowSandbox(KashFlowAuth):
     name = "kashflow"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -286,13 +146,13 @@ class KashFlowSandbox(SandboxApp):
                 "NominalCode": nominal,
                 "IsActive": True,
             }
-            for code, name, price, nominal in _PRODUCTS
+            for code, name, price, nominal in PRODUCTS
         }
         self.nominals = {code: {"Code": code, "Name": n, "Type": t} for code, n, t in NOMINAL_CODES}
         self.next_payment_id = 1
-        _seed(self, random.Random(self.options.get("seed", 1)))
+        seed_company(self, random.Random(self.options.get("seed", 1)))
 
-    # -- errors, auth, limits -------------------------------------------------
+    # -- errors and limits -------------------------------------------------
 
     def fail(self, status: int, error: str, message: str, field: str = "") -> HttpError:
         """An error in the configured body style ([A]: KashFlow does not document them)."""
@@ -306,89 +166,6 @@ class KashFlowSandbox(SandboxApp):
         if self.limit(rule) <= 0 or not request.path.startswith("/v2/"):
             return None
         return request.header("Authorization") or "anonymous"
-
-    def authed(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
-        def guarded(request: Request) -> Response:
-            scheme, _, token = (request.header("Authorization") or "").partition(" ")
-            last_used = self.sessions.get(token)
-            idle = float(self.settings["session_idle_seconds"])
-            if scheme != "KfToken" or last_used is None or self.now() - last_used > idle:
-                self.sessions.pop(token, None)
-                raise self.fail(401, "InvalidSessionToken", "Session token provided is invalid.")
-            self.sessions[token] = self.now()
-            return handler(request)
-
-        return guarded
-
-    def _logon_failed(self, error: str, message: str) -> HttpError:
-        self.failed_logons += 1
-        if self.failed_logons >= int(self.settings["lock_after"]):
-            self.locked = True
-        return self.fail(401, error, message)
-
-    def _refuse_if_locked(self) -> None:
-        if self.locked:
-            raise self.fail(
-                401,
-                "AccountLocked",
-                "Your account has been locked due to too many failed login attempts.",
-            )
-
-    def logon_start(self, request: Request) -> Response:
-        self._refuse_if_locked()
-        body = request.json() or {}
-        if (body.get("UserName"), body.get("Password")) != (
-            self.settings["username"],
-            self.settings["password"],
-        ):
-            raise self._logon_failed("InvalidCredentials", "Username or password is incorrect.")
-        word = str(self.settings["memorable_word"])
-        positions = sorted(self.random.sample(range(1, len(word) + 1), min(3, len(word))))
-        token = str(uuid.uuid4())
-        self.temp_tokens[token] = (positions, self.now())
-        return json_response(
-            {
-                "TemporaryToken": token,
-                "MemorableWordList": [{"Position": p, "Value": ""} for p in positions],
-                "IsAdmin": True,
-                "PackageName": "KashFlow Business",
-                "SubscriptionExpired": False,
-                "HasTemporaryPassword": False,
-                "PartnerId": 0,
-            }
-        )
-
-    def logon_finish(self, request: Request) -> Response:
-        self._refuse_if_locked()
-        body = request.json() or {}
-        issued = self.temp_tokens.pop(str(body.get("TemporaryToken")), None)
-        if issued is None or self.now() - issued[1] > float(self.settings["temp_token_seconds"]):
-            raise self.fail(401, "InvalidTemporaryToken", "Temporary token is invalid or expired.")
-        word = str(self.settings["memorable_word"]).lower()
-        given = {
-            int(item.get("Position", 0)): str(item.get("Value", "")).lower()
-            for item in body.get("MemorableWordList") or []
-            if isinstance(item, dict)
-        }
-        if any(given.get(p) != word[p - 1] for p in issued[0]):
-            raise self._logon_failed(
-                "InvalidMemorableWord", "The memorable word characters are incorrect."
-            )
-        self.failed_logons = 0
-        token = str(uuid.uuid4())
-        self.sessions[token] = self.now()
-        return json_response(
-            {
-                "SessionToken": token,
-                "CompanyName": self.settings["company_name"],
-                "IsAdmin": True,
-                "SubscriptionExpired": False,
-            }
-        )
-
-    def logout(self, request: Request) -> Response:
-        self.sessions.pop((request.header("Authorization") or "").partition(" ")[2], None)
-        return json_response({})
 
     # -- lists ----------------------------------------------------------------
 
@@ -805,147 +582,6 @@ class KashFlowSandbox(SandboxApp):
         if not isinstance(body, dict):
             raise self.fail(400, "InvalidRequest", "The request body must be a JSON object.")
         return body
-
-
-def json_response_body(response: Response) -> Record:
-    body: Record = json.loads(response.body)
-    return body
-
-
-def stamp_at(epoch: float) -> str:
-    return stamp(datetime.fromtimestamp(epoch, UTC))
-
-
-def new_customer(code: str, now: float) -> Record:
-    created = stamp_at(now)
-    return {
-        "Code": code,
-        "Name": "",
-        "DisplayName": "",
-        "Source": 0,
-        "CreatedDate": created,
-        "LastUpdatedDate": created,
-        "IsRegisteredInEC": False,
-        "IsRegisteredOutsideEC": False,
-        "Note": "",
-        "DiscountRate": 0.0,
-        "ShowDiscount": False,
-        "VatNumber": "",
-        "AutoIncludeVATNumber": False,
-        "TotalPaidAmount": 0.0,
-        "InvoicedNetAmount": 0.0,
-        "InvoicedVATAmount": 0.0,
-        "UseCustomDeliveryAddress": False,
-        "ReceivesWholesalePricing": False,
-        "Contacts": [],
-        "Addresses": [],
-        "DeliveryAddresses": [],
-        "PaymentTerms": {"Days": 30, "Type": "DaysAfterInvoice"},
-        "Currency": {"Code": "GBP", "Name": "Pound Sterling", "ExchangeRate": 1.0},
-    }
-
-
-def new_invoice(number: int, now: float) -> Record:
-    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0)
-    return {
-        "Number": number,
-        "IssuedDate": stamp(today),
-        "DueDate": stamp(today + timedelta(days=30)),
-        "LastPaymentDate": None,
-        "CustomerCode": "",
-        "CustomerName": "",
-        "NetAmount": 0.0,
-        "VATAmount": 0.0,
-        "GrossAmount": 0.0,
-        "TotalPaidAmount": 0.0,
-        "HomeCurrencyGrossAmount": 0.0,
-        "CustomerReference": "",
-        "VATNumber": "",
-        "Currency": {"Code": "GBP", "Name": "Pound Sterling", "ExchangeRate": 1.0},
-        "LineItems": [],
-        "PaymentLines": [],
-        "Discount": {"Rate": 0.0, "Value": 0.0},
-        "Address": None,
-        "Permalink": f"https://app.kashflow.com/invoice/{uuid.UUID(int=number)}",
-        "LastUpdatedDate": stamp_at(now),
-    }
-
-
-def _company(rng: random.Random) -> str:
-    return f"{rng.choice(_NAME_FIRST)} {rng.choice(_NAME_TRADE)} {rng.choice(_NAME_SUFFIX)}"
-
-
-def _seed(app: KashFlowSandbox, rng: random.Random) -> None:
-    """Hundreds of plausible records, plus the three that fail like real data does."""
-    base = SEED_EPOCH.timestamp()
-    for _ in range(int(app.settings["customers"]) - 3):
-        _seed_customer(app, rng, _company(rng), base - rng.randint(1, 360) * 86400.0)
-    _seed_customer(app, rng, "Holloway Joinery Ltd", base - 200 * 86400.0, "HOL01")
-    _seed_customer(app, rng, "Holloway Joinery Ltd", base - 20 * 86400.0, "HOL02")
-    nameless = new_customer("NON01", base - 90 * 86400.0)
-    nameless["Note"] = "Imported from the old system; name missing."
-    app.customers["NON01"] = nameless
-    codes = sorted(code for code in app.customers if code != "NON01")
-    count = int(app.settings["invoices"])
-    for number in range(1000, 1000 + count):
-        issued = base - (count - (number - 1000)) * 0.9 * 86400
-        invoice = new_invoice(number, issued)
-        invoice["CustomerCode"] = rng.choice(codes)
-        invoice["CustomerReference"] = f"PO-{rng.randint(10000, 99999)}"
-        products = rng.sample(sorted(app.products), rng.randint(1, 4))
-        app._invoice_fields(
-            invoice,
-            {"LineItems": [{"ProductCode": p, "Quantity": rng.randint(1, 12)} for p in products]},
-        )
-        invoice["LastUpdatedDate"] = stamp_at(issued + 3600)
-        app.invoices[number] = invoice
-        share = rng.random()
-        if share < 0.6:
-            amount = invoice["GrossAmount"] if share < 0.45 else math.floor(share * 100)
-            paid = issued + rng.randint(5, 40) * 86400
-            app._pay(
-                invoice,
-                {"AccountId": 1, "Method": 3, "Comment": "Seeded"},
-                stamp_at(paid),
-                {"Amount": min(amount, invoice["GrossAmount"])},
-            )
-            invoice["LastUpdatedDate"] = stamp_at(paid)
-    ghost = app.invoices[1000 + count - 1]
-    ghost["CustomerCode"], ghost["CustomerName"] = "GHO01", "Ghost Fittings Ltd"
-
-
-def _seed_customer(
-    app: KashFlowSandbox, rng: random.Random, name: str, created: float, code: str = ""
-) -> None:
-    code = code or app._new_code(name)
-    customer = new_customer(code, created)
-    town, postcode = rng.choice(_TOWNS)
-    first, last = rng.choice(("Sam", "Priya", "Tom", "Aisha", "Gareth", "Mei")), name.split()[0]
-    customer.update(
-        Name=name,
-        DisplayName=name,
-        VatNumber=f"GB{rng.randint(100000000, 999999999)}" if rng.random() < 0.6 else "",
-        Contacts=[
-            {
-                "FirstName": first,
-                "LastName": last,
-                "Email": f"{first.lower()}@{last.lower()}.example.co.uk",
-                "Telephone": f"0113 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
-            }
-        ],
-        Addresses=[
-            {
-                "Line1": f"{rng.randint(1, 180)} {rng.choice(('Mill', 'Park', 'Station'))} Road",
-                "Line2": "",
-                "Line3": town,
-                "Line4": "",
-                "PostCode": f"{postcode} {rng.randint(1, 9)}{rng.choice('ABDEFGHJ')}Q",
-                "CountryName": "United Kingdom",
-            }
-        ],
-        LastUpdatedDate=stamp_at(created + rng.randint(0, 30) * 86400),
-    )
-    app.customers[code] = customer
 
 
 def create_app(options: Mapping[str, Any]) -> KashFlowSandbox:
