@@ -100,12 +100,12 @@ from connectors.sandbox.core import Request, Response, SandboxServer  # noqa: E4
 from connectors.sandbox.registry import create_app  # noqa: E402
 from connectors.sandbox.salesforce import DEMO_CLIENT_SECRET, DEMO_CONSUMER_KEY  # noqa: E402
 from connectors.xero import (  # noqa: E402
-    REFRESH_MARGIN,
     authorization_url,
     exchange_code,
     xero_config,
     xero_connector,
 )
+from connectors.xero.connector import REFRESH_MARGIN  # noqa: E402
 
 RECORDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 WORKERS = 2

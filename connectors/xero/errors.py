@@ -17,7 +17,7 @@ import requests
 
 from connectors.base import Record, WriteOutcome
 from connectors.errors import ErrorCode, ErrorKind
-from connectors.xero_catalogue import ENTITIES, EntityInfo
+from connectors.xero.catalogue import ENTITIES, EntityInfo
 
 
 class XeroErrorCode(StrEnum):

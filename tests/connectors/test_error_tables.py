@@ -26,8 +26,8 @@ from connectors.syspro import (
     classify,
 )
 from connectors.syspro import describe_http_error as syspro_describe
-from connectors.xero_errors import XeroErrorCode
-from connectors.xero_errors import describe_error as xero_describe
+from connectors.xero.errors import XeroErrorCode
+from connectors.xero.errors import describe_error as xero_describe
 
 DATA, CONFIG = ErrorKind.DATA, ErrorKind.CONFIG
 AUTH, TRANSIENT = ErrorKind.AUTH, ErrorKind.TRANSIENT
