@@ -35,14 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus, urlsplit
 
 import requests
@@ -53,7 +51,6 @@ from connectors.base import (
     ConnectionConfig,
     Connector,
     EntitySchema,
-    FieldSpec,
     FoundRecord,
     Record,
     Tokens,
@@ -64,678 +61,49 @@ from connectors.circuit import CircuitBreaker, circuit_breaker
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
 from connectors.http import HttpClient, not_the_api
 from connectors.ratelimit import RateLimiter, RateLimits
+from connectors.syspro.catalogue import (
+    ALIASES,
+    CHANGE_COLUMN,
+    ENTITIES,
+    Entity,
+    Group,
+    group_document,
+    grouped,
+)
+from connectors.syspro.errors import (
+    CALL_DEFAULT,
+    CALL_RULES,
+    NOT_FOUND,
+    RECORD_DEFAULT,
+    RECORD_RULES,
+    SESSION_GONE,
+    classify,
+    describe_http_error,
+)
+from connectors.syspro.wire import (
+    SESSION_ID,
+    after,
+    children,
+    comfnd,
+    document,
+    errors_of,
+    flat,
+    parse_xml,
+    row_of,
+    text_of,
+    unwrap,
+)
+from connectors.syspro.writers import WRITERS, Writer, allocations_of, payment_of, split_amount
 
 if TYPE_CHECKING:
     from redis import Redis
 
 SERVICE_PATH = "/SYSPROWCFService/Rest"
-# The date-time column polled for changes; SYSPRO keeps no change feed [A].
-CHANGE_COLUMN = "LastChanged"
 DEFAULT_PAGE_SIZE = 1000
 DEFAULT_MAX_URL_LENGTH = 16384
 # e.net does not publish a batch cap; the URL length is the real bound and
 # write_batch splits further to stay under it [A].
 DEFAULT_BATCH_SIZE = 50
-
-
-def _fields(spec: str, **described: str) -> tuple[FieldSpec, ...]:
-    """``"Name! CreditLimit:number"`` -> FieldSpecs; ``!`` marks what a create needs.
-
-    ``described`` adds nested fields (lines, write shapes) with their description.
-    """
-    fields = []
-    for word in [*spec.split(), *described]:
-        name, _, kind = word.rstrip("!").partition(":")
-        required = word.endswith("!")
-        fields.append(FieldSpec(name, kind or "string", required, described.get(word, "")))
-    return tuple(fields)
-
-
-@dataclass(frozen=True)
-class Child:
-    """Detail rows read with their header (order lines, invoice lines, stock per warehouse).
-
-    Their key is (``link``, ``line``): the header's key, then the line's own.
-    """
-
-    table: str
-    link: str
-    line: str
-    other_columns: str
-
-    @property
-    def keys(self) -> tuple[str, str]:
-        return self.link, self.line
-
-    @property
-    def columns(self) -> list[str]:
-        return [self.link, self.line, *self.other_columns.split()]
-
-    @property
-    def names(self) -> dict[str, str]:
-        return {c.lower(): c for c in self.columns}
-
-
-@dataclass(frozen=True)
-class Group:
-    """A document read as the rows of ``table`` that share the ``by`` columns (one GL journal).
-
-    SYSPRO keeps journals as detail rows only; integrations want whole journals,
-    so they balance on their own. Rows are read in key order and a document is
-    handed over only once its last row has been read, so a page never cuts one.
-    ``lines`` names the list of rows in the document.
-    """
-
-    table: str
-    by: tuple[str, ...]
-    lines: str
-    header: tuple[str, ...] = ()  # line columns copied onto the document (first line's value)
-
-
-@dataclass(frozen=True)
-class Entity:
-    table: str
-    keys: tuple[str, ...]
-    cursor: tuple[str, ...]  # COMFND orders and pages by these columns
-    fields: tuple[FieldSpec, ...]
-    query_object: str | None = None  # a Query business object that reads one by key
-    child: Child | None = None
-    reference: str | None = None  # the column find_by_reference searches
-    group: Group | None = None  # a document made of several rows of another table
-
-    @property
-    def names(self) -> dict[str, str]:
-        """Field names by lower case: output element names come back in any case."""
-        return {f.name.lower(): f.name for f in self.fields}
-
-    @property
-    def columns(self) -> list[str]:
-        """The table columns COMFND returns (object/array fields are write shapes or lines)."""
-        return [f.name for f in self.fields if f.type not in ("object", "array")]
-
-    def target_id(self, row: Record) -> str:
-        return "/".join(str(row.get(k, "")) for k in self.keys)
-
-
-ENTITIES: dict[str, Entity] = {
-    e.table: e
-    for e in (
-        Entity(
-            table="ArCustomer",
-            keys=("Customer",),
-            cursor=("LastChanged", "Customer"),
-            query_object="ARSQRY",
-            reference="Customer",
-            fields=_fields(
-                "Customer! Name! ShortName Branch Area Salesperson Currency CreditLimit:number"
-                " Telephone Email SoldToAddr1 SoldToAddr2 SoldPostalCode TaxStatus CustomerOnHold"
-                " DateCustAdded:date LastChanged:datetime"
-            ),
-        ),
-        Entity(
-            table="InvMaster",
-            keys=("StockCode",),
-            cursor=("LastChanged", "StockCode"),
-            child=Child("InvWarehouse", "StockCode", "Warehouse", "QtyOnHand QtyAllocated"),
-            fields=_fields(
-                "StockCode Description ProductClass StockUom SellingPrice:number TaxCode"
-                " LastChanged:datetime",
-                **{"InvWarehouse:array": "stock per warehouse: Warehouse, QtyOnHand, QtyAllocated"},
-            ),
-        ),
-        Entity(
-            table="SorMaster",
-            keys=("SalesOrder",),
-            cursor=("LastChanged", "SalesOrder"),
-            query_object="SORQRY",
-            child=Child(
-                "SorDetail",
-                "SalesOrder",
-                "SalesOrderLine",
-                "LineType MStockCode MStockDes MWarehouse MOrderQty MPrice MProductClass",
-            ),
-            reference="CustomerPoNumber",
-            fields=_fields(
-                "SalesOrder Customer CustomerPoNumber OrderDate:date OrderStatus Currency Warehouse"
-                " ShipAddress1 ShipAddress2 ShipPostalCode LastChanged:datetime",
-                **{
-                    "SorDetail:array": "order lines as read: LineType, MStockCode, MStockDes,"
-                    " MWarehouse, MOrderQty, MPrice, MProductClass",
-                    "OrderHeader:object!": "to write: Customer, CustomerPoNumber (the reference),"
-                    " OrderDate, ShipAddress1..5, ShipPostalCode",
-                    "OrderDetails:object!": "to write: StockLine[StockCode, Warehouse, OrderQty,"
-                    " Price, StockTaxCode], NonStockedLine[NStockCode, NStockDes, NOrderQty,"
-                    " NPrice, NProductClass], FreightLine[FreightValue]",
-                },
-            ),
-        ),
-        Entity(
-            table="ArInvoice",
-            keys=("Invoice",),
-            cursor=("LastChanged", "Invoice"),
-            child=Child(
-                "ArTrnDetail",
-                "Invoice",
-                "DetailLine",
-                "StockCode Description ProductClass Warehouse QtyInvoiced UnitPrice NetSalesValue"
-                " TaxValue",
-            ),
-            fields=_fields(
-                "Invoice Customer DocumentType InvoiceDate:date DueDate:date Currency SalesOrder"
-                " CustomerPoNumber CurrencyValue:number TaxValue:number InvoiceBal1:number"
-                " LastChanged:datetime",
-                **{
-                    "ArTrnDetail:array": "invoice lines: StockCode, Description, ProductClass,"
-                    " Warehouse, QtyInvoiced, UnitPrice, NetSalesValue, TaxValue"
-                },
-            ),
-        ),
-        Entity(
-            table="ArCshJnlDet",
-            keys=("TrnYear", "TrnMonth", "Journal", "EntryNumber"),
-            cursor=("LastChanged", "TrnYear", "TrnMonth", "Journal", "EntryNumber"),
-            reference="Reference",
-            fields=_fields(
-                "TrnYear:integer TrnMonth:integer Journal:integer EntryNumber:integer Customer"
-                " Invoice Reference Bank PaymentDate:date PaymentValue:number LastChanged:datetime",
-                **{
-                    "Payment:object!": "to write: Customer, Bank, Reference (the reference),"
-                    " PaymentDate, PaymentValue",
-                    "Invoice:array": "to write, the invoices the payment is allocated to:"
-                    " Invoice (SYSPRO's number) or SalesOrder (its invoices, oldest first),"
-                    " PaymentValue; none leaves the payment unallocated on account",
-                },
-            ),
-        ),
-        Entity(
-            table="GenJournalDetail",
-            keys=("GlYear", "GlPeriod", "Journal", "EntryNumber"),
-            cursor=("GlYear", "GlPeriod", "Journal", "EntryNumber"),
-            fields=_fields(
-                "GlYear:integer GlPeriod:integer Journal:integer EntryNumber:integer GlCode"
-                " EntryDate:date EntryValue:number Source Comment"
-            ),
-        ),
-        Entity(
-            table="GenJournal",
-            keys=("JournalKey",),
-            cursor=("GlYear", "GlPeriod", "Journal", "EntryNumber"),
-            group=Group(
-                "GenJournalDetail",
-                ("GlYear", "GlPeriod", "Journal"),
-                "GenJournalDetail",
-                ("EntryDate", "Source"),
-            ),
-            fields=_fields(
-                "JournalKey GlYear:integer GlPeriod:integer Journal:integer EntryDate:date Source"
-                " LineCount:integer",
-                **{
-                    "GenJournalDetail:array": "the journal's entries, debits positive and credits"
-                    " negative: EntryNumber, GlCode, EntryDate, EntryValue, Source, Comment"
-                },
-            ),
-        ),
-    )
-}
-
-
-@dataclass(frozen=True)
-class StockPrice:
-    """One stock code as a customer would buy it: their price and the free stock."""
-
-    stock_code: str
-    description: str
-    uom: str
-    price: Decimal
-    price_code: str  # the InvPrice code that priced it; "" when the list price applied
-    free_stock: dict[str, Decimal]  # warehouse -> on hand less allocated
-
-
-@dataclass(frozen=True)
-class CustomerPrices:
-    """A customer's prices for the stock codes asked about; ``unknown`` are not on file."""
-
-    customer: str
-    name: str
-    price_code: str
-    on_hold: bool
-    items: dict[str, StockPrice]
-    unknown: list[str]
-
-
-# -- what SYSPRO's words mean ---------------------------------------------------------
-
-Rule = tuple[re.Pattern[str], ErrorKind, str, str]
-
-
-def _rule(pattern: str, kind: ErrorKind, code: str, message: str) -> Rule:
-    return re.compile(pattern, re.IGNORECASE), kind, code, message
-
-
-# Item-level failures, first match wins; ``{v}`` is the value SYSPRO quoted and
-# ``{text}`` its whole message. The wording SYSPRO uses is [A], so patterns are loose.
-RECORD_RULES: tuple[Rule, ...] = (
-    _rule(
-        r"purchase order number '(?P<v>[^']*)' already exists",
-        ErrorKind.DATA,
-        "duplicate_po",
-        "SYSPRO already has an order with customer PO number '{v}' for this customer. "
-        "Check whether this order was entered by hand; give it its own PO number if not.",
-    ),
-    _rule(
-        r"customer '(?P<v>[^']*)' (not found|not on file)",
-        ErrorKind.DATA,
-        "customer_not_found",
-        "SYSPRO has no customer '{v}'. Add the customer in SYSPRO or correct the customer "
-        "code lookup, then retry.",
-    ),
-    _rule(
-        r"customer '(?P<v>[^']*)' is on hold",
-        ErrorKind.DATA,
-        "customer_on_hold",
-        "Customer '{v}' is on hold in SYSPRO. Ask credit control to release it, then retry.",
-    ),
-    _rule(
-        r"customer '(?P<v>[^']*)' already exists",
-        ErrorKind.TRANSIENT,
-        "duplicate_customer",
-        "SYSPRO already has customer '{v}' (added since it was looked up). It will be sent "
-        "again by itself, as an update.",
-    ),
-    _rule(
-        r"stock code '(?P<v>[^']*)' not on file",
-        ErrorKind.DATA,
-        "stock_code_not_found",
-        "SYSPRO has no stock code '{v}'. Correct the item mapping or add the stock code in "
-        "SYSPRO, then retry.",
-    ),
-    _rule(
-        r"warehouse '(?P<v>[^']*)' not found",
-        ErrorKind.DATA,
-        "warehouse_not_found",
-        "Warehouse '{v}' is not set up for this stock code in SYSPRO. Correct the warehouse "
-        "mapping or add the stock code to that warehouse, then retry.",
-    ),
-    _rule(
-        r"insufficient stock",
-        ErrorKind.DATA,
-        "insufficient_stock",
-        "Not enough stock to allocate the order ({text}). Receive stock, or allow back "
-        "orders on this flow, then retry.",
-    ),
-    _rule(
-        r"posting period (?P<v>\S+) is closed",
-        ErrorKind.DATA,
-        "period_closed",
-        "The SYSPRO posting period {v} is closed. Use a date in an open period, or ask "
-        "finance to reopen the period, then retry.",
-    ),
-    _rule(
-        r"invoice '(?P<v>[^']*)' not found",
-        ErrorKind.DATA,
-        "invoice_not_found",
-        "SYSPRO has no invoice '{v}' for this customer. Check the invoice number and "
-        "customer, then retry.",
-    ),
-    _rule(
-        r"exceeds? the (balance|payment)",
-        ErrorKind.DATA,
-        "overpayment",
-        "The payment is more than is owed ({text}). Correct the amount, then retry.",
-    ),
-    _rule(
-        r"bank '(?P<v>[^']*)' not on file",
-        ErrorKind.CONFIG,
-        "bank_not_found",
-        "SYSPRO has no cash book bank '{v}'. Correct the bank lookup on this flow.",
-    ),
-    _rule(
-        r"currency '(?P<v>[^']*)' not found",
-        ErrorKind.DATA,
-        "currency_not_found",
-        "Currency '{v}' is not set up in SYSPRO. Correct the currency lookup or add the "
-        "currency in SYSPRO, then retry.",
-    ),
-    _rule(
-        r"(not found|not on file)",
-        ErrorKind.DATA,
-        "not_found",
-        "SYSPRO could not find something the record refers to: {text}. Correct it, then retry.",
-    ),
-)
-RECORD_DEFAULT = (
-    ErrorKind.DATA,
-    ErrorCode.VALIDATION.value,
-    "SYSPRO rejected the record: {text}. Correct it, then retry.",
-)
-
-# Whole-call ``ERROR`` texts (exceptions): logon, licences, malformed input.
-CALL_RULES: tuple[Rule, ...] = (
-    _rule(
-        r"not licensed",
-        ErrorKind.AUTH,
-        "not_licensed",
-        "The SYSPRO operator is not licensed for this business object ({text}). Ask the "
-        "SYSPRO administrator to grant the licence, or connect as another operator.",
-    ),
-    _rule(
-        r"licen[cs]e limit|no licen[cs]es",
-        ErrorKind.TRANSIENT,
-        "no_licence_seat",
-        "Every SYSPRO e.net licence is in use. It will be tried again.",
-    ),
-    _rule(
-        r"already logged (in|on)|in use by another",
-        ErrorKind.TRANSIENT,
-        "operator_in_use",
-        "The SYSPRO operator is signed in elsewhere and SYSPRO allows it one session. It "
-        "will be tried again; if it lasts, give the connection an operator of its own.",
-    ),
-    _rule(
-        r"invalid (operator|company password|password)"
-        r"|\b(password|operator)\b.*\b(invalid|incorrect|expired|not found|does not exist"
-        r"|locked|disabled)",
-        ErrorKind.AUTH,
-        "logon_failed",
-        "SYSPRO refused the operator or a password. Correct them on the connection.",
-    ),
-    _rule(
-        r"company '(?P<v>[^']*)' not found",
-        ErrorKind.CONFIG,
-        "company_not_found",
-        "SYSPRO has no company '{v}'. Correct the company id on the connection.",
-    ),
-    _rule(
-        r"business object '(?P<v>[^']*)' not found",
-        ErrorKind.CONFIG,
-        "object_not_found",
-        "This SYSPRO does not have business object '{v}'. Check the SYSPRO version.",
-    ),
-)
-CALL_DEFAULT = (ErrorKind.CONFIG, ErrorCode.BAD_REQUEST.value, "SYSPRO refused the request: {text}")
-SESSION_GONE = re.compile(r"not logged on|session has expired|invalid (userid|session)", re.I)
-# A query by key for a record that does not exist (not a missing table or object).
-NOT_FOUND = re.compile(r"(customer|stock code|sales order) '[^']*' (not found|not on file)", re.I)
-
-
-def classify(
-    text: str, rules: Iterable[Rule], default: tuple[ErrorKind, str, str]
-) -> tuple[ErrorKind, str, str]:
-    """SYSPRO's message -> (kind, code, a message a finance user can act on)."""
-    text = text.strip().removeprefix("ERROR").lstrip(":- ").strip()
-    for pattern, kind, code, message in rules:
-        match = pattern.search(text)
-        if match:
-            return kind, code, message.format(v=match.groupdict().get("v", ""), text=text)
-    kind, code, message = default
-    return kind, code, message.format(text=text)
-
-
-# -- the wire format -------------------------------------------------------------------
-
-
-# A logon answers a session GUID (hex, maybe braced or dashed); anything else is not e.net.
-SESSION_ID = re.compile(r"\{?[0-9A-Fa-f-]{32,40}\}?")
-
-
-def unwrap(body: str) -> str:
-    """The payload of an e.net reply, whether bare, JSON-quoted or in ``<string>``."""
-    text = body.strip().lstrip("\ufeff")
-    if text.startswith('"'):
-        text = str(json.loads(text)).strip()
-    if re.match(r"<string[\s>]", text):
-        text = (parse_xml(text).text or "").strip()
-    return text
-
-
-def parse_xml(text: str) -> ET.Element:
-    """Parse SYSPRO output; element names are then matched ignoring case, which varies [P]."""
-    try:
-        # The configured SYSPRO server's answer; expat resolves no external entities.
-        root = ET.fromstring(text)  # noqa: S314
-    except ET.ParseError as exc:
-        raise ConnectorError(
-            ErrorKind.TRANSIENT,
-            ErrorCode.SERVER_ERROR,
-            "SYSPRO sent a reply that is not XML. It will be tried again.",
-            raw=text[:4000],
-        ) from exc
-    return root
-
-
-def to_xml(parent: ET.Element, name: str, value: Any) -> None:
-    """A native record into elements: dicts nest, lists repeat, None is left out."""
-    if value is None:
-        return
-    if isinstance(value, list | tuple):
-        for item in value:
-            to_xml(parent, name, item)
-        return
-    element = ET.SubElement(parent, name)
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            to_xml(element, key, item)
-    else:
-        element.text = str(value)
-
-
-def document(root: str, wrapper: str | None, items: Iterable[Mapping[str, Any]]) -> str:
-    top = ET.Element(root)
-    for item in items:
-        if wrapper is None:
-            for key, value in item.items():
-                to_xml(top, key, value)
-        else:
-            to_xml(top, wrapper, dict(item))
-    return ET.tostring(top, encoding="unicode")
-
-
-def children(element: ET.Element, name: str) -> list[ET.Element]:
-    return [child for child in element if child.tag.lower() == name.lower()]
-
-
-def text_of(element: ET.Element, name: str) -> str:
-    found = children(element, name)
-    return (found[0].text or "").strip() if found else ""
-
-
-def errors_of(element: ET.Element) -> list[str]:
-    return [
-        e.text.strip()
-        for e in element.iter()
-        if e.tag.lower() in ("errordescription", "errormessage", "error") and (e.text or "").strip()
-    ]
-
-
-def flat(element: ET.Element, names: Mapping[str, str]) -> Record:
-    return {names.get(c.tag.lower(), c.tag): (c.text or "").strip() for c in element if not len(c)}
-
-
-def row_of(element: ET.Element, entity: Entity) -> Record:
-    """An output element as a record with the catalogue's field names (and its detail rows)."""
-    record = flat(element, entity.names)
-    if entity.child is not None:
-        lines = children(element, entity.child.table)
-        record[entity.child.table] = [flat(line, entity.child.names) for line in lines]
-    return record
-
-
-def comfnd(
-    table: str,
-    columns: Sequence[str],
-    where: Sequence[Sequence[tuple[str, str, str]]],
-    order: Sequence[str],
-    rows: int,
-) -> str:
-    """COMFND input: ``where`` is an OR of AND-groups of (column, condition, value)."""
-    query = ET.Element("Query")
-    to_xml(query, "TableName", table)
-    to_xml(query, "ReturnRows", rows)
-    to_xml(query, "Columns", {"Column": list(columns)})
-    clause = ET.SubElement(query, "Where")
-    for group_index, group in enumerate(where):
-        for term_index, (column, condition, value) in enumerate(group):
-            expression = ET.SubElement(clause, "Expression")
-            if group_index or term_index:
-                to_xml(expression, "AndOr", "And" if term_index else "Or")
-            if term_index == 0:
-                to_xml(expression, "OpenBracket", "(")
-            to_xml(expression, "Column", column)
-            to_xml(expression, "Condition", condition)
-            to_xml(expression, "Value", value)
-            if term_index == len(group) - 1:
-                to_xml(expression, "CloseBracket", ")")
-    to_xml(query, "OrderBy", {"Column": list(order)})
-    return ET.tostring(query, encoding="unicode")
-
-
-def after(columns: Sequence[str], last: Sequence[str]) -> list[list[tuple[str, str, str]]]:
-    """Keyset paging: rows ordered after ``last`` by ``columns``."""
-    return [
-        [(columns[j], "EQ", last[j]) for j in range(i)] + [(columns[i], "GT", last[i])]
-        for i in range(len(columns))
-    ]
-
-
-@dataclass(frozen=True)
-class Writer:
-    """How one posting business object takes records in and answers per record."""
-
-    business_object: str
-    path: str  # Setup/Add or Transaction/Post
-    root: str
-    wrapper: str  # the element each record travels in
-    result: str  # the output element per record
-    reference: Callable[[Record], tuple[str, str]]  # (customer, external reference)
-    target_id: Callable[[ET.Element, Record], str]
-    parameters: Callable[[Mapping[str, Any]], dict[str, str]]
-    shape: Callable[[Record], Record] = dict  # the record as the business object nests it
-    update_path: str | None = None  # where an existing record goes instead (upsert)
-
-
-def _payment(record: Record) -> Mapping[str, Any]:
-    payment = record.get("Payment")
-    return payment if isinstance(payment, Mapping) else {}
-
-
-def _allocations(record: Record) -> list[Record]:
-    """The invoices a payment is allocated to (``Invoice``: one, a list, or none)."""
-    found = record.get("Invoice")
-    items = found if isinstance(found, list) else [found] if found else []
-    return [dict(item) for item in items if isinstance(item, Mapping)]
-
-
-def _split(invoices: Sequence[Record], amount: Decimal) -> list[Record]:
-    """``amount`` over ``invoices`` oldest first, each up to its balance; the rest on the last."""
-    lines: list[Record] = []
-    left = amount
-    ordered = sorted(invoices, key=lambda i: str(i["Invoice"]))
-    for position, invoice in enumerate(ordered):
-        balance = Decimal(str(invoice.get("InvoiceBal1") or 0))
-        share = left if position == len(ordered) - 1 else min(left, max(balance, Decimal(0)))
-        if share > 0:
-            lines.append({"Invoice": str(invoice["Invoice"]), "PaymentValue": f"{share:.2f}"})
-        left -= share
-    return lines
-
-
-def _customer_item(record: Record) -> Record:
-    """ARSSCS wants the code in ``Key``; columns SYSPRO maintains itself stay out."""
-    code = str(record.get("Customer") or "").strip().upper()
-    kept = {
-        k: v for k, v in record.items() if k not in ("Customer", "LastChanged", "DateCustAdded")
-    }
-    return {"Key": {"Customer": code}, **kept}
-
-
-def _header(record: Record) -> Mapping[str, Any]:
-    header = record.get("OrderHeader")
-    return header if isinstance(header, Mapping) else {}
-
-
-WRITERS: dict[str, Writer] = {
-    "ArCustomer": Writer(
-        "ARSSCS",
-        "Setup/Add",
-        "SetupArCustomer",
-        "Item",
-        "Item",
-        lambda r: ("", str(r.get("Customer") or "").strip().upper()),
-        lambda out, record: str(record["Customer"]).strip().upper(),
-        lambda settings: {"ValidateOnly": "N"},
-        _customer_item,
-        "Setup/Update",
-    ),
-    "SorMaster": Writer(
-        "SORTOI",
-        "Transaction/Post",
-        "SalesOrders",
-        "Orders",
-        "Order",
-        lambda r: (
-            str(_header(r).get("Customer") or ""),
-            str(_header(r).get("CustomerPoNumber") or ""),
-        ),
-        lambda out, record: text_of(out, "SalesOrder"),
-        lambda settings: {
-            "Process": "Import",
-            "ValidateOnly": "N",
-            "IgnoreWarnings": "W",
-            "AllocationAction": str(settings.get("allocation_action", "A")),
-            "AlwaysUsePriceEntered": "Y",
-            "AllowDuplicateOrderNumbers": "N",  # the reference guards against doubles
-            "ApplyIfEntireDocumentValid": "N",  # one bad order must not hold up the rest
-        },
-    ),
-    "ArCshJnlDet": Writer(
-        "ARSTPY",
-        "Transaction/Post",
-        "PostArPayment",
-        "Item",
-        "Item",
-        lambda r: (str(_payment(r).get("Customer") or ""), str(_payment(r).get("Reference") or "")),
-        lambda out, record: "/".join(
-            text_of(out, c) for c in ("TrnYear", "TrnMonth", "Journal", "EntryNumber")
-        ).strip("/"),
-        lambda settings: {
-            "PostingPeriod": str(settings.get("posting_period", "C")),
-            "ValidateOnly": "N",
-            "IgnoreWarnings": "N",
-        },
-    ),
-}
-
-
-# The flow-facing names the product uses beside SYSPRO's own table names.
-ALIASES = {
-    "customers": "ArCustomer",
-    "stock_items": "InvMaster",
-    "sales_orders": "SorMaster",
-    "ar_invoices": "ArInvoice",
-    "ar_payments": "ArCshJnlDet",
-    "gl_journals": "GenJournalDetail",
-    "gl_whole_journals": "GenJournal",
-}
-
-
-def _grouped(rows: Sequence[Record], by: Sequence[str]) -> list[list[Record]]:
-    """Rows (in key order) cut into runs sharing the ``by`` columns; always at least one."""
-    documents: list[list[Record]] = [[]]
-    for row in rows:
-        current = documents[-1]
-        if current and any(current[0][c] != row[c] for c in by):
-            documents.append([])
-        documents[-1].append(row)
-    return documents
-
-
-def _document(group: Group, rows: Sequence[Record]) -> Record:
-    first = rows[0]
-    document: Record = {"JournalKey": "/".join(str(first[c]) for c in group.by)}
-    document.update({c: first[c] for c in (*group.by, *group.header)})
-    document["LineCount"] = len(rows)
-    document[group.lines] = list(rows)
-    return document
 
 
 def service_url(base_url: str) -> str:
@@ -887,7 +255,7 @@ class SysproConnector(Connector):
         text = self._call("Query/Query", {"BusinessObject": business_object, "XmlIn": xml_in})
         return parse_xml(text)
 
-    def _find(
+    def find_rows(
         self,
         table: str,
         columns: Sequence[str],
@@ -898,7 +266,7 @@ class SysproConnector(Connector):
         root = self._query("COMFND", comfnd(table, columns, where, order, self.page_size))
         return [flat(row, names) for row in children(root, "Row")]
 
-    def _find_all(
+    def find_all_rows(
         self,
         table: str,
         columns: Sequence[str],
@@ -916,19 +284,19 @@ class SysproConnector(Connector):
             clause = where(last)
             if last is not None and not clause:
                 return
-            rows = self._find(table, columns, clause, order, names)
+            rows = self.find_rows(table, columns, clause, order, names)
             if not rows:
                 return
             yield rows
             last = [rows[-1][c] for c in order]
 
-    def _attach_children(self, entity: Entity, rows: list[Record]) -> None:
+    def attach_children(self, entity: Entity, rows: list[Record]) -> None:
         child = entity.child
         if child is None or not rows:
             return
         parents = sorted({str(row[child.link]) for row in rows})
         lines: dict[str, list[Record]] = {p: [] for p in parents}
-        for chunk in self._chunks_of(parents):
+        for chunk in self.chunks_of(parents):
 
             def where(
                 last: Sequence[str] | None, chunk: list[str] = chunk
@@ -943,13 +311,15 @@ class SysproConnector(Connector):
                     if p >= last[0]
                 ]
 
-            for page in self._find_all(child.table, child.columns, where, child.keys, child.names):
+            for page in self.find_all_rows(
+                child.table, child.columns, where, child.keys, child.names
+            ):
                 for line in page:
                     lines.setdefault(str(line[child.link]), []).append(line)
         for row in rows:
             row[child.table] = lines.get(str(row[child.link]), [])
 
-    def _chunks_of(self, values: Sequence[str], most: int | None = None) -> Iterator[list[str]]:
+    def chunks_of(self, values: Sequence[str], most: int | None = None) -> Iterator[list[str]]:
         """Values per OR'ed lookup so the URL stays under ``max_url_length``."""
         size = max(1, min((self.max_url_length - 1500) // 250, most or len(values) or 1))
         for start in range(0, len(values), size):
@@ -1020,8 +390,8 @@ class SysproConnector(Connector):
                 return [[(CHANGE_COLUMN, "GE", start[0])]]
             return after(spec.cursor, start)
 
-        for rows in self._find_all(spec.table, spec.columns, where, spec.cursor, spec.names):
-            self._attach_children(spec, rows)
+        for rows in self.find_all_rows(spec.table, spec.columns, where, spec.cursor, spec.names):
+            self.attach_children(spec, rows)
             yield ChangePage(rows, json.dumps([rows[-1][c] for c in spec.cursor]))
 
     def _read_documents(
@@ -1042,19 +412,19 @@ class SysproConnector(Connector):
             return after(spec.cursor, start) if start is not None else []
 
         held: list[Record] = []
-        for rows in self._find_all(
+        for rows in self.find_all_rows(
             rows_spec.table, rows_spec.columns, where, spec.cursor, rows_spec.names
         ):
-            documents = _grouped(held + rows, group.by)
+            documents = grouped(held + rows, group.by)
             held = documents.pop()
             if documents:
                 yield ChangePage(
-                    [_document(group, d) for d in documents],
+                    [group_document(group, d) for d in documents],
                     json.dumps([documents[-1][-1][c] for c in spec.cursor]),
                 )
         if held:
             yield ChangePage(
-                [_document(group, held)], json.dumps([held[-1][c] for c in spec.cursor])
+                [group_document(group, held)], json.dumps([held[-1][c] for c in spec.cursor])
             )
 
     def read_one(self, entity: str, key: str) -> Record | None:
@@ -1072,11 +442,11 @@ class SysproConnector(Connector):
                 return [match + terms for terms in after(spec.cursor, last)]
 
             lines: list[Record] = []
-            for page in self._find_all(
+            for page in self.find_all_rows(
                 rows_spec.table, rows_spec.columns, where, spec.cursor, rows_spec.names
             ):
                 lines.extend(page)
-            return _document(spec.group, lines) if lines else None
+            return group_document(spec.group, lines) if lines else None
         if spec.query_object is not None:
             xml_in = document("Query", None, [{"Key": {spec.keys[0]: key}}])
             try:
@@ -1088,14 +458,14 @@ class SysproConnector(Connector):
         values = key.split("/")
         if len(values) != len(spec.keys):
             return None
-        rows = self._find(
+        rows = self.find_rows(
             spec.table,
             spec.columns,
             [list(zip(spec.keys, ["EQ"] * len(values), values, strict=True))],
             spec.keys,
             spec.names,
         )
-        self._attach_children(spec, rows[:1])
+        self.attach_children(spec, rows[:1])
         return rows[0] if rows else None
 
     def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
@@ -1104,7 +474,7 @@ class SysproConnector(Connector):
         match = found.get(reference)
         if not match:
             return None
-        self._attach_children(spec, match[:1])
+        self.attach_children(spec, match[:1])
         return FoundRecord(spec.target_id(match[0]), match[0])
 
     def _existing(self, spec: Entity, references: Sequence[str]) -> dict[str, list[Record]]:
@@ -1117,84 +487,11 @@ class SysproConnector(Connector):
             )
         # One row per reference is the norm, so a page always holds a chunk's matches.
         found: dict[str, list[Record]] = {}
-        for chunk in self._chunks_of(sorted(set(filter(None, references))), self.page_size // 2):
+        for chunk in self.chunks_of(sorted(set(filter(None, references))), self.page_size // 2):
             clause = [[(spec.reference, "EQ", value)] for value in chunk]
-            for row in self._find(spec.table, spec.columns, clause, spec.keys, spec.names):
+            for row in self.find_rows(spec.table, spec.columns, clause, spec.keys, spec.names):
                 found.setdefault(str(row[spec.reference]), []).append(row)
         return found
-
-    def customer_prices(self, customer: str, stock_codes: Sequence[str]) -> CustomerPrices:
-        """The customer's selling price and free stock per warehouse for each stock code.
-
-        SYSPRO prices a customer by its price code: the stock code's InvPrice row
-        for that code, else the stock code's list price [A]. Reads go through
-        COMFND so one call answers many stock codes: the customer, the stock
-        codes with their warehouses, then their prices — a handful of calls
-        whether a portal asks about one line or fifty.
-        """
-        columns = ["Customer", "Name", "PriceCode", "CustomerOnHold"]
-        found = self._find(
-            "ArCustomer",
-            columns,
-            [[("Customer", "EQ", customer)]],
-            ["Customer"],
-            {c.lower(): c for c in columns},
-        )
-        if not found:
-            text = f"Customer '{customer}' not found"
-            raise ConnectorError(*classify(text, RECORD_RULES, RECORD_DEFAULT), raw=text)
-        row = found[0]
-        price_code = str(row.get("PriceCode", ""))
-        stock = ENTITIES["InvMaster"]
-        codes = sorted(set(stock_codes))
-        masters: list[Record] = []
-        special: dict[str, Decimal] = {}
-        for chunk in self._chunks_of(codes, self.page_size):
-            masters.extend(
-                self._find(
-                    stock.table,
-                    stock.columns,
-                    [[("StockCode", "EQ", code)] for code in chunk],
-                    stock.keys,
-                    stock.names,
-                )
-            )
-        # Two terms per stock code here, so half as many codes fit in one URL.
-        half = max(1, (self.max_url_length - 1500) // 500)
-        priced = [str(m["StockCode"]) for m in masters] if price_code else []
-        for chunk in self._chunks_of(priced, min(half, self.page_size)):
-            prices = self._find(
-                "InvPrice",
-                ["StockCode", "PriceCode", "SellingPrice"],
-                [[("StockCode", "EQ", code), ("PriceCode", "EQ", price_code)] for code in chunk],
-                ["StockCode", "PriceCode"],
-                {"stockcode": "StockCode", "sellingprice": "SellingPrice"},
-            )
-            special.update({str(p["StockCode"]): Decimal(p["SellingPrice"]) for p in prices})
-        self._attach_children(stock, masters)
-        items = {
-            str(m["StockCode"]): StockPrice(
-                stock_code=str(m["StockCode"]),
-                description=str(m.get("Description", "")),
-                uom=str(m.get("StockUom", "")),
-                price=special.get(str(m["StockCode"]), Decimal(m.get("SellingPrice") or 0)),
-                price_code=price_code if str(m["StockCode"]) in special else "",
-                free_stock={
-                    str(w["Warehouse"]): Decimal(w["QtyOnHand"] or 0)
-                    - Decimal(w["QtyAllocated"] or 0)
-                    for w in m.get("InvWarehouse", [])
-                },
-            )
-            for m in masters
-        }
-        return CustomerPrices(
-            customer=str(row["Customer"]),
-            name=str(row.get("Name", "")),
-            price_code=price_code,
-            on_hold=str(row.get("CustomerOnHold", "")).upper() == "Y",
-            items=items,
-            unknown=[code for code in codes if code not in items],
-        )
 
     def test_connection(self) -> ConnectionCheck:
         headroom = self.limiter.headroom() if self.limiter is not None else None
@@ -1282,7 +579,7 @@ class SysproConnector(Connector):
         overpayment. An order with no invoice fails its payment here, unsent.
         """
         wanted = {
-            index: _allocations(records[index]) for indexes in sends.values() for index in indexes
+            index: allocations_of(records[index]) for indexes in sends.values() for index in indexes
         }
         orders = {
             str(a["SalesOrder"]) for found in wanted.values() for a in found if "SalesOrder" in a
@@ -1290,13 +587,13 @@ class SysproConnector(Connector):
         invoices: dict[str, list[Record]] = {}
         columns = ["Invoice", "Customer", "SalesOrder", "InvoiceBal1"]
         names = {c.lower(): c for c in columns}
-        for chunk in self._chunks_of(sorted(orders)):
+        for chunk in self.chunks_of(sorted(orders)):
             clause = [[("SalesOrder", "EQ", order)] for order in chunk]
-            for row in self._find("ArInvoice", columns, clause, ["Invoice"], names):
+            for row in self.find_rows("ArInvoice", columns, clause, ["Invoice"], names):
                 invoices.setdefault(str(row["SalesOrder"]), []).append(row)
         resolved = list(records)
         for index, allocations in wanted.items():
-            customer = str(_payment(records[index]).get("Customer") or "")
+            customer = str(payment_of(records[index]).get("Customer") or "")
             lines: list[Record] = []
             for allocation in allocations:
                 if "SalesOrder" not in allocation:
@@ -1315,7 +612,7 @@ class SysproConnector(Connector):
                     break
                 value = allocation.get("PaymentValue") or 0
                 try:
-                    lines += _split(billed, Decimal(str(value)))
+                    lines += split_amount(billed, Decimal(str(value)))
                 except InvalidOperation:
                     outcomes[index] = WriteOutcome.failed(
                         ErrorKind.DATA,
@@ -1405,18 +702,3 @@ class SysproConnector(Connector):
         if path == writer.update_path:
             return WriteOutcome.updated(target, raw)
         return WriteOutcome.created(target, raw)
-
-
-def describe_http_error(
-    response: requests.Response, body: Any
-) -> tuple[str, str, ErrorKind] | None:
-    """HTTP failures in front of e.net (IIS): only a too-long URL needs its own words, and
-    it is the connection's set-up (IIS answers it 404.14 or 414), not a missing record."""
-    if response.status_code in (404, 414) and "too long" in response.text.lower():
-        return (
-            "url_too_long",
-            "The request was too long for the SYSPRO e.net service. Lower max_url_length on "
-            "the connection to match the server's limit.",
-            ErrorKind.CONFIG,
-        )
-    return None
