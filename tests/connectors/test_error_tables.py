@@ -16,7 +16,7 @@ import pytest
 
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
 from connectors.http import ErrorDescriber, HttpClient, RetryPolicy, classify_status
-from connectors.kashflow import describe_error as kashflow_describe
+from connectors.kashflow.errors import describe_error as kashflow_describe
 from connectors.sandbox.core import Request, Response, SandboxApp, SandboxServer
 from connectors.syspro.errors import (
     CALL_DEFAULT,
