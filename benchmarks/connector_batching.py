@@ -21,7 +21,7 @@ Limits, "real limits scaled 10x" — chosen so the ceiling is measurable:
   but break the calls-per-record target, so the batch stays at 50.
 * **Salesforce**: the org's real allowance — 115,000 calls per rolling 24 h
   and 25 in flight — in the sandbox and in a limiter built as
-  ``connectors.configs._salesforce`` builds it. 10,000 accounts are 50
+  ``connectors.salesforce.salesforce_connector`` builds it. 10,000 accounts are 50
   Collections calls, which no scaling of a daily allowance makes binding, so
   Salesforce reports calls per record and 429s but no ceiling share.
 
@@ -128,7 +128,7 @@ def log(message: str) -> None:
 
 
 def _salesforce_limiter(config: ConnectionConfig, redis: Redis) -> RateLimiter:
-    """The limiter ``connectors.configs._salesforce`` builds (that module needs Django)."""
+    """The limiter as ``connectors.salesforce.salesforce_connector`` builds it."""
     limits = config.settings.get("rate_limits", {})
     return RateLimiter(
         redis,

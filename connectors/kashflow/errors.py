@@ -135,6 +135,10 @@ def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+# The kind of each code KashFlow's error names become, for the conformance tests.
+ERROR_KINDS: dict[str, ErrorKind] = {snake(name): kind for name, (kind, _) in ERROR_ADVICE.items()}
+
+
 def error_fields(body: Any) -> ErrorFields | None:
     """(code, plain message, kind or None) from either body shape KashFlow may send.
 

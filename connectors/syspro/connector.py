@@ -521,6 +521,12 @@ class SysproConnector(Connector):
             raise ConnectorError(
                 ErrorKind.CONFIG, "read_only", f"SYSPRO {entity} records cannot be written here."
             )
+        if len(records) > self.max_batch_size(entity):
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "batch_too_large",
+                f"At most {self.max_batch_size(entity)} SYSPRO {entity} can be sent at once.",
+            )
         outcomes: list[WriteOutcome | None] = [None] * len(records)
         references = [writer.reference(record) for record in records]
         existing = self._existing(spec, [ref for _, ref in references])

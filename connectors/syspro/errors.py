@@ -160,6 +160,10 @@ CALL_RULES: tuple[Rule, ...] = (
     ),
 )
 CALL_DEFAULT = (ErrorKind.CONFIG, ErrorCode.BAD_REQUEST.value, "SYSPRO refused the request: {text}")
+# The kind of each code the rules give, for the conformance tests.
+ERROR_KINDS: dict[str, ErrorKind] = {
+    code: kind for _, kind, code, _ in (*RECORD_RULES, *CALL_RULES)
+} | {code: kind for kind, code, _ in (RECORD_DEFAULT, CALL_DEFAULT)}
 SESSION_GONE = re.compile(r"not logged on|session has expired|invalid (userid|session)", re.I)
 # A query by key for a record that does not exist (not a missing table or object).
 NOT_FOUND = re.compile(r"(customer|stock code|sales order) '[^']*' (not found|not on file)", re.I)

@@ -274,6 +274,9 @@ _EXCEPTIONS: dict[str, tuple[XeroErrorCode, ErrorKind, str]] = {
     ),
 }
 
+# The kinds of the codes this table names, for the conformance tests.
+ERROR_KINDS: dict[str, ErrorKind] = {code: kind for code, kind, _ in _EXCEPTIONS.values()}
+
 # Statuses Xero documents, beside 400/401/403/429, in plain words -> (code, message).
 _STATUSES: dict[int, tuple[str, str]] = {
     404: (
