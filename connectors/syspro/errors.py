@@ -10,8 +10,6 @@ import requests
 
 from connectors.errors import ErrorCode, ErrorKind
 
-# -- what SYSPRO's words mean ---------------------------------------------------------
-
 Rule = tuple[re.Pattern[str], ErrorKind, str, str]
 
 

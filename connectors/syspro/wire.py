@@ -12,9 +12,6 @@ from connectors.base import Record
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
 from connectors.syspro.catalogue import Entity
 
-# -- the wire format -------------------------------------------------------------------
-
-
 # A logon answers a session GUID (hex, maybe braced or dashed); anything else is not e.net.
 SESSION_ID = re.compile(r"\{?[0-9A-Fa-f-]{32,40}\}?")
 
