@@ -29,7 +29,9 @@ def test_a_runs_page_redraws_its_progress_until_the_run_ends(people):
     SyncRun.objects.filter(pk=run.pk).update(succeeded_count=70)
     expect(progress).to_contain_text("70 of 100 done", timeout=8_000)  # no reload by hand
     SyncRun.objects.filter(pk=run.pk).update(succeeded_count=100, status=RunStatus.SUCCEEDED)
-    expect(page.locator(".fieldBox.field-status .readonly")).to_have_text("Succeeded", timeout=8_000)
+    expect(page.locator(".fieldBox.field-status .readonly")).to_have_text(
+        "Succeeded", timeout=8_000
+    )
     expect(progress).to_contain_text("100 of 100 done")
     assert page.locator("#run-live").count() == 0  # finished: it stops asking
     finance.shot("finished")
