@@ -21,7 +21,7 @@ Limits, "real limits scaled 10x" — chosen so the ceiling is measurable:
   but break the calls-per-record target, so the batch stays at 50.
 * **Salesforce**: the org's real allowance — 115,000 calls per rolling 24 h
   and 25 in flight — in the sandbox and in a limiter built as
-  ``connectors.configs._salesforce`` builds it. 10,000 accounts are 50
+  ``connectors.salesforce.salesforce_connector`` builds it. 10,000 accounts are 50
   Collections calls, which no scaling of a daily allowance makes binding, so
   Salesforce reports calls per record and 429s but no ceiling share.
 
@@ -100,12 +100,12 @@ from connectors.sandbox.core import Request, Response, SandboxServer  # noqa: E4
 from connectors.sandbox.registry import create_app  # noqa: E402
 from connectors.sandbox.salesforce.auth import DEMO_CLIENT_SECRET, DEMO_CONSUMER_KEY  # noqa: E402
 from connectors.xero import (  # noqa: E402
-    REFRESH_MARGIN,
     authorization_url,
     exchange_code,
     xero_config,
     xero_connector,
 )
+from connectors.xero.connector import REFRESH_MARGIN  # noqa: E402
 
 RECORDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 WORKERS = 2
@@ -128,7 +128,7 @@ def log(message: str) -> None:
 
 
 def _salesforce_limiter(config: ConnectionConfig, redis: Redis) -> RateLimiter:
-    """The limiter ``connectors.configs._salesforce`` builds (that module needs Django)."""
+    """The limiter as ``connectors.salesforce.salesforce_connector`` builds it."""
     limits = config.settings.get("rate_limits", {})
     return RateLimiter(
         redis,

@@ -7,22 +7,17 @@ Connector modules never see Django; this is the one place that reads the model
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import django_rq
 
-from connectors.base import ConnectionConfig, Connector, TokenStore
-from connectors.circuit import circuit_breaker
+from connectors.base import ConnectionConfig, Connector
 from connectors.errors import ConnectorError, ErrorKind
-from connectors.kashflow import kashflow_connector
 from connectors.models import Connection, Environment, System
-from connectors.ratelimit import RateLimiter, RateLimits
-from connectors.salesforce import SalesforceConnector
+from connectors.registry import system_entry
 from connectors.secrets import SecretUnreadable, secrets_unreadable
-from connectors.syspro import syspro_connector
 from connectors.tokens import ConnectionTokenStore
-from connectors.xero import xero_config, xero_connector
+from connectors.xero import xero_config
 
 
 def connection_config(connection: Connection, *, redirect_uri: str = "") -> ConnectionConfig:
@@ -60,35 +55,9 @@ def connection_config(connection: Connection, *, redirect_uri: str = "") -> Conn
     )
 
 
-# Salesforce's own allowance is per org and per day and reported in Sforce-Limit-Info;
-# the limiter caps what every worker together keeps in flight.
-SALESFORCE_LIMITS = RateLimits(concurrent=25)
-
-
-def _salesforce(config: ConnectionConfig, tokens: TokenStore, *, redis: Any) -> Connector:
-    limiter = RateLimiter(
-        redis,
-        f"salesforce:{config.connection_id}",
-        SALESFORCE_LIMITS.overridden_by(config.settings),
-        max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
-    )
-    breaker = circuit_breaker(
-        redis, f"salesforce:{config.connection_id}", label="Salesforce", settings=config.settings
-    )
-    return SalesforceConnector(config, tokens, limiter, breaker)
-
-
-FACTORIES: dict[str, Callable[..., Connector]] = {
-    System.XERO: xero_connector,
-    System.SYSPRO: syspro_connector,
-    System.KASHFLOW: kashflow_connector,
-    System.SALESFORCE: _salesforce,
-}
-
-
 def connector_for(connection: Connection, *, redirect_uri: str = "") -> Connector:
     """The connection's connector, rate-limited through the queue's Redis."""
-    return FACTORIES[connection.system](
+    return system_entry(connection.system).factory(
         connection_config(connection, redirect_uri=redirect_uri),
         ConnectionTokenStore(connection.pk),
         redis=django_rq.get_connection("default"),

@@ -148,7 +148,7 @@ def entity_schema(*, connection: Connection, entity: str) -> EntitySchema | None
     try:
         schema = connector_for(connection).describe(entity)
     except (ConnectorError, ValueError, KeyError) as exc:
-        # Xero answers an unknown entity with ValueError, SYSPRO with ConnectorError.
+        # Every connector answers an unknown entity with a ConnectorError of kind config.
         logger.info("No catalogue for %s %r: %s", connection, entity, exc)
         cache.set(key, _MISS, MISS_CACHE_SECONDS)
         return None

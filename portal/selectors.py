@@ -23,7 +23,7 @@ from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.http import RetryPolicy
 from connectors.models import Connection
-from connectors.syspro import SysproConnector
+from connectors.syspro import SysproConnector, syspro_customer_prices
 from portal.errors import PortalError, from_connector
 from portal.models import PortalClient, PortalOrder
 
@@ -143,7 +143,7 @@ def customer_prices(*, client: PortalClient, customer: str, stock_codes: list[st
         info = CustomerInfo(**json.loads(cached[0]))
         return PriceAnswer(info, [items[code] for code in stock_codes], from_cache=True)
     try:
-        prices = portal_connector(client.connection).customer_prices(customer, missing)
+        prices = syspro_customer_prices(portal_connector(client.connection), customer, missing)
     except ConnectorError as exc:
         raise from_connector(exc) from exc
     if prices.unknown:

@@ -43,7 +43,7 @@ from clarity.services.runs import flow_run_enqueue
 from clarity.sync.queues import DEFAULT_QUEUE, enqueue
 from connectors.models import Connection, System
 from connectors.secrets import SecretUnreadable
-from connectors.xero import verify_webhook
+from connectors.xero.webhooks import verify_webhook
 
 logger = logging.getLogger(__name__)
 

@@ -16,18 +16,18 @@ import pytest
 
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
 from connectors.http import ErrorDescriber, HttpClient, RetryPolicy, classify_status
-from connectors.kashflow import describe_error as kashflow_describe
+from connectors.kashflow.errors import describe_error as kashflow_describe
 from connectors.sandbox.core import Request, Response, SandboxApp, SandboxServer
-from connectors.syspro import (
+from connectors.syspro.errors import (
     CALL_DEFAULT,
     CALL_RULES,
     RECORD_DEFAULT,
     RECORD_RULES,
     classify,
 )
-from connectors.syspro import describe_http_error as syspro_describe
-from connectors.xero_errors import XeroErrorCode
-from connectors.xero_errors import describe_error as xero_describe
+from connectors.syspro.errors import describe_http_error as syspro_describe
+from connectors.xero.errors import XeroErrorCode
+from connectors.xero.errors import describe_error as xero_describe
 
 DATA, CONFIG = ErrorKind.DATA, ErrorKind.CONFIG
 AUTH, TRANSIENT = ErrorKind.AUTH, ErrorKind.TRANSIENT

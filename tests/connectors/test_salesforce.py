@@ -13,7 +13,8 @@ from connectors.base import ConnectionConfig, InMemoryTokenStore, Tokens, WriteS
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import RetryPolicy
 from connectors.ratelimit import RateLimiter, RateLimits
-from connectors.salesforce import SalesforceConnector, changes_query
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.soql import changes_query
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.salesforce import app as sandbox
 from connectors.sandbox.salesforce.auth import (
@@ -261,7 +262,7 @@ def test_upsert_batch_is_idempotent_in_one_call(
     assert {o.raw.get("unchanged") for o in again} == {True}  # nothing written
     assert [o.target_id for o in again] == [o.target_id for o in first]
     assert app_of(server).stats["created"]["Account"] == 200
-    with pytest.raises(ValueError, match="200"):
+    with pytest.raises(ConnectorError, match="200"):
         sf.write_batch("Account", [*records, {"Name": "one too many"}])
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from connectors.base import ConnectionConfig, InMemoryTokenStore, WriteStatus
 from connectors.errors import ConnectorError, ErrorKind
-from connectors.salesforce import SalesforceConnector, describe_error
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.errors import describe_error
 from connectors.sandbox.core import SandboxServer
 
 DATA, CONFIG, AUTH, TRANSIENT = (

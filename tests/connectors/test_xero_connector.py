@@ -22,7 +22,7 @@ from connectors.xero import (
     verify_webhook,
     xero_connector,
 )
-from connectors.xero_errors import XeroErrorCode
+from connectors.xero.errors import XeroErrorCode
 
 # -- connect flow and tokens ---------------------------------------------------
 
@@ -224,8 +224,9 @@ def test_catalogue(xero: XeroConnector) -> None:
     assert xero.max_batch_size("Invoices") == 50
     assert xero.max_batch_size("Items") == 500
     assert xero.max_batch_size("Accounts") == 1
-    with pytest.raises(ValueError, match="no entity"):
+    with pytest.raises(ConnectorError, match="no entity") as refused:
         xero.describe("Widgets")
+    assert refused.value.kind is ErrorKind.CONFIG
 
 
 # -- writes --------------------------------------------------------------------
@@ -360,7 +361,7 @@ def test_retried_batch_is_not_applied_twice(
 
 
 def test_oversized_batch_is_refused(xero: XeroConnector) -> None:
-    with pytest.raises(ValueError, match="batch size"):
+    with pytest.raises(ConnectorError, match="batch size"):
         xero.write_batch("Invoices", [invoice(f"B-{n}") for n in range(51)])
 
 

@@ -1,12 +1,8 @@
-"""The Xero connector: OAuth 2.0 connect flow, reads, batched writes, lookups.
+"""The Xero connector: reads, batched writes, lookups.
 
-What the admin calls:
-
-* ``authorization_url(config)`` for the "Connect to Xero" button, then
-  ``exchange_code(config, tokens, callback_url=..., expected_state=...)`` on
-  the way back: it stores the tokens and the chosen organisation (tenant);
-* ``xero_connector(config, tokens, redis=...)`` to get a connector with the
-  shared rate limiter for that tenant, and ``.test_connection()`` on it.
+``xero_connector(config, tokens, redis=...)`` gives a connector with the
+shared rate limiter for that tenant (``.test_connection()`` on it checks the
+connection); the "Connect to Xero" flow is in ``connectors.xero.auth``.
 
 Xero's access tokens last 30 minutes and its refresh tokens rotate, so every
 refresh happens under ``TokenStore.refresh_locked`` and the new pair is saved
@@ -17,22 +13,17 @@ so a retried batch is the same request to Xero and is not applied twice.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
-import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from oauthlib.oauth2 import OAuth2Error
-from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
 from connectors.base import (
@@ -51,8 +42,16 @@ from connectors.circuit import CircuitBreaker, circuit_breaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import HttpClient, RetryPolicy, not_the_api, refuse_redirects
 from connectors.ratelimit import Headroom, RateLimiter, RateLimits
-from connectors.xero_catalogue import ENTITIES, entity_info
-from connectors.xero_errors import (
+from connectors.xero.auth import (
+    checked_url,
+    client_auth,
+    oauth_failure,
+    raise_for_server_error,
+    tokens_from,
+    transient_identity_failure,
+)
+from connectors.xero.catalogue import ENTITIES, entity_info
+from connectors.xero.errors import (
     XeroErrorCode,
     describe_error,
     rejected_batch_outcomes,
@@ -62,145 +61,10 @@ from connectors.xero_errors import (
 if TYPE_CHECKING:
     from redis import Redis
 
-AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
-TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
-REVOKE_URL = "https://identity.xero.com/connect/revocation"
-CONNECTIONS_URL = "https://api.xero.com/connections"
-API_URL = "https://api.xero.com/api.xro/2.0"
-DEFAULT_SCOPES = (
-    "offline_access openid profile email accounting.contacts accounting.invoices "
-    "accounting.payments accounting.manualjournals accounting.settings"
-)
 DEFAULT_LIMITS = RateLimits(per_minute=60, per_day=5000, concurrent=5)
 REFRESH_MARGIN = 120.0  # refresh this long before the access token expires
 LOOKUP_CHUNK = 50  # references per lookup GET: a write batch's worth, a URL of a few KB
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # Xero's hard cap per request [S]; 413 above it
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-# -- configuration and the "Connect to Xero" flow ------------------------------
-
-
-def xero_config(
-    *,
-    connection_id: str,
-    client_id: str,
-    client_secret: str,
-    redirect_uri: str,
-    scopes: str = DEFAULT_SCOPES,
-    sandbox_url: str | None = None,
-    settings: Mapping[str, Any] | None = None,
-) -> ConnectionConfig:
-    """A ConnectionConfig for Xero, or for the sandbox at ``sandbox_url``."""
-    if sandbox_url:
-        root = sandbox_url.rstrip("/")
-        auth_urls = {
-            "authorize": f"{root}/identity/connect/authorize",
-            "token": f"{root}/connect/token",
-            "revoke": f"{root}/connect/revocation",
-            "connections": f"{root}/connections",
-        }
-        base_url = f"{root}/api.xro/2.0"
-    else:
-        auth_urls = {
-            "authorize": AUTHORIZE_URL,
-            "token": TOKEN_URL,
-            "revoke": REVOKE_URL,
-            "connections": CONNECTIONS_URL,
-        }
-        base_url = API_URL
-    return ConnectionConfig(
-        system="xero",
-        connection_id=connection_id,
-        base_url=base_url,
-        auth_urls=auth_urls,
-        settings={"redirect_uri": redirect_uri, "scopes": scopes, **(settings or {})},
-        secrets={"client_id": client_id, "client_secret": client_secret},
-    )
-
-
-def authorization_url(config: ConnectionConfig, *, state: str | None = None) -> tuple[str, str]:
-    """The URL to send the user's browser to, and the ``state`` to keep in their session."""
-    session = _oauth_session(config, state=state)
-    url, state = session.authorization_url(_checked(config.auth_urls["authorize"]))
-    return url, state
-
-
-@dataclass(frozen=True)
-class XeroTenant:
-    tenant_id: str
-    tenant_name: str
-    connected_as: str | None
-
-
-def exchange_code(
-    config: ConnectionConfig,
-    tokens: TokenStore,
-    *,
-    callback_url: str,
-    expected_state: str,
-) -> XeroTenant:
-    """Finish "Connect to Xero": trade the code for tokens, pick the organisation, save.
-
-    ``callback_url`` is the full URL Xero redirected the browser to. The
-    organisation is ``settings["tenant_id"]`` when set, else the first one
-    this consent connected.
-    """
-    session = _oauth_session(config, state=expected_state)
-    try:
-        token = session.fetch_token(
-            _checked(config.auth_urls["token"]),
-            authorization_response=_checked(callback_url),
-            auth=_client_auth(config),
-            include_client_id=False,
-            timeout=30,
-        )
-    except OAuth2Error as exc:
-        raise _oauth_failure(exc) from exc
-    except requests.RequestException as exc:
-        raise _transient_identity_failure(exc) from exc
-    claims = _jwt_claims(token["access_token"])
-    connections_url = _checked(config.auth_urls["connections"])
-    identity = HttpClient(
-        connections_url,
-        auth=lambda: {"Authorization": f"Bearer {token['access_token']}"},
-        describe_error=describe_error,
-    )
-    connections = identity.request(
-        "GET", connections_url, params={"authEventId": claims.get("authentication_event_id", "")}
-    ).json()
-    tenants = [c for c in connections if c.get("tenantType") == "ORGANISATION"]
-    wanted = config.settings.get("tenant_id")
-    chosen = next((t for t in tenants if wanted in (None, t["tenantId"])), None)
-    if chosen is None:
-        raise ConnectorError(
-            ErrorKind.CONFIG,
-            XeroErrorCode.NO_TENANT,
-            "The Xero sign-in did not give access to the chosen organisation. "
-            "Connect again and tick that organisation on Xero's consent page.",
-        )
-    user = _jwt_claims(token["id_token"]).get("email") if token.get("id_token") else None
-    saved = _tokens_from(
-        token,
-        extra={
-            "tenant_id": chosen["tenantId"],
-            "tenant_name": chosen["tenantName"],
-            "xero_connection_id": chosen["id"],
-            "auth_event_id": claims.get("authentication_event_id"),
-            "user": user,
-        },
-    )
-    tokens.save(saved)
-    return XeroTenant(chosen["tenantId"], chosen["tenantName"], user)
-
-
-def verify_webhook(body: bytes, signature: str | None, webhook_key: str) -> bool:
-    """True when ``x-xero-signature`` is base64(HMAC-SHA256(body, key)); answer 401 if not."""
-    if not signature:
-        return False
-    expected = base64.b64encode(hmac.new(webhook_key.encode(), body, hashlib.sha256).digest())
-    # Bytes, not str: compare_digest refuses non-ASCII text, which anyone can send.
-    return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
 
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
@@ -319,23 +183,23 @@ class XeroConnector(Connector):
             # Safe to repeat: Xero still honours the previous refresh token for 30 minutes.
             time.sleep(1)
             token = self._request_refresh(current.refresh_token)
-        return _tokens_from(token, extra=current.extra)
+        return tokens_from(token, extra=current.extra)
 
     def _request_refresh(self, refresh_token: str) -> dict[str, Any]:
         session = OAuth2Session(self.config.secrets["client_id"], token={"token_type": "Bearer"})
         refuse_redirects(session)
-        session.register_compliance_hook("refresh_token_response", _raise_for_server_error)
+        session.register_compliance_hook("refresh_token_response", raise_for_server_error)
         try:
             token: dict[str, Any] = session.refresh_token(
-                _checked(self.config.auth_urls["token"]),
+                checked_url(self.config.auth_urls["token"]),
                 refresh_token=refresh_token,
-                auth=_client_auth(self.config),
+                auth=client_auth(self.config),
                 timeout=30,
             )
         except OAuth2Error as exc:
-            raise _oauth_failure(exc) from exc
+            raise oauth_failure(exc) from exc
         except requests.RequestException as exc:
-            raise _transient_identity_failure(exc) from exc
+            raise transient_identity_failure(exc) from exc
         except ValueError:  # an answer that is no token response at all
             raise not_the_api("Xero identity") from None
         return token
@@ -389,7 +253,11 @@ class XeroConnector(Connector):
         if not records:
             return []
         if len(records) > self.max_batch_size(entity):
-            raise ValueError(f"{len(records)} {entity} exceed the batch size for Xero")
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "batch_too_large",
+                f"{len(records)} {entity} exceed the batch size for Xero",
+            )
         if entity == "Accounts":
             return [self._write_account(record) for record in records]
         response = self.http.request(
@@ -553,93 +421,3 @@ def _cursor_from(xero_date: str) -> str:
     """``/Date(1551213567813+0000)/`` -> ISO 8601 UTC with milliseconds."""
     ms = int(re.sub(r"[^\d].*", "", xero_date.removeprefix("/Date(")))
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-
-
-def _checked(url: str) -> str:
-    """HTTPS only, except the loopback sandbox (which oauthlib must be told to allow)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and parts.hostname in LOOPBACK:
-        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
-        return url
-    raise ConnectorError(
-        ErrorKind.CONFIG,
-        XeroErrorCode.INSECURE_URL,
-        f"Xero addresses must use https; {parts.scheme}://{parts.hostname} is not allowed.",
-    )
-
-
-def _oauth_session(config: ConnectionConfig, *, state: str | None) -> OAuth2Session:
-    session = OAuth2Session(
-        config.secrets["client_id"],
-        redirect_uri=config.settings["redirect_uri"],
-        scope=config.settings.get("scopes", DEFAULT_SCOPES).split(),
-        state=state,
-    )
-    session.register_compliance_hook("access_token_response", _raise_for_server_error)
-    return refuse_redirects(session)
-
-
-def _client_auth(config: ConnectionConfig) -> HTTPBasicAuth:
-    return HTTPBasicAuth(config.secrets["client_id"], config.secrets["client_secret"])
-
-
-def _raise_for_server_error(response: requests.Response) -> requests.Response:
-    if response.status_code >= 500 or response.status_code == 429:
-        raise ConnectorError(
-            ErrorKind.TRANSIENT,
-            "xero_identity_unavailable",
-            "Xero's sign-in service is not answering. It will be tried again.",
-            status=response.status_code,
-        )
-    return response
-
-
-def _oauth_failure(exc: OAuth2Error) -> ConnectorError:
-    if exc.error == "mismatching_state":
-        return ConnectorError(
-            ErrorKind.CONFIG,
-            XeroErrorCode.STATE_MISMATCH,
-            "The answer from Xero does not belong to this sign-in. "
-            "Start again from Connect to Xero.",
-        )
-    return ConnectorError(
-        ErrorKind.AUTH,
-        XeroErrorCode.SIGN_IN_REJECTED,
-        "Xero refused the sign-in "
-        f"({exc.error}): it was revoked, expired or the app's client id/secret changed. "
-        "Reconnect to Xero.",
-        raw=exc.error,
-    )
-
-
-def _transient_identity_failure(exc: requests.RequestException) -> ConnectorError:
-    return ConnectorError(
-        ErrorKind.TRANSIENT,
-        "xero_identity_unavailable",
-        "Xero's sign-in service could not be reached. It will be tried again.",
-        raw=type(exc).__name__,
-    )
-
-
-def _tokens_from(token: Mapping[str, Any], *, extra: Mapping[str, Any]) -> Tokens:
-    expires_at = token.get("expires_at") or time.time() + float(token.get("expires_in", 1800))
-    return Tokens(
-        access_token=token["access_token"],
-        refresh_token=token.get("refresh_token"),
-        expires_at=float(expires_at),
-        extra=dict(extra),
-    )
-
-
-def _jwt_claims(jwt: str) -> dict[str, Any]:
-    """Read (not verify) a JWT's claims; it came straight from Xero's token endpoint."""
-    try:
-        payload = jwt.split(".")[1]
-        claims: dict[str, Any] = json.loads(
-            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        )
-    except (IndexError, ValueError):
-        return {}
-    return claims

@@ -17,7 +17,7 @@ import requests
 
 from connectors.base import Record, WriteOutcome
 from connectors.errors import ErrorCode, ErrorKind
-from connectors.xero_catalogue import ENTITIES, EntityInfo
+from connectors.xero.catalogue import ENTITIES, EntityInfo
 
 
 class XeroErrorCode(StrEnum):
@@ -273,6 +273,9 @@ _EXCEPTIONS: dict[str, tuple[XeroErrorCode, ErrorKind, str]] = {
         "mapping's conversion for that field.",
     ),
 }
+
+# The kinds of the codes this table names, for the conformance tests.
+ERROR_KINDS: dict[str, ErrorKind] = {code: kind for code, kind, _ in _EXCEPTIONS.values()}
 
 # Statuses Xero documents, beside 400/401/403/429, in plain words -> (code, message).
 _STATUSES: dict[int, tuple[str, str]] = {

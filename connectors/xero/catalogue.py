@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connectors.base import FieldSpec
+from connectors.errors import ConnectorError, ErrorKind
 
 
 @dataclass(frozen=True)
@@ -111,4 +112,8 @@ def entity_info(entity: str) -> EntityInfo:
     try:
         return ENTITIES[entity]
     except KeyError:
-        raise ValueError(f"Xero has no entity {entity!r}; known: {sorted(ENTITIES)}") from None
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            "unknown_entity",
+            f"Xero has no entity {entity!r}; known: {sorted(ENTITIES)}",
+        ) from None

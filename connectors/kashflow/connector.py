@@ -38,8 +38,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -50,7 +49,6 @@ from connectors.base import (
     ConnectionConfig,
     Connector,
     EntitySchema,
-    FieldSpec,
     FoundRecord,
     Record,
     Tokens,
@@ -66,6 +64,15 @@ from connectors.errors import (
     RetryLaterError,
 )
 from connectors.http import HttpClient, RetryPolicy, not_the_api
+from connectors.kashflow.catalogue import SCHEMAS, WRITABLE
+from connectors.kashflow.errors import describe_error, error_fields, outcome_of
+from connectors.kashflow.records import (
+    customer_flat,
+    customer_nested,
+    parse_stamp,
+    payment_reference,
+    same_as_held,
+)
 from connectors.ratelimit import RateLimiter, RateLimits
 
 if TYPE_CHECKING:
@@ -78,371 +85,6 @@ DEFAULT_LIMITS = RateLimits(per_minute=60, concurrent=2)
 
 SEQUENTIAL_BATCH = 50
 """Customers and invoices go one per call; this bounds how long one batch runs."""
-
-# KashFlow's error names -> the kind a person acts on, and what to do about it.
-# The sentence KashFlow sends comes first; this advice follows it.
-ERROR_ADVICE: dict[str, tuple[ErrorKind, str]] = {
-    "InvalidSessionToken": (
-        ErrorKind.AUTH,
-        "Signing in again did not help: check the connection's KashFlow login.",
-    ),
-    "InvalidCredentials": (
-        ErrorKind.AUTH,
-        "Update the KashFlow username and password on the connection.",
-    ),
-    "InvalidMemorableWord": (
-        ErrorKind.AUTH,
-        "Check the memorable word saved on the connection.",
-    ),
-    "InvalidTemporaryToken": (ErrorKind.TRANSIENT, "The sign-in will be tried again."),
-    "AccountLocked": (
-        ErrorKind.AUTH,
-        "Unlock the user in KashFlow, then check the connection's password and memorable word.",
-    ),
-    "CustomerNotFound": (
-        ErrorKind.DATA,
-        "Create the customer in KashFlow first, or correct the customer code lookup.",
-    ),
-    "NameRequired": (ErrorKind.DATA, "Fill in the customer's name in the source record."),
-    "CodeAlreadyExists": (ErrorKind.DATA, "Use a different account code for this customer."),
-    "NumberAlreadyExists": (ErrorKind.DATA, "Use a different invoice number."),
-    "NominalCodeNotFound": (
-        ErrorKind.CONFIG,
-        "Correct the nominal code lookup, or add the nominal code in KashFlow.",
-    ),
-    "ProductNotFound": (
-        ErrorKind.DATA,
-        "Add the product in KashFlow, or correct the product code lookup.",
-    ),
-    "ProductNameRequired": (
-        ErrorKind.DATA,
-        "A new KashFlow product needs a name: fill it in at the source, or let the flow "
-        "that creates products run first (a price alone cannot create one), then retry.",
-    ),
-    "NominalCodeRequired": (
-        ErrorKind.DATA,
-        "A new KashFlow product needs a sales nominal code: map one to NominalCode "
-        "(from the product family lookup), then retry.",
-    ),
-    "BankAccountNotFound": (
-        ErrorKind.CONFIG,
-        "Set a KashFlow bank account that exists on the connection or the mapping.",
-    ),
-    "InvalidPaymentMethod": (
-        ErrorKind.CONFIG,
-        "Set a KashFlow payment method number on the connection or the mapping.",
-    ),
-    "PaymentExceedsOutstanding": (
-        ErrorKind.DATA,
-        "Check whether the invoice was already paid, or correct the amount.",
-    ),
-    "TooManyItems": (ErrorKind.CONFIG, "Lower max_bulk_payments on the connection."),
-    "CustomerCodeRequired": (
-        ErrorKind.DATA,
-        "Map a customer code into the record (KashFlow keys customers by code), then retry.",
-    ),
-    "CustomerHasTransactions": (
-        ErrorKind.DATA,
-        "KashFlow keeps customers that have invoices or payments. Leave it, or archive it "
-        "in KashFlow.",
-    ),
-    "InvoiceNotFound": (
-        ErrorKind.DATA,
-        "Send the invoice to KashFlow first, or correct the invoice number, then retry.",
-    ),
-    "InvoiceHasPayments": (
-        ErrorKind.DATA,
-        "KashFlow does not change an invoice that has payments. Remove the payment in "
-        "KashFlow first, or mark this record resolved.",
-    ),
-    "NameTooLong": (ErrorKind.DATA, "Shorten the name in the source record, then retry."),
-    "LineItemsRequired": (
-        ErrorKind.DATA,
-        "The invoice has no lines. Check the source record, or the mapping of its lines.",
-    ),
-    "InvalidLineItem": (ErrorKind.DATA, "Correct the line in the source record, then retry."),
-    "InvalidQuantity": (ErrorKind.DATA, "Correct the quantity in the source record."),
-    "InvalidPrice": (ErrorKind.DATA, "Correct the price in the source record."),
-    "InvalidAmount": (ErrorKind.DATA, "Correct the amount in the source record."),
-    "InvalidDate": (
-        ErrorKind.DATA,
-        "Correct the date in the source record, or the mapping's date format.",
-    ),
-    "InvalidDiscountRate": (ErrorKind.DATA, "Correct the discount rate in the source record."),
-    "InvalidNumber": (ErrorKind.DATA, "Correct the invoice number in the source record."),
-    "InvalidPayment": (ErrorKind.DATA, "Correct the payment in the source record."),
-    "ProductCodeRequired": (
-        ErrorKind.DATA,
-        "Map a product code into the record (KashFlow keys products by code), then retry.",
-    ),
-    "ProductCodeAlreadyExists": (
-        ErrorKind.DATA,
-        "Use a different product code, or link the record to the existing product.",
-    ),
-    "PaymentItemsRequired": (
-        ErrorKind.CONFIG,
-        "The payment call carried no payments. Check the payments flow's mapping.",
-    ),
-    "InvalidPaging": (
-        ErrorKind.CONFIG,
-        "Check page_size on the connection: it must be a whole number.",
-    ),
-    "InvalidSortField": (
-        ErrorKind.CONFIG,
-        "The connection asked KashFlow to sort by a field it does not have.",
-    ),
-    "InvalidRequest": (
-        ErrorKind.CONFIG,
-        "KashFlow could not read what was sent. Check the flow's mapping.",
-    ),
-}
-
-ErrorFields = tuple[str, str, ErrorKind | None]
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def error_fields(body: Any) -> ErrorFields | None:
-    """(code, plain message, kind or None) from either body shape KashFlow may send.
-
-    Documented: ``{"Error", "Message"}``. Tolerated [A]: ASP.NET's
-    ``{"Message", "ModelState": {field: [messages]}}``.
-    """
-    if not isinstance(body, dict):
-        return None
-    said = str(body.get("Message") or "").strip()
-    if isinstance(body.get("ModelState"), dict):
-        details = [
-            str(text)
-            for texts in body["ModelState"].values()
-            for text in (texts if isinstance(texts, list) else [texts])
-        ]
-        return "validation", f"KashFlow rejected the record: {' '.join(details) or said}", None
-    error = str(body.get("Error") or "")
-    if not error:
-        return None
-    kind, advice = ERROR_ADVICE.get(error, (None, ""))
-    if said and not said.endswith("."):
-        said += "."
-    message = " ".join(part for part in (said or f"KashFlow refused it ({error}).", advice) if part)
-    return snake(error), message, kind
-
-
-def describe_error(
-    response: requests.Response, body: Any
-) -> tuple[str, str] | tuple[str, str, ErrorKind] | None:
-    """KashFlow's error in words, with the kind its error name means (else the status's)."""
-    fields = error_fields(body)
-    if fields is None:
-        return None
-    code, message, kind = fields
-    return (code, message) if kind is None else (code, message, kind)
-
-
-def outcome_of(error: ConnectorError) -> WriteOutcome:
-    """A failed outcome whose kind follows KashFlow's error name when it tells more than 400."""
-    fields = error_fields(error.raw)
-    kind = fields[2] if fields and fields[2] and not error.outcome_unknown else error.kind
-    return WriteOutcome.failed(kind, error.code, error.message, raw=error.raw)
-
-
-def parse_stamp(value: Any) -> datetime | None:
-    """KashFlow times have no zone (UK account, stored as UTC); a zone is tolerated."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def payment_reference(invoice_number: Any, date: Any, amount: Any) -> str:
-    """A payment's reference, since KashFlow keeps none: ``<invoice>|<YYYY-MM-DD>|<amount>``."""
-    return f"{invoice_number}|{str(date)[:10]}|{Decimal(str(amount)):.2f}"
-
-
-# A customer's first contact and first address as flat fields (KashFlow's classic API
-# names), so a mapping can read and write them without list positions.
-PRIMARY_CONTACT = {
-    "ContactEmail": "Email",
-    "ContactTelephone": "Telephone",
-    "ContactReference": "Reference",
-}
-PRIMARY_ADDRESS = {
-    "Address1": "Line1",
-    "Address2": "Line2",
-    "Address3": "Line3",
-    "Address4": "Line4",
-    "Postcode": "PostCode",
-    "CountryName": "CountryName",
-}
-FLAT_CUSTOMER_FIELDS = ("ContactName", *PRIMARY_CONTACT, *PRIMARY_ADDRESS)
-
-
-def customer_flat(customer: Record) -> Record:
-    """The customer with its first contact and address also as flat fields.
-
-    ``ContactName`` is the contact's first and last name joined by a space.
-    """
-    contact = (customer.get("Contacts") or [{}])[0] or {}
-    address = (customer.get("Addresses") or [{}])[0] or {}
-    name = " ".join(
-        str(part).strip() for part in (contact.get("FirstName"), contact.get("LastName")) if part
-    )
-    flat = {**customer, "ContactName": name or None}
-    flat.update({k: contact.get(v) for k, v in PRIMARY_CONTACT.items()})
-    flat.update({k: address.get(v) for k, v in PRIMARY_ADDRESS.items()})
-    return flat
-
-
-def customer_nested(record: Record, existing: Record | None) -> Record:
-    """Flat contact and address fields folded back into the first contact and address.
-
-    ``ContactName`` is split at its last space: "Mary Ann Smith" is first name
-    "Mary Ann", last name "Smith". Fields not sent keep their current values.
-    """
-    body = {k: v for k, v in record.items() if k not in FLAT_CUSTOMER_FIELDS}
-    if "ContactName" in record or any(k in record for k in PRIMARY_CONTACT):
-        contacts = [dict(c) for c in (existing or {}).get("Contacts") or []] or [{}]
-        first = contacts[0]
-        if "ContactName" in record:
-            words = str(record["ContactName"] or "").split()
-            first["FirstName"] = " ".join(words[:-1]) if len(words) > 1 else ""
-            first["LastName"] = words[-1] if words else ""
-        first.update({v: record[k] for k, v in PRIMARY_CONTACT.items() if k in record})
-        body.setdefault("Contacts", contacts)
-    if any(k in record for k in PRIMARY_ADDRESS):
-        addresses = [dict(a) for a in (existing or {}).get("Addresses") or []] or [{}]
-        addresses[0].update({v: record[k] for k, v in PRIMARY_ADDRESS.items() if k in record})
-        body.setdefault("Addresses", addresses)
-    return body
-
-
-def _same(sent: Any, held: Any) -> bool:
-    if isinstance(sent, dict):
-        held = held if isinstance(held, dict) else {}
-        return all(_same(v, held.get(k)) for k, v in sent.items())
-    if isinstance(sent, list):
-        held = held if isinstance(held, list) else []
-        return len(sent) == len(held) and all(_same(a, b) for a, b in zip(sent, held, strict=True))
-    if sent in (None, "") or held in (None, ""):
-        return sent in (None, "") and held in (None, "")
-    if isinstance(sent, bool) or isinstance(held, bool):
-        return sent == held
-    try:
-        return Decimal(str(sent)) == Decimal(str(held))
-    except InvalidOperation:
-        return str(sent) == str(held)
-
-
-def _f(name: str, type_: str, required: bool = False, description: str = "") -> FieldSpec:
-    return FieldSpec(name, type_, required, description)
-
-
-SCHEMAS: dict[str, EntitySchema] = {
-    "customers": EntitySchema(
-        "customers",
-        (
-            _f("Code", "string", description="Account reference, unique, e.g. SHA01"),
-            _f("Name", "string", True),
-            _f("DisplayName", "string"),
-            _f("Note", "string"),
-            _f("VatNumber", "string"),
-            _f("DiscountRate", "number", description="Percent, 0 to 100"),
-            _f("ShowDiscount", "boolean"),
-            _f("IsRegisteredInEC", "boolean"),
-            _f("IsRegisteredOutsideEC", "boolean"),
-            _f("AutoIncludeVATNumber", "boolean"),
-            _f("UseCustomDeliveryAddress", "boolean"),
-            _f("ReceivesWholesalePricing", "boolean"),
-            _f("Contacts", "array", description="FirstName, LastName, Email, Telephone [A]"),
-            _f("Addresses", "array", description="Line1-4, PostCode, CountryName [A]"),
-            _f("ContactName", "string", description="First contact's first and last name"),
-            _f("ContactEmail", "string", description="First contact's e-mail"),
-            _f("ContactTelephone", "string", description="First contact's telephone"),
-            _f("ContactReference", "string", description="First contact's id elsewhere"),
-            _f("Address1", "string", description="First address, line 1"),
-            _f("Address2", "string", description="First address, line 2"),
-            _f("Address3", "string", description="First address, line 3 (town)"),
-            _f("Address4", "string", description="First address, line 4 (county)"),
-            _f("Postcode", "string", description="First address's postcode"),
-            _f("CountryName", "string", description="First address's country"),
-            _f("PaymentTerms", "object", description="[A]"),
-            _f("Currency", "object", description="Code, Name, ExchangeRate [A]"),
-            _f("CreatedDate", "datetime", description="Read only"),
-            _f("LastUpdatedDate", "datetime", description="Read only"),
-            _f("TotalPaidAmount", "number", description="Read only"),
-            _f("InvoicedNetAmount", "number", description="Read only"),
-            _f("InvoicedVATAmount", "number", description="Read only"),
-        ),
-        key_field="Code",
-        reference_field="Code",
-    ),
-    "invoices": EntitySchema(
-        "invoices",
-        (
-            _f("Number", "integer", description="Kept when unique, else leave blank"),
-            _f("CustomerCode", "string", True, "An existing customer's Code"),
-            _f("CustomerReference", "string", description="Your reference, used to match"),
-            _f("IssuedDate", "date"),
-            _f("DueDate", "date"),
-            _f("VATNumber", "string"),
-            _f("Currency", "object", description="Code, Name, ExchangeRate"),
-            _f(
-                "LineItems",
-                "array",
-                True,
-                "Quantity, Description, Rate, VATRate, NominalCode, ProductCode [A]",
-            ),
-            _f("NetAmount", "number", description="Read only, from the lines"),
-            _f("VATAmount", "number", description="Read only, from the lines"),
-            _f("GrossAmount", "number", description="Read only, from the lines"),
-            _f("TotalPaidAmount", "number", description="Read only"),
-            _f("LastPaymentDate", "datetime", description="Read only"),
-            _f("PaymentLines", "array", description="Read only"),
-            _f("Permalink", "string", description="Read only"),
-        ),
-        key_field="Number",
-        reference_field="CustomerReference",
-    ),
-    "payments": EntitySchema(
-        "payments",
-        (
-            _f("InvoiceNumber", "integer", True, "The invoice paid"),
-            _f("Amount", "number", True),
-            _f("Date", "date", True),
-            _f("AccountId", "integer", description="Bank account; the connection's by default"),
-            _f("Method", "integer", description="1 cash, 2 cheque, 3 BACS, 4 card [A]"),
-            _f("Comment", "string"),
-            _f("Reconciled", "boolean"),
-            _f("Id", "integer", description="Read only"),
-        ),
-        key_field="Id",
-        reference_field=None,
-    ),
-    "products": EntitySchema(
-        "products",
-        (
-            _f("Code", "string", True),
-            _f("Name", "string"),
-            _f("Description", "string"),
-            _f("Price", "number"),
-            _f("VATRate", "number", description="Percent, e.g. 20"),
-            _f("NominalCode", "integer", description="A sales nominal code; needed to create"),
-        ),
-        key_field="Code",
-        reference_field="Code",
-    ),
-    "nominalcodes": EntitySchema(
-        "nominalcodes",
-        (_f("Code", "integer", True), _f("Name", "string"), _f("Type", "string")),
-        key_field="Code",
-    ),
-}
-WRITABLE = ("customers", "invoices", "payments", "products")
 
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
@@ -819,7 +461,7 @@ class KashFlowConnector(Connector):
         new change and send back.
         """
         if existing is not None:
-            if self.config.settings.get("skip_unchanged", True) and _same(
+            if self.config.settings.get("skip_unchanged", True) and same_as_held(
                 {k: v for k, v in body.items() if k != "Code"}, existing
             ):
                 return WriteOutcome.updated(code, raw={"unchanged": True})

@@ -15,19 +15,15 @@ create a second record.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 import requests
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from connectors.base import (
     ChangePage,
@@ -42,446 +38,47 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
-from connectors.circuit import CircuitBreaker
+from connectors.circuit import CircuitBreaker, circuit_breaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
 from connectors.http import HttpClient, not_the_api
-from connectors.ratelimit import Headroom, RateLimiter
+from connectors.ratelimit import Headroom, RateLimiter, RateLimits
+from connectors.salesforce.auth import sign_jwt
+from connectors.salesforce.catalogue import (
+    DEFAULT_CHILDREN,
+    DEFAULT_ENTITIES,
+    DEFAULT_RELATED_FIELDS,
+    FIELD_TYPES,
+)
+from connectors.salesforce.compare import same_values
+from connectors.salesforce.errors import OAUTH_ERRORS, call_kind, describe_error, error_list
+from connectors.salesforce.soql import SOQL_NAME, changes_query, soql_datetime, soql_string
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 DEFAULT_API_VERSION = "62.0"
 DEFAULT_EXTERNAL_ID_FIELD = "ExternalID__c"
 COLLECTION_LIMIT = 200  # sObject Collections' per-call cap
 JWT_LIFETIME = 180  # seconds; Salesforce accepts at most a few minutes
-DEFAULT_ENTITIES = (
-    "Account",
-    "Contact",
-    "Opportunity",
-    "OpportunityLineItem",
-    "Product2",
-    "PricebookEntry",
-)
-LINE_ITEM_FIELDS = (
-    "Id",
-    "PricebookEntryId",
-    "Product2Id",
-    "ProductCode",
-    "Quantity",
-    "UnitPrice",
-    "TotalPrice",
-    "Description",
-)
-CONTACT_FIELDS = ("Id", "FirstName", "LastName", "Email", "Phone", "ExternalID__c")
-# Child rows read with their parent: an Opportunity's lines, an Account's Contacts, a
-# product's entry in the standard price book (its list price); an optional third item
-# filters the rows (a SOQL condition).
-DEFAULT_CHILDREN = {
-    "Opportunity": ("OpportunityLineItems", LINE_ITEM_FIELDS),
-    "Account": ("Contacts", CONTACT_FIELDS),
-    "Product2": (
-        "PricebookEntries",
-        ("Id", "UnitPrice", "IsActive", "Pricebook2Id"),
-        "Pricebook2.IsStandard = true",
-    ),
-}
-# Parent fields read with a record (SOQL relationship fields), e.g. the customer code
-# of an Opportunity's Account, which an invoice needs, or which product a price is for.
-DEFAULT_RELATED_FIELDS = {
-    "Opportunity": ("Account.ExternalID__c", "Account.Name"),
-    "PricebookEntry": ("Product2.ExternalID__c", "Product2.Family", "Pricebook2.IsStandard"),
-}
-# Compound fields cannot be listed in SELECT next to their parts.
-_UNSELECTABLE_TYPES = frozenset({"address", "location"})
-_TYPES = {
-    "double": "number",
-    "currency": "number",
-    "percent": "number",
-    "int": "integer",
-    "long": "integer",
-    "boolean": "boolean",
-    "date": "date",
-    "datetime": "datetime",
-    "address": "object",
-    "location": "object",
-}
-_NAME = re.compile(
-    r"^\(SELECT [\w, ]+ FROM \w+( WHERE [\w.]+ = (true|false|'[\w .-]*'))?\)$|^\w+(\.\w+)*$"
-)
-_DUPLICATE_FIELD = re.compile(r"duplicate value found: (\w+) duplicates")
-# A parent named by an external ID that no record has (Salesforce answers INVALID_FIELD).
-_MISSING_PARENT = re.compile(
-    r"Foreign key external ID: (?P<value>.*?) not found for field (?P<key>\w+) "
-    r"in entity (?P<parent>\w+)"
-)
-# An external ID several records share: the upserted record's own, or a parent's.
-_SEVERAL_MATCH = re.compile(
-    r"more than one record found for external id field: \[(?P<ids>[^\]]*)\]"
-)
-_REPEATED_KEY = re.compile(r"Duplicate external id specified: (?P<value>.*)")
-_NO_EXTERNAL_ID_FIELD = re.compile(r"Provided external ID field does not exist")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
-
-# errorCode -> (kind, message template). Templates may use {entity} and {fields}.
-_ERRORS: dict[str, tuple[ErrorKind, str]] = {
-    "REQUIRED_FIELD_MISSING": (
-        ErrorKind.DATA,
-        "Salesforce needs {fields} filled in on this {entity}. Fill it in on the source "
-        "record, or give the mapping a default.",
-    ),
-    "DUPLICATE_VALUE": (
-        ErrorKind.DATA,
-        "Another {entity} in Salesforce already has this {fields}. Correct the value on "
-        "the source record, or merge the duplicate in Salesforce.",
-    ),
-    "DUPLICATE_EXTERNAL_ID": (
-        ErrorKind.DATA,
-        "More than one {entity} in Salesforce has this {fields}, so Salesforce cannot tell "
-        "which one to update. Merge the duplicates or clear the value on one of them.",
-    ),
-    "MISSING_ARGUMENT": (
-        ErrorKind.DATA,
-        "This {entity} has no {fields}, which Salesforce needs to find it. Fill it in on the "
-        "source record, or check the mapping that supplies it.",
-    ),
-    "DUPLICATES_DETECTED": (
-        ErrorKind.DATA,
-        "A Salesforce duplicate rule says this {entity} already exists. Link the source "
-        "record to the existing one, or merge them in Salesforce.",
-    ),
-    "FIELD_CUSTOM_VALIDATION_EXCEPTION": (
-        ErrorKind.DATA,
-        "A Salesforce validation rule rejected this {entity}: {message}",
-    ),
-    "FIELD_INTEGRITY_EXCEPTION": (
-        ErrorKind.DATA,
-        "Salesforce rejected {fields} on this {entity}: {message}",
-    ),
-    "INVALID_CROSS_REFERENCE_KEY": (
-        ErrorKind.DATA,
-        "This {entity} points at a record that does not exist in Salesforce ({fields}). "
-        "Check the lookup that supplies it.",
-    ),
-    "STRING_TOO_LONG": (
-        ErrorKind.DATA,
-        "{fields} is longer than Salesforce allows on this {entity}. Shorten it at the source.",
-    ),
-    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": (
-        ErrorKind.DATA,
-        "{fields} has a value Salesforce's pick-list does not allow. Add a lookup that "
-        "turns it into one of the allowed values.",
-    ),
-    "INVALID_TYPE_ON_FIELD_IN_RECORD": (
-        ErrorKind.DATA,
-        "{fields} has a value of the wrong kind for Salesforce: {message}",
-    ),
-    "ENTITY_IS_DELETED": (
-        ErrorKind.DATA,
-        "This {entity} was deleted in Salesforce. Restore it there, or unlink the source record.",
-    ),
-    "FIELD_FILTER_VALIDATION_EXCEPTION": (
-        ErrorKind.DATA,
-        "{fields} points at a record this {entity} may not be linked to (a lookup filter in "
-        "Salesforce): {message}",
-    ),
-    "INVALID_EMAIL_ADDRESS": (
-        ErrorKind.DATA,
-        "{fields} is not an email address Salesforce accepts. Correct it at the source.",
-    ),
-    "NUMBER_OUTSIDE_VALID_RANGE": (
-        ErrorKind.DATA,
-        "{fields} is a number too large or too small for Salesforce. Correct it at the source.",
-    ),
-    "MALFORMED_ID": (
-        ErrorKind.DATA,
-        "{fields} is not a Salesforce record id. Check the lookup that supplies it.",
-    ),
-    "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY": (
-        ErrorKind.DATA,
-        "An automation in Salesforce (a trigger or flow) refused this {entity}: {message} "
-        "Ask the Salesforce admin what it needs, or fix the record at the source.",
-    ),
-    "NOT_FOUND": (ErrorKind.DATA, "Salesforce has no such {entity}: {message}"),
-    "INVALID_FIELD": (
-        ErrorKind.CONFIG,
-        "The mapping sends a field Salesforce's {entity} does not have: {message}",
-    ),
-    "INVALID_FIELD_FOR_INSERT_UPDATE": (
-        ErrorKind.CONFIG,
-        "The mapping writes {fields}, which Salesforce does not let anyone set. Remove it "
-        "from the mapping.",
-    ),
-    "MALFORMED_QUERY": (ErrorKind.CONFIG, "Salesforce could not run the query: {message}"),
-    "INVALID_TYPE": (ErrorKind.CONFIG, "Salesforce has no object called {entity}."),
-    "JSON_PARSER_ERROR": (ErrorKind.CONFIG, "Salesforce could not read the request: {message}"),
-    "INVALID_SESSION_ID": (
-        ErrorKind.AUTH,
-        "Salesforce no longer accepts this connection's session. Reconnect it.",
-    ),
-    "INVALID_AUTH_HEADER": (
-        ErrorKind.AUTH,
-        "Salesforce did not accept this connection's sign-in. Reconnect it.",
-    ),
-    "INSUFFICIENT_ACCESS": (
-        ErrorKind.AUTH,
-        "The Salesforce user this connection runs as may not do this. Ask the Salesforce "
-        "admin to grant access.",
-    ),
-    "INSUFFICIENT_ACCESS_OR_READONLY": (
-        ErrorKind.AUTH,
-        "The Salesforce user this connection runs as may not change this {entity}.",
-    ),
-    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": (
-        ErrorKind.AUTH,
-        "The Salesforce user this connection runs as may not link this {entity} to the "
-        "record in {fields}. Ask the Salesforce admin to share that record with it.",
-    ),
-    "API_DISABLED_FOR_ORG": (
-        ErrorKind.AUTH,
-        "This Salesforce edition or org has the API switched off. Ask the Salesforce admin.",
-    ),
-    "API_CURRENTLY_DISABLED": (
-        ErrorKind.AUTH,
-        "The Salesforce user this connection runs as may not use the API. Ask the "
-        'Salesforce admin to give it the "API Enabled" permission.',
-    ),
-    "STORAGE_LIMIT_EXCEEDED": (
-        ErrorKind.CONFIG,
-        "Salesforce's data storage is full, so it takes no new records. Ask the Salesforce "
-        "admin to free or buy storage; then retry.",
-    ),
-    "UNABLE_TO_LOCK_ROW": (
-        ErrorKind.TRANSIENT,
-        "Salesforce was busy updating this {entity}. It will be tried again.",
-    ),
-    "REQUEST_LIMIT_EXCEEDED": (
-        ErrorKind.TRANSIENT,
-        "Salesforce's daily API allowance is used up. The record will be tried again later.",
-    ),
-    "ALL_OR_NONE_OPERATION_ROLLED_BACK": (
-        ErrorKind.TRANSIENT,
-        "Salesforce undid this {entity} because another record in the batch failed. It "
-        "will be tried again.",
-    ),
-    "SERVER_UNAVAILABLE": (
-        ErrorKind.TRANSIENT,
-        "Salesforce is unavailable. It will be tried again.",
-    ),
-    "UNKNOWN_EXCEPTION": (
-        ErrorKind.TRANSIENT,
-        "Salesforce had an internal error with this {entity}. It will be tried again.",
-    ),
-    "QUERY_TIMEOUT": (
-        ErrorKind.TRANSIENT,
-        "Salesforce took too long to answer a query. It will be tried again.",
-    ),
-}
-_OAUTH_ERRORS = {
-    "invalid_grant": "Salesforce refused the sign-in: {message}. Check the user is pre-authorised "
-    "for the connected app and the certificate matches.",
-    "invalid_client_id": "Salesforce does not know this connection's consumer key.",
-    "invalid_client": "Salesforce refused the connected app's credentials: {message}.",
-}
+# Salesforce's own allowance is per org and per day and reported in Sforce-Limit-Info;
+# the limiter caps what every worker together keeps in flight.
+SALESFORCE_LIMITS = RateLimits(concurrent=25)
 
 
-def describe_error(
-    entity: str, error: Mapping[str, Any], record: Mapping[str, Any] | None = None
-) -> tuple[ErrorKind, str, str]:
-    """One Salesforce error (REST ``errorCode`` or Collections ``statusCode``) in plain words.
-
-    The fields are named with the record's own values where we have them, so
-    a finance user sees *which* value to fix, not just which column.
-    """
-    code = str(error.get("errorCode") or error.get("statusCode") or "UNKNOWN_EXCEPTION")
-    message = str(error.get("message") or "")
-    names = list(error.get("fields") or [])
-    special = _described_by_message(entity, code, message, names, record or {})
-    if special is not None:
-        return special[0], code, special[1]
-    if not names and (found := _DUPLICATE_FIELD.search(message)):
-        names = [found.group(1)]  # DUPLICATE_VALUE names its field only in the message
-    shown = [
-        f"{name} '{record[name]}'" if record and record.get(name) not in (None, "") else name
-        for name in names
-    ]
-    kind, template = _ERRORS.get(
-        code, (ErrorKind.DATA, "Salesforce rejected this {entity}: {message}")
+def salesforce_connector(
+    config: ConnectionConfig, tokens: TokenStore, *, redis: Redis
+) -> Connector:
+    limiter = RateLimiter(
+        redis,
+        f"salesforce:{config.connection_id}",
+        SALESFORCE_LIMITS.overridden_by(config.settings),
+        max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
     )
-    return (
-        kind,
-        code,
-        template.format(entity=entity, fields=", ".join(shown) or "a field", message=message),
+    breaker = circuit_breaker(
+        redis, f"salesforce:{config.connection_id}", label="Salesforce", settings=config.settings
     )
-
-
-def _described_by_message(
-    entity: str, code: str, message: str, names: Sequence[str], record: Mapping[str, Any]
-) -> tuple[ErrorKind, str] | None:
-    """Codes Salesforce uses for more than one fault, told apart by what its message says.
-
-    Why: the code alone sends a finance user to the wrong person. ``INVALID_FIELD``
-    is a mapping fault ("No such column") but also a parent named by an external
-    ID that no record has; ``DUPLICATE_EXTERNAL_ID`` may concern the record's own
-    key or a parent's; ``NOT_FOUND`` may mean an external-ID field that does not
-    exist, which is the connection's set-up, not the record.
-    """
-    if code == "INVALID_FIELD" and (missing := _MISSING_PARENT.search(message)):
-        parent, key, value = missing["parent"], missing["key"], missing["value"]
-        return ErrorKind.DATA, (
-            f"This {entity} points to the {parent} with {key} '{value}', and Salesforce has "
-            f"no {parent} with that {key}. Send that {parent} to Salesforce first (or correct "
-            "the reference on the source record), then retry."
-        )
-    if code == "DUPLICATE_EXTERNAL_ID":
-        ids = (several["ids"] if (several := _SEVERAL_MATCH.search(message)) else "").strip()
-        listed = f" ({ids})" if ids else ""
-        parent = _parent_named(names, record)
-        if parent is not None:
-            relationship, key, value = parent
-            return ErrorKind.DATA, (
-                f"This {entity} points to the {relationship} with {key} '{value}', but more "
-                f"than one {relationship} in Salesforce has {key} '{value}'{listed}, so "
-                f"Salesforce cannot tell which one to link it to. Merge the duplicate "
-                f"{relationship} records in Salesforce, or change {key} on one of them; "
-                "then retry."
-            )
-        if repeated := _REPEATED_KEY.search(message):
-            return ErrorKind.DATA, (
-                f"More than one record sent in the same batch has the key "
-                f"'{repeated['value'].strip()}', so Salesforce wrote neither. Find the source "
-                "records that share it and correct one; then retry."
-            )
-        key = names[0] if names else "external ID"
-        value = record.get(key)
-        held = f"{key} '{value}'" if value not in (None, "") else f"this {key}"
-        return ErrorKind.DATA, (
-            f"More than one {entity} in Salesforce has {held}{listed}, so Salesforce cannot "
-            "tell which one to update. Merge the duplicates or clear the value on one of them."
-        )
-    if code == "NOT_FOUND" and _NO_EXTERNAL_ID_FIELD.search(message):
-        return ErrorKind.CONFIG, (
-            f"The connection names an external ID field Salesforce's {entity} does not have "
-            f"(or may not use): {message}. Correct external_id_field in the connection's "
-            "settings, or mark the field as an External ID in Salesforce."
-        )
-    return None
-
-
-def _call_kind(exc: ConnectorError) -> ErrorKind:
-    """A failed call's kind: from Salesforce's errorCode (and message) where the table
-    knows the code, else from the HTTP status; a 5xx stays transient whatever it says."""
-    errors = _error_list(exc.raw)
-    if exc.kind is ErrorKind.TRANSIENT or not errors:
-        return exc.kind
-    if str(errors[0].get("errorCode") or errors[0].get("statusCode") or "") not in _ERRORS:
-        return exc.kind
-    return describe_error("record", errors[0])[0]
-
-
-def _parent_named(names: Sequence[str], record: Mapping[str, Any]) -> tuple[str, str, Any] | None:
-    """(relationship, external ID field, value) of a parent the record names by external ID
-    and the error points at (``AccountId`` -> ``"Account": {"ExternalID__c": …}``)."""
-    for name in names:
-        relationships = [name]
-        if name.endswith("Id"):
-            relationships.append(name[:-2])
-        elif name.endswith("__c"):
-            relationships.append(name[:-3] + "__r")
-        for relationship in relationships:
-            value = record.get(relationship)
-            if isinstance(value, Mapping):
-                keys = [k for k in value if k != "attributes"]
-                if len(keys) == 1:
-                    return relationship.removesuffix("__r"), keys[0], value[keys[0]]
-    return None
-
-
-def soql_datetime(value: str) -> str:
-    """A Salesforce datetime (``…000+0000``) as a SOQL literal (``…000Z``, unquoted)."""
-    moment = datetime.fromisoformat(value).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def soql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def changes_query(
-    entity: str, fields: Sequence[str], cursor: str | None, *, overlap: float = 0.0
-) -> str:
-    """SOQL for records changed after ``cursor`` (``"<SystemModstamp> <Id>"``), oldest first.
-
-    Keyset paging on (SystemModstamp, Id) resumes exactly after the last record
-    stored, even when many records share one timestamp. ``overlap`` seconds
-    re-read records whose transaction committed late with an earlier stamp; the
-    ledger skips versions it already has.
-    """
-    if not all(_NAME.match(name) for name in (entity, *fields)):
-        raise ValueError("SOQL names must be plain field and object names.")
-    query = f"SELECT {', '.join(fields)} FROM {entity}"  # noqa: S608 (names checked above)
-    if cursor:
-        stamp, _, last_id = cursor.partition(" ")
-        since = datetime.fromisoformat(stamp) - timedelta(seconds=overlap)
-        after = f"SystemModstamp > {soql_datetime(since.isoformat())}"
-        if last_id and not overlap:
-            after = (
-                f"({after} OR (SystemModstamp = {soql_datetime(stamp)} "
-                f"AND Id > {soql_string(last_id)}))"
-            )
-        query += f" WHERE {after}"
-    return query + " ORDER BY SystemModstamp, Id"
-
-
-def sign_jwt(claims: Mapping[str, Any], private_key_pem: str) -> str:
-    """An RS256 JWT, which is all the bearer flow needs (no JWT library dependency)."""
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("The JWT bearer flow needs an RSA private key.")
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    header = b64(json.dumps({"alg": "RS256"}).encode())
-    body = b64(json.dumps(dict(claims), separators=(",", ":")).encode())
-    signature = key.sign(f"{header}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{header}.{body}.{b64(signature)}"
-
-
-def _same_value(sent: Any, held: Any) -> bool:
-    if isinstance(sent, Mapping):
-        held = held if isinstance(held, Mapping) else {}
-        return all(_same_value(v, held.get(k)) for k, v in sent.items() if k != "attributes")
-    if sent in (None, "") or held in (None, ""):
-        return sent in (None, "") and held in (None, "")
-    if isinstance(sent, bool) or isinstance(held, bool):
-        return sent == held
-    try:
-        return float(sent) == float(held)
-    except (TypeError, ValueError):
-        pass
-    text, stored = str(sent), str(held)
-    if text == stored:
-        return True
-    try:  # a date or datetime written in another spelling
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) == datetime.fromisoformat(
-            stored.replace("Z", "+00:00").replace("+0000", "+00:00")
-        )
-    except ValueError:
-        return False
-
-
-def _same_values(sent: Mapping[str, Any], held: Mapping[str, Any]) -> bool:
-    """Whether writing ``sent`` would change nothing on the record Salesforce holds."""
-    return all(
-        _same_value(value, held.get(name))
-        for name, value in sent.items()
-        if name not in ("attributes", "Id")
-    )
-
-
-def _error_list(body: Any) -> list[Mapping[str, Any]]:
-    if isinstance(body, list):
-        return [e for e in body if isinstance(e, Mapping)]
-    if isinstance(body, Mapping) and "errorCode" in body:
-        return [body]
-    return []
+    return SalesforceConnector(config, tokens, limiter, breaker)
 
 
 class SalesforceConnector(Connector):
@@ -685,7 +282,7 @@ class SalesforceConnector(Connector):
                 raise RateLimitedError(
                     3600.0, limit="day", message=exc.message, status=exc.status, raw=exc.raw
                 ) from exc
-            kind = _call_kind(exc)
+            kind = call_kind(exc)
             if kind is exc.kind or exc.outcome_unknown:
                 raise
             raise ConnectorError(
@@ -696,8 +293,8 @@ class SalesforceConnector(Connector):
         if isinstance(body, Mapping) and "error" in body:
             code = str(body["error"])
             message = str(body.get("error_description") or code)
-            return code, _OAUTH_ERRORS.get(code, "{message}").format(message=message)
-        errors = _error_list(body)
+            return code, OAUTH_ERRORS.get(code, "{message}").format(message=message)
+        errors = error_list(body)
         if not errors:
             return None
         entity = self._entity_of(response.url)
@@ -731,11 +328,22 @@ class SalesforceConnector(Connector):
 
     def describe(self, entity: str) -> EntitySchema:
         if entity not in self._fields:
-            body = self._call("GET", f"sobjects/{entity}/describe").json()
+            try:
+                body = self._call("GET", f"sobjects/{entity}/describe").json()
+            except ConnectorError as exc:
+                if exc.status != 404:
+                    raise
+                raise ConnectorError(
+                    ErrorKind.CONFIG,
+                    "unknown_entity",
+                    f"Salesforce has no object called {entity}.",
+                    status=404,
+                    raw=exc.raw,
+                ) from exc
             fields = tuple(
                 FieldSpec(
                     name=f["name"],
-                    type=_TYPES.get(f["type"], "string"),
+                    type=FIELD_TYPES.get(f["type"], "string"),
                     required=bool(
                         f.get("createable")
                         and not f.get("nillable")
@@ -834,7 +442,11 @@ class SalesforceConnector(Connector):
         record never holds back the others; results come back in request order.
         """
         if len(records) > COLLECTION_LIMIT:
-            raise ValueError(f"Salesforce takes at most {COLLECTION_LIMIT} records a call.")
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "batch_too_large",
+                f"Salesforce takes at most {COLLECTION_LIMIT} records a call.",
+            )
         field = self.external_id_field(entity)
         if entity == "PricebookEntry":
             records = self._entries_by_id(records)
@@ -886,7 +498,7 @@ class SalesforceConnector(Connector):
                 wanted.setdefault(columns[column], set()).add(value)
         found: dict[tuple[str, str], str] = {}
         for column, values in wanted.items():
-            if not _NAME.match(column):
+            if not SOQL_NAME.match(column):
                 continue
             ordered = sorted(values)
             for start in range(0, len(ordered), COLLECTION_LIMIT):
@@ -948,7 +560,7 @@ class SalesforceConnector(Connector):
                     names.update(f"{name}.{sub}" for sub in value if sub != "attributes")
                 elif name != "attributes":
                     names.add(name)
-        if not all(_NAME.match(n) for n in (entity, key, *names)):
+        if not all(SOQL_NAME.match(n) for n in (entity, key, *names)):
             return {}
         found: dict[str, list[Record]] = {}
         for start in range(0, len(keys), COLLECTION_LIMIT):
@@ -965,7 +577,7 @@ class SalesforceConnector(Connector):
         same: dict[int, str] = {}
         for index, record in items:
             rows = found.get(str(record.get(key)).lower(), [])
-            if len(rows) == 1 and _same_values(record, rows[0]):
+            if len(rows) == 1 and same_values(record, rows[0]):
                 same[index] = str(rows[0]["Id"])
         return same
 

@@ -1,0 +1,61 @@
+"""Which systems Clarity connects to: system name -> its connector class and factory.
+
+Adding a system is adding a package under ``connectors/`` (connector, auth,
+catalogue, errors, ...) and one entry here; the factory in ``connectors.configs``
+and the conformance tests then pick it up. Plain Python: no Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from connectors.base import Connector
+from connectors.errors import ConnectorError, ErrorKind
+from connectors.kashflow import KashFlowConnector, kashflow_connector
+from connectors.kashflow.errors import ERROR_KINDS as KASHFLOW_ERROR_KINDS
+from connectors.salesforce import SalesforceConnector, salesforce_connector
+from connectors.salesforce.errors import ERROR_KINDS as SALESFORCE_ERROR_KINDS
+from connectors.syspro import SysproConnector, syspro_connector
+from connectors.syspro.errors import ERROR_KINDS as SYSPRO_ERROR_KINDS
+from connectors.xero import XeroConnector, xero_connector
+from connectors.xero.errors import ERROR_KINDS as XERO_ERROR_KINDS
+
+
+@dataclass(frozen=True)
+class SystemEntry:
+    """One system: its connector class, the factory ``(config, tokens, *, redis)`` that
+    builds it with the limiter and circuit breaker its workers share, and the kind of each
+    error code its error table gives."""
+
+    connector: type[Connector]
+    factory: Callable[..., Connector]
+    error_kinds: Mapping[str, ErrorKind]
+
+    @property
+    def name(self) -> str:
+        return self.connector.system
+
+
+SYSTEMS: dict[str, SystemEntry] = {
+    entry.name: entry
+    for entry in (
+        SystemEntry(XeroConnector, xero_connector, XERO_ERROR_KINDS),
+        SystemEntry(SysproConnector, syspro_connector, SYSPRO_ERROR_KINDS),
+        SystemEntry(KashFlowConnector, kashflow_connector, KASHFLOW_ERROR_KINDS),
+        SystemEntry(SalesforceConnector, salesforce_connector, SALESFORCE_ERROR_KINDS),
+    )
+}
+
+
+def system_entry(name: str) -> SystemEntry:
+    """The registered system called ``name``; a ConnectorError of kind config if none is."""
+    try:
+        return SYSTEMS[name]
+    except KeyError:
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            "unknown_system",
+            f"Clarity has no connector for the system '{name}'. Choose one of: "
+            f"{', '.join(SYSTEMS)}.",
+        ) from None
