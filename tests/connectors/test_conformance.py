@@ -16,8 +16,8 @@ import pytest
 from connectors.base import ConnectionConfig, Connector, InMemoryTokenStore
 from connectors.errors import ConnectorError, ErrorKind
 from connectors.registry import SYSTEMS, system_entry
-from connectors.sandbox import salesforce as salesforce_sandbox
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.salesforce import auth as salesforce_sandbox
 
 # system -> (settings, secrets) its connector signs in to its sandbox with.
 OVER_THE_WIRE: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
