@@ -118,16 +118,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Sign-in: django-axes locks a username out from one address after
-# AXES_FAILURE_LIMIT wrong passwords, for AXES_COOLOFF_MINUTES (an administrator
+# Sign-in: django-axes locks a username out, from every address, after
+# AXES_FAILURE_LIMIT wrong passwords (counted across addresses, so changing
+# address does not help a guesser), for AXES_COOLOFF_MINUTES (an administrator
 # can unlock sooner: Axes → Access attempts, or `manage.py axes_reset_username`).
+# Not locked by address alone: colleagues behind one office proxy share it.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=30))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "clarity.accounts.lockout_response"
 # Staff confirm each sign-in with a code from an authenticator app (TOTP), set
