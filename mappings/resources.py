@@ -649,8 +649,22 @@ class FieldMappingRowResource(SpreadsheetCellsMixin, resources.ModelResource):
         kwargs["retain_instance_in_row_result"] = True
         return super().import_data(dataset, **kwargs)
 
+    def before_save_instance(self, instance: Any, row: Any, **kwargs: Any) -> None:
+        """Note the mapping a row moved out of: it changes too (see ``after_import``)."""
+        super().before_save_instance(instance, row, **kwargs)
+        if instance.pk is not None:
+            left = (
+                type(instance)
+                .objects.filter(pk=instance.pk)
+                .values_list("mapping_id", flat=True)
+                .first()
+            )
+            if left is not None and left != instance.mapping_id:
+                self.__dict__.setdefault("_left_mapping_ids", set()).add(left)
+
     def after_import(self, dataset: tablib.Dataset, result: Result, **kwargs: Any) -> None:
         mapping_ids = {r.instance.mapping_id for r in result.valid_rows() if r.instance}
+        mapping_ids |= self.__dict__.pop("_left_mapping_ids", set())
         problems = []
         for mapping in Mapping.objects.filter(pk__in=mapping_ids):
             problems += [
