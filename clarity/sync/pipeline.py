@@ -303,6 +303,7 @@ def pause_flow(flow: Flow, exc: ConnectorError) -> None:
         f"Paused because a login was refused: {exc} "
         "Reconnect the connection, then enable the flow again."
     )
+    reason = storable.escaped_text(reason)  # the far end's message may hold NUL
     Flow.objects.filter(pk=flow.pk).update(enabled=False, paused_reason=reason)
     raise FlowPaused(reason) from exc
 
