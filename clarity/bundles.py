@@ -61,6 +61,9 @@ BUNDLE_MODELS: tuple[type[models.Model], ...] = (
     LookupTable,
     LookupEntry,
 )
+# Applying a bundle replaces a mapping's parts and a lookup table's entries:
+# the old rows are deleted, so that needs delete permission on them as well.
+BUNDLE_REPLACED_MODELS: tuple[type[models.Model], ...] = (*PART_MODELS.values(), LookupEntry)
 
 
 def bundle_permissions_missing(
@@ -76,6 +79,16 @@ def bundle_permissions_missing(
         for model in BUNDLE_MODELS
         for action in actions
         if not user.has_perm(f"{model._meta.app_label}.{action}_{model._meta.model_name}")
+    ]
+
+
+def bundle_import_permissions_missing(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    """What the person may not do that applying a bundle does: add and change every
+    kind of row, and delete the mapping parts and lookup entries it replaces."""
+    return bundle_permissions_missing(user=user, actions=("add", "change")) + [
+        f"delete {model._meta.verbose_name_plural}"
+        for model in BUNDLE_REPLACED_MODELS
+        if not user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}")
     ]
 
 
