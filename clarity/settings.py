@@ -208,7 +208,9 @@ vars().update(
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clarity Connect <clarity@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
-IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+# An import both adds and changes rows; the import admins also check "add" (see
+# mappings.admin.ConfirmedImportMixin.has_import_permission).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # Secrets posted to the admin, held in local variables or opened by this process
