@@ -13,7 +13,6 @@ transaction, validating everything, or changes nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -33,6 +32,7 @@ from mappings.bundles import (
     mapping_preview,
     tables_used,
 )
+from mappings.engine.jsonload import JSONInputError, loads_bounded
 from mappings.models import LookupEntry, LookupTable, Mapping
 
 FORMAT = "clarity-bundle/1"
@@ -61,6 +61,9 @@ BUNDLE_MODELS: tuple[type[models.Model], ...] = (
     LookupTable,
     LookupEntry,
 )
+# Applying a bundle replaces a mapping's parts and a lookup table's entries:
+# the old rows are deleted, so that needs delete permission on them as well.
+BUNDLE_REPLACED_MODELS: tuple[type[models.Model], ...] = (*PART_MODELS.values(), LookupEntry)
 
 
 def bundle_permissions_missing(
@@ -76,6 +79,16 @@ def bundle_permissions_missing(
         for model in BUNDLE_MODELS
         for action in actions
         if not user.has_perm(f"{model._meta.app_label}.{action}_{model._meta.model_name}")
+    ]
+
+
+def bundle_import_permissions_missing(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    """What the person may not do that applying a bundle does: add and change every
+    kind of row, and delete the mapping parts and lookup entries it replaces."""
+    return bundle_permissions_missing(user=user, actions=("add", "change")) + [
+        f"delete {model._meta.verbose_name_plural}"
+        for model in BUNDLE_REPLACED_MODELS
+        if not user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}")
     ]
 
 
@@ -110,15 +123,42 @@ def bundle_export(*, pair: IntegrationPair) -> dict[str, Any]:
 def bundle_parse(text: str | bytes) -> dict[str, Any]:
     """Read a bundle file, refusing anything that is not one with a clear message."""
     try:
-        bundle = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"This file is not JSON: {exc}") from exc
+        # Deep nesting, NaN/Infinity, huge numbers, NUL and lone surrogates are refused here.
+        bundle = loads_bounded(text)
+    except JSONInputError as exc:
+        raise ValidationError(
+            f"This file is not JSON that can be imported: {exc.message}"
+        ) from None
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise ValidationError(f"This file is not a Clarity Connect bundle ({FORMAT}).")
     for key in ("pair", "lookup_tables", "mappings", "flows"):
         if key not in bundle:
             raise ValidationError(f"The bundle has no '{key}' section.")
+    _check_shape(bundle)
     return bundle
+
+
+def _check_shape(bundle: dict[str, Any]) -> None:
+    """The sections the import walks are the shapes it expects (a shipped bundle's are)."""
+    pair = bundle["pair"]
+    systems = pair.get("systems") if isinstance(pair, dict) else None
+    if (
+        not isinstance(systems, dict)
+        or set(systems) != {"a", "b"}
+        or not all(isinstance(system, str) for system in systems.values())
+    ):
+        raise ValidationError(
+            "The bundle's 'pair' section must be an object whose 'systems' names the a and b "
+            "systems."
+        )
+    for key in ("lookup_tables", "mappings", "flows"):
+        section = bundle[key]
+        if not isinstance(section, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("name"), str) for item in section
+        ):
+            raise ValidationError(
+                f"The bundle's '{key}' section must be a list of objects, each with a name."
+            )
 
 
 def _check_connections(bundle: dict[str, Any], connections: dict[str, Connection]) -> None:

@@ -118,16 +118,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Sign-in: django-axes locks a username out from one address after
-# AXES_FAILURE_LIMIT wrong passwords, for AXES_COOLOFF_MINUTES (an administrator
+# Sign-in: django-axes locks a username out, from every address, after
+# AXES_FAILURE_LIMIT wrong passwords (counted across addresses, so changing
+# address does not help a guesser), for AXES_COOLOFF_MINUTES (an administrator
 # can unlock sooner: Axes → Access attempts, or `manage.py axes_reset_username`).
+# Not locked by address alone: colleagues behind one office proxy share it.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=30))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "clarity.accounts.lockout_response"
 # Staff confirm each sign-in with a code from an authenticator app (TOTP), set
@@ -177,6 +179,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Bounded JSON: deep nesting, NaN/Infinity, huge numbers and NUL are a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "clarity.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -200,7 +208,9 @@ vars().update(
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clarity Connect <clarity@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
-IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+# An import both adds and changes rows; the import admins also check "add" (see
+# mappings.admin.ConfirmedImportMixin.has_import_permission).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # Secrets posted to the admin, held in local variables or opened by this process

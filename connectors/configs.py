@@ -59,6 +59,6 @@ def connector_for(connection: Connection, *, redirect_uri: str = "") -> Connecto
     """The connection's connector, rate-limited through the queue's Redis."""
     return system_entry(connection.system).factory(
         connection_config(connection, redirect_uri=redirect_uri),
-        ConnectionTokenStore(connection.pk),
+        ConnectionTokenStore(connection.pk, connection.secrets_binding()),
         redis=django_rq.get_connection("default"),
     )

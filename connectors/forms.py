@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 
 from connectors.models import Connection
 from connectors.redaction import register_secret
@@ -19,9 +21,56 @@ class WriteOnlyTextarea(forms.Textarea):
         return super().get_context(name, None, attrs)
 
 
+class _StorableJSONDecoder(json.JSONDecoder):
+    """Refuses NaN, Infinity and numbers too large for a float: PostgreSQL jsonb has none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(parse_constant=_refuse_constant, parse_float=_finite_float, **kwargs)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number that can be stored")
+
+
+def _finite_float(literal: str) -> float:
+    number = float(literal)
+    if not math.isfinite(number):
+        raise ValueError("a number is too large to store")
+    return number
+
+
+SETTINGS_UNREADABLE = (
+    "These settings cannot be read: they nest too deeply, or hold NaN, Infinity or a number "
+    "too large or too long to store. Check what was pasted."
+)
+
+
 class SettingsField(forms.JSONField):
     """JSON shown back as typed, or as ``\\u`` escapes where it holds a lone surrogate
-    (which no page can carry: the form shows its error instead of failing to render)."""
+    (which no page can carry: the form shows its error instead of failing to render).
+
+    Django's JSONField catches only JSONDecodeError: deep nesting (RecursionError) and a
+    5,000-digit number (ValueError) were a 500. Connectors may not import
+    ``mappings.engine.jsonload`` (layering), so this field does the same checks with the
+    standard library: both become a form error, and NaN/Infinity/1e400 are refused.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        # The model field passes decoder=None: take ours unless given another.
+        kwargs["decoder"] = kwargs.get("decoder") or _StorableJSONDecoder
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except (RecursionError, ValueError):
+            raise forms.ValidationError(SETTINGS_UNREADABLE, code="invalid") from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except (RecursionError, ValueError):
+            return InvalidJSONInput(data)
 
     def prepare_value(self, value: Any) -> Any:
         text = super().prepare_value(value)

@@ -16,6 +16,7 @@ from connectors.models import SECRET_FIELDS, Connection
 from connectors.redaction import register_secret
 from connectors.secrets import EncryptedTextField, SecretUnreadable, keyring, parse_stored
 from connectors.tokens import ConnectionTokenStore
+from connectors.validators import storable_text
 from connectors.xero import XeroTenant, authorization_url, exchange_code
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def connection_check(*, connection: Connection) -> ConnectionCheck:
         )
     connection.last_check_at = timezone.now()
     connection.last_check_ok = check_passed(check)
-    connection.last_check_message = connection_check_summary(check)
+    connection.last_check_message = storable_text(connection_check_summary(check))
     connection.save(update_fields=["last_check_at", "last_check_ok", "last_check_message"])
     return check
 
@@ -170,7 +171,7 @@ def xero_connect_finish(
     """Trade the returned code for tokens; they are sealed and saved before use."""
     return exchange_code(
         connection_config(connection, redirect_uri=redirect_uri),
-        ConnectionTokenStore(connection.pk),
+        ConnectionTokenStore(connection.pk, connection.secrets_binding()),
         callback_url=callback_url,
         expected_state=state,
     )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 
 from connectors.base import Tokens
+from connectors.errors import ConnectorError, ErrorKind
 from connectors.models import Connection
 from connectors.secrets import SecretUnreadable, secrets_unreadable
 
@@ -46,14 +47,39 @@ def _store(connection: Connection, tokens: Tokens) -> None:
 
 
 class ConnectionTokenStore:
-    def __init__(self, connection_id: int) -> None:
+    """Tokens of one connection, for a connector built for one address.
+
+    ``binding`` is the connection's ``secrets_binding()`` when the connector was
+    built (its HTTP client allows that origin only). The row is read afresh on
+    every call, so a connection re-pointed meanwhile, with tokens entered for
+    the new address, would otherwise hand those tokens to a running connector
+    still talking to the old one: such tokens are refused instead.
+    """
+
+    def __init__(self, connection_id: int, binding: str | None = None) -> None:
         self.connection_id = connection_id
+        self.binding = binding
+
+    def _bound(self, connection: Connection) -> Connection:
+        if self.binding is None:
+            return connection
+        if connection.secrets_binding() != self.binding or (
+            connection.secrets_origin and connection.secrets_origin != self.binding
+        ):
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "secrets_rebound",
+                f"The connection {connection.name} was pointed at another address or "
+                "environment while this work was running; its tokens are not sent to the "
+                "old address. Run again.",
+            )
+        return connection
 
     def _locked(self) -> Connection:
-        return Connection.objects.select_for_update().get(pk=self.connection_id)
+        return self._bound(Connection.objects.select_for_update().get(pk=self.connection_id))
 
     def load(self) -> Tokens | None:
-        return tokens_of(Connection.objects.get(pk=self.connection_id))
+        return tokens_of(self._bound(Connection.objects.get(pk=self.connection_id)))
 
     def save(self, tokens: Tokens) -> None:
         with transaction.atomic():

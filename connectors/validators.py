@@ -71,6 +71,16 @@ def unprintable_character(text: str, *, multiline: bool = False) -> str | None:
     return None
 
 
+def storable_text(text: str) -> str:
+    """``text`` from a remote system as PostgreSQL can store it: NUL and lone surrogates
+    written out as ``\\u0000``, ``\\ud800`` (a text column refuses them)."""
+    if "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return "".join(
+        f"\\u{ord(c):04x}" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text
+    )
+
+
 def _describe(char: str) -> str:
     return f"U+{ord(char):04X}"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -58,6 +59,11 @@ def _refusal(result: Result) -> str:
     return f"{shown}{more}"
 
 
+def _may_import_lookup_entries(request: HttpRequest) -> bool:
+    """An import of lookup entries adds some and changes others: both permissions."""
+    return request.user.has_perms(("mappings.add_lookupentry", "mappings.change_lookupentry"))
+
+
 class ConfirmedImportMixin:
     """The confirm step of an import: all of it or none, and never a server error.
 
@@ -65,6 +71,14 @@ class ConfirmedImportMixin:
     fails when the data changed in between or the uploaded file is gone; then
     nothing is kept and the import page says why.
     """
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        """An import adds rows and changes existing ones, so it needs both permissions."""
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return all(
+            request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+            for action in ("add", "change")
+        )
 
     def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         try:
@@ -525,7 +539,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         ]
 
     def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if request.method != "POST" or not request.user.has_perm("mappings.add_lookupentry"):
+        if request.method != "POST" or not _may_import_lookup_entries(request):
             raise PermissionDenied
         job = get_object_or_404(ImportJob, pk=pk)
         try:
@@ -543,7 +557,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         context["can_confirm"] = (
             obj is not None
             and obj.status == ImportStatus.VALIDATED
-            and request.user.has_perm("mappings.add_lookupentry")
+            and _may_import_lookup_entries(request)
         )
         context["refresh"] = obj is not None and obj.status in (
             ImportStatus.VALIDATING,

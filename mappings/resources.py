@@ -160,17 +160,17 @@ def _json_nul(text: str) -> str | None:
 
 
 # In an XLSX file (XML) control characters cannot appear and a CR reads back as
-# a LF; OOXML writes them as _xHHHH_ (and a literal _xHHHH_ as _x005F_xHHHH_),
-# which Excel reads back. openpyxl does neither, so the XLSX format does both.
-_XLSX_ESCAPE = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+# a LF; OOXML writes them as _xHHHH_ and an underscore as _x005F_, which Excel
+# reads back. openpyxl does neither, so the XLSX format does both. Every "_"
+# before an "x" is escaped, not only one that starts a literal _xHHHH_: "_xABCD"
+# followed by an escaped control character, or "_x0000_x000D_" (two patterns
+# sharing an underscore), would otherwise read back as other text.
+_XLSX_ESCAPE = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]|_(?=x)")
 _XLSX_UNESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
 
 
 def _xlsx_escape(text: str) -> str:
-    return _XLSX_ESCAPE.sub(
-        lambda m: "_x005F" + m.group() if len(m.group()) > 1 else f"_x{ord(m.group()):04X}_",
-        text,
-    )
+    return _XLSX_ESCAPE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
 def _xlsx_unescape(value: Any) -> Any:
@@ -649,8 +649,22 @@ class FieldMappingRowResource(SpreadsheetCellsMixin, resources.ModelResource):
         kwargs["retain_instance_in_row_result"] = True
         return super().import_data(dataset, **kwargs)
 
+    def before_save_instance(self, instance: Any, row: Any, **kwargs: Any) -> None:
+        """Note the mapping a row moved out of: it changes too (see ``after_import``)."""
+        super().before_save_instance(instance, row, **kwargs)
+        if instance.pk is not None:
+            left = (
+                type(instance)
+                .objects.filter(pk=instance.pk)
+                .values_list("mapping_id", flat=True)
+                .first()
+            )
+            if left is not None and left != instance.mapping_id:
+                self.__dict__.setdefault("_left_mapping_ids", set()).add(left)
+
     def after_import(self, dataset: tablib.Dataset, result: Result, **kwargs: Any) -> None:
         mapping_ids = {r.instance.mapping_id for r in result.valid_rows() if r.instance}
+        mapping_ids |= self.__dict__.pop("_left_mapping_ids", set())
         problems = []
         for mapping in Mapping.objects.filter(pk__in=mapping_ids):
             problems += [

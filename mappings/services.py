@@ -128,11 +128,26 @@ def mapping_save(*, mapping: Mapping) -> None:
 
 
 def mapping_part_save(*, part: MappingPart, user: Any = None) -> None:
-    """Save one row, rule, enrichment, default, aggregation or split of a mapping."""
+    """Save one row, rule, enrichment, default, aggregation or split of a mapping.
+
+    A part moved to another mapping changes both: the one it left gets a new
+    version too, or its running workers would keep mapping with the row.
+    """
     with transaction.atomic():
         _by(part, user)
+        left = None
+        if part.pk is not None:
+            left = (
+                type(part).objects.filter(pk=part.pk).values_list("mapping_id", flat=True).first()
+            )
         part.save()
-        mapping_touch(mapping=part.mapping, user=user, reason=f"{part._meta.verbose_name} saved")
+        reason = f"{part._meta.verbose_name} saved"
+        if left is not None and left != part.mapping_id:
+            for mapping in Mapping.objects.filter(pk=left):
+                mapping_touch(
+                    mapping=mapping, user=user, reason=f"{part._meta.verbose_name} moved out"
+                )
+        mapping_touch(mapping=part.mapping, user=user, reason=reason)
 
 
 def mapping_parts_delete(*, parts: QuerySet[Any], user: Any = None) -> int:

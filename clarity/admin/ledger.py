@@ -8,7 +8,6 @@ which audit it; the detail page shows that audit trail.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -53,6 +52,7 @@ from clarity.services.runs import (
     ledger_records_retry,
     ledger_records_retry_code,
 )
+from mappings.engine.jsonload import JSONInputError, loads_bounded
 from mappings.models import LookupTable
 
 # What a record page offers to download: {name in the URL: (field, title)}.
@@ -174,13 +174,9 @@ class PayloadForm(forms.Form):
             )
         cleaned["given_in"] = field
         try:
-            cleaned["record"] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            self.add_error(
-                field,
-                f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-                "nothing was changed.",
-            )
+            cleaned["record"] = loads_bounded(raw)
+        except JSONInputError as exc:
+            self.add_error(field, f"{exc.message} Nothing was changed.")
         return cleaned
 
 

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from clarity.bundles import (
     bundle_export,
     bundle_import,
+    bundle_import_permissions_missing,
     bundle_permissions_missing,
     bundle_preview,
 )
@@ -38,7 +39,7 @@ class IntegrationPairAdmin(admin.ModelAdmin):
         return not bundle_permissions_missing(user=request.user, actions=("view",))
 
     def has_import_bundle_permission(self, request: HttpRequest) -> bool:
-        return not bundle_permissions_missing(user=request.user, actions=("add", "change"))
+        return not bundle_import_permissions_missing(request.user)
 
     @admin.action(
         description="Export configuration bundle (no credentials)", permissions=["export_bundle"]
@@ -134,8 +135,10 @@ class IntegrationPairAdmin(admin.ModelAdmin):
 
 
 def _bundle_refusal(verb: str, request: HttpRequest) -> str:
-    actions = ("view",) if verb == "export" else ("add", "change")
-    missing = bundle_permissions_missing(user=request.user, actions=actions)
+    if verb == "export":
+        missing = bundle_permissions_missing(user=request.user, actions=("view",))
+    else:
+        missing = bundle_import_permissions_missing(request.user)
     return (
         f"A bundle holds the pair's flows, mappings and lookup tables; to {verb} one your "
         f"role must also be allowed to {', '.join(missing)}."

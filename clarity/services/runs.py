@@ -25,6 +25,8 @@ from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 
 RETRYABLE = (RecordStatus.FAILED, RecordStatus.UNKNOWN, RecordStatus.IGNORED)
+# How the pipeline's message of a record that may have been sent begins.
+MAYBE_SENT_MESSAGE = "Sent, but the answer never came back"
 
 
 @transaction.atomic
@@ -58,6 +60,14 @@ def flow_run_enqueue(*, flow: Flow, trigger: str, user: AbstractBaseUser | None 
     return run
 
 
+def may_have_been_sent(record: SyncRecord) -> bool:
+    """Whether the record's last send may have reached the target: its answer never came
+    back (unknown, or ignored while unknown)."""
+    return record.status == RecordStatus.UNKNOWN or (
+        record.status == RecordStatus.IGNORED and record.message.startswith(MAYBE_SENT_MESSAGE)
+    )
+
+
 @transaction.atomic
 def ledger_records_retry(
     *, records: QuerySet[SyncRecord], user: AbstractBaseUser | None
@@ -71,13 +81,21 @@ def ledger_records_retry(
     retry = [r for r in rows if r.status in RETRYABLE]
     refused = len(rows) - len(retry)
     now = timezone.now()
-    SyncRecord.objects.filter(pk__in=[r.pk for r in retry]).update(
-        status=RecordStatus.PENDING,
-        next_retry_at=None,
-        claimed_by="",
-        claimed_until=None,
-        updated_at=now,
-    )
+    # A record that may already be in the target stays unknown (unclaimed): the retry run
+    # looks it up first (settle_and_resend) and sends it only if it is not there. Only a
+    # record known not delivered is pending, sent as never sent.
+    maybe_sent = {r.pk for r in retry if may_have_been_sent(r)}
+    for status, pks in (
+        (RecordStatus.UNKNOWN, maybe_sent),
+        (RecordStatus.PENDING, {r.pk for r in retry} - maybe_sent),
+    ):
+        SyncRecord.objects.filter(pk__in=pks).update(
+            status=status,
+            next_retry_at=None,
+            claimed_by="",
+            claimed_until=None,
+            updated_at=now,
+        )
     for flow in Flow.objects.filter(pk__in={r.flow_id for r in retry}):
         flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
     AuditEvent.objects.bulk_create(
@@ -117,6 +135,12 @@ def ledger_record_edit_and_retry(
     if record.status not in RETRYABLE:
         raise ValidationError(
             f"Only failed records can be edited and retried; this one is {record.status}."
+        )
+    if may_have_been_sent(record):
+        raise ValidationError(
+            "This record may already be in the target: the answer to its send never came "
+            "back. Retry it without editing first, so it is looked up in the target; edit it "
+            "only if it then fails."
         )
     AuditEvent.objects.create(
         user=user,

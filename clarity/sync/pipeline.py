@@ -144,6 +144,24 @@ class FlowContext:
             counterpart=flow.counterpart(),
         )
 
+    def refresh_plan(self) -> None:
+        """Pick up a mapping changed during the run: runs use it from their next record.
+
+        One cheap query for the version; the plan is recompiled (cached per
+        version) only when it moved, e.g. a lookup entry was deleted mid-run.
+        """
+        mapping = self.flow.mapping
+        if mapping is None:
+            return
+        version = (
+            type(mapping).objects.filter(pk=mapping.pk).values_list("version", flat=True).first()
+        )
+        if version is None or version == self.mapping_version:
+            return
+        mapping.refresh_from_db()
+        self.plan = mapping_compile(mapping=mapping)
+        self.mapping_version = mapping.version
+
 
 def flow_run_execute(*, run_id: int) -> SyncRun:
     """Run (or continue) one queued run; safe to call twice for the same run.
@@ -285,6 +303,7 @@ def pause_flow(flow: Flow, exc: ConnectorError) -> None:
         f"Paused because a login was refused: {exc} "
         "Reconnect the connection, then enable the flow again."
     )
+    reason = storable.escaped_text(reason)  # the far end's message may hold NUL
     Flow.objects.filter(pk=flow.pk).update(enabled=False, paused_reason=reason)
     raise FlowPaused(reason) from exc
 
@@ -626,6 +645,8 @@ def transform(
     """
     ready: list[SyncRecord] = []
     done: list[SyncRecord] = []
+    if rows:
+        ctx.refresh_plan()
     for row in rows:
         row.attempts += 1
         row.run = ctx.run

@@ -44,6 +44,7 @@ from clarity.sync.queues import DEFAULT_QUEUE, enqueue
 from connectors.models import Connection, System
 from connectors.secrets import SecretUnreadable
 from connectors.xero.webhooks import verify_webhook
+from mappings.engine.jsonload import JSONInputError, JSONTooDeepError, loads_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -223,11 +224,12 @@ def _run_for(flow: Flow) -> int | None:
 def _json(body: bytes) -> Any:
     """The parsed body, or a 400: not JSON, nested too deep, or text PostgreSQL cannot store."""
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WebhookRejected(400, "The body is not valid JSON.") from exc
-    except RecursionError as exc:
+        value = loads_bounded(body, max_depth=MAX_DEPTH)
+    except JSONTooDeepError as exc:
         raise WebhookRejected(400, f"The body is nested deeper than {MAX_DEPTH} levels.") from exc
+    except JSONInputError as exc:
+        # Bad syntax, NaN/Infinity, 1e400, a 5,000-digit number, NUL or a lone surrogate.
+        raise WebhookRejected(400, f"The body is not usable JSON. {exc.message}") from exc
     _check_storable(value)
     return value
 

@@ -11,6 +11,8 @@ which refuses both with one readable error.
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 # Deeper than any record or transform chain the product handles, far below the
@@ -26,19 +28,85 @@ class JSONInputError(ValueError):
         super().__init__(message)
 
 
+class JSONTooDeepError(JSONInputError):
+    """JSON nested past the allowed depth (callers may word this their own way)."""
+
+
 def loads_bounded(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """``json.loads``, raising JSONInputError for bad syntax and for nesting past ``max_depth``."""
+    """``json.loads``, raising JSONInputError for anything that cannot be used or stored.
+
+    Refused, each with a plain-words message: bad syntax, nesting past ``max_depth``,
+    numbers too long to read, NaN/Infinity and numbers too large for a float (PostgreSQL
+    jsonb has neither), and text holding a NUL character or a lone surrogate (jsonb
+    cannot store them).
+    """
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except JSONInputError:
+        raise
     except json.JSONDecodeError as exc:
         raise JSONInputError(
             f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
         ) from None
     except RecursionError:
-        raise JSONInputError(_too_deep(max_depth)) from None
+        raise JSONTooDeepError(_too_deep(max_depth)) from None
+    except UnicodeDecodeError:
+        raise JSONInputError("This is not valid JSON: it is not UTF-8 text.") from None
+    except ValueError:
+        # e.g. an integer longer than Python's int string-conversion limit.
+        raise JSONInputError(
+            "This JSON has a number with too many digits to read; check what was pasted."
+        ) from None
     if json_depth(value, limit=max_depth) > max_depth:
-        raise JSONInputError(_too_deep(max_depth))
+        raise JSONTooDeepError(_too_deep(max_depth))
+    _check_text(value)
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JSONInputError(
+        f"This JSON has {name}, which is not a number that can be stored; "
+        "use a number or null instead."
+    )
+
+
+def _finite_float(literal: str) -> float:
+    number = float(literal)
+    if not math.isfinite(number):
+        raise JSONInputError(
+            "This JSON has a number too large to store "
+            f"({literal[:20]}{'...' if len(literal) > 20 else ''}); check what was pasted."
+        )
+    return number
+
+
+def _unstorable(text: str) -> bool:
+    return "\x00" in text or _SURROGATE.search(text) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value: Any) -> None:
+    """Refuse NUL characters and lone surrogates in strings and keys (without recursion).
+
+    Called after the depth check, so the walk is bounded by the size of the input.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _unstorable(item):
+                raise JSONInputError(
+                    "This JSON has text with a NUL character (\\u0000) or a lone surrogate "
+                    "(an unpaired \\ud800-\\udfff escape), which cannot be stored; "
+                    "remove it and try again."
+                )
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 def json_depth(value: Any, *, limit: int = MAX_JSON_DEPTH) -> int:

@@ -37,7 +37,7 @@ def test_wrong_passwords_lock_the_account_with_a_clear_message(settings):
     locked = sign_in(client, "clerk", "wrong")
     assert locked.status_code == 429
     page = locked.content.decode()
-    assert "Sign-in is locked for “clerk” from this address after 3 wrong passwords" in page
+    assert "Sign-in is locked for “clerk”, from every address, after 3 wrong passwords" in page
     assert "Try again in 30 minutes" in page
     assert "Axes → Access attempts" in page
     assert "Clarity Connect" in page
@@ -45,10 +45,29 @@ def test_wrong_passwords_lock_the_account_with_a_clear_message(settings):
     # The right password does not get through while locked …
     assert sign_in(client, "clerk", PASSWORD).status_code == 429
     assert client.get(INDEX).status_code == 302
-    # … from this address; the same person elsewhere is not locked out by someone else's guesses.
+    # … nor from another address: a locked username is locked everywhere until the
+    # cool-off ends or an administrator unlocks it (the message says both).
     elsewhere = Client(REMOTE_ADDR="10.1.2.3")
-    assert sign_in(elsewhere, "clerk", PASSWORD).status_code == 302
-    assert elsewhere.get(INDEX).status_code == 200
+    assert sign_in(elsewhere, "clerk", PASSWORD).status_code == 429
+    assert elsewhere.get(INDEX).status_code == 302
+    # Other people are not caught by clerk's lock, from the same address or another.
+    UserFactory(username="other", role="Finance")
+    assert sign_in(Client(), "other", PASSWORD).status_code == 302
+
+
+@pytest.mark.django_db
+def test_wrong_passwords_from_several_addresses_lock_the_username(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    UserFactory(username="clerk", role="Finance")
+    for address in ("10.0.0.1", "10.0.0.2"):
+        assert sign_in(Client(REMOTE_ADDR=address), "clerk", "wrong").status_code == 200
+
+    # The third guess, from yet another address, reaches the limit: changing address
+    # does not reset the count.
+    assert sign_in(Client(REMOTE_ADDR="10.0.0.3"), "clerk", "wrong").status_code == 429
+    fresh = Client(REMOTE_ADDR="10.0.0.4")
+    assert sign_in(fresh, "clerk", PASSWORD).status_code == 429
+    assert fresh.get(INDEX).status_code == 302
 
 
 @pytest.mark.django_db

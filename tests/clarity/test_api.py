@@ -357,3 +357,23 @@ def test_the_docs_pages_are_served_from_here_not_a_cdn(db, page, asset):
     assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
     assert "/api/schema/" in html
     assert finders.find(asset) is not None  # the file itself ships with the app
+
+
+HOSTILE_BODIES = [
+    b'{"ids": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",  # RecursionError in json.load
+    b'{"ids": [' + b"9" * 5_000 + b"]}",  # past the int digit limit
+    b'{"ids": [NaN]}',
+    b'{"ids": [Infinity]}',
+    b'{"ids": [1e400]}',
+    b'{"ids": [1], "note": "a\\u0000b"}',
+    b'{"ids": [1], "\\ud800": 1}',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+def test_a_hostile_json_body_is_a_400_not_a_500(ledger, body):
+    client = api(UserFactory(role="Finance"))
+    response = client.post("/api/records/retry/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "JSON parse error" in response.json()["detail"]
+    assert not AuditEvent.objects.filter(action="retry").exists()

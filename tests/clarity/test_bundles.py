@@ -162,3 +162,44 @@ def test_not_a_bundle_is_a_form_error(consultant_client, connections):
 
 def test_finance_cannot_import(finance_client):
     assert finance_client.get(IMPORT_URL).status_code == 403
+
+
+def _hostile_bundles() -> list[bytes]:
+    good = template()
+    bundles = [
+        b'{"format": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",  # RecursionError in json.loads
+        b'{"n": ' + b"9" * 5_000 + b"}",  # past the int digit limit
+        b'{"n": NaN}',
+        b'{"n": 1e400}',
+    ]
+    for change in (
+        lambda b: b["pair"].update(systems=["syspro", "xero"]),  # .items() on a list
+        lambda b: b.update(pair="SYSPRO"),
+        lambda b: b["mappings"][0].pop("name"),
+        lambda b: b.update(flows={"name": "x"}),
+        lambda b: b["lookup_tables"].append("not an object"),
+        lambda b: b["pair"].update(description="a\u0000b"),  # NUL: jsonb cannot store it
+    ):
+        bundle = json.loads(json.dumps(good))
+        change(bundle)
+        bundles.append(json.dumps(bundle).encode())
+    return bundles
+
+
+@pytest.mark.parametrize("body", _hostile_bundles())
+def test_a_hostile_bundle_is_a_form_error_and_changes_nothing(consultant_client, connections, body):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = consultant_client.post(
+        IMPORT_URL,
+        {
+            "file": SimpleUploadedFile("x.json", body),
+            "pair_name": "p",
+            "connection_a": connections["a"].pk,
+            "connection_b": connections["b"].pk,
+        },
+    )
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode() or "errornote" in response.content.decode()
+    assert not IntegrationPair.objects.exists()
+    assert not Mapping.objects.exists()

@@ -335,3 +335,27 @@ def test_the_ledger_counts_ledger_records(finance_client, ledger):
     assert "4 ledger records" in html
     one = finance_client.get(CHANGELIST, {"q": "CUST2"}).content.decode()
     assert "1 ledger record\n" in one
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5_000 + "]" * 5_000,  # RecursionError in json.loads
+        '{"Total": ' + "9" * 5_000 + "}",  # ValueError: past the int digit limit
+        '{"Total": NaN}',
+        '{"Total": Infinity}',
+        '{"Total": 1e400}',
+        '{"Name": "a\\u0000b"}',
+        '{"\\u0000": 1}',
+        '{"Name": "\\ud800"}',
+    ],
+)
+def test_a_payload_edit_that_cannot_be_stored_is_a_form_error(finance_client, ledger, text):
+    record = ledger["failed"]
+    before = (record.payload_override, record.status)
+    edit = reverse("admin:clarity_syncrecord_edit_payload", args=[record.pk])
+    response = finance_client.post(edit, {"payload": text})
+    assert response.status_code == 200
+    assert "Nothing was changed" in " ".join(response.context["payload_form"].errors["payload"])
+    record.refresh_from_db()
+    assert (record.payload_override, record.status) == before

@@ -135,6 +135,45 @@ def test_bundle_import_needs_write_permission_on_all_it_writes(operator_client):
 
 
 @pytest.mark.django_db
+def test_bundle_import_needs_delete_on_the_rows_it_replaces(client):
+    """Applying a bundle deletes a mapping's old parts and a table's old entries."""
+    from clarity.bundles import BUNDLE_MODELS
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="writer")
+    user.user_permissions.add(
+        *[
+            Permission.objects.get(
+                content_type__app_label=m._meta.app_label, codename=f"{action}_{m._meta.model_name}"
+            )
+            for m in BUNDLE_MODELS
+            for action in ("view", "add", "change")
+        ]
+    )
+    client.force_login(user)
+    page = client.get(reverse("admin:clarity_integrationpair_import"))
+    assert page.status_code == 403
+    refusal = page.content.decode()
+    assert "delete lookup entries" in refusal
+    assert "add " not in refusal.split("must also be allowed to", 1)[1].split(".")[0]
+    assert "Import a configuration bundle" not in client.get(PAIRS).content.decode()
+    # With the apply step posted directly the answer is the same.
+    assert (
+        client.post(reverse("admin:clarity_integrationpair_import"), {"apply": "1"}).status_code
+        == 403
+    )
+
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="mappings", codename__startswith="delete_"
+        )
+    )
+    client.force_login(User.objects.get(pk=user.pk))
+    assert client.get(reverse("admin:clarity_integrationpair_import")).status_code == 200
+    assert "Import a configuration bundle" in client.get(PAIRS).content.decode()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "url_name", ["admin:mappings_lookupentry_export", "admin:mappings_fieldmappingrow_export"]
 )

@@ -731,3 +731,58 @@ def test_a_lost_write_whose_lookup_is_held_back_stays_unknown_not_resent(syspro_
     assert not SyncRecord.objects.filter(flow=flow, status=RecordStatus.UNKNOWN).exists()
     assert syspro_xero["xero"].stats()["created"]["Contacts"] == succeeded.count() > 0
     assert succeeded.values("target_id").distinct().count() == succeeded.count()
+
+
+# -- a mapping changed during a run is used from the run's next page ----------------------
+
+
+def test_a_lookup_entry_deleted_mid_run_is_not_used_for_the_pages_after(syspro_xero, monkeypatch):
+    """README: "Runs use it from their next record" — not only from the next run."""
+    from clarity.sync import pipeline
+    from mappings import services
+    from mappings.engine import OnMissing
+    from mappings.models import LookupEntry, LookupTable
+
+    flow = syspro_xero["flow"]
+    syspro = flow.source_connection
+    syspro.settings = {**syspro.settings, "page_size": 20}  # small pages: the run reads several
+    syspro.save()
+    source = connector_for(flow.source_connection)
+    try:
+        pages = [[c["Customer"] for c in p.records] for p in source.read_changes("customers", None)]
+        currency = {
+            c["Customer"]: c.get("Currency") for p in source.read_changes("customers", None)
+            for c in p.records
+        }  # fmt: skip
+    finally:
+        source.close()
+    assert len(pages) >= 2, "the SYSPRO sandbox serves customers in one page"
+    first, later = set(pages[0]), {c for p in pages[1:] for c in p}
+    shared = {currency[c] for c in first} & {currency[c] for c in later}
+    assert shared, "no currency appears both on the first page and after it"
+    gone = sorted(v for v in shared if v)[0]
+    table = LookupTable.objects.create(name="Currencies", on_missing=OnMissing.FAIL.value)
+    for value in {v for v in currency.values() if v}:
+        LookupEntry.objects.create(table=table, key=value, value=value)
+    row = FieldMappingRow.objects.get(mapping=flow.mapping, targets=["DefaultCurrency"])
+    row.transforms = [{"name": "lookup", "args": {"table": "Currencies"}}]
+    services.mapping_part_save(part=row)
+
+    real, calls = pipeline.ledger_first, []
+
+    def ledger_first(ctx, records):  # the second page read: delete the entry, as in the admin
+        calls.append(len(records))
+        if len(calls) == 2:
+            services.lookup_entries_delete(entries=LookupEntry.objects.filter(key=gone))
+        return real(ctx, records)
+
+    monkeypatch.setattr(pipeline, "ledger_first", ledger_first)
+    run(flow)
+
+    assert len(calls) >= 2
+    rows = {r.source_id: r for r in SyncRecord.objects.filter(flow=flow)}
+    before = [rows[c] for c in first if currency[c] == gone]
+    after = [rows[c] for c in later if currency[c] == gone]
+    assert before and after
+    assert {r.status for r in before} == {RecordStatus.SUCCEEDED}
+    assert {r.status for r in after} == {RecordStatus.FAILED}, [r.message for r in after]

@@ -145,3 +145,21 @@ def test_a_debug_error_page_never_shows_posted_credentials(
     html = response.content.decode()
     assert "boom" in html and "new_credentials" in html
     assert SECRET not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "settings_text",
+    [
+        "[" * 5_000 + "]" * 5_000,  # RecursionError in json.loads
+        '{"n": ' + "9" * 5_000 + "}",  # ValueError: past the int digit limit
+        '{"n": NaN}',
+        '{"n": -Infinity}',
+        '{"n": 1e400}',
+    ],
+)
+def test_settings_that_cannot_be_read_or_stored_are_a_form_error(consultant_client, settings_text):
+    response = consultant_client.post(ADD_URL, form_data(settings=settings_text))
+    assert response.status_code == 200
+    assert "These settings cannot be read" in response.content.decode()
+    assert not Connection.objects.filter(name="Xero live").exists()

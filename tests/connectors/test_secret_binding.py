@@ -261,3 +261,34 @@ def test_secrets_no_key_opens_are_a_clear_error_wherever_a_connector_is_built(
         pk=connection.pk
     )
     assert ok is False and "cannot be opened" in message
+
+
+def test_a_running_connector_refuses_tokens_entered_for_a_new_address(local_server):
+    """The token store reads the row on every call; a connector built for the old address
+    (its HTTP client allows only that origin) must not pick up tokens entered for the new
+    one while it runs."""
+    old, new = local_server(), local_server()
+    connection = production("xero")
+    Connection.objects.filter(pk=connection.pk).update(
+        environment="sandbox", base_url=old.url, secrets_origin=f"sandbox {old.url}"
+    )
+    connection.refresh_from_db()
+    connector = connector_for(connection)
+    assert connector.tokens.load().access_token == ACCESS
+
+    # Meanwhile someone re-points the connection and signs in there again.
+    connection.base_url = new.url
+    assert connection_save(connection=connection) is True
+    connection.access_token = "new-address-access-token-0123456789"
+    connection.save()
+    connection.refresh_from_db()
+    assert connection.secrets_origin == f"sandbox {new.url}"
+
+    with pytest.raises(ConnectorError) as refused:
+        connector.tokens.load()
+    assert refused.value.kind in ("auth", "config")
+    assert "new-address-access-token" not in str(refused.value)
+    with pytest.raises(ConnectorError):
+        connector.tokens.refresh_locked(lambda current: current)
+    assert old.seen == [] and new.seen == []
+    connector.close()

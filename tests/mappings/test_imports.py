@@ -247,3 +247,52 @@ def test_an_unreadable_kept_copy_means_the_file_is_read_again():
     django_rq.get_connection("default").set(key, b"not zlib")
     lookup_import(content=content, file_format="xlsx", dry_run=False)
     assert dict(LookupEntry.objects.values_list("key", "value")) == {"EFT": "090"}
+
+
+def _staff_with(*codenames: str):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="mappings", codename__in=codenames)
+    )
+    return user
+
+
+@pytest.mark.parametrize("model", ["lookupentry", "fieldmappingrow"])
+def test_an_import_needs_change_as_well_as_add_permission(client, model):
+    """An import updates existing rows too: 'add' alone opens neither the page nor the button."""
+    client.force_login(_staff_with(f"add_{model}", f"view_{model}"))
+    import_url = reverse(f"admin:mappings_{model}_import")
+    assert client.get(import_url).status_code == 403
+    upload = SimpleUploadedFile("t.xlsx", _xlsx([("Pay", "EFT", "090")]))
+    assert client.post(import_url, {"format": "1", "import_file": upload}).status_code == 403
+    changelist = client.get(reverse(f"admin:mappings_{model}_changelist"))
+    assert changelist.status_code == 200
+    assert import_url not in changelist.content.decode()
+
+    client.force_login(_staff_with(f"add_{model}", f"change_{model}", f"view_{model}"))
+    assert client.get(import_url).status_code == 200
+    assert import_url in client.get(reverse(f"admin:mappings_{model}_changelist")).content.decode()
+
+
+def test_confirming_a_checked_import_job_needs_change_as_well_as_add(client, monkeypatch):
+    confirmed = []
+    monkeypatch.setattr(services, "import_job_confirm", lambda job: confirmed.append(job))
+    job = ImportJob.objects.create(
+        file_name="big.xlsx", file_format="xlsx", content=b"", status=ImportStatus.VALIDATED
+    )
+    page_url = reverse("admin:mappings_importjob_change", args=[job.pk])
+    confirm_url = reverse("admin:mappings_importjob_confirm", args=[job.pk])
+
+    client.force_login(_staff_with("add_lookupentry", "view_importjob"))
+    assert b"Confirm import" not in client.get(page_url).content
+    assert client.post(confirm_url).status_code == 403
+    assert not confirmed
+
+    client.force_login(_staff_with("add_lookupentry", "change_lookupentry", "view_importjob"))
+    assert b"Confirm import" in client.get(page_url).content
+    assert client.post(confirm_url).status_code == 302
+    assert confirmed == [job]

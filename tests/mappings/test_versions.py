@@ -16,6 +16,7 @@ from django.urls import reverse
 from mappings import bundles, services
 from mappings.engine import Outcome
 from mappings.models import ConditionalRule, FieldMappingRow, LookupEntry, Mapping
+from tests.mappings.factories import MappingFactory
 from tests.mappings.helpers import bank, change_form_data, mapped
 
 pytestmark = pytest.mark.django_db
@@ -193,3 +194,54 @@ def test_mapping_version_goes_up_once_per_service_call(pay):
     before = Mapping.objects.get(pk=pay.mapping.pk).version
     services.lookup_entries_delete(entries=LookupEntry.objects.filter(key="CHQ"))
     assert Mapping.objects.get(pk=pay.mapping.pk).version == before + 1
+
+
+# Moving a row to another mapping: the mapping it left changes too --------------
+
+
+def test_moving_a_row_to_another_mapping_on_its_own_page(consultant_client, pay):
+    other = MappingFactory()
+    url = reverse("admin:mappings_fieldmappingrow_change", args=[pay.row.pk])
+    data = change_form_data(consultant_client.get(url)) | {"mapping": str(other.pk)}
+    response = consultant_client.post(url, data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert FieldMappingRow.objects.get(pk=pay.row.pk).mapping_id == other.pk
+    assert "BankAccount" not in (mapped(pay.mapping.pk, "EFT").record or {})
+    assert bank(other.pk, "EFT") == "090"
+
+
+def test_moving_a_row_to_another_mapping_by_importing_it(consultant_client, pay):
+    other = MappingFactory()
+    csv = (
+        "id,mapping,order,kind,sources,targets,transforms,template,combine,separator\n"
+        f'{pay.row.pk},{other.name},1,direct,"[""PayMethod""]","[""BankAccount""]",'
+        '"[{""name"": ""lookup"", ""args"": {""table"": ""Pay""}}]",,join," "\n'
+    )
+    upload = SimpleUploadedFile("rows.csv", csv.encode())
+    page = consultant_client.post(
+        reverse("admin:mappings_fieldmappingrow_import"), {"format": "0", "import_file": upload}
+    )
+    assert "confirm_form" in page.context, page.content.decode()[-3000:]
+    done = consultant_client.post(
+        reverse("admin:mappings_fieldmappingrow_process_import"),
+        {**page.context["confirm_form"].initial, "format": "0"},
+    )
+    assert done.status_code == 302
+    assert FieldMappingRow.objects.get(pk=pay.row.pk).mapping_id == other.pk
+    assert "BankAccount" not in (mapped(pay.mapping.pk, "EFT").record or {})
+    assert bank(other.pk, "EFT") == "090"
+
+
+def test_moving_a_row_back_by_reverting_it_from_its_history(consultant_client, pay):
+    first = pay.row.history.earliest()
+    other = MappingFactory()
+    pay.row.mapping = other
+    services.mapping_part_save(part=pay.row)
+    assert "BankAccount" not in (mapped(pay.mapping.pk, "EFT").record or {})
+    assert bank(other.pk, "EFT") == "090"  # the other mapping's plan is warm
+    url = reverse("admin:mappings_fieldmappingrow_simple_history", args=[pay.row.pk, first.pk])
+    data = change_form_data(consultant_client.get(url))
+    assert data["mapping"] == str(pay.mapping.pk)
+    assert consultant_client.post(url, data).status_code == 302
+    assert bank(pay.mapping.pk, "EFT") == "090"
+    assert "BankAccount" not in (mapped(other.pk, "EFT").record or {})

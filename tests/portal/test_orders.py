@@ -185,3 +185,21 @@ def test_a_lost_answer_is_503_and_the_retry_finds_the_order_by_its_po_number(por
 
 def test_an_unknown_reference_is_404(portal):
     assert portal.api().get(f"{URL}NOPE/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"reference": "W-1", "lines": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+        b'{"reference": "W-1", "lines": [{"stock_code": "BOLT-001", "quantity": NaN}]}',
+        b'{"reference": "W-1", "lines": [{"stock_code": "BOLT-001", "quantity": 1e400}]}',
+        b'{"reference": "W-1", "lines": [{"stock_code": "B", "quantity": ' + b"9" * 5_000 + b"}]}",
+        b'{"reference": "W-\\u0000", "lines": []}',
+    ],
+)
+def test_a_hostile_json_order_is_a_400_not_a_500(portal, body):
+    response = portal.api().post(URL, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "JSON parse error" in response.json()["detail"]
+    assert portal.created_orders() == 0
+    assert not PortalOrder.objects.exists()
