@@ -3,9 +3,10 @@
 Wrong passwords are counted by django-axes per username, from any address; at
 ``AXES_FAILURE_LIMIT`` the username is locked from every address for
 ``AXES_COOLOFF_TIME`` and the login page says so, and how to get unlocked
-sooner. With ``CLARITY_REQUIRE_2FA`` on, a password alone opens nothing: the person confirms the sign-in with a code
-from an authenticator app (TOTP, django-otp), and sets that app up on their
-first sign-in — the only time its secret is shown.
+sooner. With ``CLARITY_REQUIRE_2FA`` on, a password alone opens nothing: the
+person confirms the sign-in with a code from an authenticator app (TOTP,
+django-otp), and sets that app up on their first sign-in — the only time its
+secret is shown.
 """
 
 from __future__ import annotations
