@@ -122,14 +122,15 @@ AUTH_PASSWORD_VALIDATORS = [
 # AXES_FAILURE_LIMIT wrong passwords (counted across addresses, so changing
 # address does not help a guesser), for AXES_COOLOFF_MINUTES (an administrator
 # can unlock sooner: Axes → Access attempts, or `manage.py axes_reset_username`).
-# Not locked by address alone: colleagues behind one office proxy share it.
+# Not locked by address alone: colleagues behind one office proxy share it. One
+# client (address and browser) guessing across many usernames is locked too.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=30))
-AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_PARAMETERS = ["username", ["ip_address", "user_agent"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "clarity.accounts.lockout_response"
 # Staff confirm each sign-in with a code from an authenticator app (TOTP), set

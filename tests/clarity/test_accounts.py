@@ -50,9 +50,12 @@ def test_wrong_passwords_lock_the_account_with_a_clear_message(settings):
     elsewhere = Client(REMOTE_ADDR="10.1.2.3")
     assert sign_in(elsewhere, "clerk", PASSWORD).status_code == 429
     assert elsewhere.get(INDEX).status_code == 302
-    # Other people are not caught by clerk's lock, from the same address or another.
+    # Other people are not caught by clerk's lock from another browser or address; the
+    # one client that made the guesses (address and browser) is locked for any username.
     UserFactory(username="other", role="Finance")
-    assert sign_in(Client(), "other", PASSWORD).status_code == 302
+    assert sign_in(Client(HTTP_USER_AGENT="Another browser"), "other", PASSWORD).status_code == 302
+    assert sign_in(Client(REMOTE_ADDR="10.9.8.7"), "other", PASSWORD).status_code == 302
+    assert sign_in(Client(), "other", PASSWORD).status_code == 429
 
 
 @pytest.mark.django_db
