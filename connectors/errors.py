@@ -14,10 +14,26 @@ from typing import Any
 
 
 class ErrorKind(StrEnum):
+    """The one list of failure kinds: connectors raise them, the ledger stores them
+    (``clarity.models.ledger`` takes its choices from here), the admin filters by them."""
+
     TRANSIENT = "transient"  # try again later; nothing for a person to do
     DATA = "data"  # the record itself is wrong: fix the data or a lookup
     CONFIG = "config"  # the connection or mapping is set up wrong
     AUTH = "auth"  # credentials expired, revoked or lacking a permission
+
+    @property
+    def label(self) -> str:
+        """The kind as the ledger shows it to a finance user."""
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    ErrorKind.TRANSIENT: "Temporary (retries by itself)",
+    ErrorKind.DATA: "Data problem",
+    ErrorKind.CONFIG: "Configuration problem",
+    ErrorKind.AUTH: "Authentication problem",
+}
 
 
 class ErrorCode(StrEnum):

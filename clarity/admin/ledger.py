@@ -37,6 +37,7 @@ from clarity.admin.payloads import (
     pretty_start,
 )
 from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord
+from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
 from clarity.pagination import EstimatedCountPaginator
 from clarity.selectors.ledger import (
     flow_labels,
@@ -44,9 +45,8 @@ from clarity.selectors.ledger import (
     ledger_search,
     lookup_missing_parts,
 )
-from clarity.services.ledger import ASSIGNABLE, ledger_records_assign, ledger_records_resolve
+from clarity.services.ledger import ledger_records_assign, ledger_records_resolve
 from clarity.services.runs import (
-    RETRYABLE,
     ledger_record_edit_and_retry,
     ledger_records_ignore,
     ledger_records_retry,
@@ -356,7 +356,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
             and self.has_retry_permission(request)
         ):
             extra["retry_scopes"] = _retry_scopes(record)
-        if status in ASSIGNABLE and self.has_resolve_permission(request):
+        if status in NEEDS_ACTION and self.has_resolve_permission(request):
             extra["assign_form"] = AssignForm(
                 initial={"assigned_to": record.assigned_to_id, "tags": record.tags}
             )

@@ -7,7 +7,6 @@ from typing import Any
 from rest_framework import serializers
 
 from clarity.models import (
-    ErrorKind,
     Flow,
     IntegrationPair,
     RecordStatus,
@@ -16,6 +15,7 @@ from clarity.models import (
     SyncRun,
     Trigger,
 )
+from clarity.models.ledger import ERROR_KIND_CHOICES
 
 MAX_BULK = 1000
 
@@ -35,7 +35,7 @@ class RunFilterSerializer(serializers.Serializer):
 class RecordFilterSerializer(RunFilterSerializer):
     trigger = None  # type: ignore[assignment]
     status = serializers.ChoiceField(choices=RecordStatus.choices, required=False)
-    error_kind = serializers.ChoiceField(choices=ErrorKind.choices, required=False)
+    error_kind = serializers.ChoiceField(choices=ERROR_KIND_CHOICES, required=False)
     error_code = serializers.CharField(required=False, max_length=100)
     search = serializers.CharField(
         required=False,

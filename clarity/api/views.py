@@ -22,12 +22,12 @@ from clarity.api import serializers as s
 from clarity.api.pagination import NewestFirstPagination
 from clarity.api.permissions import RolePermissions
 from clarity.models import Flow, IntegrationPair, SyncRecord, SyncRun, Trigger
+from clarity.models.ledger import RETRYABLE
 from clarity.selectors.health import HEALTH_PERMISSIONS, pair_health, workers_alive
 from clarity.selectors.ledger import ledger_records_filter
 from clarity.selectors.runs import sync_runs_filter
 from clarity.services.ledger import ledger_records_resolve
 from clarity.services.runs import (
-    RETRYABLE,
     flow_run_enqueue,
     ledger_records_retry,
     ledger_records_retry_code,

@@ -6,6 +6,21 @@ from django.db import models
 from clarity.models.flows import Flow
 from clarity.models.pairs import IntegrationPair
 from clarity.models.runs import SyncRun
+from connectors.errors import ErrorKind
+
+__all__ = [
+    "COUNTED",
+    "ERROR_KIND_CHOICES",
+    "IN_FLIGHT",
+    "NEEDS_ACTION",
+    "PRUNABLE",
+    "RESENDABLE",
+    "RETRYABLE",
+    "SETTLED",
+    "ErrorKind",
+    "RecordStatus",
+    "SyncRecord",
+]
 
 
 class RecordStatus(models.TextChoices):
@@ -19,11 +34,30 @@ class RecordStatus(models.TextChoices):
     SPLIT = "split", "Split into parts"
 
 
-class ErrorKind(models.TextChoices):
-    TRANSIENT = "transient", "Temporary (retries by itself)"
-    DATA = "data", "Data problem"
-    CONFIG = "config", "Configuration problem"
-    AUTH = "auth", "Authentication problem"
+# The groups every module asks for by name, so a status is placed in each question once.
+# Nothing is left to do for these: the run moves past them and both-ways settling skips them.
+SETTLED = (
+    RecordStatus.SUCCEEDED,
+    RecordStatus.SKIPPED,
+    RecordStatus.RESOLVED,
+    RecordStatus.IGNORED,
+    RecordStatus.SPLIT,
+)
+# Failed, or sent with no answer: a person (or the settling look-up) still has to act.
+NEEDS_ACTION = (RecordStatus.FAILED, RecordStatus.UNKNOWN)
+# What "Retry" takes: what needs action, and what a person ignored and thought better of.
+RETRYABLE = (*NEEDS_ACTION, RecordStatus.IGNORED)
+# A worker may hold a claim on these: a sweeper hands back the ones whose claim ran out.
+IN_FLIGHT = (RecordStatus.PENDING, RecordStatus.UNKNOWN)
+# What a retry of transient failures sends: new rows and failed ones that are due again.
+RESENDABLE = (RecordStatus.PENDING, RecordStatus.FAILED)
+# Outcomes the health figures count (resolved/ignored were failures first).
+COUNTED = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.FAILED)
+# Delivered or deliberately not sent, and nobody needs them: retention may delete them.
+PRUNABLE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED)
+
+# The ledger's error kinds are the connectors' (the one enum), with their labels.
+ERROR_KIND_CHOICES = [(kind.value, kind.label) for kind in ErrorKind]
 
 
 class SyncRecord(models.Model):
@@ -64,7 +98,7 @@ class SyncRecord(models.Model):
     status = models.CharField(
         max_length=20, choices=RecordStatus.choices, default=RecordStatus.PENDING
     )
-    error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True, default="")
+    error_kind = models.CharField(max_length=20, choices=ERROR_KIND_CHOICES, blank=True, default="")
     error_code = models.CharField(max_length=100, blank=True, default="")
     message = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)

@@ -27,7 +27,8 @@ from clarity.models import (
     SyncRecord,
     SyncRun,
 )
-from clarity.services.health import COUNTED_OUTCOMES, hour_of
+from clarity.models.ledger import COUNTED
+from clarity.services.health import hour_of
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
@@ -219,7 +220,7 @@ def _flow_health(flow: Flow, last_run: SyncRun | None, today: dict[str, int]) ->
         enabled=flow.enabled,
         paused_reason=flow.paused_reason,
         last_run=last_run,
-        today={str(status): today.get(status, 0) for status in COUNTED_OUTCOMES},
+        today={str(status): today.get(status, 0) for status in COUNTED},
         failure_rate=round(failed / finished, 4) if finished else None,
         oldest_failure_id=flow.oldest_failure_id,  # type: ignore[attr-defined]
         oldest_failure_at=flow.oldest_failure_at,  # type: ignore[attr-defined]

@@ -9,8 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clarity.models import AuditEvent, RecordStatus, SyncRecord
-
-ASSIGNABLE = (RecordStatus.FAILED, RecordStatus.UNKNOWN)
+from clarity.models.ledger import NEEDS_ACTION
 
 
 @transaction.atomic
@@ -55,7 +54,7 @@ def ledger_records_assign(
     that succeeded has no work left. Audited with the previous values.
     """
     rows = list(
-        records.filter(status__in=ASSIGNABLE)
+        records.filter(status__in=NEEDS_ACTION)
         .select_related("assigned_to")
         .select_for_update(of=("self",))
     )

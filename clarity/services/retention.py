@@ -18,12 +18,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clarity.models import AuditEvent, IntegrationPair, RecordStatus, SyncRecord
+from clarity.models import AuditEvent, IntegrationPair, SyncRecord
+from clarity.models.ledger import PRUNABLE
 
 logger = logging.getLogger(__name__)
-
-PRUNABLE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED)
-"""Outcomes nobody needs to act on: the only ones retention deletes."""
 
 DEFAULT_PAYLOAD_CAP_BYTES = 64 * 1024
 PREVIEW_BYTES = 1024

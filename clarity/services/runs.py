@@ -20,11 +20,11 @@ from clarity.models import (
     SyncRun,
     Trigger,
 )
+from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 
-RETRYABLE = (RecordStatus.FAILED, RecordStatus.UNKNOWN, RecordStatus.IGNORED)
 # How the pipeline's message of a record that may have been sent begins.
 MAYBE_SENT_MESSAGE = "Sent, but the answer never came back"
 
@@ -164,7 +164,7 @@ def ledger_records_ignore(
     note = note.strip()
     if not note:
         raise ValidationError("Say why these records are ignored: the note is required.")
-    rows = list(records.filter(status__in=[RecordStatus.FAILED, RecordStatus.UNKNOWN]))
+    rows = list(records.filter(status__in=NEEDS_ACTION))
     now = timezone.now()
     SyncRecord.objects.filter(pk__in=[r.pk for r in rows]).update(
         status=RecordStatus.IGNORED,

@@ -35,18 +35,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clarity.models import Flow, RecordStatus, SourceOfTruth, SyncRecord
+from clarity.models.ledger import SETTLED
 from clarity.sync import outcomes
 from connectors.errors import ConnectorError
 
 ReadOne = Callable[[str, str], dict[str, Any] | None]
-
-DONE = (
-    RecordStatus.SUCCEEDED,
-    RecordStatus.SKIPPED,
-    RecordStatus.RESOLVED,
-    RecordStatus.IGNORED,
-    RecordStatus.SPLIT,
-)
 
 
 def settle_both_ways(
@@ -97,7 +90,7 @@ def settle_both_ways(
                 f"values (see record #{known}). A change Clarity wrote is not synced back.",
             )
             skipped.append(row)
-        elif read_is_newer and read["status"] not in DONE:
+        elif read_is_newer and read["status"] not in SETTLED:
             # Both changed: the twin's change is read but not delivered here yet.
             if flow.source_of_truth == SourceOfTruth.TARGET:
                 _lose(row, flow, f"its change (record #{read['id']})")
@@ -154,7 +147,7 @@ def _changed_since(
 def _supersede(row_ids: list[int], *, winner: Flow) -> None:
     """The counterpart's pending changes lose the conflict: skip them unless a worker holds them."""
     now = timezone.now()
-    SyncRecord.objects.filter(pk__in=row_ids).exclude(status__in=DONE).filter(
+    SyncRecord.objects.filter(pk__in=row_ids).exclude(status__in=SETTLED).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     ).update(
         status=RecordStatus.SKIPPED,

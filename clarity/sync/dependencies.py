@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
 from clarity.models import Flow, RecordStatus, SyncRecord
+from clarity.models.ledger import NEEDS_ACTION
 from clarity.sync.keys import field_text
 
 
@@ -96,7 +97,7 @@ def dependency_hint(record: SyncRecord) -> DependencyHint | None:
             f"The {dependency.what} {reference} was sent since (ledger record #{found.pk}, "
             f"flow '{found.flow.name}'): retry this record."
         )
-    elif found.status in (RecordStatus.FAILED, RecordStatus.UNKNOWN):
+    elif found.status in NEEDS_ACTION:
         reason = found.message.strip() or "no reason recorded"
         sentence = (
             f"The {dependency.what} {reference} did not reach the target: its own ledger record "

@@ -12,9 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from clarity.models import ErrorKind, RecordStatus, SyncRecord
+from clarity.models.ledger import NEEDS_ACTION
 from clarity.services.health import ledger_outcomes_count
 from clarity.services.retention import record_payloads_cap
 from clarity.sync import bulk, storable
+from mappings.engine import ProblemKind
 
 MAX_ATTEMPTS = 6
 MAX_BACKOFF = 3600.0
@@ -43,6 +45,14 @@ def backoff(attempts: int) -> timedelta:
     base = float(getattr(settings, "CLARITY_RETRY_BACKOFF_SECONDS", 30.0))
     ceiling = min(MAX_BACKOFF, base * 2 ** max(attempts - 1, 0))
     return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+# The mapping engine keeps kinds of its own (it imports nothing of the project, so not
+# the connectors' ErrorKind either); this is the one place they become the ledger's.
+PROBLEM_KINDS: dict[ProblemKind, ErrorKind] = {
+    ProblemKind.DATA: ErrorKind.DATA,
+    ProblemKind.CONFIG: ErrorKind.CONFIG,
+}
 
 
 def mark_failed(row: SyncRecord, *, kind: str, code: str, message: str, raw: Any = None) -> None:
@@ -145,7 +155,7 @@ def _resolve_older_failures(rows: Iterable[SyncRecord], *, now: Any) -> None:
             flow_id=flow_id,
             source_id__in=list(by_source),
             part__in=[0, 1] if part == 1 else [part],
-            status__in=[RecordStatus.FAILED, RecordStatus.UNKNOWN],
+            status__in=NEEDS_ACTION,
         ).exclude(pk__in=list(by_source.values()))
         stale.update(
             status=RecordStatus.RESOLVED,

@@ -29,6 +29,7 @@ from clarity.models import (
     SyncRun,
     Trigger,
 )
+from clarity.models.ledger import IN_FLIGHT, NEEDS_ACTION, RESENDABLE, SETTLED
 from clarity.sync import bulk, outcomes, storable
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
@@ -49,14 +50,6 @@ from mappings.services import mapping_compile
 
 logger = logging.getLogger(__name__)
 
-DONE = (
-    RecordStatus.SUCCEEDED,
-    RecordStatus.SKIPPED,
-    RecordStatus.RESOLVED,
-    RecordStatus.IGNORED,
-    RecordStatus.SPLIT,
-)
-
 
 class RunDeferred(Exception):
     """The run must continue later (a rate limit, a system whose circuit breaker is
@@ -69,7 +62,17 @@ class RunDeferred(Exception):
 
 
 class FlowPaused(Exception):
-    """A refused login: the flow stops until a person reconnects it."""
+    """A refused login: the flow stops until a person reconnects it.
+
+    The run fails with the reason and the exception goes on to the caller, which
+    pauses the flow through the flow services (``flow_pause``, clarity.jobs):
+    the sync core records runs and records, the services change flows.
+    """
+
+    def __init__(self, flow_id: int, reason: str) -> None:
+        super().__init__(reason)
+        self.flow_id = flow_id
+        self.reason = reason
 
 
 class LeaseLost(Exception):
@@ -99,7 +102,7 @@ class Tally:
         for row in rows:
             if row.status == RecordStatus.SUCCEEDED:
                 self.succeeded += 1
-            elif row.status in (RecordStatus.FAILED, RecordStatus.UNKNOWN):
+            elif row.status in NEEDS_ACTION:
                 self.failed += 1
             elif row.status == RecordStatus.SKIPPED:
                 self.skipped += 1
@@ -208,6 +211,7 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
         raise RunDeferred(exc.retry_after, str(exc)) from exc
     except FlowPaused as exc:
         _fail_run(run, str(exc))
+        raise
     except ConnectorError as exc:
         _fail_run(run, f"{exc} Records read so far are in the ledger and will be retried.")
     except CompileError as exc:
@@ -293,19 +297,16 @@ def read_and_deliver(ctx: FlowContext) -> None:
                 _save_progress(ctx)
     except ConnectorError as exc:
         if exc.kind == ErrorKind.AUTH:
-            pause_flow(flow, exc)
+            raise FlowPaused(flow.pk, login_refused_reason(exc)) from exc
         raise
 
 
-def pause_flow(flow: Flow, exc: ConnectorError) -> None:
-    """One pause and one message instead of failing every record with the same login error."""
-    reason = (
+def login_refused_reason(exc: ConnectorError) -> str:
+    """Why a flow is paused: one pause and one message instead of failing every record."""
+    return (
         f"Paused because a login was refused: {exc} "
         "Reconnect the connection, then enable the flow again."
     )
-    reason = storable.escaped_text(reason)  # the far end's message may hold NUL
-    Flow.objects.filter(pk=flow.pk).update(enabled=False, paused_reason=reason)
-    raise FlowPaused(reason) from exc
 
 
 def ledger_first(
@@ -351,7 +352,7 @@ def ledger_first(
             unstorable.append(row)
     rows = _store(ctx, list(fresh.values()))
     ctx.tally.total += len(rows)
-    ctx.tally.skipped += sum(1 for r in rows if r.status in DONE)
+    ctx.tally.skipped += sum(1 for r in rows if r.status in SETTLED)
     stored = {id(r) for r in rows}  # the rows inserted now are the objects built above
     ctx.tally.add(r for r in unstorable if id(r) in stored)
     now = timezone.now()
@@ -409,7 +410,7 @@ def deliver_due(ctx: FlowContext) -> None:
     due = SyncRecord.objects.filter(flow=ctx.flow).filter(
         Q(status=RecordStatus.PENDING, claimed_until__isnull=True)
         | Q(status=RecordStatus.UNKNOWN, claimed_until__isnull=True)
-        | Q(status__in=[RecordStatus.PENDING, RecordStatus.UNKNOWN], claimed_until__lt=now)
+        | Q(status__in=IN_FLIGHT, claimed_until__lt=now)
         | Q(status=RecordStatus.FAILED, error_kind=ErrorKind.TRANSIENT, next_retry_at__lte=now)
     )
     ids = list(due.values_list("pk", flat=True)[:10_000])
@@ -445,7 +446,7 @@ def settle_and_resend(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     """
     if not rows:
         return
-    claimed = _claim(ctx, rows, statuses=[RecordStatus.PENDING, RecordStatus.UNKNOWN])
+    claimed = _claim(ctx, rows, statuses=list(IN_FLIGHT))
     finished: list[SyncRecord] = []
     doubtful: list[SyncRecord] = []
     for row in claimed:
@@ -482,7 +483,7 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
     killed mid-run leaves at most that batch to settle by lookup, and every
     other row is known never to have been sent.
     """
-    statuses = [RecordStatus.PENDING, RecordStatus.FAILED] if retry else [RecordStatus.PENDING]
+    statuses = RESENDABLE if retry else (RecordStatus.PENDING,)
     rows = [r for r in rows if r.status in statuses]
     ready, done = transform(ctx, rows)
     ready, too_large = _within_request_size(ctx, ready)
@@ -691,7 +692,7 @@ def _produce(ctx: FlowContext, row: SyncRecord) -> list[dict[str, Any]] | None:
         first = problems[0] if problems else None
         outcomes.mark_failed(
             row,
-            kind=str(first.kind) if first else ErrorKind.CONFIG,
+            kind=outcomes.PROBLEM_KINDS[first.kind] if first else ErrorKind.CONFIG,
             code=str(first.code) if first else "no_output",
             message="; ".join(p.message for p in problems) or "The mapping produced no record.",
         )

@@ -4,6 +4,10 @@ Codes are stable identifiers: the ledger stores them, the admin filters and
 retries "every record failing with code X" by them, so never rename a value.
 Each code belongs to one kind, so callers never have to guess whether a person
 must fix the data ("data") or the mapping itself ("config").
+
+``ProblemKind`` is the engine's own and not ``connectors.errors.ErrorKind``: the
+engine imports nothing outside itself, so it can be run and tested on a dict. The
+sync core maps it to the ledger's kind in one place (``clarity.sync.outcomes.PROBLEM_KINDS``).
 """
 
 from enum import StrEnum
