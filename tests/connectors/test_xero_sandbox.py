@@ -294,19 +294,16 @@ def test_rate_limit_headers_and_429(xero_server: SandboxServer, api: requests.Se
     assert 0 < int(refused.headers["Retry-After"]) <= 61
 
 
-def test_rate_limit_problem_wording_is_configurable(
+def test_day_limit_is_named_day_with_the_wait_till_tomorrow(
     start_sandbox: Callable[..., SandboxServer], connect_xero: Any, make_xero_config: Any
 ) -> None:
     server = start_sandbox(
-        "xero",
-        demo={"contacts": 1, "items": 1, "invoices": 0},
-        limits={"day": 1},
-        rate_limit_problem={"day": "DayLimit"},
+        "xero", demo={"contacts": 1, "items": 1, "invoices": 0}, limits={"day": 1}
     )
     headers = signed_in(make_xero_config(server.url), connect_xero)
     requests.get(url(server, "Items"), headers=headers, timeout=5)
     refused = requests.get(url(server, "Items"), headers=headers, timeout=5)
-    assert refused.headers["X-Rate-Limit-Problem"] == "DayLimit"
+    assert refused.headers["X-Rate-Limit-Problem"] == "day"
     assert int(refused.headers["Retry-After"]) > 80000
 
 

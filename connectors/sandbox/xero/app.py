@@ -10,9 +10,8 @@ Paths on the one loopback server stand in for Xero's three hosts:
 =====================================  ==========================================
 
 Behaviour follows ``systems/xero.md``. Where that file marks a fact as an
-assumption [A] the behaviour is an option: ``rate_limit_problem`` (the values
-of ``X-Rate-Limit-Problem``), the wording of some validation messages (see
-``schema``), 401/403/404 bodies, and that ``If-Modified-Since`` is strict
+assumption [A] it says so beside the code: the wording of some validation
+messages (see ``schema``), 401/403/404 bodies, and that ``If-Modified-Since`` is strict
 (records modified *after* the given time). A paged list (``?page=``) answers
 ``pagination{page,pageSize,pageCount,itemCount}`` [P], ``itemCount`` counting
 every record the filters match across all pages, not just this page's.
@@ -56,6 +55,7 @@ from connectors.sandbox.xero.auth import (
     XeroAuth,
 )
 from connectors.sandbox.xero.events import WebhookSender
+from connectors.sandbox.xero.fields import parse_date
 from connectors.sandbox.xero.query import filter_rows, order_rows, parse_since, validation_error
 from connectors.sandbox.xero.schema import (
     ENTITIES,
@@ -71,6 +71,7 @@ API = "/api.xro/2.0"
 PAGED = {"Contacts", "Invoices", "Payments", "ManualJournals"}
 MAX_BODY = 10 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
+RATE_LIMIT_PROBLEMS = ("minute", "day", "concurrent", "appminute")
 WEBHOOK_CATEGORIES = {"Contacts": "CONTACT", "Invoices": "INVOICE"}
 DEFAULT_TENANT = {
     "tenantId": "4b3c3c4e-8e1a-4c1e-9d59-6f1f0a1d2e3f",
@@ -97,13 +98,6 @@ class XeroSandbox(XeroAuth):
         self.refresh_grace = float(options.get("refresh_grace", 1800))
         self.idempotency_ttl = float(options.get("idempotency_ttl", 360))
         self.max_body = int(options.get("max_body", MAX_BODY))
-        self.problem_names = {
-            "minute": "minute",
-            "day": "day",
-            "concurrent": "concurrent",
-            "appminute": "appminute",
-            **options.get("rate_limit_problem", {}),
-        }
         self._signing_key = secrets.token_bytes(32)
         self.webhooks = WebhookSender(
             url=options.get("webhook_url"),
@@ -172,7 +166,11 @@ class XeroSandbox(XeroAuth):
         return {names[k]: str(v) for k, v in remaining.items() if k in names}
 
     def rate_limited_response(self, request: Request, rule: str, retry_after: int) -> Response:
-        problem = self.problem_names.get(rule, rule)
+        # X-Rate-Limit-Problem names one of the limits Xero documents: [P]
+        # developer.xero.com/documentation/guides/oauth2/limits ("minute", "day",
+        # "concurrent" per tenant, "appminute" for the app across tenants); [O] xero-python
+        # RateLimitException.rate_limit reads it. An injected burst is the minute limit.
+        problem = rule if rule in RATE_LIMIT_PROBLEMS else "minute"
         return json_response(
             {
                 "Title": "Too Many Requests",
@@ -221,14 +219,16 @@ class XeroSandbox(XeroAuth):
             raise HttpError(self._problem(403, "Forbidden", "AuthenticationUnsuccessful"))
         return self.orgs[tenant_id]
 
-    def _envelope(self, entity: str, records: list[Record], **extra: Any) -> dict[str, Any]:
+    def _envelope(
+        self, entity: str, records: list[Record], unitdp: int = 2, **extra: Any
+    ) -> dict[str, Any]:
         return {
             "Id": str(uuid.uuid4()),
             "Status": "OK",
             "ProviderName": "Clarity Connect sandbox",
             "DateTimeUTC": to_xero_date(int(self.now() * 1000)),
             **extra,
-            entity: [json_dates(record) for record in records],
+            entity: [shown(record, unitdp) for record in records],
         }
 
     def organisation(self, request: Request) -> Response:
@@ -273,7 +273,7 @@ class XeroSandbox(XeroAuth):
                 "itemCount": len(rows),
             }
             rows = rows[(number - 1) * size : number * size]
-        return json_response(self._envelope(entity, rows, **extra))
+        return json_response(self._envelope(entity, rows, _unitdp(request), **extra))
 
     def get_record(self, request: Request) -> Response:
         entity = next(e for e in ENTITIES if f"/{e.lower()}/" in request.path.lower())
@@ -281,7 +281,7 @@ class XeroSandbox(XeroAuth):
         record = org.get(entity, request.params["key"])
         if record is None:
             return text_response("The resource you're looking for cannot be found", 404)
-        return json_response(self._envelope(entity, [record]))
+        return json_response(self._envelope(entity, [record], _unitdp(request)))
 
     def write_records(self, request: Request) -> Response:
         entity = next(e for e in ENTITIES if request.path.lower().startswith(f"{API}/{e}".lower()))
@@ -313,6 +313,7 @@ class XeroSandbox(XeroAuth):
     def _write(self, request: Request, org: Organisation, entity: str) -> Response:
         elements = self._elements(request, entity)
         summarize = (request.arg("summarizeErrors") or "true").lower() != "false"
+        unitdp = _unitdp(request)
         update = request.method == "POST"
         snapshot = org.snapshot()
         results: list[Record] = []
@@ -320,11 +321,10 @@ class XeroSandbox(XeroAuth):
         failed = False
         for element in elements:
             try:
-                saved = org.save(entity, element, update=update)
+                saved = org.save(entity, element, update=update, unitdp=unitdp)
             except Invalid as exc:
                 failed = True
-                echoed = element if isinstance(element, dict) else {"Element": element}
-                results.append(_with_status(entity, echoed, exc.messages))
+                results.append(_with_status(entity, exc.element or {}, exc.messages))
                 continue
             results.append(_with_status(entity, saved.record, []))
             changes.append(("CREATE" if saved.created else "UPDATE", saved.record))
@@ -340,7 +340,7 @@ class XeroSandbox(XeroAuth):
         for event_type, record in changes:
             self.count("created" if event_type == "CREATE" else "updated", entity)
             self._notify(request, org, entity, event_type, record)
-        return json_response(self._envelope(entity, results))
+        return json_response(self._envelope(entity, results, unitdp=unitdp))
 
     def _elements(self, request: Request, entity: str) -> list[Any]:
         body = request.json()
@@ -390,26 +390,38 @@ class XeroSandbox(XeroAuth):
         return json_response(self.webhooks.status())
 
 
-# Dates Xero answers in its JSON date form, each with a "<name>String" twin in ISO 8601.
-JSON_DATE_FIELDS = frozenset({"Date", "DueDate", "FullyPaidOnDate", "ExpectedPaymentDate"})
+# Dates Xero answers in its JSON date form, each with a "<name>String" twin in ISO 8601:
+# every date property of the spec (``x-is-msdate``) [P]; the twin [O] Xero's own answers,
+# e.g. "DateString": "2026-04-09T00:00:00" beside "Date": "/Date(1775692800000+0000)/".
+JSON_DATE_FIELDS = frozenset(
+    {"Date", "DueDate", "FullyPaidOnDate", "ExpectedPaymentDate", "PlannedPaymentDate"}
+)
 
 
-def json_dates(value: Any) -> Any:
+def _unitdp(request: Request) -> int:
+    """[P] spec ``unitdp``: 4 opts in to four decimal places for unit amounts, else two."""
+    return 4 if request.arg("unitdp") == "4" else 2
+
+
+def shown(value: Any, unitdp: int = 2) -> Any:
     """A record as Xero's JSON shows it: ``"Date": "/Date(1573603200000+0000)/"`` beside
-    ``"DateString": "2019-11-13T00:00:00"``, however the date was sent (ISO or not)."""
+    ``"DateString": "2019-11-13T00:00:00"`` whichever form the date was sent in, and unit
+    amounts to the decimal places asked for."""
     if isinstance(value, list):
-        return [json_dates(item) for item in value]
+        return [shown(item, unitdp) for item in value]
     if not isinstance(value, dict):
         return value
-    shown: Record = {}
+    result: Record = {}
     for name, item in value.items():
-        if name in JSON_DATE_FIELDS and isinstance(item, str) and not item.startswith("/Date("):
-            moment = datetime.fromisoformat(item[:19] if "T" in item else item[:10])
-            shown[name] = to_xero_date(int(moment.replace(tzinfo=UTC).timestamp() * 1000))
-            shown[f"{name}String"] = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        moment = parse_date(item) if name in JSON_DATE_FIELDS else None
+        if moment is not None:
+            result[name] = to_xero_date(int(moment.replace(tzinfo=UTC).timestamp() * 1000))
+            result[f"{name}String"] = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        elif name == "UnitAmount" and isinstance(item, int | float) and unitdp == 2:
+            result[name] = round(item, 2)
         else:
-            shown[name] = json_dates(item)
-    return shown
+            result[name] = shown(item, unitdp)
+    return result
 
 
 def _with_status(entity: str, record: Record, messages: list[str]) -> Record:
