@@ -36,7 +36,7 @@ created/updated counters under ``/_sandbox/``; this org adds
 ``POST /_sandbox/sessions/expire`` (every session ends, as after a timeout) and
 ``GET|POST /_sandbox/cdc``. Each change is its own event (Salesforce may merge
 identical changes into one event with several ``recordIds``). Not emulated:
-Composite (``/composite``), Bulk API 2.0, ``/queryAll`` and Platform Events.
+Composite (``/composite``), ``/queryAll`` and Platform Events.
 
 Seed data (``reset_state``): 2 price books, 40 products with standard and
 trade prices, 150 Accounts, about 300 Contacts, 200 Opportunities with line
@@ -63,6 +63,7 @@ from connectors.sandbox.salesforce.auth import (
     SalesforceAuth,
     public_pem,
 )
+from connectors.sandbox.salesforce.bulk import BulkApi, BulkJob
 from connectors.sandbox.salesforce.events import ChangeEvents
 from connectors.sandbox.salesforce.rules import (
     AFTER_SAVE,
@@ -110,6 +111,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.cdc_secret: str = opts.get("cdc_secret", "")
         self.cdc_delivered = self.cdc_failed = 0
         super().__init__(opts)
+        self.bulk = BulkApi(self)  # Bulk API 2.0 (bulk.py)
         self.versions = tuple(
             self.options.get("api_versions", ("58.0", "59.0", "60.0", "61.0", "62.0"))
         )
@@ -130,6 +132,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.cursors: dict[str, list[dict[str, Any]]] = {}
         self.events: list[dict[str, Any]] = []
         self.replay = itertools.count(1)
+        self.bulk_jobs: dict[str, BulkJob] = {}
         self.apps = self.options.get("apps") or {
             DEMO_CONSUMER_KEY: {
                 "client_secret": DEMO_CLIENT_SECRET,
@@ -199,6 +202,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.route("GET", "/_sandbox/cdc", self.cdc_status)
         self.route("POST", "/_sandbox/cdc", self.cdc_configure)
         self.route("POST", "/_sandbox/sessions/expire", self.expire_sessions)
+        self.route("POST", "/_sandbox/bulk", self.bulk.control)
         api = [
             ("GET", "/limits", self.limits),
             ("GET", "/sobjects", self.describe_global),
@@ -217,6 +221,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             ("GET", "/composite/sobjects/{sobject}", self.collection_retrieve),
             ("PATCH", "/composite/sobjects/{sobject}/{ext_field}", self.collection_upsert),
         ]
+        api += self.bulk.routes()
         for method, path, handler in api:
             self.route(method, "/services/data/v{version}" + path, self._api(handler))
 
