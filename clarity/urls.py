@@ -2,14 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from clarity.webhooks import views as webhooks
-
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("clarity.api.urls")),
-    path("webhooks/xero", webhooks.xero, name="webhook_xero"),
-    path("webhooks/salesforce", webhooks.salesforce, name="webhook_salesforce"),
+    path("", include("clarity.webhooks.urls")),  # /webhooks/<system>
     path("portal/api/", include("portal.urls")),
 ]
 

@@ -22,7 +22,9 @@ from connectors.errors import ErrorKind
 
 if TYPE_CHECKING:
     from connectors.circuit import CircuitBreaker
+    from connectors.dependencies import Dependency
     from connectors.ratelimit import Headroom, RateLimiter
+    from connectors.webhooks import WebhookParser
 
 Record = dict[str, Any]
 """A record exactly as the system sends and accepts it (its own field names)."""
@@ -191,6 +193,10 @@ class EntitySchema:
     fields: tuple[FieldSpec, ...]
     key_field: str  # the system's own id
     reference_field: str | None = None  # an external reference usable for lookups
+    # True where records carry related records the schema lists as relationships, not
+    # fields (Salesforce's ``Account.Name``, ``OpportunityLineItems[]``): a path leading
+    # into a name the schema lacks is not an unknown field there.
+    relationship_paths: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,6 +219,10 @@ class Connector(ABC):
     """
 
     system: ClassVar[str]
+    # What the core reads of the system beside its records: how its webhooks are read (None:
+    # it sends none, it is polled), and which of its error codes mean a missing reference.
+    webhooks: ClassVar[WebhookParser | None] = None
+    dependencies: ClassVar[Mapping[str, Dependency]] = {}
 
     def __init__(
         self,

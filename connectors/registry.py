@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from connectors.base import Connector
+from connectors.dependencies import Dependency
 from connectors.errors import ConnectorError, ErrorKind
 from connectors.kashflow import KashFlowConnector, kashflow_connector
 from connectors.kashflow.errors import ERROR_KINDS as KASHFLOW_ERROR_KINDS
@@ -18,6 +19,7 @@ from connectors.salesforce import SalesforceConnector, salesforce_connector
 from connectors.salesforce.errors import ERROR_KINDS as SALESFORCE_ERROR_KINDS
 from connectors.syspro import SysproConnector, syspro_connector
 from connectors.syspro.errors import ERROR_KINDS as SYSPRO_ERROR_KINDS
+from connectors.webhooks import WebhookParser
 from connectors.xero import XeroConnector, xero_connector
 from connectors.xero.errors import ERROR_KINDS as XERO_ERROR_KINDS
 
@@ -59,3 +61,15 @@ def system_entry(name: str) -> SystemEntry:
             f"Clarity has no connector for the system '{name}'. Choose one of: "
             f"{', '.join(SYSTEMS)}.",
         ) from None
+
+
+def webhook_parser(name: str) -> WebhookParser | None:
+    """How the registered system ``name`` posts its webhooks; None when it sends none."""
+    entry = SYSTEMS.get(name)
+    return entry.connector.webhooks if entry is not None else None
+
+
+def dependencies_of(name: str) -> Mapping[str, Dependency]:
+    """The registered system's error codes that mean a referenced record is missing there."""
+    entry = SYSTEMS.get(name)
+    return entry.connector.dependencies if entry is not None else {}

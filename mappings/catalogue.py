@@ -37,10 +37,6 @@ CACHE_SECONDS = 300
 MISS_CACHE_SECONDS = 60  # an unreachable system is not asked again on every page view
 _MISS = "-"
 
-# Records of these systems carry related records the describe call lists as
-# relationships, not fields (Salesforce ``Account.Name``, ``OpportunityLineItems[]``):
-# an unknown segment that leads into nested data is not flagged there.
-RELATIONSHIP_SYSTEMS = frozenset({"salesforce"})
 _NESTED_TYPES = frozenset({"object", "array"})
 
 
@@ -87,7 +83,7 @@ class Catalogue:
             spec is None
             or spec.type not in _NESTED_TYPES
             or self.describe is None
-            or self.system.lower() in RELATIONSHIP_SYSTEMS
+            or self.schema.relationship_paths
         ):
             return None
         for entity in dict.fromkeys((name, name if name.endswith("s") else f"{name}s")):
@@ -202,7 +198,9 @@ def unknown_field(catalogue: Catalogue, path: str) -> str | None:
             return None
         if name not in current.names:
             inward = depth < len(keys) - 1
-            if inward and current.system.lower() in RELATIONSHIP_SYSTEMS:
+            if inward and current.schema.relationship_paths:
+                # Records there carry related records the schema lists as relationships,
+                # not fields (the connector's describe says so): past one, nothing is known.
                 return None
             return _unknown(current, name, path)
         if depth < len(keys) - 1:

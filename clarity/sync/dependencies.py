@@ -7,8 +7,11 @@ in the ledger already — the customer's own record, failed with its own reason
 flow of the same pair that feeds the referenced entity and says so in one
 sentence with the record's id, so the admin can link to it.
 
-Plain functions over the ledger: no connector, no HTTP. Cheap when nothing
-applies (no query unless the error code is one of ``DEPENDENCIES``).
+Which error codes mean such a missing reference is each system's to say
+(``connectors/<system>/dependencies.py``, gathered through ``connectors.registry``);
+a code is read in the table of the system the record was sent to, so two systems may
+use one code for different things. Plain functions over the ledger: no connector, no
+HTTP. Cheap when nothing applies (no query unless some system declares the code).
 """
 
 from __future__ import annotations
@@ -22,34 +25,8 @@ from django.urls import NoReverseMatch, reverse
 from clarity.models import Flow, RecordStatus, SyncRecord
 from clarity.models.ledger import NEEDS_ACTION
 from clarity.sync.keys import field_text
-
-
-@dataclass(frozen=True)
-class Dependency:
-    """An error code meaning "the record this one refers to is not in the target"."""
-
-    what: str  # in words: "customer", "invoice"
-    target_entities: tuple[str, ...]  # the entity the feeding flow writes
-    reference_paths: tuple[str, ...]  # where the reference sits in the sent record
-
-
-# error code (as the connectors classify it) -> what is missing, where to find it
-DEPENDENCIES: dict[str, Dependency] = {
-    # Xero: an invoice's Contact.ContactNumber is not a contact (yet).
-    "xero_contact_not_found": Dependency(
-        "customer", ("Contacts",), ("Contact.ContactNumber", "Contact.Name")
-    ),
-    # Xero: a payment's invoice is not there (yet).
-    "xero_invoice_not_found": Dependency(
-        "invoice", ("Invoices",), ("Invoice.InvoiceNumber", "InvoiceNumber")
-    ),
-    # SYSPRO: an order's or payment's customer is not on file.
-    "customer_not_found": Dependency(
-        "customer",
-        ("customers", "ArCustomer"),
-        ("OrderHeader.Customer", "Payment.Customer", "Customer"),
-    ),
-}
+from connectors.dependencies import Dependency
+from connectors.registry import SYSTEMS, dependencies_of
 
 
 @dataclass(frozen=True)
@@ -66,7 +43,7 @@ def dependency_hint(record: SyncRecord) -> DependencyHint | None:
     """For a record that failed because a record it refers to is missing in the target,
     the ledger record of that referenced record (in the flow of the same pair that
     writes it) and why it is not there; None when the failure is of another kind."""
-    dependency = DEPENDENCIES.get(record.error_code or "")
+    dependency = record_dependency(record)
     if dependency is None:
         return None
     reference = _reference(record, dependency)
@@ -111,6 +88,20 @@ def dependency_hint(record: SyncRecord) -> DependencyHint | None:
             f"retry this record."
         )
     return DependencyHint(sentence, reference, found.pk, url)
+
+
+def record_dependency(record: SyncRecord) -> Dependency | None:
+    """What the failed record's error code means is missing, in the table of the system
+    the record was sent to; None when that system declares no such meaning for it."""
+    code = record.error_code or ""
+    if not code or not any(code in dependencies_of(name) for name in SYSTEMS):
+        return None
+    system = (
+        Flow.objects.filter(pk=record.flow_id)
+        .values_list("target_connection__system", flat=True)
+        .first()
+    )
+    return dependencies_of(system or "").get(code)
 
 
 def _reference(record: SyncRecord, dependency: Dependency) -> str:

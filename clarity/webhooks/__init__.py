@@ -1,1 +1,1 @@
-"""Webhook ingress: Xero webhooks and Salesforce change events, stored first, acted on by a job."""
+"""Webhook ingress for every system that sends them: stored first, acted on by a job."""

@@ -1,19 +1,11 @@
 """Webhooks in: authenticate, store, enqueue; then, in a job, turn events into flow runs.
 
-Which connection a delivery belongs to:
-
-* **Xero** signs every delivery with its app's webhook key, kept as
-  ``webhook_key`` in a Xero connection's credentials. Xero allows one URL per
-  app, so ``/webhooks/xero`` serves every Xero connection: each connection's
-  key is tried (constant time) and each event goes to the verified
-  connections whose organisation is the event's ``tenantId`` (or that have
-  none recorded yet).
-* **Salesforce** change events come through a relay (the sandbox plays it)
-  that sends a connection's shared secret, ``webhook_secret`` in a Salesforce
-  connection's credentials, in the ``X-Clarity-Webhook-Secret`` header; the
-  connection whose secret matches owns the event. Events our own writes
-  caused (``changeOrigin`` names the connection's ``call_options_client``)
-  are dropped: syncing them back would echo our change forever.
+This module knows no system. A delivery to ``/webhooks/<system>`` goes to the
+``WebhookParser`` that system's connector declares (``connectors/<system>/webhooks.py``):
+it says which of the system's connections the delivery proves it is for (each connection
+that holds the parser's ``secret_name`` credential is a candidate) and what changed, as
+neutral events; here they are stored, and later turned into runs of the flows whose
+source entity the events wake.
 
 A delivery is answered as soon as its events are stored: the flows run later.
 
@@ -29,9 +21,9 @@ keeps failing).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -41,106 +33,31 @@ from django.utils import timezone
 from clarity.models import Flow, Trigger, WebhookEvent, WebhookStatus
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.queues import DEFAULT_QUEUE, enqueue
-from connectors.models import Connection, System
+from connectors.models import Connection
+from connectors.registry import webhook_parser
 from connectors.secrets import SecretUnreadable
-from connectors.xero.webhooks import verify_webhook
+from connectors.webhooks import ChangeEvent, Delivery, Subscriber, WebhookParser, WebhookRejected
 from mappings.engine.jsonload import JSONInputError, JSONTooDeepError, loads_bounded
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000
 MAX_DEPTH = 32  # Xero's deliveries are 3 levels deep, Salesforce's change events about 5
-SALESFORCE_SECRET_HEADER = "X-Clarity-Webhook-Secret"  # noqa: S105 (a header's name)
-
-# Which flows an event wakes: a flow listens when its source entity is in the tuple.
-# Xero has no payment events: a payment changes its invoice, which sends INVOICE.
-XERO_CATEGORY_ENTITIES: dict[str, tuple[str, ...]] = {
-    "CONTACT": ("Contacts",),
-    "INVOICE": ("Invoices", "Payments"),
-}
-# A Salesforce event names its sObject, which is the flow's entity; line items
-# also wake the flows of their opportunities.
-SALESFORCE_EXTRA_ENTITIES: dict[str, tuple[str, ...]] = {
-    "OpportunityLineItem": ("Opportunity",),
-}
 
 
-class WebhookRejected(Exception):
-    """A delivery refused whole: nothing of it is stored."""
+def webhook_receive(*, system: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """Store an authenticated delivery's events and queue their processing; returns how
+    many are new; a 404 when ``system`` sends no webhooks.
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def listening_entities(*, system: str, category: str) -> tuple[str, ...]:
-    if system == System.XERO:
-        return XERO_CATEGORY_ENTITIES.get(category.upper(), ())
-    return (category, *SALESFORCE_EXTRA_ENTITIES.get(category, ()))
-
-
-def xero_webhook_receive(*, body: bytes, signature: str | None) -> int:
-    """Store a signed Xero delivery's events and queue their processing; returns how many are new.
-
-    The intent-to-receive check is a correctly signed delivery with no events:
-    it passes the signature check, stores nothing and is answered 200.
+    Checked in this order, each refusal storing nothing: who sent it (401, on the raw
+    bytes), then that the body is JSON the database can store (400), then its shape (400).
     """
-    verified = [
-        (connection, tenant)
-        for connection, key, tenant in _readable(System.XERO, "webhook_key")
-        if verify_webhook(body, signature, key)
-    ]
-    if not verified:
-        raise WebhookRejected(401, "The x-xero-signature does not match any Xero webhook key.")
-    delivery = _json(body)
-    events = delivery.get("events") if isinstance(delivery, dict) else None
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise WebhookRejected(400, "A Xero delivery is an object with a list of events.")
-    rows = [
-        _event_row(
-            connection,
-            category=event.get("eventCategory", ""),
-            event_type=event.get("eventType", ""),
-            resource_id=event.get("resourceId", ""),
-            payload=event,
-        )
-        for event in events
-        for connection, tenant in verified
-        if tenant in ("", event.get("tenantId"))
-    ]
-    return webhook_events_store(events=rows)
-
-
-def salesforce_change_event_receive(*, body: bytes, secret: str | None) -> int:
-    """Store one change event from the relay and queue its processing; returns 1 if new, else 0."""
-    given = (secret or "").encode("utf-8", "replace")
-    connection = next(
-        (
-            c
-            for c, expected, _ in _readable(System.SALESFORCE, "webhook_secret")
-            if given and hmac.compare_digest(expected.encode(), given)
-        ),
-        None,
-    )
-    if connection is None:
-        raise WebhookRejected(401, f"The {SALESFORCE_SECRET_HEADER} header is missing or wrong.")
-    event = _json(body)
-    payload = event.get("payload") if isinstance(event, dict) else None
-    header = payload.get("ChangeEventHeader") if isinstance(payload, dict) else None
-    if not isinstance(header, dict) or not isinstance(header.get("entityName"), str):
-        raise WebhookRejected(400, "A change event has payload.ChangeEventHeader.entityName.")
-    if _is_our_own_write(header, connection):
-        return 0
-    ids = header.get("recordIds") or []
-    row = _event_row(
-        connection,
-        category=header["entityName"],
-        event_type=header.get("changeType", ""),
-        resource_id=",".join(map(str, ids)) if isinstance(ids, list) else ids,
-        payload=event,
-    )
-    return webhook_events_store(events=[row])
+    parser = webhook_parser(system)
+    if parser is None:
+        raise WebhookRejected(404, f"Clarity receives no webhooks from '{system}'.")
+    subscribers = parser.authenticate(Delivery(body, headers), _subscribers(system, parser))
+    events = parser.parse(_json(body), subscribers)
+    return webhook_events_store(events=[_event_row(event) for event in events])
 
 
 def webhook_events_store(*, events: list[WebhookEvent]) -> int:
@@ -153,7 +70,7 @@ def webhook_events_store(*, events: list[WebhookEvent]) -> int:
     for event in events:
         canonical = json.dumps(event.payload, sort_keys=True, separators=(",", ":"))
         event.payload_hash = hashlib.sha256(
-            f"{event.connection.pk}:{canonical}".encode()
+            f"{event.connection_id}:{canonical}".encode()
         ).hexdigest()
         fresh.setdefault(event.payload_hash, event)
     with transaction.atomic():
@@ -196,7 +113,7 @@ def webhook_events_process(*, event_ids: list[int]) -> int:
     runs: dict[int, int | None] = {}
     now = timezone.now()
     for event in events:
-        entities = listening_entities(system=event.connection.system, category=event.category)
+        entities = _entities_woken(event)
         listening = (
             f
             for f in flows
@@ -256,35 +173,51 @@ def _unstorable(text: str) -> bool:
     return "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text)
 
 
-def _event_row(
-    connection: Connection, *, category: Any, event_type: Any, resource_id: Any, payload: Any
-) -> WebhookEvent:
-    """The event's row, or a 400 when a field is not text or longer than its column."""
-    values = {"category": category, "event_type": event_type, "resource_id": resource_id}
+def _event_row(event: ChangeEvent) -> WebhookEvent:
+    """The event's row, or a 400 when a field is longer than its column."""
+    values = {
+        "category": event.category,
+        "event_type": event.event_type,
+        "resource_id": ",".join(event.record_ids),
+    }
     for name, value in values.items():
         limit = WebhookEvent._meta.get_field(name).max_length
-        if not isinstance(value, str | int) or len(str(value)) > limit:
+        if len(value) > limit:
             raise WebhookRejected(
                 400, f"An event's {name} must be text of at most {limit} characters."
             )
-        values[name] = str(value)
-    return WebhookEvent(connection=connection, payload=payload, **values)
+    return WebhookEvent(connection_id=event.subscriber.key, payload=event.raw, **values)
 
 
-def _readable(system: str, secret_name: str) -> list[tuple[Connection, str, str]]:
-    """(connection, its webhook secret, its tenant) for each connection of ``system`` that has
-    that secret; a connection whose secrets do not open is skipped and reported once."""
+def _entities_woken(event: WebhookEvent) -> tuple[str, ...]:
+    """The entities whose flows a stored event wakes, as its system's parser reads them
+    (none if the system no longer receives webhooks)."""
+    parser = webhook_parser(event.connection.system)
+    return parser.entities_woken(event.category) if parser is not None else ()
+
+
+def _subscribers(system: str, parser: WebhookParser) -> list[Subscriber]:
+    """Each connection of ``system`` holding the parser's secret, as the parser sees it; a
+    connection whose secrets do not open is skipped and reported once."""
     found = []
-    for connection in Connection.objects.filter(system=system):
+    for connection in Connection.objects.filter(system=system).order_by("pk"):
         try:
             credentials = connection.credentials or {}
-            secret = credentials.get(secret_name) if isinstance(credentials, dict) else None
-            tenant = _tenant_id(connection) if secret else ""
+            secret = credentials.get(parser.secret_name) if isinstance(credentials, dict) else None
+            if not isinstance(secret, str) or not secret:
+                continue
+            extra = connection.token_extra or {}
         except SecretUnreadable as exc:
             _report_unreadable(connection, exc)
             continue
-        if isinstance(secret, str) and secret:
-            found.append((connection, secret, tenant))
+        found.append(
+            Subscriber(
+                key=connection.pk,
+                secret=secret,
+                settings=connection.settings if isinstance(connection.settings, dict) else {},
+                extra=extra if isinstance(extra, dict) else {},
+            )
+        )
     return found
 
 
@@ -300,17 +233,3 @@ def _report_unreadable(connection: Connection, exc: SecretUnreadable) -> None:
     Connection.objects.filter(pk=connection.pk).update(
         last_check_ok=False, last_check_message=message, last_check_at=timezone.now()
     )
-
-
-def _tenant_id(connection: Connection) -> str:
-    settings, extra = connection.settings or {}, connection.token_extra or {}
-    return str(settings.get("tenant_id") or extra.get("tenant_id") or "")
-
-
-def _is_our_own_write(header: dict[str, Any], connection: Connection) -> bool:
-    """``changeOrigin`` is ``com/salesforce/api/rest/62.0;client=<id>`` for tagged API calls."""
-    client = (connection.settings or {}).get("call_options_client")
-    if not client:
-        return False
-    parts = str(header.get("changeOrigin", "")).split(";")
-    return f"client={client}" in parts

@@ -65,6 +65,7 @@ from connectors.errors import (
 )
 from connectors.http import HttpClient, RetryPolicy, not_the_api
 from connectors.kashflow.catalogue import SCHEMAS, WRITABLE
+from connectors.kashflow.dependencies import DEPENDENCIES
 from connectors.kashflow.errors import describe_error, error_fields, outcome_of
 from connectors.kashflow.records import (
     customer_flat,
@@ -117,6 +118,7 @@ def kashflow_connector(
 
 class KashFlowConnector(Connector):
     system = "kashflow"
+    dependencies = DEPENDENCIES
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ from connectors.salesforce.catalogue import (
 from connectors.salesforce.compare import same_values
 from connectors.salesforce.errors import OAUTH_ERRORS, call_kind, describe_error, error_list
 from connectors.salesforce.soql import SOQL_NAME, changes_query, soql_datetime, soql_string
+from connectors.salesforce.webhooks import SalesforceWebhooks
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -95,6 +96,7 @@ class SalesforceConnector(Connector):
     """
 
     system: ClassVar[str] = "salesforce"
+    webhooks = SalesforceWebhooks()
 
     def __init__(
         self,
@@ -360,6 +362,7 @@ class SalesforceConnector(Connector):
                 fields=fields,
                 key_field="Id",
                 reference_field=reference if reference in names else None,
+                relationship_paths=True,  # [P] describe's childRelationships, relationshipName
             )
         return self._fields[entity]
 

@@ -70,6 +70,7 @@ from connectors.syspro.catalogue import (
     group_document,
     grouped,
 )
+from connectors.syspro.dependencies import DEPENDENCIES
 from connectors.syspro.errors import (
     CALL_DEFAULT,
     CALL_RULES,
@@ -145,6 +146,7 @@ class SysproConnector(Connector):
     """One SYSPRO company reached as one e.net operator."""
 
     system = "syspro"
+    dependencies = DEPENDENCIES
 
     def __init__(
         self,

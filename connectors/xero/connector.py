@@ -51,12 +51,14 @@ from connectors.xero.auth import (
     transient_identity_failure,
 )
 from connectors.xero.catalogue import ENTITIES, entity_info
+from connectors.xero.dependencies import DEPENDENCIES
 from connectors.xero.errors import (
     XeroErrorCode,
     describe_error,
     rejected_batch_outcomes,
     write_outcome,
 )
+from connectors.xero.webhooks import XeroWebhooks
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -102,6 +104,8 @@ def xero_connector(
 
 class XeroConnector(Connector):
     system = "xero"
+    webhooks = XeroWebhooks()
+    dependencies = DEPENDENCIES
 
     def __init__(
         self,

@@ -239,6 +239,7 @@ def test_describe_and_entities(sf: SalesforceConnector) -> None:
     schema = sf.describe("Opportunity")
     fields = {f.name: f for f in schema.fields}
     assert schema.key_field == "Id" and schema.reference_field == "ExternalID__c"
+    assert schema.relationship_paths  # Account.Name, OpportunityLineItems[] are not fields
     assert fields["Amount"].type == "number" and fields["CloseDate"].type == "date"
     assert fields["StageName"].required and not fields["Amount"].required
     assert fields["SystemModstamp"].type == "datetime" and not fields["SystemModstamp"].required

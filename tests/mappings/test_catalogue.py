@@ -330,12 +330,19 @@ def test_a_row_saved_on_its_own_page_is_checked_too(consultant_client, syspro):
     assert row.sources == ["Customer"]
 
 
-def test_relationship_paths_are_not_flagged_where_records_carry_related_records():
-    schema = EntitySchema("Opportunity", (FieldSpec("AccountId", "string"),), "Id")
+def test_relationship_paths_are_not_flagged_where_the_schema_says_records_carry_them():
+    """The connector's describe says so (Salesforce's does), not the system's name."""
+    fields = (FieldSpec("AccountId", "string"),)
+    schema = EntitySchema("Opportunity", fields, "Id", relationship_paths=True)
     sf = catalogue.Catalogue("Salesforce", "Opportunity", schema)
     assert catalogue.unknown_field(sf, "Account.ExternalID__c") is None
     assert catalogue.unknown_field(sf, "OpportunityLineItems[].Quantity") is None
     assert "'AccountId'" in catalogue.unknown_field(sf, "AccountI")
+    # Named Salesforce but described without relationships: every unknown segment is flagged.
+    plain = catalogue.Catalogue(
+        "Salesforce", "Opportunity", EntitySchema("Opportunity", fields, "Id")
+    )
+    assert "'Account'" in catalogue.unknown_field(plain, "Account.ExternalID__c")
 
 
 # Showing the catalogue ----------------------------------------------------------
