@@ -39,9 +39,10 @@ from connectors.base import (
     WriteOutcome,
 )
 from connectors.circuit import CircuitBreaker, circuit_breaker
-from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
+from connectors.errors import ConnectorError, ErrorKind, RateLimitedError, RetryLaterError
 from connectors.http import HttpClient, not_the_api
 from connectors.ratelimit import Headroom, RateLimiter, RateLimits
+from connectors.salesforce import bulk
 from connectors.salesforce.auth import sign_jwt
 from connectors.salesforce.catalogue import (
     DEFAULT_CHILDREN,
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
 DEFAULT_API_VERSION = "62.0"
 DEFAULT_EXTERNAL_ID_FIELD = "ExternalID__c"
 COLLECTION_LIMIT = 200  # sObject Collections' per-call cap
+BULK_THRESHOLD = 2_000  # Salesforce advises Bulk API 2.0 above 2,000 records (see bulk.py)
+BULK_MAX_RECORDS = 10_000  # the most one write_batch takes with Bulk on (a flow's batch cap)
 JWT_LIFETIME = 180  # seconds; Salesforce accepts at most a few minutes
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 # Salesforce's own allowance is per org and per day and reported in Sforce-Limit-Info;
@@ -90,7 +93,11 @@ class SalesforceConnector(Connector):
     ``api_version``, ``external_id_field`` (or per entity in
     ``external_id_fields``), ``entities``, ``query_batch_size``,
     ``cursor_overlap_seconds``, ``call_options_client`` (tags our writes so
-    change events they cause can be dropped). Secrets: ``private_key`` (PEM,
+    change events they cause can be dropped), ``bulk_threshold`` (a write of
+    this many records or more goes through a Bulk API 2.0 job; 0 turns Bulk
+    off; default 2,000), ``bulk_max_records``, ``bulk_poll_seconds``,
+    ``bulk_max_wait_seconds``, ``bulk_query`` (a first read, with no cursor,
+    runs as a Bulk API 2.0 query job). Secrets: ``private_key`` (PEM,
     JWT) or ``client_secret``. ``auth_urls["token"]`` overrides the token
     endpoint, which otherwise lives on ``base_url`` (login host or My Domain).
     """
@@ -319,7 +326,13 @@ class SalesforceConnector(Connector):
         return list(self.config.settings.get("entities", DEFAULT_ENTITIES))
 
     def max_batch_size(self, entity: str) -> int:
-        return COLLECTION_LIMIT
+        if not self._bulk_threshold():
+            return COLLECTION_LIMIT
+        return max(COLLECTION_LIMIT, int(self.config.settings.get("bulk_max_records",
+                                                                  BULK_MAX_RECORDS)))  # fmt: skip
+
+    def _bulk_threshold(self) -> int:
+        return int(self.config.settings.get("bulk_threshold", BULK_THRESHOLD) or 0)
 
     def external_id_field(self, entity: str) -> str:
         per_entity = self.config.settings.get("external_id_fields", {})
@@ -386,7 +399,14 @@ class SalesforceConnector(Connector):
 
     def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
         overlap = float(self.config.settings.get("cursor_overlap_seconds", 0))
-        soql = changes_query(entity, self._select_fields(entity), cursor, overlap=overlap)
+        fields = self._select_fields(entity)
+        soql = changes_query(entity, fields, cursor, overlap=overlap)
+        # A first read (a backfill) as a query job, where Bulk 2.0 can run the query: it has
+        # no child subqueries.
+        nested = any(f.startswith("(") for f in fields)
+        if cursor is None and self.config.settings.get("bulk_query") and not nested:
+            yield from self._read_bulk(entity, soql)
+            return
         headers = {}
         if size := self.config.settings.get("query_batch_size"):
             headers["Sforce-Query-Options"] = f"batchSize={int(size)}"
@@ -401,6 +421,33 @@ class SalesforceConnector(Connector):
             if body.get("done", True) or not body.get("nextRecordsUrl"):
                 return
             response = self._call("GET", body["nextRecordsUrl"], headers=headers)
+
+    def _read_bulk(self, entity: str, soql: str) -> Iterator[ChangePage]:
+        """A first read as one Bulk API 2.0 query job: CSV pages typed back by describe.
+
+        The cursor (the newest ``SystemModstamp``, ``Id``) comes with the last
+        page only: the rows' order within the job is not relied on.
+        """
+        types = {f.name.lower(): f.type for f in self.describe(entity).fields}
+        settings = self.config.settings
+        pages = bulk.query_rows(
+            self._call,
+            soql,
+            page=int(settings.get("bulk_query_page", 50_000)),
+            poll=float(settings.get("bulk_poll_seconds", 0.5)),
+            max_wait=float(settings.get("bulk_max_wait_seconds", 600)),
+        )
+        newest: tuple[str, str] | None = None
+        ready: list[Record] | None = None
+        for rows in pages:
+            if ready is not None:
+                yield ChangePage(records=ready, cursor=None)
+            ready = [bulk.typed_row(row, types) for row in rows]
+            for record in ready:
+                mark = (str(record.get("SystemModstamp") or ""), str(record.get("Id") or ""))
+                newest = max(newest or mark, mark)
+        cursor = f"{soql_datetime(newest[0])} {newest[1]}" if newest and newest[0] else None
+        yield ChangePage(records=ready or [], cursor=cursor)
 
     @staticmethod
     def _native(record: Mapping[str, Any]) -> Record:
@@ -438,18 +485,114 @@ class SalesforceConnector(Connector):
         record = self._native(response.json())
         return FoundRecord(target_id=record["Id"], record=record)
 
+    def find_by_references(self, entity: str, references: Sequence[str]) -> dict[str, FoundRecord]:
+        """Records by external ID, 200 to a SOQL query; none while a bulk job on the object runs.
+
+        Why wait: these are looked up to settle writes whose answer was lost,
+        and a bulk job closed before a crash may still be writing them; "not
+        there" now would send them again. The rows stay unknown and the run
+        continues once the job is done (``RetryLaterError``).
+        """
+        if self._bulk_threshold() and (running := bulk.jobs_in_flight(self._call, entity)):
+            wait = RetryLaterError(
+                ErrorKind.TRANSIENT,
+                "bulk_job_running",
+                f"Salesforce is still processing bulk job {', '.join(running)} on {entity}; "
+                "its records are looked up once it has finished.",
+            )
+            wait.retry_after = 30.0
+            raise wait
+        field = self.external_id_field(entity)
+        wanted = list(dict.fromkeys(r for r in references if r))
+        if not SOQL_NAME.match(entity) or not SOQL_NAME.match(field):
+            return super().find_by_references(entity, wanted)
+        rows: dict[str, list[Record]] = {}
+        for start in range(0, len(wanted), COLLECTION_LIMIT):
+            chunk = ", ".join(soql_string(v) for v in wanted[start : start + COLLECTION_LIMIT])
+            soql = f"SELECT Id, {field} FROM {entity} WHERE {field} IN ({chunk})"  # noqa: S608
+            for row in self._query_all(soql):
+                rows.setdefault(str(row.get(field)).lower(), []).append(row)
+        found: dict[str, FoundRecord] = {}
+        for reference in wanted:
+            matches = rows.get(reference.lower(), [])
+            if len(matches) > 1:
+                kind, code, message = describe_error(
+                    entity,
+                    {"statusCode": "DUPLICATE_EXTERNAL_ID", "fields": [field]},
+                    {field: reference},
+                )
+                raise ConnectorError(kind, code, message, status=300, raw=matches)
+            if matches:
+                found[reference] = FoundRecord(target_id=str(matches[0]["Id"]), record=matches[0])
+        return found
+
     def write_batch(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
+        """Bulk API 2.0 from ``bulk_threshold`` records on, else sObject Collections.
+
+        Through Bulk go the records with a key to match their result rows by
+        (the external ID: upsert; else the Id: update); the rest are creates,
+        sent by Collections. Bulk writes every record sent, unchanged or not
+        (``skip_unchanged`` would cost a query per 200 records).
+        """
+        limit = self.max_batch_size(entity)
+        if len(records) > limit:
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "batch_too_large",
+                f"Salesforce takes at most {limit} records a call.",
+            )
+        threshold = self._bulk_threshold()
+        if not threshold or len(records) < threshold:
+            return self._write_collections(entity, records)
+        if entity == "PricebookEntry":
+            records = self._entries_by_id(records)
+        field = self.external_id_field(entity)
+        groups: dict[str, list[int]] = {"upsert": [], "update": [], "create": []}
+        for index, record in enumerate(records):
+            mode = "upsert" if record.get(field) else "update" if record.get("Id") else "create"
+            groups[mode].append(index)
+        outcomes: list[WriteOutcome | None] = [None] * len(records)
+        settings = self.config.settings
+        for mode, key in (("upsert", field), ("update", "Id")):
+            if groups[mode]:
+                written = bulk.write_keyed(
+                    self._call,
+                    entity,
+                    [records[i] for i in groups[mode]],
+                    operation=mode,
+                    key=key,
+                    poll=float(settings.get("bulk_poll_seconds", 0.5)),
+                    max_wait=float(settings.get("bulk_max_wait_seconds", 600)),
+                )
+                for i, outcome in zip(groups[mode], written, strict=True):
+                    outcomes[i] = outcome
+        if groups["create"]:
+            created = self._write_collections(entity, [records[i] for i in groups["create"]])
+            for i, outcome in zip(groups["create"], created, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _write_collections(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
+        """Collections calls of 200; once one has landed, a later failure leaves the whole
+        batch's outcome unknown (settled by lookup), so nothing written is sent twice."""
+        outcomes: list[WriteOutcome] = []
+        for start in range(0, len(records), COLLECTION_LIMIT):
+            try:
+                outcomes += self._write_collection(
+                    entity, records[start : start + COLLECTION_LIMIT]
+                )
+            except ConnectorError as exc:
+                if start:
+                    exc.outcome_unknown = True
+                raise
+        return outcomes
+
+    def _write_collection(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
         """Upsert on the external ID where a record has one, else update by Id, else create.
 
         Each group is one Collections call with ``allOrNone=false`` so one bad
         record never holds back the others; results come back in request order.
         """
-        if len(records) > COLLECTION_LIMIT:
-            raise ConnectorError(
-                ErrorKind.CONFIG,
-                "batch_too_large",
-                f"Salesforce takes at most {COLLECTION_LIMIT} records a call.",
-            )
         field = self.external_id_field(entity)
         if entity == "PricebookEntry":
             records = self._entries_by_id(records)

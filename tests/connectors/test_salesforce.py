@@ -235,7 +235,8 @@ def test_read_one_and_find_by_reference(sf: SalesforceConnector) -> None:
 
 
 def test_describe_and_entities(sf: SalesforceConnector) -> None:
-    assert "Opportunity" in sf.entities() and sf.max_batch_size("Account") == 200
+    # Bulk API 2.0 is on by default: a call takes up to 10,000 records (200 with it off).
+    assert "Opportunity" in sf.entities() and sf.max_batch_size("Account") == 10_000
     schema = sf.describe("Opportunity")
     fields = {f.name: f for f in schema.fields}
     assert schema.key_field == "Id" and schema.reference_field == "ExternalID__c"
@@ -263,8 +264,8 @@ def test_upsert_batch_is_idempotent_in_one_call(
     assert {o.raw.get("unchanged") for o in again} == {True}  # nothing written
     assert [o.target_id for o in again] == [o.target_id for o in first]
     assert app_of(server).stats["created"]["Account"] == 200
-    with pytest.raises(ConnectorError, match="200"):
-        sf.write_batch("Account", [*records, {"Name": "one too many"}])
+    with pytest.raises(ConnectorError, match="10000"):
+        sf.write_batch("Account", [{"Name": "one too many"}] * 10_001)
 
 
 def test_update_by_id_and_create_without_external_id(sf: SalesforceConnector) -> None:
