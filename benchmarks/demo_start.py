@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from clarity.localservers import free_port, up_stack, wait_for_log  # noqa: E402
+from devtools.localservers import free_port, up_stack, wait_for_log  # noqa: E402
 
 
 def main() -> None:

@@ -56,7 +56,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db.models import Count, Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from clarity.localservers import free_port  # noqa: E402
 from clarity.models import (  # noqa: E402
     Flow,
     IntegrationPair,
@@ -69,6 +68,7 @@ from clarity.services.runs import flow_run_enqueue  # noqa: E402
 from connectors.models import Connection  # noqa: E402
 from connectors.sandbox.control import SandboxControl  # noqa: E402
 from connectors.services import xero_connect_finish, xero_connect_start  # noqa: E402
+from devtools.localservers import free_port  # noqa: E402
 from mappings.models import FieldMappingRow, Mapping  # noqa: E402
 
 RECORDS = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
-from clarity.localservers import ensure_chromium, free_port, up_stack, wait_for_log
+from devtools.localservers import ensure_chromium, free_port, up_stack, wait_for_log
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"

@@ -43,17 +43,17 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from clarity.localservers import (
+from clarity.models import Flow, IntegrationPair, RunStatus, SyncRun, Trigger
+from clarity.sync.queues import pair_queue_name
+from connectors.models import Connection
+from connectors.sandbox.control import SandboxControl
+from devtools.localservers import (
     _pg_bindir,
     _service_account,
     free_port,
     postgres_server,
     redis_server_binary,
 )
-from clarity.models import Flow, IntegrationPair, RunStatus, SyncRun, Trigger
-from clarity.sync.queues import pair_queue_name
-from connectors.models import Connection
-from connectors.sandbox.control import SandboxControl
 
 from .conftest import connect_xero, customers_to_contacts_mapping
 

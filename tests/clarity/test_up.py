@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from clarity.localservers import free_port, up_stack, wait_for_log
 from connectors.sandbox.registry import DEFAULT_PORTS, PORTS_ENV
+from devtools.localservers import free_port, up_stack, wait_for_log
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 from django.utils import timezone
 
-from clarity.localservers import any_redis
+from clarity.embedded_redis import any_redis
 from clarity.models import SyncRun
 from clarity.services.demo import DemoLogin, demo_load, demo_loaded, demo_runs_finished
 

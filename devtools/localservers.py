@@ -4,7 +4,11 @@ Plain Python with no Django import, so the test command can use it before
 anything is configured. Servers run on free ports in a temporary directory and
 are always stopped, even when the wrapped command fails or is interrupted.
 
-    python -m clarity.localservers --postgres --redis -- pytest -x
+    python -m devtools.localservers --postgres --redis -- pytest -x
+
+Dev tooling, not part of the product: it lives outside the installed packages
+(``pip install .`` leaves it out). The Redis the demo itself runs on, which must
+work with nothing installed, is product code in ``clarity/embedded_redis.py``.
 """
 
 from __future__ import annotations
@@ -12,43 +16,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
-import logging
 import os
 import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from clarity.embedded_redis import free_port, redis_server_binary
+from clarity.embedded_redis import redis_server as start_redis_server
 
 PG_USER = "clarity"
 PG_DB = "clarity"
 SERVICE_ACCOUNT = "clarity-services"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
 
 
 # What `manage.py up` must not inherit: it runs on its embedded defaults.
@@ -125,110 +110,13 @@ def ensure_chromium() -> str | None:
     return found
 
 
-def redis_server_binary() -> str | None:
-    return shutil.which("redis-server")
-
-
 @contextlib.contextmanager
-def redis_server(workdir: Path, *, install: bool = True) -> Iterator[str]:
-    binary = redis_server_binary()
-    if binary is None and install:
+def redis_server(workdir: Path) -> Iterator[str]:
+    """The machine's redis-server (installed with apt-get when missing) on a free port."""
+    if redis_server_binary() is None:
         _apt_install("redis-server")
-        binary = redis_server_binary()
-    if binary is None:
-        raise RuntimeError("redis-server is not available")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait_for_port(port, proc, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
-
-
-@contextlib.contextmanager
-def embedded_redis() -> Iterator[str]:
-    """A Redis-protocol server inside this process, for machines with no redis-server.
-
-    fakeredis's TCP server is used rather than an in-process fake because RQ's
-    worker forks: the web server, the worker and its work horses must all
-    reach the same server over a socket, as they would a real Redis.
-    """
-    from fakeredis import TcpFakeServer
-    from fakeredis._clients._tcp_server import TCPFakeRequestHandler
-    from redis.exceptions import ResponseError
-
-    class _AddressAsText:
-        """fakeredis reports a peer as a tuple; redis-py's CLIENT INFO (RQ calls it) chokes."""
-
-        def __init__(self, sock: socket.socket) -> None:
-            self._sock = sock
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._sock, name)
-
-        def getpeername(self) -> str:
-            return "{}:{}".format(*self._sock.getpeername())
-
-        def getsockname(self) -> str:
-            return "{}:{}".format(*self._sock.getsockname())
-
-    class Handler(TCPFakeRequestHandler):
-        def setup(self) -> None:
-            sock = self.request
-            self.request = _AddressAsText(sock)
-            try:
-                super().setup()
-            finally:
-                self.request = self.connection = sock
-            # fakeredis hangs up on a command error (e.g. NOSCRIPT, which redis-py's
-            # EVALSHA expects and answers with SCRIPT LOAD); reply with the error instead.
-            read_response = self.current_client.read_response
-
-            def replying_errors(*args: object, **kwargs: object) -> object:
-                try:
-                    return read_response(*args, **kwargs)
-                except ResponseError as exc:
-                    return exc
-
-            self.current_client.read_response = replying_errors
-
-    def quiet_error(request: object, client_address: object) -> None:
-        """A client that goes away mid-command (a worker stopped, a horse killed) is
-        normal here: logged, not printed as a traceback over the demo's console."""
-        logger.debug("embedded Redis: client %s dropped", client_address, exc_info=True)
-
-    port = free_port()
-    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-    server.RequestHandlerClass = Handler
-    server.handle_error = quiet_error  # type: ignore[method-assign]
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
-    thread.start()
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextlib.contextmanager
-def any_redis(workdir: Path) -> Iterator[str]:
-    """A real redis-server when the machine has one, else the embedded one; nothing installed."""
-    if redis_server_binary() and not os.environ.get("CLARITY_EMBEDDED_REDIS"):
-        with redis_server(workdir, install=False) as url:
-            yield url
-    else:
-        with embedded_redis() as url:
-            yield url
+    with start_redis_server(workdir) as url:
+        yield url
 
 
 def _pg_bindir() -> Path | None:
