@@ -143,7 +143,7 @@ def test_crud_round_trip(org: requests.Session) -> None:
     assert shown == {"attributes": shown["attributes"], "Title": "CFO"}
     assert call(org, "DELETE", f"{V}/sobjects/Contact/{record_id}").status_code == 204
     gone = call(org, "GET", f"{V}/sobjects/Contact/{record_id}")
-    assert gone.status_code == 404 and gone.json()[0]["errorCode"] == "NOT_FOUND"
+    assert gone.status_code == 404 and gone.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
     bad = call(org, "POST", f"{V}/sobjects/Contact", json={"FirstName": "No Last"})
     assert bad.status_code == 400
     assert bad.json() == [

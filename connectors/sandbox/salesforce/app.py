@@ -35,8 +35,12 @@ The framework adds fault injection (5xx, timeouts, resets, 429) and the
 created/updated counters under ``/_sandbox/``; this org adds
 ``POST /_sandbox/sessions/expire`` (every session ends, as after a timeout) and
 ``GET|POST /_sandbox/cdc``. Each change is its own event (Salesforce may merge
-identical changes into one event with several ``recordIds``). Not emulated:
-Composite (``/composite``), ``/queryAll`` and Platform Events.
+identical changes into one event with several ``recordIds``). Records are named
+by 15- or 18-character Ids in any case; a deleted record goes to the recycle bin,
+answers ``ENTITY_IS_DELETED`` and is still seen by ``/queryAll``. ``/composite``
+runs up to 25 subrequests with ``@{ref}`` references and ``allOrNone``. Every
+error body is Salesforce's array, the framework's own refusals included. Not
+emulated: Platform Events.
 
 Seed data (``reset_state``): 2 price books, 40 products with standard and
 trade prices, 150 Accounts, about 300 Contacts, 200 Opportunities with line
@@ -46,13 +50,25 @@ items, including records that fail the way real ones do — see ``seed.SEED_FACT
 from __future__ import annotations
 
 import itertools
+import json
 import queue
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from http.client import HTTPMessage
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from connectors.sandbox.core import HttpError, RateRule, Request, Response, json_response
+from connectors.sandbox.core import (
+    CONTROL_PREFIX,
+    HttpError,
+    RateRule,
+    Request,
+    Response,
+    json_response,
+)
 from connectors.sandbox.salesforce.auth import (
     DEMO_CLIENT_SECRET,
     DEMO_CONSUMER_KEY,
@@ -80,6 +96,7 @@ from connectors.sandbox.salesforce.schema import (
     Field,
     RecordError,
     Transaction,
+    canonical_id,
     coerce,
     describe_field,
     no_column,
@@ -92,6 +109,7 @@ from connectors.sandbox.salesforce.seed import seed_org
 from connectors.sandbox.salesforce.soql import (
     Query,
     SoqlParser,
+    check_literals,
     malformed,
     matches,
     place,
@@ -109,6 +127,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         if self.cdc_callback_url and not self.cdc_callback_url.startswith(("http://", "https://")):
             raise ValueError("cdc_callback_url must be an http(s) address")
         self.cdc_secret: str = opts.get("cdc_secret", "")
+        self._group: list[Transaction] | None = None  # a composite request's writes, held
         self.cdc_delivered = self.cdc_failed = 0
         super().__init__(opts)
         self.bulk = BulkApi(self)  # Bulk API 2.0 (bulk.py)
@@ -126,7 +145,8 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
 
     def reset_state(self) -> None:
         self.data: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in SCHEMA}
-        self.deleted: set[str] = set()
+        # Deleted records stay in the recycle bin, where /queryAll still sees them.
+        self.recycle_bin: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in SCHEMA}
         self.serial = itertools.count(1)
         self.sessions: dict[str, dict[str, Any]] = {}
         self.cursors: dict[str, list[dict[str, Any]]] = {}
@@ -170,13 +190,49 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         return {"Sforce-Limit-Info": f"api-usage={limit - remaining['daily']}/{limit}"}
 
     def rate_limited_response(self, request: Request, rule: str, retry_after: int) -> Response:
-        if rule == "burst":  # the framework's injected 429 (a proxy in front of the org)
-            return super().rate_limited_response(request, rule, retry_after)
+        if rule == "burst":
+            # The framework's injected 429 (an edge in front of the org) [A]: still
+            # Salesforce's array body, with the wait in Retry-After.
+            response = sf_error(
+                429, "REQUEST_LIMIT_EXCEEDED", "Too many requests. Try again later."
+            ).response
+            response.headers["Retry-After"] = str(retry_after)
+            return response
         message = {
             "daily": "TotalRequests Limit exceeded.",
             "concurrent": "ConcurrentPerOrgLongTxn Limit exceeded.",
         }[rule]
         return sf_error(403, "REQUEST_LIMIT_EXCEEDED", message).response
+
+    def _dispatch(self, request: Request) -> Response:
+        """Every REST answer's error in Salesforce's array shape [P], also those the
+        framework gives (no route, wrong method, unreadable JSON): clients such as
+        simple-salesforce read ``body[0]["errorCode"]``. OAuth keeps its own shape."""
+        response = super()._dispatch(request)
+        path = request.path
+        if response.status < 400 or path.startswith((CONTROL_PREFIX, "/services/oauth2/")):
+            return response
+        try:
+            body = json.loads(response.body or b"null")
+        except ValueError:
+            body = None
+        if isinstance(body, list):
+            return response
+        detail = str(body.get("error", "")) if isinstance(body, dict) else ""
+        if response.status == 404:
+            error = sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        elif response.status == 405:
+            error = sf_error(
+                405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed."
+            )
+        elif response.status == 400:
+            error = sf_error(400, "JSON_PARSER_ERROR", detail or "The request body is not JSON")
+        else:
+            error = sf_error(response.status, "UNKNOWN_EXCEPTION", "An unexpected error occurred.")
+        error.response.headers.update(
+            {k: v for k, v in response.headers.items() if k != "Content-Type"}
+        )
+        return error.response
 
     def server_error_response(self, request: Request, status: int) -> Response:
         code = "SERVER_UNAVAILABLE" if status == 503 else "UNKNOWN_EXCEPTION"
@@ -215,6 +271,9 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             ("PATCH", "/sobjects/{sobject}/{ext_field}/{ext_value}", self.upsert),
             ("GET", "/query", self.query),
             ("GET", "/query/{locator}", self.query_more),
+            ("GET", "/queryAll", self.query_all),
+            ("GET", "/queryAll/{locator}", self.query_more),
+            ("POST", "/composite", self.composite),
             ("POST", "/composite/sobjects", self.collection_create),
             ("PATCH", "/composite/sobjects", self.collection_update),
             ("DELETE", "/composite/sobjects", self.collection_delete),
@@ -324,9 +383,14 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         return Transaction(
             snapshot={t: dict(r) for t, r in self.data.items()},
             origin=f"{origin};client={client}" if client else origin,
+            bin_snapshot={t: dict(r) for t, r in self.recycle_bin.items()},
         )
 
     def commit(self, tx: Transaction) -> None:
+        """Announce a call's writes; inside a composite request, once the whole request stands."""
+        if self._group is not None:
+            self._group.append(tx)
+            return
         for action, sobject in tx.counts:
             self.count(action, sobject)
         for event in tx.events:
@@ -336,6 +400,11 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
 
     def rollback(self, tx: Transaction) -> None:
         self.data = tx.snapshot
+        self.recycle_bin = tx.bin_snapshot
+
+    def deleted_type(self, record_id: str) -> str | None:
+        """The sObject a record in the recycle bin was, or None when it is not there."""
+        return next((t for t, records in self.recycle_bin.items() if record_id in records), None)
 
     def deserialize(self, sobject: str, values: Any) -> dict[str, Any]:
         """Names and JSON types checked as Salesforce's parser does: one bad value fails all."""
@@ -368,6 +437,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         """Validate and store one record the way the org would; raises RecordError."""
         values = dict(values)
         values.pop("Id", None)
+        existing = canonical_id(existing) or existing if existing else None
         for name, value in values.items():
             if isinstance(value, MissingParent) and value.matches:
                 # What Salesforce answers when a parent's external ID matches several records.
@@ -386,7 +456,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
                 )
         current = self.data[sobject].get(existing) if existing else None
         if existing and current is None:
-            if existing in self.deleted:
+            if self.deleted_type(existing):
                 raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
             raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
         fields = FIELDS[sobject]
@@ -419,11 +489,18 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
     def remove(self, sobject: str, record_id: str, tx: Transaction, user: str) -> None:
         record = self.data[sobject].pop(record_id, None)
         if record is None:
-            if record_id in self.deleted:
+            if self.deleted_type(record_id):
                 raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
             raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-        self.deleted.add(record_id)
         user_id = self.users[user]["id"]
+        now = sf_datetime(self.now())
+        self.recycle_bin[sobject][record_id] = {
+            **record,
+            "IsDeleted": True,
+            "LastModifiedDate": now,
+            "LastModifiedById": user_id,
+            "SystemModstamp": now,
+        }
         self.announce(tx, sobject, None, record, user_id)
         if sobject == "Opportunity":
             for line in [
@@ -456,9 +533,29 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         return json_response({"id": new_id, "success": True, "errors": []}, 201)
 
     def _record(self, request: Request) -> tuple[str, dict[str, Any]]:
+        """The record a URL names, by its 15- or 18-character Id in any case [P].
+
+        A deleted record answers 404 ``ENTITY_IS_DELETED`` to GET, PATCH and DELETE
+        alike [S: answers quoted by integrators, e.g. restforce/restforce issues]; an Id
+        that cannot be one is ``MALFORMED_ID`` [A: wording from forum answers].
+        """
         sobject = self._sobject(request.params["sobject"])
-        record = self.data[sobject].get(request.params["record_id"])
+        given = request.params["record_id"]
+        record_id = canonical_id(given)
+        if record_id is None:
+            if request.method == "GET":
+                raise sf_error(
+                    404,
+                    "NOT_FOUND",
+                    f"Provided external ID field does not exist or is not accessible: {given}",
+                )
+            raise sf_error(
+                400, "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {given}", ["Id"]
+            )
+        record = self.data[sobject].get(record_id)
         if record is None:
+            if self.deleted_type(record_id) == sobject:
+                raise sf_error(404, "ENTITY_IS_DELETED", "entity is deleted")
             raise sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         return sobject, record
 
@@ -703,7 +800,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             raise sf_error(400, "INVALID_FIELD", f"No such column on sobject of type {sobject}")
         shown = []
         for record_id in ids:
-            record = self.data[sobject].get(record_id)
+            record = self.data[sobject].get(canonical_id(record_id) or record_id)
             if record is None:
                 shown.append(None)
                 continue
@@ -722,21 +819,12 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             )
         user = request.params["user"]
 
-        def item(record_id: str) -> Callable[[Transaction], tuple[str, bool | None]]:
+        def item(given: str) -> Callable[[Transaction], tuple[str, bool | None]]:
             def run(tx: Transaction) -> tuple[str, bool | None]:
-                sobject = self.type_of(record_id)
+                record_id = canonical_id(given) or given
+                sobject = self.type_of(record_id) or self.deleted_type(record_id)
                 if sobject is None:
-                    code = (
-                        "ENTITY_IS_DELETED"
-                        if record_id in self.deleted
-                        else "INVALID_CROSS_REFERENCE_KEY"
-                    )
-                    raise RecordError(
-                        code,
-                        "entity is deleted"
-                        if code == "ENTITY_IS_DELETED"
-                        else "invalid cross reference id",
-                    )
+                    raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
                 self.remove(sobject, record_id, tx, user)
                 return record_id, None
 
@@ -744,24 +832,153 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
 
         return self._collection(request, request.arg("allOrNone") == "true", [item(i) for i in ids])
 
+    # -- Composite --------------------------------------------------------------
+
+    def composite(self, request: Request) -> Response:
+        """``POST /composite``: up to 25 subrequests run in order as one API call [P].
+
+        A later subrequest names an earlier result with ``@{referenceId.field}`` (also
+        ``.records[0].Id``). With ``allOrNone`` one failure rolls every write back and
+        the others answer ``PROCESSING_HALTED``; without it, only the subrequests that
+        refer to a failed one halt. Change events go out once the request stands.
+        https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite.htm
+        """
+        body = request.json()
+        subrequests = body.get("compositeRequest") if isinstance(body, Mapping) else None
+        if not isinstance(subrequests, list) or not subrequests:
+            raise sf_error(400, "JSON_PARSER_ERROR", "compositeRequest must list the subrequests")
+        if len(subrequests) > COMPOSITE_LIMIT:
+            raise sf_error(
+                400,
+                "INVALID_API_INPUT",  # [A] wording
+                f"A composite request can contain at most {COMPOSITE_LIMIT} subrequests",
+            )
+        seen: set[str] = set()
+        for sub in subrequests:
+            ref = sub.get("referenceId") if isinstance(sub, Mapping) else None
+            if (
+                not isinstance(ref, str)
+                or not re.fullmatch(r"[A-Za-z0-9_]+", ref)
+                or ref in seen
+                or sub.get("method") not in ("GET", "POST", "PATCH", "PUT", "DELETE")
+                or not isinstance(sub.get("url"), str)
+            ):
+                raise sf_error(
+                    400,
+                    "JSON_PARSER_ERROR",
+                    "Each subrequest needs a method, a url and a unique referenceId "
+                    "of letters, digits and underscores",
+                )
+            seen.add(ref)
+        all_or_none = body.get("allOrNone") is True
+        before = self.begin(request)
+        self._group = []
+        try:
+            results, failed = self._run_subrequests(request, subrequests)
+            held, self._group = self._group, None
+            if all_or_none and failed:
+                self.rollback(before)
+                halted = _halted(
+                    "The transaction was rolled back since another operation in "
+                    "the same transaction failed."
+                )
+                results = [
+                    r if r["referenceId"] in failed else {**halted, "referenceId": r["referenceId"]}
+                    for r in results
+                ]
+            else:
+                for tx in held:
+                    self.commit(tx)
+        finally:
+            self._group = None
+        return json_response({"compositeResponse": results})
+
+    def _run_subrequests(
+        self, request: Request, subrequests: list[Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], set[str]]:
+        """Each subrequest's answer, and the referenceIds that failed on their own."""
+        answers: dict[str, Any] = {}
+        failed: set[str] = set()
+        results: list[dict[str, Any]] = []
+        for sub in subrequests:
+            ref = str(sub["referenceId"])
+            try:
+                url = _resolve(str(sub["url"]), answers)
+                payload = _resolve(sub.get("body"), answers)
+            except LookupError as missing:
+                results.append({**_halted(str(missing)), "referenceId": ref})
+                continue
+            response = self._subrequest(request, str(sub["method"]), url, payload, sub)
+            parsed = json.loads(response.body) if response.body else None
+            headers = {k: v for k, v in response.headers.items() if k != "Content-Type"}
+            if response.status == 201 and isinstance(parsed, Mapping) and parsed.get("id"):
+                headers["Location"] = f"{urlsplit(url).path.rstrip('/')}/{parsed['id']}"
+            results.append(
+                {
+                    "body": parsed,
+                    "httpHeaders": headers,
+                    "httpStatusCode": response.status,
+                    "referenceId": ref,
+                }
+            )
+            if response.status < 300:
+                answers[ref] = parsed
+            else:
+                failed.add(ref)
+        return results, failed
+
+    def _subrequest(
+        self, request: Request, method: str, url: str, payload: Any, sub: Mapping[str, Any]
+    ) -> Response:
+        parts = urlsplit(url)
+        if not re.match(r"/services/data/v[\d.]+/(?!composite/?$)", parts.path):
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist").response
+        headers = HTTPMessage()
+        for name in ("Host", "Authorization", "Sforce-Call-Options"):
+            if request.header(name):
+                headers[name] = request.header(name) or ""
+        extra = sub.get("httpHeaders")
+        for name, value in extra.items() if isinstance(extra, Mapping) else ():
+            del headers[str(name)]
+            headers[str(name)] = str(value)
+        inner = Request(
+            method=method,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=headers,
+            body=json.dumps(payload).encode() if payload is not None else b"",
+        )
+        return self._dispatch(inner)
+
     # -- SOQL -----------------------------------------------------------------
 
     def query(self, request: Request) -> Response:
+        return self._query(request, include_deleted=False)
+
+    def query_all(self, request: Request) -> Response:
+        """``/queryAll``: the same SOQL, deleted records (``IsDeleted: true``) included [P]."""
+        return self._query(request, include_deleted=True)
+
+    def _query(self, request: Request, *, include_deleted: bool) -> Response:
         text = request.arg("q")
         if not text:
             raise malformed("A query string is required (q=)")
-        rows = self.run_query(SoqlParser(text).query(), request.params["version"])
+        query = SoqlParser(text).query()
+        rows = self.run_query(query, request.params["version"], include_deleted=include_deleted)
+        if query.count == "rows":  # COUNT(): the number in totalSize, no records [P]
+            return json_response({"totalSize": len(rows), "done": True, "records": []})
         locator = f"01g5g{uuid.uuid4().hex[:13]}"
         self.cursors[locator] = rows
-        return self._page(request, locator, 0)
+        return self._page(request, locator, 0, "queryAll" if include_deleted else "query")
 
     def query_more(self, request: Request) -> Response:
         locator, _, offset = request.params["locator"].rpartition("-")
         if locator not in self.cursors or not offset.isdigit():
             raise sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._page(request, locator, int(offset))
+        resource = request.path.rstrip("/").split("/")[-2]
+        return self._page(request, locator, int(offset), resource)
 
-    def _page(self, request: Request, locator: str, offset: int) -> Response:
+    def _page(self, request: Request, locator: str, offset: int, resource: str) -> Response:
         rows = self.cursors[locator]
         size = int(self.option("query_batch_size", 2000))
         asked = _call_option(request.header("Sforce-Query-Options"), "batchSize")
@@ -774,17 +991,27 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             "records": rows[offset:end],
         }
         if end < len(rows):
-            body["nextRecordsUrl"] = (
-                f"/services/data/v{request.params['version']}/query/{locator}-{end}"
-            )
+            version = request.params["version"]
+            # [A] a /queryAll cursor continues under /queryAll/
+            body["nextRecordsUrl"] = f"/services/data/v{version}/{resource}/{locator}-{end}"
         else:
             del self.cursors[locator]
         return json_response(body)
 
     def run_query(
-        self, query: Query, version: str, parent: tuple[str, str] | None = None
+        self,
+        query: Query,
+        version: str,
+        parent: tuple[str, str] | None = None,
+        *,
+        include_deleted: bool = False,
     ) -> list[dict[str, Any]]:
-        """Rows for a parsed query; ``parent`` (link field, id) narrows a child subquery."""
+        """Rows for a parsed query; ``parent`` (link field, id) narrows a child subquery.
+
+        Every name and literal is checked before a row is read, as Salesforce refuses a
+        query whole; ``COUNT()`` gives one empty row per match, ``COUNT(field)`` one
+        ``AggregateResult``.
+        """
         sobject = query.entity
         if parent is None:
             try:
@@ -794,20 +1021,32 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
                     400, "INVALID_TYPE", f"sObject type '{query.entity}' is not supported."
                 ) from None
         read = self._reader(sobject)
-        for name in [*query.fields, *(n for n, _ in query.order)]:
+        for name in [*query.fields, *(n for n, _, _ in query.order)]:
             read({}, name)  # unknown columns fail before any row is read
-        rows = [
-            r
-            for r in self.data[sobject].values()
-            if matches(query.where, lambda n, r=r: read(r, n))
-        ]
+        if query.count_field:
+            read({}, query.count_field)
+        relationships = [(self._child(sobject, rel), child) for rel, child in query.children]
+        where = check_literals(query, query.where, read)
+        today = datetime.fromtimestamp(self.now(), UTC).date()
+        pool = list(self.data[sobject].values())
+        if include_deleted:
+            pool += self.recycle_bin[sobject].values()
+        rows = [r for r in pool if matches(where, lambda n, r=r: read(r, n), today)]
         if parent:
             rows = [r for r in rows if r.get(parent[0]) == parent[1]]
-        for name, descending in reversed(query.order):
-            rows.sort(key=lambda r, n=name: sort_key(*read(r, n)), reverse=descending)
+        for name, descending, nulls_last in reversed(query.order):
+            rows.sort(
+                key=lambda r, n=name, last=nulls_last ^ descending: sort_key(*read(r, n), last),
+                reverse=descending,
+            )
         rows = rows[query.offset :]
         if query.limit is not None:
             rows = rows[: query.limit]
+        if query.count == "rows":
+            return [{} for _ in rows]
+        if query.count:
+            counted = sum(1 for r in rows if read(r, query.count_field or "Id")[0] is not None)
+            return [{"attributes": {"type": "AggregateResult"}, query.count: counted}]
         shown = []
         for row in rows:
             item: dict[str, Any] = {
@@ -818,23 +1057,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             }
             for name in query.fields:
                 place(item, name, self, sobject, row, version)
-            for relationship, child in query.children:
-                key = next(
-                    (
-                        k
-                        for k in CHILD_RELATIONSHIPS
-                        if k[0] == sobject and k[1].lower() == relationship.lower()
-                    ),
-                    None,
-                )
-                if key is None:
-                    raise sf_error(
-                        400,
-                        "INVALID_TYPE",
-                        f"Didn't understand relationship '{relationship}' in FROM part of query "
-                        "call.",
-                    )
-                child_type, link = CHILD_RELATIONSHIPS[key]
+            for (relationship, child_type, link), child in relationships:
                 sub = Query(
                     child_type,
                     child.fields,
@@ -843,13 +1066,29 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
                     child.order,
                     child.limit,
                     child.offset,
+                    child.text,
                 )
-                found = self.run_query(sub, version, parent=(link, row["Id"]))
-                item[key[1]] = (
+                found = self.run_query(
+                    sub, version, parent=(link, row["Id"]), include_deleted=include_deleted
+                )
+                item[relationship] = (
                     {"totalSize": len(found), "done": True, "records": found} if found else None
                 )
             shown.append(item)
         return shown
+
+    def _child(self, sobject: str, relationship: str) -> tuple[str, str, str]:
+        """(relationship name, child sObject, link field) of a parent-to-child subquery."""
+        for (parent, name), (child, link) in CHILD_RELATIONSHIPS.items():
+            if parent == sobject and name.lower() == relationship.lower():
+                return name, child, link
+        raise sf_error(
+            400,
+            "INVALID_TYPE",
+            f"Didn't understand relationship '{relationship}' in FROM part of query call. "
+            "If you are attempting to use a custom relationship, be sure to append the '__r' "
+            "after the custom relationship name.",
+        )
 
     def _reader(self, sobject: str) -> Callable[[Mapping[str, Any], str], tuple[Any, str]]:
         def read(row: Mapping[str, Any], name: str) -> tuple[Any, str]:
@@ -873,6 +1112,52 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             return row.get(spec.name), spec.type
 
         return read
+
+
+COMPOSITE_LIMIT = 25  # subrequests in one /composite call [P]
+_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
+
+
+def _halted(message: str) -> dict[str, Any]:
+    return {
+        "body": [{"errorCode": "PROCESSING_HALTED", "message": message}],
+        "httpHeaders": {},
+        "httpStatusCode": 400,
+    }
+
+
+def _resolve(value: Any, answers: Mapping[str, Any]) -> Any:
+    """``@{ref.path}`` references replaced by earlier answers; LookupError names a missing one.
+
+    A string that is one reference takes the value as it is (a number stays a number).
+    """
+    if isinstance(value, Mapping):
+        return {k: _resolve(v, answers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, answers) for v in value]
+    if not isinstance(value, str) or "@{" not in value:
+        return value
+
+    def lookup(match: re.Match[str]) -> Any:
+        ref, path = match.group(1), match.group(2)
+        found: Any = answers.get(ref)
+        for step in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", path):
+            try:
+                found = found[step[0]] if step[0] else found[int(step[1])]
+            except (KeyError, IndexError, TypeError):
+                found = None
+            if found is None:
+                break
+        if found is None:
+            raise LookupError(
+                f"Invalid reference specified. No value for {ref}{path} found in {ref}."
+            )
+        return found
+
+    whole = _REFERENCE.fullmatch(value)
+    if whole:
+        return lookup(whole)
+    return _REFERENCE.sub(lambda m: str(lookup(m)), value)
 
 
 def _call_option(header: str | None, name: str) -> str | None:

@@ -113,12 +113,12 @@ class SalesforceAuth(SandboxApp):
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             app_key, username = self._verify_jwt(form.get("assertion", ""), request)
         elif grant == "client_credentials":
-            app_key = self._client(form)
+            app_key = self._client(form, request)
             username = self.apps[app_key].get("run_as") or _oauth_error(
                 "invalid_grant", "no client credentials user enabled"
             )
         elif grant == "refresh_token":
-            app_key = self._client(form)
+            app_key = self._client(form, request)
             owner = self.refresh_tokens.get(form.get("refresh_token", ""))
             if owner is None or owner[0] != app_key:
                 _oauth_error("invalid_grant", "expired access/refresh token")
@@ -141,13 +141,27 @@ class SalesforceAuth(SandboxApp):
         }
         return json_response(body)
 
-    def _client(self, form: Mapping[str, str]) -> str:
-        app = self.apps.get(form.get("client_id", ""))
+    def _client(self, form: Mapping[str, str], request: Request) -> str:
+        """The connected app, its secret in the form or in HTTP Basic (RFC 6749 2.3.1).
+
+        [O] simple-salesforce's client-credentials login sends ``Authorization: Basic``
+        (simple-salesforce/simple-salesforce, simple_salesforce/login.py) and real orgs
+        accept it; the connector sends both in the form, as Salesforce's guide shows [P].
+        """
+        client_id, client_secret = form.get("client_id", ""), form.get("client_secret")
+        scheme, _, encoded = (request.header("Authorization") or "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                pair = base64.b64decode(encoded, validate=True).decode()
+            except ValueError:
+                _oauth_error("invalid_client", "invalid client credentials")
+            client_id, _, client_secret = pair.partition(":")
+        app = self.apps.get(client_id)
         if app is None:
             _oauth_error("invalid_client_id", "client identifier invalid")
-        if app.get("client_secret") != form.get("client_secret"):
+        if app.get("client_secret") != client_secret:
             _oauth_error("invalid_client", "invalid client credentials")
-        return form["client_id"]
+        return client_id
 
     def _verify_jwt(self, assertion: str, request: Request) -> tuple[str, str]:
         """Signature, issuer, subject, audience and expiry, with Salesforce's wording."""
@@ -156,6 +170,8 @@ class SalesforceAuth(SandboxApp):
             header = json.loads(_unb64(header_b64))
             claims = json.loads(_unb64(claims_b64))
             signature = _unb64(signature_b64)
+            if not isinstance(header, dict) or not isinstance(claims, dict):
+                raise ValueError("a JWT header and claims are JSON objects")
         except ValueError:
             _oauth_error("invalid_grant", "invalid assertion")
         app = self.apps.get(claims.get("iss", ""))
@@ -175,7 +191,12 @@ class SalesforceAuth(SandboxApp):
         audiences = (*LOGIN_AUDIENCES, request.base_url)
         if str(claims.get("aud", "")).rstrip("/") not in audiences:
             _oauth_error("invalid_grant", "audience is invalid")
-        if not isinstance(claims.get("exp"), int) or claims["exp"] < self.now():
+        # [O] simple-salesforce sends ``exp`` as a string of seconds (login.py) and
+        # Salesforce accepts it; a number is what RFC 7519 asks for.
+        exp = claims.get("exp")
+        if isinstance(exp, str) and exp.isdigit():
+            exp = int(exp)
+        if isinstance(exp, bool) or not isinstance(exp, int) or exp < self.now():
             _oauth_error("invalid_grant", "expired authorization code")
         if claims.get("sub") not in self.users:
             _oauth_error("invalid_grant", "user hasn't approved this consumer")

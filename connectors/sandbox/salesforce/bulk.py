@@ -486,7 +486,7 @@ class BulkApi:
         if job.operation in ("delete", "hardDelete"):
             record_id = self._value("Id", row)
             if app.type_of(record_id) != sobject:
-                if record_id in app.deleted:
+                if app.deleted_type(record_id):
                     raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
                 raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
             app.remove(sobject, record_id, tx, user)

@@ -209,10 +209,39 @@ _ID_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 def salesforce_id(prefix: str, number: int) -> str:
     """An 18-character id: prefix, pod, counter and the case-safety checksum Salesforce adds."""
     core = f"{prefix}5g{number:010d}"
-    suffix = ""
-    for chunk in (core[0:5], core[5:10], core[10:15]):
-        bits = sum(1 << i for i, ch in enumerate(chunk) if ch.isupper())
-        suffix += _ID_SUFFIX[bits]
+    return core + _checksum(core)
+
+
+def _checksum(core: str) -> str:
+    """The three case-safety characters of a 15-character Id [P]: one per 5-character
+    chunk, bit i set when character i is an upper-case letter, read in ``_ID_SUFFIX``.
+    https://help.salesforce.com/s/articleView?id=000385008 ("18 character Id from 15")."""
+    return "".join(
+        _ID_SUFFIX[sum(1 << i for i, ch in enumerate(core[k : k + 5]) if "A" <= ch <= "Z")]
+        for k in (0, 5, 10)
+    )
+
+
+def canonical_id(text: str) -> str | None:
+    """An Id in its 18-character form, or None when ``text`` cannot be one.
+
+    A 15-character Id is case-sensitive and gains its checksum; an 18-character Id is
+    case-insensitive [P]: its checksum says which letters are capitals, so any casing of
+    it names the same record, as Salesforce reads it.
+    """
+    if not isinstance(text, str) or not text.isascii() or not text.isalnum():
+        return None
+    if len(text) == 15:
+        return text + _checksum(text)
+    if len(text) != 18:
+        return None
+    suffix = text[15:].upper()
+    if any(ch not in _ID_SUFFIX for ch in suffix):
+        return None
+    core = "".join(
+        ch.upper() if _ID_SUFFIX.index(suffix[i // 5]) >> (i % 5) & 1 else ch.lower()
+        for i, ch in enumerate(text[:15])
+    )
     return core + suffix
 
 
@@ -297,6 +326,8 @@ def coerce(spec: Field, value: Any) -> Any:
             return date.fromisoformat(str(value)[:10]).isoformat()
         if spec.type == "datetime":
             return sf_datetime(parse_datetime(str(value)).timestamp())
+        if spec.type in ("id", "reference") and isinstance(value, str):
+            return canonical_id(value) or value  # a 15-character Id is stored as 18 [P]
     except ValueError:
         raise sf_error(
             400,
@@ -367,6 +398,7 @@ class Transaction:
 
     snapshot: dict[str, dict[str, dict[str, Any]]]
     origin: str
+    bin_snapshot: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     key: str = field(default_factory=lambda: str(uuid.uuid4()))
     events: list[dict[str, Any]] = field(default_factory=list)
     counts: list[tuple[str, str]] = field(default_factory=list)
