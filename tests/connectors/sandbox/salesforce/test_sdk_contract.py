@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
+from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
@@ -174,9 +174,11 @@ def test_query_more_follows_next_records_url_to_the_end(sf: Salesforce) -> None:
     second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
     assert second["records"][0]["Id"] > first["records"][-1]["Id"]
     every = sf.query_all("SELECT Id FROM Contact")
-    assert every["totalSize"] == len(every["records"]) == sf.query("SELECT COUNT() FROM Contact")[
-        "totalSize"
-    ]
+    assert (
+        every["totalSize"]
+        == len(every["records"])
+        == sf.query("SELECT COUNT() FROM Contact")["totalSize"]
+    )
     paged = sf.query("SELECT Id FROM Contact", headers={"Sforce-Query-Options": "batchSize=25"})
     assert len(paged["records"]) == 25
 
@@ -196,7 +198,7 @@ def test_quoted_datetime_is_refused_with_salesforce_message(sf: Salesforce) -> N
 def test_query_all_returns_deleted_records(sf: Salesforce) -> None:
     created = sf.Contact.create({"LastName": "Binned"})
     sf.Contact.delete(created["id"])
-    soql = f"SELECT Id, IsDeleted FROM Contact WHERE Id = '{created['id']}'"
+    soql = format_soql("SELECT Id, IsDeleted FROM Contact WHERE Id = {}", created["id"])
     assert sf.query(soql)["totalSize"] == 0
     [row] = sf.query_all(soql, include_deleted=True)["records"]
     assert row["IsDeleted"] is True
