@@ -28,6 +28,7 @@ from clarity.models import (
     WebhookEvent,
     WebhookStatus,
 )
+from clarity.models.ledger import IN_FLIGHT
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.queues import (
     DEFAULT_QUEUE,
@@ -92,7 +93,7 @@ def sweep() -> dict[str, int]:
     due_flows = set(
         SyncRecord.objects.filter(
             Q(status=RecordStatus.PENDING, claimed_until__isnull=True)
-            | Q(status__in=[RecordStatus.PENDING, RecordStatus.UNKNOWN], claimed_until__lt=now)
+            | Q(status__in=IN_FLIGHT, claimed_until__lt=now)
             | Q(status=RecordStatus.UNKNOWN, claimed_until__isnull=True)
             | Q(status=RecordStatus.FAILED, error_kind=ErrorKind.TRANSIENT, next_retry_at__lte=now)
         )

@@ -9,9 +9,8 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
-from clarity.models import LedgerHourlyCount, RecordStatus, SyncRecord
-
-COUNTED_OUTCOMES = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.FAILED)
+from clarity.models import LedgerHourlyCount, SyncRecord
+from clarity.models.ledger import COUNTED
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -27,7 +26,7 @@ def ledger_outcomes_count(*, rows: Iterable[SyncRecord], at: datetime | None = N
     out. One INSERT … ON CONFLICT per batch, whatever its size; the rows are
     written in key order so two workers never wait on each other in a cycle.
     """
-    counts = Counter((row.flow_id, row.status) for row in rows if row.status in COUNTED_OUTCOMES)
+    counts = Counter((row.flow_id, row.status) for row in rows if row.status in COUNTED)
     if not counts:
         return
     hour = connection.ops.adapt_datetimefield_value(hour_of(at or timezone.now()))
