@@ -67,7 +67,11 @@ from clarity.models import (  # noqa: E402
 from clarity.services.runs import flow_run_enqueue  # noqa: E402
 from connectors.models import Connection  # noqa: E402
 from connectors.sandbox.control import SandboxControl  # noqa: E402
-from connectors.services import xero_connect_finish, xero_connect_start  # noqa: E402
+from connectors.services import (  # noqa: E402
+    connection_save,
+    xero_connect_finish,
+    xero_connect_start,
+)
 from devtools.localservers import free_port  # noqa: E402
 from mappings.models import FieldMappingRow, Mapping  # noqa: E402
 
@@ -136,16 +140,25 @@ def mapping(tag: str) -> Mapping:
 
 
 def flow_for(tag: str, syspro_port: int, xero_port: int, xero_settings: dict, batch: int) -> Flow:
-    syspro = Connection.objects.create(
+    syspro = Connection(
         name=f"SYSPRO {tag}", system="syspro", base_url=f"http://127.0.0.1:{syspro_port}",
         settings={"company_id": "EDU1", "operator": "ADMIN"},
-        credentials={"operator_password": "demo", "company_password": "demo"},
     )  # fmt: skip
-    xero = Connection.objects.create(
+    connection_save(
+        connection=syspro,
+        new_credentials={"operator_password": "demo", "company_password": "demo"},
+    )
+    xero = Connection(
         name=f"Xero {tag}", system="xero", base_url=f"http://127.0.0.1:{xero_port}",
         settings=xero_settings,
-        credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
     )  # fmt: skip
+    connection_save(
+        connection=xero,
+        new_credentials={
+            "client_id": "sandbox-client-id",
+            "client_secret": "sandbox-client-secret",
+        },
+    )
     url, state = xero_connect_start(connection=xero, redirect_uri=CALLBACK)
     consent = requests.get(url, allow_redirects=False, timeout=10)
     xero_connect_finish(connection=xero, redirect_uri=CALLBACK,

@@ -38,7 +38,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from clarity.models import Flow, IntegrationPair, LedgerHourlyCount, SyncRecord  # noqa: E402
-from clarity.services.health import COUNTED_OUTCOMES  # noqa: E402
+from clarity.models.ledger import COUNTED as COUNTED_OUTCOMES  # noqa: E402
 from connectors.models import Connection  # noqa: E402
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000

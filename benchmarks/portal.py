@@ -45,6 +45,7 @@ from rest_framework.test import APIClient  # noqa: E402
 from connectors.models import Connection  # noqa: E402
 from connectors.sandbox.core import SandboxServer  # noqa: E402
 from connectors.sandbox.registry import create_app  # noqa: E402
+from connectors.services import connection_save  # noqa: E402
 from portal.models import PortalClient  # noqa: E402
 from portal.services import portal_token_issue  # noqa: E402
 
@@ -70,12 +71,15 @@ def main() -> None:
     call_command("migrate", interactive=False, verbosity=0)
     app = create_app("syspro", {})
     with SandboxServer(app) as server:
-        connection = Connection.objects.create(
+        connection = Connection(
             name="SYSPRO (bench)",
             system="syspro",
             base_url=server.url,
             settings={"company_id": "EDU1", "operator": "ADMIN"},
-            credentials={"operator_password": "demo", "company_password": "demo"},
+        )
+        connection_save(
+            connection=connection,
+            new_credentials={"operator_password": "demo", "company_password": "demo"},
         )
         client = PortalClient.objects.create(
             name="Bench shop", connection=connection, all_customers=True

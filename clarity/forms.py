@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from clarity.bundles import bundle_parse
+from clarity.services.bundles import TEMPLATE_DIR, bundle_parse
 from connectors.models import Connection
-
-TEMPLATE_DIR = Path(__file__).resolve().parent / "bundle_templates"
 
 
 def shipped_templates() -> list[tuple[str, str]]:

@@ -8,11 +8,11 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from clarity.models import SyncRun
-from clarity.sync.pipeline import RunDeferred, flow_run_execute
+from clarity.models import Flow, SyncRun
+from clarity.services.flows import flow_pause, flow_schedule_fire
+from clarity.services.sweeper import sweep
+from clarity.sync.pipeline import FlowPaused, RunDeferred, flow_run_execute
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
-from clarity.sync.schedules import flow_schedule_fire
-from clarity.sync.sweeper import sweep
 from clarity.webhooks.services import webhook_events_process
 
 
@@ -34,10 +34,14 @@ def run_flow(run_id: int) -> str:
 def _run_flow(run_id: int) -> str:
     try:
         return flow_run_execute(run_id=run_id).status
+    except FlowPaused as paused:
+        # The run failed with the reason; the flow stops until a person reconnects it.
+        flow_pause(flow=Flow.objects.get(pk=paused.flow_id), reason=paused.reason)
+        return f"paused: {paused.reason}"
     except RunDeferred as deferred:
         # Reschedule instead of sleeping in the worker (a 429's Retry-After, a busy flow).
         # PostgreSQL keeps until when the run waits: should Redis lose the job, the
-        # sweeper enqueues it again then, not before (clarity/sync/sweeper.py).
+        # sweeper enqueues it again then, not before (clarity/services/sweeper.py).
         seconds = max(1.0, deferred.seconds)
         not_before = timezone.now() + timedelta(seconds=seconds)
         SyncRun.objects.filter(Q(not_before__isnull=True) | Q(not_before__lt=not_before),

@@ -18,8 +18,8 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from clarity.models import IntegrationPair
+from clarity.services.sweeper import sweep
 from clarity.sync.queues import get_queue, queue_names
-from clarity.sync.sweeper import sweep
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from clarity.models import Flow, SyncRun, Trigger
-from clarity.services.runs import flow_cursor_set, flow_run_enqueue
-from clarity.sync.schedules import flow_schedule_register
+from clarity.services.flows import flow_create, flow_cursor_set, flow_update
+from clarity.services.runs import flow_run_enqueue
+from clarity.sync.schedules import schedule_wanted
 
 RECENT_RUNS = 10
 
@@ -69,6 +70,7 @@ class FlowAdmin(admin.ModelAdmin):
                     "source_of_truth",
                     "business_key_field",
                     "batch_size",
+                    ("read_mode", "change_field"),
                 )
             },
         ),
@@ -108,16 +110,18 @@ class FlowAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def save_model(self, request: HttpRequest, obj: Flow, form: Any, change: bool) -> None:
-        """Re-enabling clears the pause; the schedule is (re)registered once the save commits."""
-        if obj.enabled and "enabled" in form.changed_data:
-            obj.paused_reason = ""
-        super().save_model(request, obj, form, change)
-        transaction.on_commit(lambda: self._register_schedule(request, obj))
+        """Through the flow services: audited, re-enabling un-pauses, the schedule follows."""
+        if change:
+            data = {name: form.cleaned_data[name] for name in form.changed_data}
+            flow = flow_update(flow=obj, data=data, user=request.user)
+        else:
+            flow = flow_create(data=dict(form.cleaned_data), user=request.user)
+            obj.pk = flow.pk
+        transaction.on_commit(lambda: self._warn_unless_scheduled(request, flow))
 
-    def _register_schedule(self, request: HttpRequest, flow: Flow) -> None:
-        try:
-            flow_schedule_register(flow=flow)
-        except redis.exceptions.RedisError:
+    def _warn_unless_scheduled(self, request: HttpRequest, flow: Flow) -> None:
+        # Runs after the services' own on-commit step that registered the schedule.
+        if schedule_wanted(flow) and not flow.schedule_job_id:
             self.message_user(
                 request,
                 "Saved, but the job queue (Redis) is unreachable, so the schedule is not "

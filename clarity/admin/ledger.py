@@ -37,7 +37,6 @@ from clarity.admin.payloads import (
     pretty_start,
 )
 from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord
-from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
 from clarity.pagination import EstimatedCountPaginator
 from clarity.selectors.ledger import (
     flow_labels,
@@ -45,10 +44,18 @@ from clarity.selectors.ledger import (
     ledger_search,
     lookup_missing_parts,
 )
-from clarity.services.ledger import ledger_records_assign, ledger_records_resolve
-from clarity.services.runs import (
+from clarity.services.ledger import (
+    ASSIGN,
+    EDIT_AND_RETRY,
+    IGNORE,
+    RESOLVE,
+    RETRY,
+    Counts,
+    LedgerAction,
     ledger_record_edit_and_retry,
+    ledger_records_assign,
     ledger_records_ignore,
+    ledger_records_resolve,
     ledger_records_retry,
     ledger_records_retry_code,
 )
@@ -348,7 +355,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
         record = self.get_object(request, object_id)
         status = record.status if record is not None else None
         extra: dict[str, Any] = {}
-        if status in RETRYABLE and self.has_retry_permission(request):
+        if status and EDIT_AND_RETRY.applies_to(status) and self.has_retry_permission(request):
             extra["payload_form"] = PayloadForm(record=record)
         if (
             status == RecordStatus.FAILED
@@ -356,7 +363,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
             and self.has_retry_permission(request)
         ):
             extra["retry_scopes"] = _retry_scopes(record)
-        if status in NEEDS_ACTION and self.has_resolve_permission(request):
+        if status and ASSIGN.applies_to(status) and self.has_resolve_permission(request):
             extra["assign_form"] = AssignForm(
                 initial={"assigned_to": record.assigned_to_id, "tags": record.tags}
             )
@@ -438,17 +445,14 @@ class SyncRecordAdmin(admin.ModelAdmin):
         form = AssignForm(request.POST)
         if not form.is_valid():
             self.message_user(request, f"Not changed: {form.errors.as_text()}", messages.ERROR)
-        elif ledger_records_assign(
-            records=SyncRecord.objects.filter(pk=record.pk),
-            assignee=form.cleaned_data["assigned_to"],
-            tags=form.cleaned_data["tags"],
-            user=request.user,
-        ):
-            self.message_user(request, "Assignment and tags saved.", messages.SUCCESS)
         else:
-            self.message_user(
-                request, "Only failed records can be assigned or tagged.", messages.WARNING
+            counts = ledger_records_assign(
+                records=SyncRecord.objects.filter(pk=record.pk),
+                assignee=form.cleaned_data["assigned_to"],
+                tags=form.cleaned_data["tags"],
+                user=request.user,
             )
+            self._report(request, ASSIGN, counts, "Assignment and tags saved.")
         return self._back_to(record)
 
     def retry_code_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -593,30 +597,22 @@ class SyncRecordAdmin(admin.ModelAdmin):
     )
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
-            count = ledger_records_resolve(
+            counts = ledger_records_resolve(
                 records=queryset, user=request.user, note=request.POST.get("note", "")
             )
         except ValidationError as exc:
             self.message_user(request, exc.messages[0], messages.ERROR)
             return
-        self.message_user(request, f"{count} record(s) marked resolved.", messages.SUCCESS)
+        self._report(request, RESOLVE, counts, f"{counts.done} record(s) marked resolved.")
 
     @admin.action(description="Retry selected records", permissions=["retry"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
-            queued, refused = ledger_records_retry(records=queryset, user=request.user)
+            counts = ledger_records_retry(records=queryset, user=request.user)
         except ValidationError as exc:
             self.message_user(request, f"Nothing retried: {' '.join(exc.messages)}", messages.ERROR)
             return
-        if queued:
-            self.message_user(request, f"{queued} record(s) queued to be sent again.")
-        if refused:
-            self.message_user(
-                request,
-                f"{refused} record(s) refused: only failed, unknown or ignored records are sent "
-                "again; a succeeded one would be doubled in the target.",
-                messages.WARNING,
-            )
+        self._report(request, RETRY, counts, f"{counts.done} record(s) queued to be sent again.")
 
     @admin.action(
         description="Retry every failed record with the selected records' error code(s), "
@@ -657,20 +653,29 @@ class SyncRecordAdmin(admin.ModelAdmin):
     @admin.action(description="Ignore selected failed records (with note)", permissions=["resolve"])
     def ignore_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
-            count = ledger_records_ignore(
+            counts = ledger_records_ignore(
                 records=queryset, user=request.user, note=request.POST.get("note", "")
             )
         except ValidationError as exc:
             self.message_user(request, exc.messages[0], messages.ERROR)
             return
-        self.message_user(request, f"{count} record(s) ignored.", messages.SUCCESS)
+        self._report(request, IGNORE, counts, f"{counts.done} record(s) ignored.")
 
     @admin.action(description="Assign selected failed records to me", permissions=["resolve"])
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = ledger_records_assign(
+        counts = ledger_records_assign(
             records=queryset, assignee=request.user, tags=None, user=request.user
         )
-        self.message_user(request, f"{count} failed record(s) assigned to you.", messages.SUCCESS)
+        self._report(request, ASSIGN, counts, f"{counts.done} failed record(s) assigned to you.")
+
+    def _report(
+        self, request: HttpRequest, action: LedgerAction, counts: Counts, done: str
+    ) -> None:
+        """What a ledger action did, and which records it refused for their status, and why."""
+        if counts.done or not counts.refused:
+            self.message_user(request, done, messages.SUCCESS)
+        if counts.refused:
+            self.message_user(request, action.refused(counts.refused), messages.WARNING)
 
     class Media:
         css = {"all": ("clarity/ledger.css",)}

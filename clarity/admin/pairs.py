@@ -11,15 +11,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
 
-from clarity.bundles import (
+from clarity.forms import BundleImportForm
+from clarity.models import IntegrationPair
+from clarity.services.bundles import (
     bundle_export,
     bundle_import,
     bundle_import_permissions_missing,
     bundle_permissions_missing,
     bundle_preview,
 )
-from clarity.forms import BundleImportForm
-from clarity.models import IntegrationPair
 from connectors.models import Connection
 
 PENDING_BUNDLE = "pending_bundle"
@@ -121,7 +121,10 @@ class IntegrationPairAdmin(admin.ModelAdmin):
         connections = {role: Connection.objects.get(pk=pending[role]) for role in ("a", "b")}
         try:
             pair = bundle_import(
-                bundle=pending["bundle"], connections=connections, pair_name=pending["pair_name"]
+                bundle=pending["bundle"],
+                connections=connections,
+                pair_name=pending["pair_name"],
+                user=request.user,
             )
         except ValidationError as exc:
             self.message_user(

@@ -185,7 +185,10 @@ class RetryResultSerializer(serializers.Serializer):
 
 
 class ResolveResultSerializer(serializers.Serializer):
-    resolved = serializers.IntegerField(help_text="Failed records marked resolved.")
+    resolved = serializers.IntegerField(help_text="Failed or unknown records marked resolved.")
+    refused = serializers.IntegerField(
+        help_text="Records left as they were: not found, or in a status that cannot be resolved."
+    )
 
 
 class DetailSerializer(serializers.Serializer):

@@ -22,16 +22,18 @@ from clarity.api import serializers as s
 from clarity.api.pagination import NewestFirstPagination
 from clarity.api.permissions import RolePermissions
 from clarity.models import Flow, IntegrationPair, SyncRecord, SyncRun, Trigger
-from clarity.models.ledger import RETRYABLE
 from clarity.selectors.health import HEALTH_PERMISSIONS, pair_health, workers_alive
 from clarity.selectors.ledger import ledger_records_filter
 from clarity.selectors.runs import sync_runs_filter
-from clarity.services.ledger import ledger_records_resolve
-from clarity.services.runs import (
-    flow_run_enqueue,
+from clarity.services.ledger import (
+    RESOLVE,
+    RETRY,
+    Counts,
+    ledger_records_resolve,
     ledger_records_retry,
     ledger_records_retry_code,
 )
+from clarity.services.runs import flow_run_enqueue
 
 CONFLICT = OpenApiResponse(s.DetailSerializer, description="Refused in the record's state.")
 
@@ -165,11 +167,8 @@ class RecordViewSet(ReadOnlyViewSet):
     def retry(self, request: Request, pk: str) -> Response:
         """Send one record again with the current mapping; a succeeded one is refused."""
         record = self.get_object()
-        if record.status not in RETRYABLE:
-            raise Conflict(
-                f"This record is {record.get_status_display().lower()}; only failed, unknown or "
-                "ignored records can be retried, so nothing is sent to the target twice."
-            )
+        if not RETRY.applies_to(record.status):
+            raise Conflict(RETRY.refusal(record.status) + " Nothing is sent to the target twice.")
         _retry(SyncRecord.objects.filter(pk=record.pk), request)
         record.refresh_from_db()
         return Response(s.RecordSerializer(record).data, status=status.HTTP_202_ACCEPTED)
@@ -210,15 +209,13 @@ class RecordViewSet(ReadOnlyViewSet):
     @extend_schema(request=s.NoteSerializer, responses={200: s.RecordSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str) -> Response:
-        """Mark a failed record resolved by a person, saying why."""
+        """Mark a failed or unknown record resolved by a person, saying why."""
         record = self.get_object()
         note = _valid(s.NoteSerializer, request)["note"]
-        if not _resolve(SyncRecord.objects.filter(pk=record.pk), request, note):
-            raise Conflict(
-                f"This record is {record.get_status_display().lower()}; only failed records "
-                "can be resolved."
-            )
+        counts = _resolve(SyncRecord.objects.filter(pk=record.pk), request, note)
         record.refresh_from_db()
+        if not counts.done:
+            raise Conflict(RESOLVE.refusal(record.status))
         return Response(s.RecordSerializer(record).data)
 
     @extend_schema(
@@ -228,10 +225,12 @@ class RecordViewSet(ReadOnlyViewSet):
     )
     @action(detail=False, methods=["post"], url_path="resolve")
     def resolve_many(self, request: Request) -> Response:
-        """Mark up to 1,000 failed records resolved with one note; others are left alone."""
+        """Mark up to 1,000 failed or unknown records resolved with one note; others are left
+        alone and counted."""
         data = _valid(s.BulkResolveSerializer, request)
-        resolved = _resolve(SyncRecord.objects.filter(pk__in=data["ids"]), request, data["note"])
-        return Response(s.ResolveResultSerializer({"resolved": resolved}).data)
+        counts = _resolve(SyncRecord.objects.filter(pk__in=data["ids"]), request, data["note"])
+        body = {"resolved": counts.done, "refused": len(set(data["ids"])) - counts.done}
+        return Response(s.ResolveResultSerializer(body).data)
 
 
 def _renamed(filters: dict[str, Any]) -> dict[str, Any]:
@@ -245,14 +244,14 @@ def _valid(serializer_class: type[s.serializers.Serializer], request: Request) -
     return serializer.validated_data
 
 
-def _retry(records: QuerySet[SyncRecord], request: Request) -> tuple[int, int]:
+def _retry(records: QuerySet[SyncRecord], request: Request) -> Counts:
     try:
         return ledger_records_retry(records=records, user=request.user)
     except ValidationError as exc:  # e.g. the record's flow is disabled
         raise refused(exc) from exc
 
 
-def _resolve(records: QuerySet[SyncRecord], request: Request, note: str) -> int:
+def _resolve(records: QuerySet[SyncRecord], request: Request, note: str) -> Counts:
     try:
         return ledger_records_resolve(records=records, user=request.user, note=note)
     except ValidationError as exc:

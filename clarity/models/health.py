@@ -11,7 +11,7 @@ class LedgerHourlyCount(models.Model):
 
     Counting a week of a million-row ledger on every page view costs hundreds
     of milliseconds; these few rows per flow and hour, bumped in the same
-    transaction that saves a batch's outcomes (clarity/services/health.py),
+    transaction that saves a batch's outcomes (clarity/sync/hourly.py),
     answer in a couple. They count events: a record that failed and later
     succeeded counts once in each hour.
     """

@@ -28,7 +28,7 @@ from clarity.models import (
     SyncRun,
 )
 from clarity.models.ledger import COUNTED
-from clarity.services.health import hour_of
+from clarity.sync.hourly import hour_of
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError

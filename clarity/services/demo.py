@@ -11,13 +11,12 @@ import requests
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
-from clarity.bundles import bundle_import
-from clarity.forms import TEMPLATE_DIR
 from clarity.models import Flow, IntegrationPair, SyncRun, Trigger
+from clarity.services.bundles import TEMPLATE_DIR, bundle_import
 from clarity.services.runs import flow_run_enqueue
 from connectors.models import Connection, Environment, System
 from connectors.sandbox.registry import sandbox_ports
-from connectors.services import xero_connect_finish, xero_connect_start
+from connectors.services import connection_save, xero_connect_finish, xero_connect_start
 
 
 @dataclass(frozen=True)
@@ -50,16 +49,18 @@ def _users() -> None:
 
 
 def _connection(system: str, name: str, credentials: dict[str, str], settings: dict) -> Connection:
-    connection, _ = Connection.objects.get_or_create(
-        name=name,
-        defaults={
-            "system": system,
-            "environment": Environment.SANDBOX,
-            "base_url": f"http://127.0.0.1:{sandbox_ports()[system]}",
-            "settings": settings,
-            "credentials": credentials,
-        },
-    )
+    """The demo's connection to a sandbox, created (secrets bound to it) through the connection
+    service like any other; one already there is left as it is."""
+    connection = Connection.objects.filter(name=name).first()
+    if connection is None:
+        connection = Connection(
+            name=name,
+            system=system,
+            environment=Environment.SANDBOX,
+            base_url=f"http://127.0.0.1:{sandbox_ports()[system]}",
+            settings=settings,
+        )
+        connection_save(connection=connection, new_credentials=credentials)
     return connection
 
 

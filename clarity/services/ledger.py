@@ -1,6 +1,15 @@
-"""Changes finance users make to ledger records."""
+"""Every change a person makes to ledger records: retry, edit and retry, ignore, resolve, assign.
+
+Each action accepts the statuses its ``LedgerAction`` names (built from the
+ledger's status groups in clarity/models/ledger.py), refuses the others with a
+sentence a finance user can act on, and writes one audit row per record it
+changed, in the same transaction.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from django.core.exceptions import ValidationError
@@ -8,30 +17,207 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from clarity.models import AuditEvent, RecordStatus, SyncRecord
-from clarity.models.ledger import NEEDS_ACTION
+from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord, Trigger
+from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
+from clarity.services.runs import flow_run_enqueue
+
+# How the pipeline's message of a record that may have been sent begins.
+MAYBE_SENT_MESSAGE = "Sent, but the answer never came back"
+
+
+@dataclass(frozen=True)
+class LedgerAction:
+    """One thing a person does to ledger records, and the statuses it applies to."""
+
+    audit: str  # the AuditEvent action it writes
+    done: str  # "retried": how a sentence says it was done
+    accepts: tuple[RecordStatus, ...]
+
+    def applies_to(self, status: str) -> bool:
+        return status in self.accepts
+
+    def refusal(self, status: str) -> str:
+        """Why one record is refused, e.g. "This record is succeeded; only failed … records"."""
+        return f"This record is {status}; {self._only}."
+
+    def refused(self, count: int) -> str:
+        """Why ``count`` records of a selection were left as they are."""
+        return f"{count} record(s) refused: {self._only}."
+
+    @property
+    def _only(self) -> str:
+        names = [str(status) for status in self.accepts]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        return f"only {listed} records can be {self.done}"
+
+
+# Sending again a record that succeeded could double it in the target: only what
+# failed, may have failed (unknown) or was ignored and thought better of is retried.
+RETRY = LedgerAction("retry", "retried", RETRYABLE)
+EDIT_AND_RETRY = LedgerAction("edit_payload", "edited and retried", RETRYABLE)
+# Ignoring, resolving and assigning are decisions about records waiting for a person.
+IGNORE = LedgerAction("ignore", "ignored", NEEDS_ACTION)
+RESOLVE = LedgerAction("resolve", "resolved", NEEDS_ACTION)
+ASSIGN = LedgerAction("assign", "assigned", NEEDS_ACTION)
+
+
+class Counts(NamedTuple):
+    """What a bulk action did: records changed, and records refused for their status."""
+
+    done: int
+    refused: int
+
+
+def _lock(records: QuerySet[SyncRecord], action: LedgerAction) -> tuple[list[SyncRecord], int]:
+    """Lock the selected ledger rows; returns those the action accepts and how many it refuses.
+
+    Only the ledger rows are locked: the caller's queryset may join flows or (nullable) users.
+    """
+    rows = list(records.select_related("assigned_to").select_for_update(of=("self",)))
+    accepted = [r for r in rows if action.applies_to(r.status)]
+    return accepted, len(rows) - len(accepted)
+
+
+def may_have_been_sent(record: SyncRecord) -> bool:
+    """Whether the record's last send may have reached the target: its answer never came
+    back (unknown, or ignored while unknown)."""
+    return record.status == RecordStatus.UNKNOWN or (
+        record.status == RecordStatus.IGNORED and record.message.startswith(MAYBE_SENT_MESSAGE)
+    )
+
+
+@transaction.atomic
+def ledger_records_retry(*, records: QuerySet[SyncRecord], user: AbstractBaseUser | None) -> Counts:
+    """Send records again with the current mapping; returns (queued, refused)."""
+    retry, refused = _lock(records, RETRY)
+    now = timezone.now()
+    # A record that may already be in the target stays unknown (unclaimed): the retry run
+    # looks it up first (settle_and_resend) and sends it only if it is not there. Only a
+    # record known not delivered is pending, sent as never sent.
+    maybe_sent = {r.pk for r in retry if may_have_been_sent(r)}
+    for status, pks in (
+        (RecordStatus.UNKNOWN, maybe_sent),
+        (RecordStatus.PENDING, {r.pk for r in retry} - maybe_sent),
+    ):
+        SyncRecord.objects.filter(pk__in=pks).update(
+            status=status,
+            next_retry_at=None,
+            claimed_by="",
+            claimed_until=None,
+            updated_at=now,
+        )
+    for flow in Flow.objects.filter(pk__in={r.flow_id for r in retry}):
+        flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(user=user, action=RETRY.audit, flow_id=r.flow_id, record=r) for r in retry
+    )
+    return Counts(len(retry), refused)
+
+
+def ledger_records_retry_code(
+    *,
+    flow: Flow | None,
+    error_code: str,
+    user: AbstractBaseUser | None,
+    pair: IntegrationPair | None = None,
+) -> Counts:
+    """Retry every failed record with one error code: in one flow, every flow of a pair, or all.
+
+    A code usually names one flow's fault (its lookup, its target's rule); a
+    lookup table shared by a pair's flows fails them all with the same code.
+    """
+    records = SyncRecord.objects.filter(status=RecordStatus.FAILED, error_code=error_code)
+    if flow is not None:
+        records = records.filter(flow=flow)
+    if pair is not None:
+        records = records.filter(pair=pair)
+    return ledger_records_retry(records=records, user=user)
+
+
+@transaction.atomic
+def ledger_record_edit_and_retry(
+    *, record: SyncRecord, payload: dict, user: AbstractBaseUser
+) -> SyncRecord:
+    """Correct what is sent to the target for one record, without touching the source system."""
+    if not isinstance(payload, dict):
+        raise ValidationError("The corrected record must be a JSON object.")
+    record = SyncRecord.objects.select_for_update().get(pk=record.pk)
+    if not EDIT_AND_RETRY.applies_to(record.status):
+        raise ValidationError(EDIT_AND_RETRY.refusal(record.status))
+    if may_have_been_sent(record):
+        raise ValidationError(
+            "This record may already be in the target: the answer to its send never came "
+            "back. Retry it without editing first, so it is looked up in the target; edit it "
+            "only if it then fails."
+        )
+    AuditEvent.objects.create(
+        user=user,
+        action=EDIT_AND_RETRY.audit,
+        flow_id=record.flow_id,
+        record=record,
+        detail={"before": record.payload_override or record.transformed_payload, "after": payload},
+    )
+    record.payload_override = payload
+    record.save(update_fields=["payload_override", "updated_at"])
+    ledger_records_retry(records=SyncRecord.objects.filter(pk=record.pk), user=user)
+    record.refresh_from_db()
+    return record
+
+
+def _note(note: str, action: LedgerAction) -> str:
+    note = note.strip()
+    if not note:
+        raise ValidationError(f"Say why these records are {action.done}: the note is required.")
+    return note
+
+
+def _close(
+    *, records: QuerySet[SyncRecord], user: AbstractBaseUser, note: str, action: LedgerAction
+) -> Counts:
+    """Ignore or resolve: a person closes records with a reason; they are not retried."""
+    status = RecordStatus.IGNORED if action is IGNORE else RecordStatus.RESOLVED
+    note = _note(note, action)
+    rows, refused = _lock(records, action)
+    now = timezone.now()
+    SyncRecord.objects.filter(pk__in=[r.pk for r in rows]).update(
+        status=status,
+        resolved_by=user,
+        resolved_at=now,
+        resolution_note=note,
+        next_retry_at=None,
+        updated_at=now,
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            user=user,
+            action=action.audit,
+            flow_id=r.flow_id,
+            record=r,
+            detail={"note": note, "before": {"status": r.status}},
+        )
+        for r in rows
+    )
+    return Counts(len(rows), refused)
+
+
+@transaction.atomic
+def ledger_records_ignore(
+    *, records: QuerySet[SyncRecord], user: AbstractBaseUser, note: str
+) -> Counts:
+    """Stop retrying records a person decided not to sync, saying why."""
+    return _close(records=records, user=user, note=note, action=IGNORE)
 
 
 @transaction.atomic
 def ledger_records_resolve(
     *, records: QuerySet[SyncRecord], user: AbstractBaseUser, note: str
-) -> int:
-    """Mark failed records resolved by a person, with the reason they give.
+) -> Counts:
+    """Mark records resolved by a person (fixed by hand in the target, say), with the reason.
 
-    Only failed records change; succeeded or skipped ones have nothing to
-    resolve. Returns how many were resolved.
+    Only records waiting for a person change; a succeeded or skipped one has
+    nothing to resolve.
     """
-    note = note.strip()
-    if not note:
-        raise ValidationError("Say why these records are resolved: the note is required.")
-    return records.filter(status=RecordStatus.FAILED).update(
-        status=RecordStatus.RESOLVED,
-        resolved_by=user,
-        resolved_at=timezone.now(),
-        resolution_note=note,
-        next_retry_at=None,
-        updated_at=timezone.now(),
-    )
+    return _close(records=records, user=user, note=note, action=RESOLVE)
 
 
 def ledger_tags_normalise(text: str) -> str:
@@ -47,17 +233,10 @@ def ledger_records_assign(
     assignee: AbstractUser | None,
     tags: str | None,
     user: AbstractBaseUser,
-) -> int:
-    """Give failed records to a person (None: to nobody) and, unless ``tags`` is None, tag them.
-
-    Only records waiting for a person (failed, unknown) are assigned: a record
-    that succeeded has no work left. Audited with the previous values.
-    """
-    rows = list(
-        records.filter(status__in=NEEDS_ACTION)
-        .select_related("assigned_to")
-        .select_for_update(of=("self",))
-    )
+) -> Counts:
+    """Give records waiting for a person to someone (None: to nobody) and, unless ``tags``
+    is None, tag them. Audited with the previous values."""
+    rows, refused = _lock(records, ASSIGN)
     changes: dict[str, object] = {"assigned_to": assignee}
     if tags is not None:
         changes["tags"] = ledger_tags_normalise(tags)
@@ -70,7 +249,7 @@ def ledger_records_assign(
     AuditEvent.objects.bulk_create(
         AuditEvent(
             user=user,
-            action="assign",
+            action=ASSIGN.audit,
             flow_id=r.flow_id,
             record=r,
             detail={
@@ -83,4 +262,4 @@ def ledger_records_assign(
         )
         for r in rows
     )
-    return len(rows)
+    return Counts(len(rows), refused)

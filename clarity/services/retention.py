@@ -1,4 +1,6 @@
-"""Keeping the ledger to a size: pruning old successes per pair, capping huge payloads.
+"""Keeping the ledger to a size: pruning old successes per pair.
+
+Capping huge payloads happens as each row is saved (clarity/sync/payloads.py).
 
 Pruning walks the primary key in ranges of ``batch_size`` and deletes each range
 in its own short transaction: row locks on at most one batch at a time, never a
@@ -9,12 +11,10 @@ does every row of a pair whose retention is blank (the default: forever).
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -22,9 +22,6 @@ from clarity.models import AuditEvent, IntegrationPair, SyncRecord
 from clarity.models.ledger import PRUNABLE
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PAYLOAD_CAP_BYTES = 64 * 1024
-PREVIEW_BYTES = 1024
 
 
 def ledger_prune(*, now: datetime | None = None, batch_size: int = 5000) -> int:
@@ -104,64 +101,3 @@ def _first_pk_from(start: int | None) -> int | None:
     if start is not None:
         rows = rows.filter(pk__gte=start)
     return rows.values_list("pk", flat=True).first()
-
-
-def payload_cap_bytes() -> int:
-    return int(getattr(settings, "CLARITY_PAYLOAD_CAP_BYTES", DEFAULT_PAYLOAD_CAP_BYTES))
-
-
-def payload_capped(value: Any, limit_bytes: int | None = None) -> Any:
-    """The value itself when its JSON fits in ``limit_bytes``; otherwise a small note.
-
-    The note says it was capped and how big the original was, with the start
-    of its JSON as a preview, e.g.::
-
-        {"_truncated": True,
-         "note": "Payload too large to keep: original was 812 KB; capped at 64 KB.",
-         "preview": "{\\"Invoices\\": [{\\"InvoiceID\\": ..."}
-    """
-    limit = payload_cap_bytes() if limit_bytes is None else limit_bytes
-    if value is None:
-        return None
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    size = len(text.encode())
-    if size <= limit:
-        return value
-    preview_bytes = max(0, min(PREVIEW_BYTES, limit // 2))
-    preview = text.encode()[:preview_bytes].decode(errors="ignore")
-    return {
-        "_truncated": True,
-        "note": (
-            f"Payload too large to keep: original was {_kb(size)} KB; capped at {_kb(limit)} KB."
-        ),
-        "preview": preview + "…",
-    }
-
-
-def is_capped(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("_truncated") is True
-
-
-def record_payloads_cap(row: SyncRecord, limit_bytes: int | None = None) -> list[str]:
-    """Cap a ledger row's payloads before saving it; returns the fields it changed.
-
-    The target's answer is only kept for reading, so it is always capped. The
-    source and transformed records are what a retry sends again, so they are
-    capped only once the row needs no retry (succeeded or skipped).
-    """
-    fields = ["target_response"]
-    if row.status in PRUNABLE:
-        fields += ["source_payload", "transformed_payload"]
-    changed = []
-    for field in fields:
-        value = getattr(row, field)
-        capped = payload_capped(value, limit_bytes)
-        if capped is not value:
-            setattr(row, field, capped)
-            changed.append(field)
-    return changed
-
-
-def _kb(size: int) -> str:
-    kb = size / 1024
-    return f"{kb:,.0f}" if kb >= 10 else f"{kb:,.1f}".rstrip("0").rstrip(".")

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from clarity.models import ErrorKind, RecordStatus, SyncRecord
 from clarity.models.ledger import NEEDS_ACTION
-from clarity.services.health import ledger_outcomes_count
-from clarity.services.retention import record_payloads_cap
 from clarity.sync import bulk, storable
+from clarity.sync.hourly import ledger_outcomes_count
+from clarity.sync.payloads import record_payloads_cap
 from mappings.engine import ProblemKind
 
 MAX_ATTEMPTS = 6

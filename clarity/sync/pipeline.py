@@ -61,7 +61,17 @@ class RunDeferred(Exception):
 
 
 class FlowPaused(Exception):
-    """A refused login: the flow stops until a person reconnects it."""
+    """A refused login: the flow stops until a person reconnects it.
+
+    The run fails with the reason and the exception goes on to the caller, which
+    pauses the flow through the flow services (``flow_pause``, clarity.jobs):
+    the sync core records runs and records, the services change flows.
+    """
+
+    def __init__(self, flow_id: int, reason: str) -> None:
+        super().__init__(reason)
+        self.flow_id = flow_id
+        self.reason = reason
 
 
 class LeaseLost(Exception):
@@ -200,6 +210,7 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
         raise RunDeferred(exc.retry_after, str(exc)) from exc
     except FlowPaused as exc:
         _fail_run(run, str(exc))
+        raise
     except ConnectorError as exc:
         _fail_run(run, f"{exc} Records read so far are in the ledger and will be retried.")
     except CompileError as exc:
@@ -285,19 +296,16 @@ def read_and_deliver(ctx: FlowContext) -> None:
                 _save_progress(ctx)
     except ConnectorError as exc:
         if exc.kind == ErrorKind.AUTH:
-            pause_flow(flow, exc)
+            raise FlowPaused(flow.pk, login_refused_reason(exc)) from exc
         raise
 
 
-def pause_flow(flow: Flow, exc: ConnectorError) -> None:
-    """One pause and one message instead of failing every record with the same login error."""
-    reason = (
+def login_refused_reason(exc: ConnectorError) -> str:
+    """Why a flow is paused: one pause and one message instead of failing every record."""
+    return (
         f"Paused because a login was refused: {exc} "
         "Reconnect the connection, then enable the flow again."
     )
-    reason = storable.escaped_text(reason)  # the far end's message may hold NUL
-    Flow.objects.filter(pk=flow.pk).update(enabled=False, paused_reason=reason)
-    raise FlowPaused(reason) from exc
 
 
 def ledger_first(
@@ -837,7 +845,7 @@ def _send(
         raise
     except ConnectorError as exc:
         if exc.kind == ErrorKind.AUTH:
-            pause_flow(flow, exc)
+            raise FlowPaused(flow.pk, login_refused_reason(exc)) from exc
         if not exc.outcome_unknown:
             return exc
         for row in batch:

@@ -170,7 +170,7 @@ def test_saving_a_flow_with_redis_down_still_saves_and_warns(consultant_client, 
     def unreachable(**kwargs):
         raise redis.exceptions.ConnectionError("Connection refused")
 
-    monkeypatch.setattr("clarity.admin.flows.flow_schedule_register", unreachable)
+    monkeypatch.setattr("clarity.services.flows.flow_schedule_register", unreachable)
     Flow.objects.filter(pk=flow.pk).update(enabled=False, paused_reason="login refused")
     data = {
         "pair": flow.pair_id,
@@ -183,12 +183,15 @@ def test_saving_a_flow_with_redis_down_still_saves_and_warns(consultant_client, 
         "source_of_truth": "source",
         "batch_size": 100,
         "trigger_manual": "on",
+        "trigger_schedule": "on",
+        "schedule_cron": "*/15 * * * *",
     }
     url = reverse("admin:clarity_flow_change", args=[flow.pk])
     response = consultant_client.post(url, data, follow=True)
     assert "the sweeper registers it" in messages_of(response)
     flow.refresh_from_db()
     assert (flow.name, flow.enabled, flow.paused_reason) == ("Renamed", True, "")
+    assert flow.schedule_job_id == ""  # the sweeper's schedules_ensure registers it later
 
 
 # -- runs --------------------------------------------------------------------------------
@@ -287,7 +290,7 @@ def test_a_failure_rate_is_never_zero_when_something_failed(outcomes, shown):
 
 
 def test_the_dashboard_shows_two_failures_in_500_as_a_rate(operator_client, flow):
-    from clarity.services.health import ledger_outcomes_count
+    from clarity.sync.hourly import ledger_outcomes_count
 
     ok = [RecordFactory(flow=flow) for _ in range(3)]
     failed = [RecordFactory(flow=flow, status=RecordStatus.FAILED) for _ in range(2)]
@@ -491,7 +494,9 @@ def test_a_bad_payload_edit_is_a_form_error_and_changes_nothing(
 def test_editing_a_succeeded_record_is_refused(finance_client, failures):
     edit = reverse("admin:clarity_syncrecord_edit_payload", args=[failures["ok"].pk])
     response = finance_client.post(edit, {"payload": "{}"})
-    assert "Only failed records" in " ".join(response.context["payload_form"].errors["payload"])
+    assert "only failed, unknown or ignored records can be edited" in " ".join(
+        response.context["payload_form"].errors["payload"]
+    )
     assert status_of(failures["ok"]) == RecordStatus.SUCCEEDED
 
 

@@ -17,10 +17,12 @@ from django.db import IntegrityError
 from django.urls import reverse
 from django.utils import timezone
 
-from clarity.jobs_maintenance import PRUNE_LOCK, check_alerts, maintenance_tick
+from clarity.jobs_maintenance import check_alerts
 from clarity.models import Alert, AlertKind, AlertRule, Flow, RecordStatus
 from clarity.services.alerts import alerts_check
-from clarity.sync.pipeline import FlowPaused, pause_flow
+from clarity.services.flows import flow_pause, flow_unpause
+from clarity.services.maintenance import PRUNE_LOCK, maintenance_tick
+from clarity.sync.pipeline import login_refused_reason
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError, ErrorKind
 from connectors.models import System
@@ -111,18 +113,16 @@ def test_a_refused_login_is_one_alert_per_paused_flow_resolved_when_enabled_agai
     rule_for(flow, AlertKind.AUTH_FAILURE)
     other = FlowFactory(pair=flow.pair, name="Invoices")
     refused = ConnectorError(ErrorKind.AUTH, "invalid_grant", "The refresh token was revoked.")
-    with pytest.raises(FlowPaused):
-        pause_flow(flow, refused)
+    flow_pause(flow=flow, reason=login_refused_reason(refused))
     assert alerts_check()["opened"] == 1
     assert alerts_check()["opened"] == 0
     assert len(mail.outbox) == 1
     assert "a login was refused: The refresh token was revoked." in mail.outbox[0].body
-    with pytest.raises(FlowPaused):
-        pause_flow(other, refused)
+    flow_pause(flow=other, reason=login_refused_reason(refused))
     assert alerts_check() == {"opened": 1, "resolved": 0, "open": 2}  # a second incident
 
-    # The flow admin clears the reason when the flow is enabled again.
-    Flow.objects.filter(pk=flow.pk).update(enabled=True, paused_reason="")
+    # Enabling the flow again (admin, bundle or API: the flow services) clears the reason.
+    flow_unpause(flow=flow, user=None)
     assert alerts_check() == {"opened": 0, "resolved": 1, "open": 1}
     assert alerts_check()["resolved"] == 0
     assert len(mail.outbox) == 3

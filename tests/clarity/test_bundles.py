@@ -8,9 +8,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from clarity.bundles import bundle_export, bundle_import, bundle_preview
 from clarity.forms import TEMPLATE_DIR
 from clarity.models import Flow, IntegrationPair
+from clarity.services.bundles import bundle_export, bundle_import, bundle_preview
 from mappings.models import LookupTable, Mapping
 from mappings.services import mapping_compile
 from tests.factories import ConnectionFactory

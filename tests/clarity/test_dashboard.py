@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from clarity.models import LedgerHourlyCount, RecordStatus, RunStatus
 from clarity.selectors.health import CHART_HOURS, pairs_health
-from clarity.services.health import hour_of, ledger_outcomes_count
+from clarity.sync.hourly import hour_of, ledger_outcomes_count
 from tests.factories import FlowFactory, RecordFactory, RunFactory, UserFactory
 
 DASHBOARD = reverse("admin:clarity_healthdashboard_changelist")

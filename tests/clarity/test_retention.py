@@ -13,12 +13,8 @@ from django.utils import timezone
 
 from clarity.jobs_maintenance import prune_ledger
 from clarity.models import AuditEvent, RecordStatus, SyncRecord
-from clarity.services.retention import (
-    is_capped,
-    ledger_prune,
-    payload_capped,
-    record_payloads_cap,
-)
+from clarity.services.retention import ledger_prune
+from clarity.sync.payloads import is_capped, payload_capped, record_payloads_cap
 from tests.factories import FlowFactory, PairFactory, RecordFactory
 
 ALL_STATUSES = [status for status, _ in RecordStatus.choices]

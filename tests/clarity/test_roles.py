@@ -105,7 +105,7 @@ def test_a_bundle_is_exported_only_by_a_role_that_may_view_all_it_holds(
 @pytest.mark.django_db
 def test_a_bundle_export_needs_every_view_permission_not_just_the_pairs(client):
     """Every kind of row a bundle carries counts: lacking only lookup entries refuses."""
-    from clarity.bundles import BUNDLE_MODELS
+    from clarity.services.bundles import BUNDLE_MODELS
     from tests.factories import UserFactory
 
     pair = FlowFactory().pair
@@ -137,7 +137,7 @@ def test_bundle_import_needs_write_permission_on_all_it_writes(operator_client):
 @pytest.mark.django_db
 def test_bundle_import_needs_delete_on_the_rows_it_replaces(client):
     """Applying a bundle deletes a mapping's old parts and a table's old entries."""
-    from clarity.bundles import BUNDLE_MODELS
+    from clarity.services.bundles import BUNDLE_MODELS
     from tests.factories import UserFactory
 
     user = UserFactory(username="writer")

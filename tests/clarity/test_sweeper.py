@@ -20,7 +20,7 @@ from clarity import jobs
 from clarity.models import Flow, RunStatus, SyncRun, Trigger
 from clarity.sync.locks import flow_lease_acquire
 from clarity.sync.queues import get_queue, pair_queue_name, run_jobs_pending
-from clarity.sync.sweeper import sweep
+from clarity.services.sweeper import sweep
 from connectors.configs import connector_for
 from connectors.models import Connection
 

@@ -14,15 +14,12 @@ from django.utils import timezone
 from redis import Redis
 
 from clarity.models import ErrorKind, Flow, RecordStatus, RunStatus, SyncRecord, SyncRun, Trigger
-from clarity.services.runs import (
-    flow_run_enqueue,
-    ledger_record_edit_and_retry,
-    ledger_records_retry_code,
-)
+from clarity.services.ledger import ledger_record_edit_and_retry, ledger_records_retry_code
+from clarity.services.runs import flow_run_enqueue
+from clarity.services.sweeper import sweep
 from clarity.sync import outcomes
 from clarity.sync.keys import idempotency_key
 from clarity.sync.pipeline import FlowContext, RunDeferred, flow_run_execute, ledger_first
-from clarity.sync.sweeper import sweep
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from clarity.models import Flow
-from clarity.sync.pipeline import FlowPaused, pause_flow
+from clarity.services.flows import flow_pause
+from clarity.sync.pipeline import login_refused_reason
 from connectors.errors import ConnectorError, ErrorKind
 from tests.connectors import recorder
 from tests.connectors.test_connection_check import check_url, pointed_at
@@ -39,8 +40,7 @@ def test_a_refused_login_with_nul_in_its_message_pauses_the_flow_readably():
     flow = FlowFactory()
     refused = ConnectorError(ErrorKind.AUTH, "invalid_grant", "Refused:\u0000 by the server.")
 
-    with pytest.raises(FlowPaused):
-        pause_flow(flow, refused)
+    flow_pause(flow=flow, reason=login_refused_reason(refused))
 
     flow = Flow.objects.get(pk=flow.pk)
     assert flow.enabled is False

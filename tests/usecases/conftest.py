@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.db.models import Count
 
-from clarity.bundles import bundle_import
 from clarity.forms import TEMPLATE_DIR
 from clarity.models import Flow, IntegrationPair, RunStatus, SyncRecord, SyncRun, Trigger
+from clarity.services.bundles import bundle_import
 from clarity.services.runs import flow_run_enqueue
 from connectors.configs import connector_for
 from connectors.models import Connection

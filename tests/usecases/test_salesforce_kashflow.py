@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from clarity.models import RecordStatus, SyncRecord
-from clarity.services.runs import ledger_records_retry_code
+from clarity.services.ledger import ledger_records_retry_code
 from mappings.models import LookupEntry, LookupTable
 from mappings.services import lookup_tables_touch
 from tests.usecases.sf_kf_fixtures import (

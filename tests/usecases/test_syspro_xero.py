@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from clarity.models import RecordStatus, SyncRecord
-from clarity.services.runs import ledger_records_retry
+from clarity.services.ledger import ledger_records_retry
 from clarity.sync.dependencies import dependency_hint
 from connectors.configs import connector_for
 from mappings.models import LookupEntry, LookupTable

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from clarity.jobs_maintenance import maintenance_tick
 from clarity.models import (
     ErrorKind,
     Flow,
@@ -29,6 +28,7 @@ from clarity.models import (
     WebhookStatus,
 )
 from clarity.models.ledger import IN_FLIGHT
+from clarity.services.maintenance import maintenance_tick
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.queues import (
     DEFAULT_QUEUE,

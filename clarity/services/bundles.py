@@ -13,6 +13,7 @@ transaction, validating everything, or changes nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -20,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from clarity.models import Flow, IntegrationPair
+from clarity.services.flows import flow_create, flow_update
 from connectors.models import Connection
 from mappings.bundles import (
     PART_MODELS,
@@ -36,6 +38,8 @@ from mappings.engine.jsonload import JSONInputError, loads_bounded
 from mappings.models import LookupEntry, LookupTable, Mapping
 
 FORMAT = "clarity-bundle/1"
+# The ready templates shipped with Clarity Connect, one bundle per pair of systems.
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "bundle_templates"
 FLOW_FIELDS = (
     "source_entity",
     "target_entity",
@@ -210,9 +214,16 @@ def bundle_preview(
 
 @transaction.atomic
 def bundle_import(
-    *, bundle: dict[str, Any], connections: dict[str, Connection], pair_name: str
+    *,
+    bundle: dict[str, Any],
+    connections: dict[str, Connection],
+    pair_name: str,
+    user: AbstractBaseUser | None = None,
 ) -> IntegrationPair:
-    """Apply a bundle: everything validated and saved, or nothing."""
+    """Apply a bundle: everything validated and saved, or nothing.
+
+    ``user`` is who imports it, for the flows' audit rows (None: the demo loader).
+    """
     _check_connections(bundle, connections)
     for table in bundle["lookup_tables"]:
         lookup_table_apply(table)
@@ -230,21 +241,25 @@ def bundle_import(
         mapping_name = data.get("mapping")
         if mapping_name and mapping_name not in mappings:
             mappings[mapping_name] = Mapping.objects.filter(name=mapping_name).first()
-        flow = Flow.objects.filter(pair=pair, name=data["name"]).first() or Flow(
-            pair=pair, name=data["name"]
-        )
-        for name in FLOW_FIELDS:
-            setattr(flow, name, data[name])
-        flow.source_connection = connections[data["source"]]
-        flow.target_connection = connections[data["target"]]
-        flow.mapping = mappings.get(mapping_name) if mapping_name else None
-        if mapping_name and flow.mapping is None:
+        mapping = mappings.get(mapping_name) if mapping_name else None
+        if mapping_name and mapping is None:
             raise ValidationError(
-                f"Flow '{flow.name}' uses mapping '{mapping_name}', which is missing."
+                f"Flow '{data['name']}' uses mapping '{mapping_name}', which is missing."
             )
+        values = {
+            **{name: data[name] for name in FLOW_FIELDS},
+            "source_connection": connections[data["source"]],
+            "target_connection": connections[data["target"]],
+            "mapping": mapping,
+        }
+        # Through the flow services, as in the admin: audited, a re-enabled flow un-paused,
+        # and every flow's schedule registered once the whole import commits.
+        flow = Flow.objects.filter(pair=pair, name=data["name"]).first()
         try:
-            flow.full_clean()
+            if flow is None:
+                flow_create(data={"pair": pair, "name": data["name"], **values}, user=user)
+            else:
+                flow_update(flow=flow, data=values, user=user)
         except ValidationError as exc:
-            raise ValidationError(f"Flow '{flow.name}': {'; '.join(exc.messages)}") from exc
-        flow.save()
+            raise ValidationError(f"Flow '{data['name']}': {'; '.join(exc.messages)}") from exc
     return pair
