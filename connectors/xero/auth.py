@@ -7,8 +7,6 @@ way back: it stores the tokens and the chosen organisation (tenant).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import requests
 from oauthlib.oauth2 import OAuth2Error
 from requests.auth import HTTPBasicAuth
@@ -30,6 +29,11 @@ AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
 REVOKE_URL = "https://identity.xero.com/connect/revocation"
 CONNECTIONS_URL = "https://api.xero.com/connections"
+# Xero's identity server signs its tokens RS256 with the keys it publishes here [P]
+# https://identity.xero.com/.well-known/openid-configuration ("jwks_uri").
+JWKS_URL = "https://identity.xero.com/.well-known/openid-configuration/jwks"
+ISSUER = "https://identity.xero.com"
+ACCESS_AUDIENCE = "https://identity.xero.com/resources"
 API_URL = "https://api.xero.com/api.xro/2.0"
 DEFAULT_SCOPES = (
     "offline_access openid profile email accounting.contacts accounting.invoices "
@@ -59,6 +63,7 @@ def xero_config(
             "token": f"{root}/connect/token",
             "revoke": f"{root}/connect/revocation",
             "connections": f"{root}/connections",
+            "jwks": f"{root}/.well-known/openid-configuration/jwks",
         }
         base_url = f"{root}/api.xro/2.0"
     else:
@@ -67,6 +72,7 @@ def xero_config(
             "token": TOKEN_URL,
             "revoke": REVOKE_URL,
             "connections": CONNECTIONS_URL,
+            "jwks": JWKS_URL,
         }
         base_url = API_URL
     return ConnectionConfig(
@@ -119,7 +125,8 @@ def exchange_code(
         raise oauth_failure(exc) from exc
     except requests.RequestException as exc:
         raise transient_identity_failure(exc) from exc
-    claims = _jwt_claims(token["access_token"])
+    keys = signing_keys(config)
+    claims = verified_claims(keys, token["access_token"], audience=ACCESS_AUDIENCE)
     connections_url = checked_url(config.auth_urls["connections"])
     identity = HttpClient(
         connections_url,
@@ -139,7 +146,11 @@ def exchange_code(
             "The Xero sign-in did not give access to the chosen organisation. "
             "Connect again and tick that organisation on Xero's consent page.",
         )
-    user = _jwt_claims(token["id_token"]).get("email") if token.get("id_token") else None
+    user = (
+        verified_claims(keys, token["id_token"], audience=config.secrets["client_id"]).get("email")
+        if token.get("id_token")
+        else None
+    )
     saved = tokens_from(
         token,
         extra={
@@ -188,7 +199,7 @@ def raise_for_server_error(response: requests.Response) -> requests.Response:
     if response.status_code >= 500 or response.status_code == 429:
         raise ConnectorError(
             ErrorKind.TRANSIENT,
-            "xero_identity_unavailable",
+            XeroErrorCode.IDENTITY_UNAVAILABLE,
             "Xero's sign-in service is not answering. It will be tried again.",
             status=response.status_code,
         )
@@ -216,7 +227,7 @@ def oauth_failure(exc: OAuth2Error) -> ConnectorError:
 def transient_identity_failure(exc: requests.RequestException) -> ConnectorError:
     return ConnectorError(
         ErrorKind.TRANSIENT,
-        "xero_identity_unavailable",
+        XeroErrorCode.IDENTITY_UNAVAILABLE,
         "Xero's sign-in service could not be reached. It will be tried again.",
         raw=type(exc).__name__,
     )
@@ -232,13 +243,42 @@ def tokens_from(token: Mapping[str, Any], *, extra: Mapping[str, Any]) -> Tokens
     )
 
 
-def _jwt_claims(jwt: str) -> dict[str, Any]:
-    """Read (not verify) a JWT's claims; it came straight from Xero's token endpoint."""
+def signing_keys(config: ConnectionConfig) -> jwt.PyJWKSet:
+    """The keys Xero's identity server signs tokens with, from its JWKS (no redirects)."""
+    url = checked_url(config.auth_urls.get("jwks", JWKS_URL))
     try:
-        payload = jwt.split(".")[1]
-        claims: dict[str, Any] = json.loads(
-            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        response = requests.get(url, timeout=30, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise transient_identity_failure(exc) from exc
+    raise_for_server_error(response)
+    try:
+        return jwt.PyJWKSet.from_dict(response.json())
+    except (ValueError, jwt.PyJWKSetError) as exc:
+        raise ConnectorError(
+            ErrorKind.TRANSIENT,
+            XeroErrorCode.IDENTITY_UNAVAILABLE,
+            "Xero's sign-in service did not publish its signing keys. It will be tried again.",
+            status=response.status_code,
+        ) from exc
+
+
+def verified_claims(keys: jwt.PyJWKSet, token: str, *, audience: str) -> dict[str, Any]:
+    """A token's claims once its RS256 signature, issuer, audience and expiry check out.
+
+    The connector acts on them (which consent's organisations to connect, who connected),
+    so it believes them only when Xero's published key signed them — never unverified."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = next(k for k in keys.keys if k.key_id == kid)
+        claims: dict[str, Any] = jwt.decode(
+            token, key.key, algorithms=["RS256"], audience=audience, issuer=ISSUER
         )
-    except (IndexError, ValueError):
-        return {}
+    except (StopIteration, jwt.PyJWTError) as exc:
+        raise ConnectorError(
+            ErrorKind.AUTH,
+            XeroErrorCode.SIGN_IN_REJECTED,
+            "Xero's answer to the sign-in could not be verified (its token is not signed by "
+            "Xero's published key, or is for another app or expired). Connect to Xero again.",
+            raw=type(exc).__name__,
+        ) from exc
     return claims

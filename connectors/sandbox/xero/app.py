@@ -2,12 +2,13 @@
 
 Paths on the one loopback server stand in for Xero's three hosts:
 
-=====================================  ==========================================
-``/identity/connect/authorize``        login.xero.com (auto-consents, redirects)
-``/connect/token``, ``/connect/revocation``  identity.xero.com
-``/connections``                       api.xero.com/connections
-``/api.xro/2.0/...``                   api.xero.com/api.xro/2.0
-=====================================  ==========================================
+=============================================  =================================
+``/identity/connect/authorize``                login.xero.com (auto-consents)
+``/connect/token``, ``/connect/revocation``    identity.xero.com
+``/.well-known/openid-configuration[/jwks]``   identity.xero.com (RS256 keys)
+``/connections``                               api.xero.com/connections
+``/api.xro/2.0/...``                           api.xero.com/api.xro/2.0
+=============================================  =================================
 
 Behaviour follows ``systems/xero.md``. Where that file marks a fact as an
 assumption [A] it says so beside the code: the wording of some validation
@@ -33,7 +34,6 @@ Control routes beyond the common ones: ``POST /_sandbox/webhooks`` {"url",
 from __future__ import annotations
 
 import hashlib
-import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,9 +49,11 @@ from connectors.sandbox.core import (
     text_response,
 )
 from connectors.sandbox.xero.auth import (
+    JWKS_PATH,
     SCOPES,
     AccessToken,
     RefreshToken,
+    SigningKey,
     XeroAuth,
 )
 from connectors.sandbox.xero.events import WebhookSender
@@ -98,7 +100,7 @@ class XeroSandbox(XeroAuth):
         self.refresh_grace = float(options.get("refresh_grace", 1800))
         self.idempotency_ttl = float(options.get("idempotency_ttl", 360))
         self.max_body = int(options.get("max_body", MAX_BODY))
-        self._signing_key = secrets.token_bytes(32)
+        self._signing_key = SigningKey()
         self.webhooks = WebhookSender(
             url=options.get("webhook_url"),
             key=options.get("webhook_key", ""),
@@ -125,6 +127,8 @@ class XeroSandbox(XeroAuth):
         self.route("GET", "/identity/connect/authorize", self.authorize)
         self.route("POST", "/connect/token", self.token)
         self.route("POST", "/connect/revocation", self.revoke)
+        self.route("GET", "/.well-known/openid-configuration", self.discovery)
+        self.route("GET", JWKS_PATH, self.jwks)
         self.route("GET", "/connections", self.list_connections)
         self.route("DELETE", "/connections/{id}", self.delete_connection)
         self.route("GET", "/_sandbox/webhooks", lambda r: json_response(self.webhooks.status()))

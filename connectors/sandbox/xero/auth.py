@@ -1,13 +1,20 @@
 """The Xero sandbox's identity service (OAuth 2.0): consents (grants), authorization
 codes, refresh and access tokens and their lifetimes, the scopes that grant each
 entity, and the connections (tenants) a consent reaches.
+
+Tokens are JWTs signed RS256 with a key published at the OpenID discovery document's
+``jwks_uri``, as Xero's identity server does: [P] https://identity.xero.com/.well-known/
+openid-configuration (``jwks_uri`` .../jwks, ``id_token_signing_alg_values_supported``
+RS256); [O] XeroAPI/xero-node ``XeroClient`` validates id tokens against that JWKS.
+The client authenticates at the token and revocation endpoints with HTTP Basic or with
+``client_id``/``client_secret`` in the form body (RFC 6749 §2.3.1): [O] XeroAPI/xero-python
+``api_client/oauth2.py`` ``TokenApi`` sends them in the body for refresh and revoke.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import secrets
@@ -17,6 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.sandbox.core import (
     HttpError,
@@ -31,6 +41,24 @@ from connectors.sandbox.xero.schema import Organisation
 
 REFRESH_TOKEN_TTL = 60 * 24 * 3600
 CODE_TTL = 300
+ISSUER = "https://identity.xero.com"
+ACCESS_AUDIENCE = "https://identity.xero.com/resources"
+JWKS_PATH = "/.well-known/openid-configuration/jwks"
+
+
+class SigningKey:
+    """The RSA key the sandbox signs tokens with, and its public half as a JWKS."""
+
+    def __init__(self) -> None:
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = secrets.token_hex(16)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": self.kid})
+
+    def jwks(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
 
 # Scopes that grant each entity; "<scope>.read" grants GET.
@@ -79,7 +107,7 @@ class XeroAuth(SandboxApp):
     client_secret: str
     token_ttl: float
     refresh_grace: float
-    _signing_key: bytes
+    _signing_key: SigningKey
     codes: dict[str, dict[str, Any]]
     refresh_tokens: dict[str, RefreshToken]
     access_tokens: dict[str, AccessToken]
@@ -168,18 +196,46 @@ class XeroAuth(SandboxApp):
         self.connections = [c for c in self.connections if c["id"] != request.params["id"]]
         return Response(204 if len(self.connections) < before else 404)
 
+    def discovery(self, request: Request) -> Response:
+        """The OpenID discovery document, pointing at this sandbox's endpoints."""
+        root = request.base_url
+        return json_response(
+            {
+                "issuer": ISSUER,
+                "authorization_endpoint": f"{root}/identity/connect/authorize",
+                "token_endpoint": f"{root}/connect/token",
+                "revocation_endpoint": f"{root}/connect/revocation",
+                "jwks_uri": f"{root}{JWKS_PATH}",
+                "response_types_supported": ["code"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+            }
+        )
+
+    def jwks(self, request: Request) -> Response:
+        return json_response(self._signing_key.jwks())
+
     def _check_client(self, request: Request) -> None:
+        """HTTP Basic, or client_id and client_secret in the form body; never both."""
         header = request.header("Authorization") or ""
-        try:
-            client_id, _, secret = (
-                base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-            )
-        except (binascii.Error, UnicodeDecodeError):
-            client_id = secret = ""
+        form = request.form()
+        if header.startswith("Basic "):
+            if "client_secret" in form:
+                raise HttpError(self._oauth_error("invalid_request", 400))
+            try:
+                client_id, _, secret = (
+                    base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+                )
+            except (binascii.Error, UnicodeDecodeError):
+                client_id = secret = ""
+        else:
+            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if not (
-            header.startswith("Basic ")
-            and hmac.compare_digest(client_id, self.client_id)
-            and hmac.compare_digest(secret, self.client_secret)
+            hmac.compare_digest(client_id.encode(), self.client_id.encode())
+            and hmac.compare_digest(secret.encode(), self.client_secret.encode())
         ):
             raise HttpError(self._oauth_error("invalid_client", 401))
 
@@ -206,8 +262,8 @@ class XeroAuth(SandboxApp):
         claims = {
             "nbf": int(now),
             "exp": int(now + self.token_ttl),
-            "iss": "https://identity.xero.com",
-            "aud": "https://identity.xero.com/resources",
+            "iss": ISSUER,
+            "aud": ACCESS_AUDIENCE,
             "client_id": grant.client_id,
             "sub": grant.user_id,
             "auth_time": int(now),
@@ -217,7 +273,7 @@ class XeroAuth(SandboxApp):
             "authentication_event_id": grant.auth_event_id,
             "scope": grant.scope.split(),
         }
-        access = self._jwt(claims)
+        access = self._signing_key.sign(claims)
         self.access_tokens[access] = AccessToken(grant, now + self.token_ttl)
         body: dict[str, Any] = {
             "access_token": access,
@@ -226,20 +282,17 @@ class XeroAuth(SandboxApp):
             "scope": grant.scope,
         }
         if "openid" in grant.scope.split():
-            body["id_token"] = self._jwt({**claims, "email": "finance@demo.example"})
+            # An id token is for the client: its audience is the client id [P] OpenID Connect
+            # Core §2; Xero's carry the user's email, given and family names [P] Xero's
+            # "Sign in with Xero" guide.
+            body["id_token"] = self._signing_key.sign(
+                {**claims, "aud": grant.client_id, "email": "finance@demo.example"}
+            )
         if "offline_access" in grant.scope.split():
             refresh = secrets.token_urlsafe(32)
             self.refresh_tokens[refresh] = RefreshToken(grant, now + REFRESH_TOKEN_TTL)
             body["refresh_token"] = refresh
         return json_response(body)
-
-    def _jwt(self, claims: dict[str, Any]) -> str:
-        def part(data: Any) -> str:
-            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-        head = part({"alg": "HS256", "typ": "JWT"}) + "." + part(claims)
-        signature = hmac.new(self._signing_key, head.encode(), hashlib.sha256).digest()
-        return head + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
 
     def _access(self, request: Request) -> AccessToken:
         header = request.header("Authorization") or ""
