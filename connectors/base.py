@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from connectors.errors import ErrorKind
+from connectors.errors import ConnectorError, ErrorKind
 
 if TYPE_CHECKING:
     from connectors.circuit import CircuitBreaker
@@ -243,6 +243,26 @@ class Connector(ABC):
     @abstractmethod
     def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
         """Every record changed since ``cursor`` (all when None), page by page to the end."""
+
+    def read_changes_by(
+        self, entity: str, change_field: str, cursor: str | None
+    ) -> Iterator[ChangePage]:
+        """``read_changes`` by a column the flow names instead of the system's own marker.
+
+        Only a system whose reads filter and sort on any column offers it (SYSPRO's
+        COMFND); the others refuse it as a configuration error.
+        """
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            "change_field_unsupported",
+            f"{self.system} tells its changes by its own marker; clear the flow's change field.",
+        )
+
+    def read_all(self, entity: str) -> Iterator[ChangePage]:
+        """Every record of ``entity``, page by page, for a full scan (the core compares each
+        record's content with what it last saw). Pages carry no cursor to keep."""
+        for page in self.read_changes(entity, None):
+            yield ChangePage(page.records, None, page.total)
 
     @abstractmethod
     def read_one(self, entity: str, key: str) -> Record | None:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from connectors.base import FieldSpec, Record
 
-# The date-time column polled for changes; SYSPRO keeps no change feed [A].
-CHANGE_COLUMN = "LastChanged"
+# What changes are polled by. SYSPRO keeps no change feed and no "last changed" date on
+# its tables; every table carries SQL Server's ``TimeStamp`` rowversion, which each write
+# moves to the next value of one counter for the whole company database [O: an EF Core
+# scaffold of a SYSPRO company database maps ArCustomer/ArInvoice/... ``TimeStamp`` as
+# ``IsRowVersion()``; integrators' SQL reads ``CAST(SorDetail.TimeStamp AS BIGINT)`` to
+# find changed order lines]. That COMFND returns it as that number is [A]. A flow may name
+# another column instead (a date such as ``DateLastSale`` [O, the same scaffold]).
+ROWVERSION = "TimeStamp"
+
+# SorDetail's line types [O: integrators' SQL on SorDetail/ArTrnDetail: LineType '1'
+# stocked merchandise with the M columns; 4 freight and 5 miscellaneous charges with the
+# N columns (NMscChargeValue, NComment); 6 comment lines; 7 non-stocked merchandise].
+LINE_FREIGHT, LINE_MISC, LINE_COMMENT = "4", "5", "6"
+# SORQRY's element for each line type it answers inside ``SalesOrderLine`` [O,
+# wildland/syspro-ruby sorqry_parser.rb]; ``Merchandise`` holds stocked and non-stocked.
+SORQRY_LINE_TYPES = {"merchandise": "1", "freight": "4", "misccharge": "5", "commentline": "6"}
 
 
 def _fields(spec: str, **described: str) -> tuple[FieldSpec, ...]:
@@ -29,24 +44,77 @@ class Child:
     """Detail rows read with their header (order lines, invoice lines, stock per warehouse).
 
     Their key is (``link``, ``line``): the header's key, then the line's own.
+    ``other_columns`` are the line's fields as records carry them; ``wire_columns``
+    are read besides and ``shape`` turns the row read into the record's line (order
+    lines keep freight and charges in other columns than goods).
     """
 
     table: str
     link: str
     line: str
     other_columns: str
+    wire_columns: str = ""
+    shape: Callable[[Record], Record] | None = None
 
     @property
     def keys(self) -> tuple[str, str]:
         return self.link, self.line
 
     @property
-    def columns(self) -> list[str]:
+    def fields(self) -> list[str]:
         return [self.link, self.line, *self.other_columns.split()]
+
+    @property
+    def columns(self) -> list[str]:
+        """What COMFND reads: the fields, the wire columns and the rowversion."""
+        return [*self.fields, *self.wire_columns.split(), ROWVERSION]
 
     @property
     def names(self) -> dict[str, str]:
         return {c.lower(): c for c in self.columns}
+
+    def record(self, row: Record) -> Record:
+        """A row as read, in the line shape records carry."""
+        shaped = self.shape(row) if self.shape is not None else row
+        return {c: shaped.get(c, "") for c in self.fields}
+
+
+def _quantity(value: object) -> str:
+    try:
+        return str(value) if Decimal(str(value)) > 0 else "1"
+    except InvalidOperation:
+        return "1"
+
+
+def order_line(row: Record) -> Record:
+    """A SorDetail row (or a SORQRY line) as one line shape for every line type.
+
+    Goods keep their M columns. Freight and miscellaneous charges hold their text in
+    NComment, their value in NMscChargeValue, their class in NMscProductCls (one
+    charge, unless NMscChargeQty says more); comment lines hold only NComment. So
+    every line has a description, a quantity and a price where a mapping looks.
+    """
+    line = dict(row)
+    line_type = str(row.get("LineType", ""))
+    if line_type in (LINE_FREIGHT, LINE_MISC):
+        line.update(
+            MStockCode="",
+            MStockDes=row.get("NComment", ""),
+            MWarehouse="",
+            MOrderQty=_quantity(row.get("NMscChargeQty", "")),
+            MPrice=row.get("NMscChargeValue", "") or "0",
+            MProductClass=row.get("NMscProductCls", ""),
+        )
+    elif line_type == LINE_COMMENT:
+        line.update(
+            MStockCode="",
+            MStockDes=row.get("NComment", ""),
+            MWarehouse="",
+            MOrderQty="0",
+            MPrice="0",
+            MProductClass="",
+        )
+    return line
 
 
 @dataclass(frozen=True)
@@ -69,9 +137,10 @@ class Group:
 class Entity:
     table: str
     keys: tuple[str, ...]
-    cursor: tuple[str, ...]  # COMFND orders and pages by these columns
     fields: tuple[FieldSpec, ...]
+    change: str | None = ROWVERSION  # the column polled for changes; None: read by key
     query_object: str | None = None  # a Query business object that reads one by key
+    query_options: tuple[str, ...] = ()  # its Option flags to set (SORQRY: every line type)
     child: Child | None = None
     reference: str | None = None  # the column find_by_reference searches
     group: Group | None = None  # a document made of several rows of another table
@@ -89,6 +158,10 @@ class Entity:
     def target_id(self, row: Record) -> str:
         return "/".join(str(row.get(k, "")) for k in self.keys)
 
+    def order(self, change: str | None) -> tuple[str, ...]:
+        """COMFND orders and pages by these: the change column, then the key."""
+        return (change, *self.keys) if change else self.keys
+
 
 ENTITIES: dict[str, Entity] = {
     e.table: e
@@ -96,44 +169,53 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             table="ArCustomer",
             keys=("Customer",),
-            cursor=("LastChanged", "Customer"),
             query_object="ARSQRY",
             reference="Customer",
             fields=_fields(
                 "Customer! Name! ShortName Branch Area Salesperson Currency CreditLimit:number"
                 " Telephone Email SoldToAddr1 SoldToAddr2 SoldPostalCode TaxStatus CustomerOnHold"
-                " DateCustAdded:date LastChanged:datetime"
+                " DateCustAdded:date"
             ),
         ),
         Entity(
             table="InvMaster",
             keys=("StockCode",),
-            cursor=("LastChanged", "StockCode"),
             child=Child("InvWarehouse", "StockCode", "Warehouse", "QtyOnHand QtyAllocated"),
             fields=_fields(
-                "StockCode Description ProductClass StockUom SellingPrice:number TaxCode"
-                " LastChanged:datetime",
+                "StockCode Description ProductClass StockUom SellingPrice:number TaxCode",
                 **{"InvWarehouse:array": "stock per warehouse: Warehouse, QtyOnHand, QtyAllocated"},
             ),
         ),
         Entity(
             table="SorMaster",
             keys=("SalesOrder",),
-            cursor=("LastChanged", "SalesOrder"),
             query_object="SORQRY",
+            # Without them SORQRY leaves the lines out [O: integrators send each flag,
+            # wildland/syspro-ruby schemas/sorqry.xml.erb and a Go e.net client].
+            query_options=(
+                "IncludeStockedLines",
+                "IncludeNonStockedLines",
+                "IncludeFreightLines",
+                "IncludeMiscLines",
+                "IncludeCommentLines",
+            ),
             child=Child(
                 "SorDetail",
                 "SalesOrder",
                 "SalesOrderLine",
                 "LineType MStockCode MStockDes MWarehouse MOrderQty MPrice MProductClass",
+                wire_columns="NComment NMscChargeValue NMscChargeQty NMscProductCls",
+                shape=order_line,
             ),
             reference="CustomerPoNumber",
             fields=_fields(
                 "SalesOrder Customer CustomerPoNumber OrderDate:date OrderStatus Currency Warehouse"
-                " ShipAddress1 ShipAddress2 ShipPostalCode LastChanged:datetime",
+                " ShipAddress1 ShipAddress2 ShipPostalCode",
                 **{
-                    "SorDetail:array": "order lines as read: LineType, MStockCode, MStockDes,"
-                    " MWarehouse, MOrderQty, MPrice, MProductClass",
+                    "SorDetail:array": "order lines as read: LineType (1 stocked, 4 freight,"
+                    " 5 misc charge, 6 comment, 7 non-stocked), MStockCode, MStockDes (a charge's"
+                    " or comment's text), MWarehouse, MOrderQty, MPrice (a charge's value),"
+                    " MProductClass",
                     "OrderHeader:object!": "to write: Customer, CustomerPoNumber (the reference),"
                     " OrderDate, ShipAddress1..5, ShipPostalCode",
                     "OrderDetails:object!": "to write: StockLine[StockCode, Warehouse, OrderQty,"
@@ -145,7 +227,6 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             table="ArInvoice",
             keys=("Invoice",),
-            cursor=("LastChanged", "Invoice"),
             child=Child(
                 "ArTrnDetail",
                 "Invoice",
@@ -156,7 +237,7 @@ ENTITIES: dict[str, Entity] = {
             fields=_fields(
                 "Invoice Customer DocumentType InvoiceDate:date DueDate:date Currency SalesOrder"
                 " CustomerPoNumber CurrencyValue:number TaxValue:number InvoiceBal1:number"
-                " LastChanged:datetime",
+                "",
                 **{
                     "ArTrnDetail:array": "invoice lines: StockCode, Description, ProductClass,"
                     " Warehouse, QtyInvoiced, UnitPrice, NetSalesValue, TaxValue"
@@ -166,11 +247,10 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             table="ArCshJnlDet",
             keys=("TrnYear", "TrnMonth", "Journal", "EntryNumber"),
-            cursor=("LastChanged", "TrnYear", "TrnMonth", "Journal", "EntryNumber"),
             reference="Reference",
             fields=_fields(
                 "TrnYear:integer TrnMonth:integer Journal:integer EntryNumber:integer Customer"
-                " Invoice Reference Bank PaymentDate:date PaymentValue:number LastChanged:datetime",
+                " Invoice Reference Bank PaymentDate:date PaymentValue:number",
                 **{
                     "Payment:object!": "to write: Customer, Bank, Reference (the reference),"
                     " PaymentDate, PaymentValue",
@@ -183,7 +263,7 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             table="GenJournalDetail",
             keys=("GlYear", "GlPeriod", "Journal", "EntryNumber"),
-            cursor=("GlYear", "GlPeriod", "Journal", "EntryNumber"),
+            change=None,  # only ever appended to: read in key order
             fields=_fields(
                 "GlYear:integer GlPeriod:integer Journal:integer EntryNumber:integer GlCode"
                 " EntryDate:date EntryValue:number Source Comment"
@@ -192,7 +272,7 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             table="GenJournal",
             keys=("JournalKey",),
-            cursor=("GlYear", "GlPeriod", "Journal", "EntryNumber"),
+            change=None,
             group=Group(
                 "GenJournalDetail",
                 ("GlYear", "GlPeriod", "Journal"),

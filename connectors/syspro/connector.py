@@ -13,8 +13,12 @@ Why it looks the way it does:
   (idle expiry, service restart, another logon by the same operator). It lives
   in the ``TokenStore`` and is replaced under ``refresh_locked`` so workers
   sharing a connection log on once, not once each.
-* SYSPRO has no change feed: reads poll COMFND by a last-changed column and
-  the table key (keyset paging, never offsets), so the cursor only moves forward.
+* SYSPRO has no change feed and no last-changed dates: reads poll COMFND by the
+  tables' ``TimeStamp`` rowversion and the key (keyset paging, never offsets), so
+  the cursor only moves forward. An order's lines are rows of their own with
+  their own rowversion, so a poll also reads the lines changed since the last one
+  and hands over their orders. A flow may poll another column (``read_changes_by``),
+  or read everything (``read_all``, COMBRW paging) for a full scan.
 * SYSPRO has no idempotency key: before creating, each record's external
   reference (customer code, customer PO number, payment reference) is looked
   up and an existing record is reported instead of created again.
@@ -63,8 +67,9 @@ from connectors.http import HttpClient, not_the_api
 from connectors.ratelimit import RateLimiter, RateLimits
 from connectors.syspro.catalogue import (
     ALIASES,
-    CHANGE_COLUMN,
     ENTITIES,
+    ROWVERSION,
+    Child,
     Entity,
     Group,
     group_document,
@@ -84,11 +89,14 @@ from connectors.syspro.errors import (
 from connectors.syspro.wire import (
     SESSION_ID,
     after,
+    browse,
+    browsed_rows,
     children,
     comfnd,
     document,
     errors_of,
     flat,
+    next_key,
     parse_xml,
     row_of,
     text_of,
@@ -292,10 +300,16 @@ class SysproConnector(Connector):
             yield rows
             last = [rows[-1][c] for c in order]
 
-    def attach_children(self, entity: Entity, rows: list[Record]) -> None:
+    def attach_children(
+        self, entity: Entity, rows: list[Record], seen: dict[str, int] | None = None
+    ) -> int:
+        """Read the rows' lines into them; returns the highest line rowversion read (or 0).
+
+        ``seen`` collects each line's rowversion by its key, for ``_changed_lines``.
+        """
         child = entity.child
         if child is None or not rows:
-            return
+            return 0
         parents = sorted({str(row[child.link]) for row in rows})
         lines: dict[str, list[Record]] = {p: [] for p in parents}
         for chunk in self.chunks_of(parents):
@@ -318,8 +332,15 @@ class SysproConnector(Connector):
             ):
                 for line in page:
                     lines.setdefault(str(line[child.link]), []).append(line)
+        newest = 0
+        for found in lines.values():
+            for line in found:
+                newest = max(newest, _version(line))
+                if seen is not None:
+                    seen[_line_key(child, line)] = _version(line)
         for row in rows:
-            row[child.table] = lines.get(str(row[child.link]), [])
+            row[child.table] = [child.record(line) for line in lines.get(str(row[child.link]), [])]
+        return newest
 
     def chunks_of(self, values: Sequence[str], most: int | None = None) -> Iterator[list[str]]:
         """Values per OR'ed lookup so the URL stays under ``max_url_length``."""
@@ -353,48 +374,141 @@ class SysproConnector(Connector):
         return int(self.config.settings.get("batch_sizes", {}).get(spec.table, DEFAULT_BATCH_SIZE))
 
     def cursor_at(self, entity: str, moment: datetime) -> str:
-        """A cursor of only the change time: the next read starts at that second.
-
-        Tables without a change column (GL history) are read by key alone, so a
-        date cannot place their cursor; clearing it re-reads them instead.
-        """
-        spec = self.entity(entity)
-        if spec.cursor[0] != CHANGE_COLUMN:
-            raise ConnectorError(
-                ErrorKind.CONFIG,
-                "no_change_column",
-                f"SYSPRO's {entity} has no change date to start from; "
-                "read it again from the beginning instead.",
-            )
-        return json.dumps([super().cursor_at(entity, moment)])
+        """SYSPRO marks changes with a rowversion, not a time, so no date places a cursor."""
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            "no_change_date",
+            f"SYSPRO marks changes to {entity} with a row version, not a date, so a read "
+            "cannot start at a date. Clear the cursor to read everything again: records "
+            "already delivered unchanged are skipped.",
+        )
 
     def read_changes(self, entity: str, cursor: str | None) -> Iterator[ChangePage]:
-        """Rows changed since ``cursor`` in (last-changed, key) order, page by page.
+        """Rows changed since ``cursor``, by the entity's rowversion (GL history by key)."""
+        spec = self.entity(entity)
+        return self._read(spec, spec.change, cursor)
+
+    def read_changes_by(
+        self, entity: str, change_field: str, cursor: str | None
+    ) -> Iterator[ChangePage]:
+        """Rows changed since ``cursor`` by the flow's own column (e.g. ``DateLastSale``)."""
+        spec = self.entity(entity)
+        if spec.group is not None or not change_field.isidentifier():
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "bad_change_field",
+                f"'{change_field}' cannot mark changes to SYSPRO {entity}. Name one column of "
+                f"{spec.table} (e.g. {ROWVERSION}), or clear the flow's change field.",
+            )
+        return self._read(spec, change_field, cursor)
+
+    def _read(self, spec: Entity, change: str | None, cursor: str | None) -> Iterator[ChangePage]:
+        """Rows in (change, key) order from the cursor, page by page; then changed lines.
 
         A cursor is the last row's ordering values. A new poll starts *at* the
-        cursor's second, not after its row: a row saved later in that same
-        second may sort before it by key and would otherwise never be read.
-        The few rows read twice carry the same version, which the ledger skips.
-        Tables that are only appended to (GL history) page strictly by key.
+        cursor's change value, not after its row: a date column has a resolution
+        of a day or a second, and a row saved later at the same value may sort
+        before it by key. The few rows read twice carry the same version, which
+        the ledger skips. GL history, only ever appended to, pages strictly by key.
+
+        With the rowversion, an entity with lines (orders, invoices, stock per
+        warehouse) also keeps the newest line rowversion it has handed over: lines
+        are rows of their own, so a line changed without its header is found by its
+        own rowversion and its header read again. On a first read that mark is the
+        newest rowversion of the first page: rowversions only grow, so any line
+        changed after that page was read is above it.
         """
-        spec = self.entity(entity)
         if spec.group is not None:
             yield from self._read_documents(spec, spec.group, cursor)
             return
-        start = json.loads(cursor) if cursor else None
+        order = spec.order(change)
+        columns = list(dict.fromkeys([*spec.columns, *order]))
+        names = {**spec.names, **{c.lower(): c for c in order}}
+        with_lines = change == ROWVERSION and spec.child is not None
+        start, lines_from = _parse_cursor(cursor, order, change)
 
         def where(last: Sequence[str] | None) -> list[list[tuple[str, str, str]]]:
             if last is not None:
-                return after(spec.cursor, last)
+                return after(order, last)
             if start is None:
                 return []
-            if spec.cursor[0] == CHANGE_COLUMN:
-                return [[(CHANGE_COLUMN, "GE", start[0])]]
-            return after(spec.cursor, start)
+            if change:
+                return [[(change, "GE", start[0])]]
+            return after(order, start)
 
-        for rows in self.find_all_rows(spec.table, spec.columns, where, spec.cursor, spec.names):
+        last_values = start
+        seen: dict[str, int] = {}  # this read's lines: handed over already, at this version
+        for rows in self.find_all_rows(spec.table, columns, where, order, names):
+            newest = self.attach_children(spec, rows, seen)
+            if with_lines and lines_from is None:
+                lines_from = max([newest, *(_version(row) for row in rows)])
+            last_values = [rows[-1][c] for c in order]
+            yield ChangePage(
+                _fields_only(spec, rows), _cursor_text(last_values, lines_from, with_lines)
+            )
+        if with_lines and last_values is not None:
+            yield from self._changed_lines(spec, columns, names, last_values, lines_from or 0, seen)
+
+    def _changed_lines(
+        self,
+        spec: Entity,
+        columns: Sequence[str],
+        names: Mapping[str, str],
+        last_values: Sequence[str],
+        lines_from: int,
+        seen: dict[str, int],
+    ) -> Iterator[ChangePage]:
+        """Headers whose lines changed after ``lines_from``, read again with all their lines.
+
+        Lines this read already handed over at the same rowversion (with a header
+        read above) are no change; the others' headers are read again, once.
+        """
+        child = spec.child
+        assert child is not None
+        order = (ROWVERSION, child.link, child.line)
+
+        def where(last: Sequence[str] | None) -> list[list[tuple[str, str, str]]]:
+            if last is None:
+                return [[(ROWVERSION, "GT", str(lines_from))]]
+            return after(order, last)
+
+        line_names = {c.lower(): c for c in order}
+        for lines in self.find_all_rows(child.table, list(order), where, order, line_names):
+            changed = [line for line in lines if seen.get(_line_key(child, line)) != _version(line)]
+            parents = sorted({str(line[child.link]) for line in changed})
+            rows: list[Record] = []
+            for chunk in self.chunks_of(parents):
+                clause = [[(spec.keys[0], "EQ", parent)] for parent in chunk]
+                rows += self.find_rows(spec.table, columns, clause, spec.keys, names)
+            self.attach_children(spec, rows, seen)
+            lines_from = max(lines_from, *(_version(line) for line in lines))
+            yield ChangePage(_fields_only(spec, rows), _cursor_text(last_values, lines_from, True))
+
+    def read_all(self, entity: str) -> Iterator[ChangePage]:
+        """Every record, page by page in key order, for a full scan: COMBRW, the browse
+        SYSPRO's own lookups page with [O, see wire.browse], for tables keyed by one
+        column; key-ordered COMFND pages for the others. Pages carry no cursor."""
+        spec = self.entity(entity)
+        if spec.group is not None or len(spec.keys) > 1:
+            for page in self._read(spec, None, None):
+                yield ChangePage(page.records, None)
+            return
+        start = ""
+        while True:
+            root = self._browse(spec, start)
+            rows = browsed_rows(root, spec.names)
             self.attach_children(spec, rows)
-            yield ChangePage(rows, json.dumps([rows[-1][c] for c in spec.cursor]))
+            following = next_key(root)
+            if rows:
+                yield ChangePage(rows, None)
+            if not following or not rows:
+                return
+            start = following
+
+    def _browse(self, spec: Entity, start: str) -> ET.Element:
+        xml_in = browse(spec.table, spec.columns, start, self.page_size)
+        text = self._call("Query/Browse", {"BusinessObject": "COMBRW", "XmlIn": xml_in})
+        return parse_xml(text)
 
     def _read_documents(
         self, spec: Entity, group: Group, cursor: str | None
@@ -410,23 +524,23 @@ class SysproConnector(Connector):
 
         def where(last: Sequence[str] | None) -> list[list[tuple[str, str, str]]]:
             if last is not None:
-                return after(spec.cursor, last)
-            return after(spec.cursor, start) if start is not None else []
+                return after(rows_spec.keys, last)
+            return after(rows_spec.keys, start) if start is not None else []
 
         held: list[Record] = []
         for rows in self.find_all_rows(
-            rows_spec.table, rows_spec.columns, where, spec.cursor, rows_spec.names
+            rows_spec.table, rows_spec.columns, where, rows_spec.keys, rows_spec.names
         ):
             documents = grouped(held + rows, group.by)
             held = documents.pop()
             if documents:
                 yield ChangePage(
                     [group_document(group, d) for d in documents],
-                    json.dumps([documents[-1][-1][c] for c in spec.cursor]),
+                    json.dumps([documents[-1][-1][c] for c in rows_spec.keys]),
                 )
         if held:
             yield ChangePage(
-                [group_document(group, held)], json.dumps([held[-1][c] for c in spec.cursor])
+                [group_document(group, held)], json.dumps([held[-1][c] for c in rows_spec.keys])
             )
 
     def read_one(self, entity: str, key: str) -> Record | None:
@@ -441,16 +555,19 @@ class SysproConnector(Connector):
             def where(last: Sequence[str] | None) -> list[list[tuple[str, str, str]]]:
                 if last is None:
                     return [match]
-                return [match + terms for terms in after(spec.cursor, last)]
+                return [match + terms for terms in after(rows_spec.keys, last)]
 
             lines: list[Record] = []
             for page in self.find_all_rows(
-                rows_spec.table, rows_spec.columns, where, spec.cursor, rows_spec.names
+                rows_spec.table, rows_spec.columns, where, rows_spec.keys, rows_spec.names
             ):
                 lines.extend(page)
             return group_document(spec.group, lines) if lines else None
         if spec.query_object is not None:
-            xml_in = document("Query", None, [{"Key": {spec.keys[0]: key}}])
+            query = {"Key": {spec.keys[0]: key}}
+            if spec.query_options:
+                query["Option"] = dict.fromkeys(spec.query_options, "Y")
+            xml_in = document("Query", None, [query])
             try:
                 return row_of(self._query(spec.query_object, xml_in), spec)
             except ConnectorError as exc:
@@ -710,3 +827,52 @@ class SysproConnector(Connector):
         if path == writer.update_path:
             return WriteOutcome.updated(target, raw)
         return WriteOutcome.created(target, raw)
+
+
+def _fields_only(spec: Entity, rows: list[Record]) -> list[Record]:
+    """Rows as records: what was read only to order and page them (the rowversion, a
+    flow's change column) left out, so a record's version is its content."""
+    fields = set(spec.columns)
+    if spec.child is not None:
+        fields.add(spec.child.table)
+    return [{k: v for k, v in row.items() if k in fields} for row in rows]
+
+
+def _line_key(child: Child, line: Record) -> str:
+    return f"{line[child.link]}\x00{line[child.line]}"
+
+
+def _version(row: Record) -> int:
+    """A row's rowversion as read (0 when the row has none)."""
+    value = str(row.get(ROWVERSION, "") or "0")
+    return int(value) if value.isdigit() else 0
+
+
+def _parse_cursor(
+    cursor: str | None, order: Sequence[str], change: str | None
+) -> tuple[list[str] | None, int | None]:
+    """(the ordering values to start at, the line rowversion handed over) from a cursor.
+
+    A cursor written for other columns (a flow's change field changed, or one kept
+    from before SYSPRO was polled by rowversion) cannot place a read: it reads
+    everything again, and the ledger skips what was delivered unchanged.
+    """
+    if not cursor:
+        return None, None
+    try:
+        value = json.loads(cursor)
+    except ValueError:
+        return None, None
+    lines = value.get("lines") if isinstance(value, dict) else None
+    start = value.get("rows") if isinstance(value, dict) else value
+    if not isinstance(start, list) or len(start) != len(order):
+        return None, None
+    if change == ROWVERSION and not str(start[0]).isdigit():
+        return None, None
+    return [str(v) for v in start], lines if isinstance(lines, int) else None
+
+
+def _cursor_text(values: Sequence[str], lines_from: int | None, with_lines: bool) -> str:
+    if with_lines:
+        return json.dumps({"rows": list(values), "lines": lines_from or 0})
+    return json.dumps(list(values))

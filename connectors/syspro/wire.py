@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors.base import Record
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
-from connectors.syspro.catalogue import Entity
+from connectors.syspro.catalogue import SORQRY_LINE_TYPES, Child, Entity
 
 # A logon answers a session GUID (hex, maybe braced or dashed); anything else is not e.net.
 SESSION_ID = re.compile(r"\{?[0-9A-Fa-f-]{32,40}\}?")
@@ -90,12 +90,40 @@ def flat(element: ET.Element, names: Mapping[str, str]) -> Record:
 
 
 def row_of(element: ET.Element, entity: Entity) -> Record:
-    """An output element as a record with the catalogue's field names (and its detail rows)."""
-    record = flat(element, entity.names)
-    if entity.child is not None:
-        lines = children(element, entity.child.table)
-        record[entity.child.table] = [flat(line, entity.child.names) for line in lines]
+    """A query object's output as a record with the catalogue's field names and its lines.
+
+    Query objects answer more than the table's columns (descriptions of codes, the
+    rowversion): the record keeps the fields a poll reads, so both give one shape.
+    """
+    found = flat(element, entity.names)
+    record = {c: found[c] for c in entity.columns if c in found}
+    child = entity.child
+    if child is None:
+        return record
+    if entity.query_options:
+        lines = query_lines(element, child)
+    else:
+        lines = [flat(line, child.names) for line in children(element, child.table)]
+    for line in lines:
+        line.setdefault(child.link, record.get(child.link, ""))
+    record[child.table] = [child.record(line) for line in lines]
     return record
+
+
+def query_lines(element: ET.Element, child: Child) -> list[Record]:
+    """SORQRY's lines: inside ``SalesOrderLine``, one element per line type (Merchandise,
+    Freight, MiscCharge, CommentLine), each with its ``Line`` number [O/A, see catalogue]."""
+    names = {**child.names, "line": child.line}
+    lines: list[Record] = []
+    for wrapper in children(element, "SalesOrderLine"):
+        for line in wrapper:
+            line_type = SORQRY_LINE_TYPES.get(line.tag.lower())
+            if line_type is None:
+                continue  # an element SYSPRO adds that is no line (e.g. a custom form)
+            row = flat(line, names)
+            row.setdefault("LineType", line_type)
+            lines.append(row)
+    return lines
 
 
 def comfnd(
@@ -133,3 +161,36 @@ def after(columns: Sequence[str], last: Sequence[str]) -> list[list[tuple[str, s
         [(columns[j], "EQ", last[j]) for j in range(i)] + [(columns[i], "GT", last[i])]
         for i in range(len(columns))
     ]
+
+
+def browse(table: str, columns: Sequence[str], start: str, rows: int) -> str:
+    """COMBRW input: a page of ``table`` in key order from the key ``start``.
+
+    The shape integrators send [O, wildland/syspro-ruby schemas/combrw.xml.erb]:
+    ``BrowseName``, ``StartAtKey``, ``StartCondition``, ``ReturnRows`` and the
+    columns in ``BrowseDetails/Column/ColumnName``. The next page starts at the
+    ``NextKey`` the last one answered, inclusive (``GE``) [A].
+    """
+    query = ET.Element("Browse")
+    to_xml(query, "BrowseName", table)
+    to_xml(query, "StartAtKey", start)
+    to_xml(query, "StartCondition", "GE")
+    to_xml(query, "ReturnRows", rows)
+    details = ET.SubElement(query, "BrowseDetails")
+    to_xml(details, "TableName", table)
+    to_xml(details, "Column", [{"ColumnName": column} for column in columns])
+    return ET.tostring(query, encoding="unicode")
+
+
+def browsed_rows(root: ET.Element, names: Mapping[str, str]) -> list[Record]:
+    """COMBRW's rows: each column an element holding its ``Value`` (and ``DataType``) [O]."""
+    return [
+        {names.get(cell.tag.lower(), cell.tag): text_of(cell, "Value") for cell in row}
+        for row in children(root, "Row")
+    ]
+
+
+def next_key(root: ET.Element) -> str:
+    """Where COMBRW's next page starts, "" after the last (``NextPrevKey/NextKey``) [O/A]."""
+    found = children(root, "NextPrevKey")
+    return text_of(found[0], "NextKey") if found else ""

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.base import Record
+from connectors.syspro.catalogue import ROWVERSION
 from connectors.syspro.wire import text_of
 
 
@@ -57,9 +58,7 @@ def split_amount(invoices: Sequence[Record], amount: Decimal) -> list[Record]:
 def _customer_item(record: Record) -> Record:
     """ARSSCS wants the code in ``Key``; columns SYSPRO maintains itself stay out."""
     code = str(record.get("Customer") or "").strip().upper()
-    kept = {
-        k: v for k, v in record.items() if k not in ("Customer", "LastChanged", "DateCustAdded")
-    }
+    kept = {k: v for k, v in record.items() if k not in ("Customer", ROWVERSION, "DateCustAdded")}
     return {"Key": {"Customer": code}, **kept}
 
 

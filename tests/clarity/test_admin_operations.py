@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 
@@ -115,12 +114,17 @@ def test_backfill_sets_the_cursor_through_the_connector_and_is_audited(
     assert (event.user, event.detail["after"]) == (operator, "2024-03-01T00:00:00")
 
 
-def test_backfill_of_a_syspro_flow_writes_syspros_cursor(consultant_client, flow):
-    consultant_client.post(
-        reverse("admin:clarity_flow_backfill", args=[flow.pk]), {"since": "2024-03-01T08:30"}
+def test_backfill_of_a_syspro_flow_reads_everything_again(consultant_client, flow):
+    """SYSPRO marks changes by rowversion, not date: no date places its cursor, clearing does."""
+    Flow.objects.filter(pk=flow.pk).update(cursor='["41", "0000007"]')
+    response = consultant_client.post(
+        reverse("admin:clarity_flow_backfill", args=[flow.pk]),
+        {"since": "2024-03-01T08:30"},
+        follow=True,
     )
+    assert "row version, not a date" in messages_of(response)
     flow.refresh_from_db()
-    assert json.loads(flow.cursor) == ["2024-03-01T08:30:00"]
+    assert flow.cursor == '["41", "0000007"]'
     consultant_client.post(reverse("admin:clarity_flow_backfill", args=[flow.pk]), {"since": ""})
     flow.refresh_from_db()
     assert flow.cursor == ""

@@ -239,7 +239,7 @@ def test_a_change_made_during_a_run_is_read_by_the_run_after_it(syspro_xero):
     sandbox = syspro_xero["syspro_server"].app  # an edit in SYSPRO itself, meanwhile
     syspro_xero["syspro"].advance_clock(60)
     row = sandbox.find("ArCustomer", Customer=customer["Customer"])
-    row.update(Name=f"{row['Name']} (renamed)", LastChanged=sandbox.changed_now())
+    sandbox.touch(row, Name=f"{row['Name']} (renamed)")
 
     follow_up = flow_run_enqueue(flow=flow, trigger=Trigger.WEBHOOK)
     assert follow_up.pk != first.pk

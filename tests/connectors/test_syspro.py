@@ -190,9 +190,13 @@ def test_customers_page_to_the_end_and_the_cursor_moves_forward(server: SandboxS
     codes = [row["Customer"] for page in pages for row in page.records]
     assert len(pages) == 7 and len(codes) == seed.CUSTOMER_COUNT == len(set(codes))
     cursor = pages[-1].cursor
-    stamp = json.loads(cursor or "")[0]
+    version, code = json.loads(cursor or "")  # the last row's rowversion and key
+    rows = {r["Customer"]: r for r in app_of(server).tables["ArCustomer"]}
+    newest = max(rows.values(), key=lambda r: int(r["TimeStamp"]))
+    assert (version, code) == (newest["TimeStamp"], newest["Customer"])
     again = [r for p in syspro.read_changes("ArCustomer", cursor) for r in p.records]
-    assert again and {r["LastChanged"] for r in again} == {stamp}  # only the cursor's second
+    assert [r["Customer"] for r in again] == [code]  # from the cursor's row, no earlier
+    assert "TimeStamp" not in again[0]  # read to page by, not part of the record
     outcome = syspro.write_batch("ArCustomer", [{"Customer": "0000007", "Telephone": "0113 1"}])
     assert outcome[0].status is WriteStatus.UPDATED
     changed = [r for p in syspro.read_changes("ArCustomer", cursor) for r in p.records]
@@ -246,7 +250,7 @@ def test_the_catalogue_lists_fields_and_types(syspro: SysproConnector) -> None:
     assert set(syspro.entities()) >= {"ArCustomer", "SorMaster", "ArCshJnlDet", "GenJournalDetail"}
     schema = syspro.describe("customers")  # the product's name for ArCustomer
     types = {f.name: f.type for f in schema.fields}
-    assert types["CreditLimit"] == "number" and types["LastChanged"] == "datetime"
+    assert types["CreditLimit"] == "number" and types["DateCustAdded"] == "date"
     assert schema.key_field == "Customer" and schema.reference_field == "Customer"
     assert syspro.max_batch_size("SorMaster") == 50 and syspro.max_batch_size("ArInvoice") == 0
     with pytest.raises(ConnectorError) as caught:

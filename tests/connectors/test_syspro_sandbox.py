@@ -99,7 +99,7 @@ def test_comfnd_fetch_and_browse(client: Client) -> None:
     )
     for code in seed.DUPLICATE_NAME_CUSTOMERS:
         assert f"<Customer>{code}</Customer>" in found
-    assert "<ReturnedRows>2</ReturnedRows>" in found and "<Email>" not in found
+    assert "<RowsReturned>2</RowsReturned>" in found and "<Email>" not in found
     fetched = client.call(
         "Query/Fetch",
         "COMFCH",
@@ -112,7 +112,7 @@ def test_comfnd_fetch_and_browse(client: Client) -> None:
         "<Browse><BrowseName>ArCustomer</BrowseName><StartAtKey>0000318"
         "</StartAtKey><ReturnRows>5</ReturnRows></Browse>",
     )
-    assert browsed.count("<Row>") == 2 and "<NextPrevKey />" in browsed
+    assert browsed.count("<Row>") == 3 and "<NextKey />" in browsed  # from 0000318 on
     bad = client.call("Query/Query", "COMFND", "<Query><TableName>Nope</TableName></Query>")
     assert bad.startswith("ERROR: Table 'Nope' not found")
 

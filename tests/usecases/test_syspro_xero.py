@@ -17,6 +17,7 @@ from clarity.models import RecordStatus, SyncRecord
 from clarity.services.ledger import ledger_records_retry
 from clarity.sync.dependencies import dependency_hint
 from connectors.configs import connector_for
+from connectors.sandbox.syspro.schema import order_line
 from mappings.models import LookupEntry, LookupTable
 from mappings.services import lookup_tables_touch
 
@@ -214,7 +215,7 @@ def test_stock_items_become_tracked_xero_items_matched_on_code(syspro_xero_useca
     assert usecase.created(xero, "Items") == created == len(stock)
     assert usecase.statuses(ITEMS) == {RecordStatus.SUCCEEDED: len(stock)}  # none twice
     master = usecase.syspro_app.find("InvMaster", StockCode="BOLT-001")
-    master.update(SellingPrice="99.80", LastChanged=usecase.syspro_app.changed_now())
+    usecase.syspro_app.touch(master, SellingPrice="99.80")
     usecase.run(ITEMS)
     assert usecase.created(xero, "Items") == created
     repriced = item(usecase, "BOLT-001")
@@ -508,7 +509,8 @@ def test_an_order_with_freight_charge_and_comment_lines_becomes_one_invoice(sysp
 
     # The order is written through SORTOI, which emulates stock, non-stocked and freight
     # lines; it takes no miscellaneous charge or comment lines, so those two are added the
-    # way SYSPRO keeps them (line types 5 and 6 on the order's SorDetail).
+    # way SYSPRO keeps them: line types 5 and 6 on the order's SorDetail, their text in
+    # NComment and a charge's value in NMscChargeValue.
     syspro = connector_for(usecase.syspro)
     (written,) = syspro.write_batch(
         "sales_orders",
@@ -543,21 +545,22 @@ def test_an_order_with_freight_charge_and_comment_lines_becomes_one_invoice(sysp
     details = app.table("SorDetail")
     lines = [d for d in details if d["SalesOrder"] == number]
     assert [d["LineType"] for d in lines] == ["1", "7", "4"]
-    assert lines[2]["MStockCode"] == ""  # freight: a non-stock line with an empty stock code
-    for line_type, description, qty, price in (
-        ("5", "Pallet charge", "1", "15.00"),
-        ("6", "Deliver to goods in, door 3", "", ""),
+    # freight: no stock code, its value in the charge columns
+    assert (lines[2]["MStockCode"], lines[2]["NMscChargeValue"]) == ("", "12.50")
+    for line_type, description, value in (
+        ("5", "Pallet charge", "15.00"),
+        ("6", "Deliver to goods in, door 3", "0"),
     ):
         details.append(
-            {
-                **{key: "" for key in lines[0]},
-                "SalesOrder": number,
-                "SalesOrderLine": str(len(lines) + 1),
-                "LineType": line_type,
-                "MStockDes": description,
-                "MOrderQty": qty,
-                "MPrice": price,
-            }
+            app.touch(
+                order_line(
+                    SalesOrder=number,
+                    SalesOrderLine=str(len(lines) + 1),
+                    LineType=line_type,
+                    NComment=description,
+                    NMscChargeValue=value,
+                )
+            )
         )
         lines.append(details[-1])
 

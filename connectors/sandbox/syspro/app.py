@@ -37,9 +37,26 @@ Behaviour the vendor does not document, and so configurable via ``options``:
   (default true) — false leaves out the two branches that share one name;
 * every ``ERROR`` wording and every output element name not in the doc [A].
 
-SYSPRO keeps no change feed: tables carry a ``LastChanged`` column (the
-sandbox's stand-in for the date columns integrators poll through COMFND) [A],
-updated on every add, update and post.
+SYSPRO keeps no change feed and no "last changed" date. Every table but GL
+history carries SQL Server's ``TimeStamp`` rowversion [O] (see ``schema.ROWVERSION``),
+one counter for the company that every add, update and post moves on; COMFND
+returns and compares it as a number [A]. Tests change a row the way SYSPRO
+would with ``touch``.
+
+SORQRY answers the way integrators' parsers read it [O, wildland/syspro-ruby
+``sorqry_parser.rb``; a Go e.net client's SORQRY fixture with root ``SorDetail``]:
+the order's header columns at the root of ``<SorDetail>``, its lines inside
+``<SalesOrderLine>``, one element per line type — ``Merchandise`` (stocked and
+non-stocked, M columns), ``Freight`` and ``MiscCharge`` (N columns: ``NComment``,
+``NMscChargeValue``), ``CommentLine`` (``NComment``) — and only the line types the
+query's ``Option`` asks for (``IncludeStockedLines``… as that client sends them;
+N when absent [A]). Each line carries its ``Line`` number and ``LineType`` [A].
+COMFND answers ``<HeaderDetails>`` with ``RowsReturned`` then its ``<Row>``s [O,
+wildland/syspro-ruby ``comfnd_parser.rb``]; COMBRW takes ``BrowseDetails/Column/
+ColumnName`` and answers a ``Title``, ``<Row>``s whose columns each hold a ``Value``
+and ``DataType``, and ``NextPrevKey`` [O, ``combrw_parser.rb`` and
+``schemas/combrw.xml.erb``; the inner ``NextKey``/``PrevKey`` and data type codes
+are A].
 
 Seed (``seed`` option, deterministic): 320 customers (each with a price code,
 or none for list price), 222 stock codes in three warehouses with their
@@ -63,7 +80,7 @@ import json
 import operator
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -87,17 +104,45 @@ from connectors.sandbox.syspro.schema import (
     BO_MODULE,
     CURRENCIES,
     CUSTOMER_FIELDS,
+    LINE_COMMENT,
+    LINE_FREIGHT,
+    LINE_MISC,
+    LINE_NON_STOCKED,
+    LINE_STOCKED,
     NUMERIC_COLUMNS,
     ORDER_HEADER_FIELDS,
+    ROWVERSION,
     TABLE_KEYS,
     BoError,
     Row,
-    iso,
     money,
+    order_line,
 )
 from connectors.sandbox.syspro.seed import CUSTOMER_COUNT, cached_tables
 
 ROOT = "/SYSPROWCFService/Rest"
+
+# SORQRY's Option flags and the line types each lets into the answer [O, the SORQRY
+# XmlIn integrators send: wildland/syspro-ruby ``schemas/sorqry.xml.erb``].
+SORQRY_LINE_OPTIONS = (
+    ((LINE_STOCKED,), "IncludeStockedLines"),
+    ((LINE_NON_STOCKED,), "IncludeNonStockedLines"),
+    ((LINE_FREIGHT,), "IncludeFreightLines"),
+    ((LINE_MISC,), "IncludeMiscLines"),
+    ((LINE_COMMENT,), "IncludeCommentLines"),
+)
+_MERCHANDISE = ("MStockCode", "MStockDes", "MWarehouse", "MOrderQty", "MPrice", "MProductClass")
+_CHARGE = ("NChargeCode", "NComment", "NMscChargeValue", "NMscChargeQty", "NMscProductCls")
+# Line type -> the element SORQRY answers it in and its columns [O: ``Merchandise``,
+# ``Freight``, ``MiscCharge``, ``CommentLine`` in wildland/syspro-ruby ``sorqry_parser.rb``;
+# the columns as SorDetail names them, A for the N columns inside Freight/MiscCharge].
+SORQRY_LINES = {
+    LINE_STOCKED: ("Merchandise", _MERCHANDISE),
+    LINE_NON_STOCKED: ("Merchandise", _MERCHANDISE),
+    LINE_FREIGHT: ("Freight", _CHARGE),
+    LINE_MISC: ("MiscCharge", _CHARGE),
+    LINE_COMMENT: ("CommentLine", ("NComment",)),
+}
 
 
 class SysproSandbox(SysproAuth):
@@ -146,6 +191,10 @@ class SysproSandbox(SysproAuth):
             for name, rows in seeded.items()
         }
         self.next_order = 100001 + len(self.tables["SorMaster"])
+        self.rowversion = max(
+            (int(r[ROWVERSION]) for rows in self.tables.values() for r in rows if ROWVERSION in r),
+            default=0,
+        )
 
     def table(self, name: str) -> list[Row]:
         return self.tables[name]
@@ -155,8 +204,16 @@ class SysproSandbox(SysproAuth):
             (r for r in self.tables[name] if all(r.get(k) == v for k, v in key.items())), None
         )
 
-    def changed_now(self) -> str:
-        return iso(datetime.fromtimestamp(self.now()))
+    def next_rowversion(self) -> str:
+        """The next value of the company's rowversion counter, as a write takes it."""
+        self.rowversion += 1
+        return str(self.rowversion)
+
+    def touch(self, row: Row, **values: str) -> Row:
+        """Change ``row`` the way a SYSPRO program would: its ``TimeStamp`` moves on."""
+        row.update(values)
+        row[ROWVERSION] = self.next_rowversion()
+        return row
 
     # -- transport ----------------------------------------------------------------
 
@@ -256,12 +313,32 @@ class SysproSandbox(SysproAuth):
         return root
 
     def _sorqry(self, request: Request) -> ET.Element:
-        number = self._key(request, "SalesOrder")
+        query = parse_xml(request.arg("XmlIn"), "XmlIn")
+        number = text_of(query, "Key/SalesOrder")
         order = self.find("SorMaster", SalesOrder=number)
         if order is None:
             raise BoError(f"Sales order '{number}' not found")
-        lines = [r for r in self.table("SorDetail") if r["SalesOrder"] == number]
-        return self._copy("SorQuery", order, (("SorDetail", r) for r in lines))
+        option = query.find("Option")
+        wanted = {
+            line_type
+            for line_types, name in SORQRY_LINE_OPTIONS
+            if flag(option, name)
+            for line_type in line_types
+        }
+        root = ET.Element("SorDetail")
+        for column, value in order.items():
+            if column != ROWVERSION:  # a query answers the order, not the table row [A]
+                add_element(root, column, value)
+        lines = add_element(root, "SalesOrderLine")
+        for row in self.table("SorDetail"):
+            if row["SalesOrder"] == number and row["LineType"] in wanted:
+                tag, columns = SORQRY_LINES[row["LineType"]]
+                line = add_element(lines, tag)
+                add_element(line, "Line", row["SalesOrderLine"])
+                add_element(line, "LineType", row["LineType"])
+                for column in columns:
+                    add_element(line, column, row[column])
+        return root
 
     def _table_name(self, query: ET.Element, tag: str = "TableName") -> str:
         table = text_of(query, tag)
@@ -269,9 +346,13 @@ class SysproSandbox(SysproAuth):
             raise BoError(f"Table '{table}' not found")
         return table
 
-    def _columns(self, query: ET.Element, table: str) -> list[str]:
+    def _columns(
+        self, query: ET.Element | None, table: str, path: str = "Columns/Column"
+    ) -> list[str]:
+        """The columns asked for at ``path`` (every column when none is named)."""
         available = list(self.table(table)[0]) if self.table(table) else list(TABLE_KEYS[table])
-        wanted = [c.text.strip() for c in query.findall("Columns/Column") if c.text]
+        named = [] if query is None else query.findall(path)
+        wanted = [c.text.strip() for c in named if c.text]
         unknown = [c for c in wanted if c not in available]
         if unknown:
             raise BoError(f"Column '{unknown[0]}' not found in table '{table}'")
@@ -306,8 +387,9 @@ class SysproSandbox(SysproAuth):
         )
         found = heapq.nsmallest(limit, (r for r in rows if matches(r)), key=key)
         root = ET.Element("ComFnd")
-        add_element(root, "TableName", table)
-        add_element(root, "ReturnedRows", min(limit, len(found)))
+        header = add_element(root, "HeaderDetails")
+        add_element(header, "TableName", table)
+        add_element(header, "RowsReturned", min(limit, len(found)))
         for row in found[:limit]:
             row_element(root, "Row", row, columns)
         return root
@@ -332,20 +414,37 @@ class SysproSandbox(SysproAuth):
         return root
 
     def _combrw(self, request: Request) -> ET.Element:
+        """One page of a table in key order, from ``StartAtKey`` (GE, or GT if asked) [A]."""
         query = parse_xml(request.arg("XmlIn"), "XmlIn")
         table = self._table_name(query, "BrowseName")
         keys = TABLE_KEYS[table]
         if len(keys) > 1:
             raise BoError(f"Browse on '{table}' is not supported")
-        columns = self._columns(query, table)
+        details = query.find("BrowseDetails")
+        columns = self._columns(details, table, "Column/ColumnName")
         start = text_of(query, "StartAtKey")
-        rows = sorted(self.table(table), key=lambda r: typed(keys[0], r[keys[0]]))
-        after = [r for r in rows if not start or typed(keys[0], r[keys[0]]) > typed(keys[0], start)]
+        condition = text_of(query, "StartCondition", "GE").upper() or "GE"
+        if condition not in ("GE", "GT"):
+            raise BoError(f"StartCondition '{condition}' must be GE or GT")
+        key = keys[0]
+        passes = operator.ge if condition == "GE" else operator.gt
+        begin = typed(key, start) if start else None
+        rows = [r for r in self.table(table) if begin is None or passes(typed(key, r[key]), begin)]
         limit = self._return_rows(query)
+        page = heapq.nsmallest(limit + 1, rows, key=lambda r: typed(key, r[key]))
         root = ET.Element("Browse")
-        for row in after[:limit]:
-            row_element(root, "Row", row, columns)
-        add_element(root, "NextPrevKey", after[limit - 1][keys[0]] if len(after) > limit else "")
+        add_element(root, "Title", text_of(details, "Title") or table)
+        header = add_element(root, "HeaderDetails")
+        add_element(header, "TableName", table)
+        for row in page[:limit]:
+            element = add_element(root, "Row")
+            for column in columns:
+                cell = add_element(element, column)
+                add_element(cell, "Value", row.get(column, ""))
+                add_element(cell, "DataType", "N" if column in NUMERIC_COLUMNS else "A")
+        keys_element = add_element(root, "NextPrevKey")
+        add_element(keys_element, "NextKey", page[limit][key] if len(page) > limit else "")
+        add_element(keys_element, "PrevKey", start)
         return root
 
     # -- setup: customers ---------------------------------------------------------
@@ -417,18 +516,20 @@ class SysproSandbox(SysproAuth):
         if method == "Delete":
             customers[:] = [c for c in customers if c["Customer"] != code]
             return
-        stamp = self.changed_now()
         if method == "Add":
             row = {"Customer": code, **dict.fromkeys(CUSTOMER_FIELDS, ""), "Currency": "GBP"}
             row.update(
-                TaxStatus="N", CustomerOnHold="N", CreditLimit="0.00", DateCustAdded=stamp[:10]
+                TaxStatus="N",
+                CustomerOnHold="N",
+                CreditLimit="0.00",
+                DateCustAdded=date.fromtimestamp(self.now()).isoformat(),
             )
             customers.append(row)
             self.count("created", "ArCustomer")
         else:
             row = self.find("ArCustomer", Customer=code) or {}
             self.count("updated", "ArCustomer")
-        row.update(values, LastChanged=stamp)
+        self.touch(row, **values)
 
     # -- transaction: sales order import ------------------------------------------
 
@@ -566,7 +667,7 @@ class SysproSandbox(SysproAuth):
             allocate = 0 if allocation == "B" else int(min(quantity, max(free, 0)))
             taken[(code, warehouse)] = taken.get((code, warehouse), 0) + allocate
             return {
-                "LineType": "1",
+                "LineType": LINE_STOCKED,
                 "MStockCode": code,
                 "MStockDes": item["Description"],
                 "MWarehouse": warehouse,
@@ -583,40 +684,37 @@ class SysproSandbox(SysproAuth):
             if quantity <= 0:
                 raise ValueError(f"Order quantity for '{code}' must be greater than zero")
             return {
-                "LineType": "7",
+                "LineType": LINE_NON_STOCKED,
                 "MStockCode": code,
                 "MStockDes": text_of(line, "NStockDes"),
-                "MWarehouse": "",
                 "MOrderQty": str(quantity),
                 "MPrice": money(parse_decimal(text_of(line, "NPrice", "0"), "Price")),
                 "MProductClass": text_of(line, "NProductClass"),
             }
         if line.tag == "FreightLine":
+            # Kept in the N columns, as SorDetail keeps freight [O, see schema].
             value = parse_decimal(text_of(line, "FreightValue"), "Freight value")
             return {
-                "LineType": "4",
-                "MStockCode": "",
-                "MStockDes": "Freight",
-                "MWarehouse": "",
-                "MOrderQty": "1",
-                "MPrice": money(value),
-                "MProductClass": "",
+                "LineType": LINE_FREIGHT,
+                "NComment": "Freight",
+                "NMscChargeValue": money(value),
+                "NMscChargeQty": "1",
             }
         return None  # unknown elements are ignored, as SYSPRO does
 
     def _create_order(self, header: Row, lines: list[Row]) -> str:
         number = str(self.next_order)
         self.next_order += 1
-        stamp = self.changed_now()
         self.table("SorMaster").append(
-            {
-                "SalesOrder": number,
-                **{f: header[f] for f in ORDER_HEADER_FIELDS},
-                "OrderStatus": "1",
-                "Currency": header["Currency"],
-                "Warehouse": "FG",
-                "LastChanged": stamp,
-            }
+            self.touch(
+                {
+                    "SalesOrder": number,
+                    **{f: header[f] for f in ORDER_HEADER_FIELDS},
+                    "OrderStatus": "1",
+                    "Currency": header["Currency"],
+                    "Warehouse": "FG",
+                }
+            )
         )
         for position, line in enumerate(lines, 1):
             allocate = int(line.pop("Allocate", "0"))
@@ -627,9 +725,9 @@ class SysproSandbox(SysproAuth):
                     )
                     or {}
                 )
-                stock["QtyAllocated"] = str(int(stock["QtyAllocated"]) + allocate)
+                self.touch(stock, QtyAllocated=str(int(stock["QtyAllocated"]) + allocate))
             self.table("SorDetail").append(
-                {"SalesOrder": number, "SalesOrderLine": str(position), **line}
+                self.touch(order_line(SalesOrder=number, SalesOrderLine=str(position), **line))
             )
         self.count("created", "SorMaster")
         return number
@@ -734,23 +832,21 @@ class SysproSandbox(SysproAuth):
             ),
             default=0,
         )
-        stamp = self.changed_now()
         for number, entry in enumerate(entries, 1):
             if entry["Invoice"]:
                 invoice = self.find("ArInvoice", Invoice=entry["Invoice"]) or {}
-                invoice["InvoiceBal1"] = money(
-                    Decimal(invoice["InvoiceBal1"]) - Decimal(entry["PaymentValue"])
-                )
-                invoice["LastChanged"] = stamp
+                balance = Decimal(invoice["InvoiceBal1"]) - Decimal(entry["PaymentValue"])
+                self.touch(invoice, InvoiceBal1=money(balance))
             journal_rows.append(
-                {
-                    "TrnYear": year,
-                    "TrnMonth": month,
-                    "Journal": str(journal),
-                    "EntryNumber": str(number),
-                    **entry,
-                    "LastChanged": stamp,
-                }
+                self.touch(
+                    {
+                        "TrnYear": year,
+                        "TrnMonth": month,
+                        "Journal": str(journal),
+                        "EntryNumber": str(number),
+                        **entry,
+                    }
+                )
             )
         self.count("created", "ArCshJnlDet")
         return {"TrnYear": year, "TrnMonth": month, "Journal": str(journal), "EntryNumber": "1"}

@@ -44,11 +44,45 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 # fmt: off
 NUMERIC_COLUMNS = frozenset((
     "CreditLimit", "SellingPrice", "QtyOnHand", "QtyAllocated", "SalesOrderLine", "MOrderQty",
-    "MPrice", "DetailLine", "QtyInvoiced", "UnitPrice", "NetSalesValue", "TaxValue",
-    "CurrencyValue", "InvoiceBal1", "TrnYear", "TrnMonth", "Journal", "EntryNumber",
-    "PaymentValue", "GlYear", "GlPeriod", "EntryValue",
+    "MPrice", "NMscChargeValue", "NMscChargeQty", "DetailLine", "QtyInvoiced", "UnitPrice",
+    "NetSalesValue", "TaxValue", "CurrencyValue", "InvoiceBal1", "TrnYear", "TrnMonth", "Journal",
+    "EntryNumber", "PaymentValue", "GlYear", "GlPeriod", "EntryValue", "TimeStamp",
 ))
 # fmt: on
+
+# SYSPRO keeps no "last changed" date on its tables. What it has is SQL Server's
+# ``TimeStamp`` column, a rowversion every write to a row moves to the next value of one
+# counter shared by the whole company database: [O] an EF Core scaffold of a SYSPRO
+# company database maps ``TimeStamp`` as ``IsRowVersion()`` on ArCustomer, ArInvoice,
+# ArMultAddress, SalSalesperson and the other tables (public code, "SysproCompanyAContext");
+# [O] integrators' SQL reads ``CAST(SorDetail.TimeStamp AS BIGINT)`` to spot changed order
+# lines (public code, a SugarCRM sync of SysproCompany100). That COMFND returns it, and as
+# that number, is [A]. GL history (GenJournalDetail) is only appended to and read by key.
+ROWVERSION = "TimeStamp"
+
+# SorDetail's columns. One row per order line whatever its type; which columns hold the
+# line depends on LineType [O: SorDetail in the EF scaffold above; integrators' SQL
+# selecting LineType '1' with MStockCode/MPrice and LineType '5' with NChargeCode,
+# NComment, NMscChargeValue, NMscProductCls; SQL filtering ``LineType in (4,5)`` for
+# freight and miscellaneous charges, and ArTrnDetail ``LineType = 5`` for misc charges]:
+# 1 stocked and 7 non-stocked merchandise use the M columns; 4 freight and 5 misc charge
+# the N columns (value in NMscChargeValue, text in NComment); 6 comment only NComment.
+# fmt: off
+ORDER_LINE_COLUMNS = (
+    "SalesOrder", "SalesOrderLine", "LineType", "MStockCode", "MStockDes", "MWarehouse",
+    "MOrderQty", "MPrice", "MProductClass", "NChargeCode", "NComment", "NMscChargeValue",
+    "NMscChargeQty", "NMscProductCls",
+)
+# fmt: on
+LINE_STOCKED, LINE_FREIGHT, LINE_MISC, LINE_COMMENT, LINE_NON_STOCKED = "1", "4", "5", "6", "7"
+
+
+def order_line(**values: str) -> Row:
+    """A SorDetail row: the columns its line type does not use are blank (numbers zero)."""
+    row = {c: "0" if c in NUMERIC_COLUMNS else "" for c in ORDER_LINE_COLUMNS}
+    row.update(values)
+    return row
+
 
 WAREHOUSES = ("FG", "RM", "E")
 CURRENCIES = ("GBP", "EUR", "USD")

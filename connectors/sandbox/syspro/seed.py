@@ -17,6 +17,7 @@ from decimal import Decimal
 from connectors.sandbox.syspro.schema import (
     BANKS,
     PRICE_CODES,
+    ROWVERSION,
     SHIPPED_STATUSES,
     TABLE_KEYS,
     TAX_RATES,
@@ -24,6 +25,7 @@ from connectors.sandbox.syspro.schema import (
     Row,
     iso,
     money,
+    order_line,
     tax_code,
 )
 
@@ -88,6 +90,14 @@ Stock = tuple[str, str, str]
 # (stock code, description, product class, quantity)
 Line = tuple[str, str, str, int]
 Stamp = Callable[[int], str]
+# When a seeded row was last written; turned into its rowversion once every table is built.
+CHANGED = "_changed"
+# Detail rows take their header's moment: (detail table, header table, link column).
+_DETAILS = (
+    ("InvWarehouse", "InvMaster", "StockCode"),
+    ("SorDetail", "SorMaster", "SalesOrder"),
+    ("ArTrnDetail", "ArInvoice", "Invoice"),
+)
 
 
 def seed_tables(
@@ -110,7 +120,27 @@ def seed_tables(
     _invoices(rng, stamp, tables, stock, prices)
     tables["ArCshJnlDet"] = _payments(rng, stamp, tables["ArInvoice"])
     tables["GenJournalDetail"] = _journals(rng)
+    _rowversions(tables)
     return tables
+
+
+def _rowversions(tables: dict[str, list[Row]]) -> None:
+    """Every row but GL history gets its ``TimeStamp``: one counter for the whole company,
+    numbered in the order the rows were last written, as SQL Server's rowversion is."""
+    for detail, header, link in _DETAILS:
+        moments = {row[link]: row[CHANGED] for row in tables[header]}
+        for row in tables[detail]:
+            row[CHANGED] = moments[row[link]]
+    written = [
+        (row[CHANGED], table, position, row)
+        for table, rows in enumerate(tables.values())
+        for position, row in enumerate(rows)
+        if CHANGED in row
+    ]
+    written.sort(key=lambda item: item[:3])
+    for version, (*_, row) in enumerate(written, 1):
+        del row[CHANGED]
+        row[ROWVERSION] = str(version)
 
 
 @functools.cache
@@ -149,7 +179,7 @@ def _customers(rng: random.Random, stamp: Stamp, count: int, duplicate_names: bo
                 "PriceCode": ("", *PRICE_CODES)[n % 5],
                 "CustomerOnHold": "Y" if n % 37 == 0 else "N",
                 "DateCustAdded": stamp(-rng.randrange(30, 900))[:10],
-                "LastChanged": stamp(rng.randrange(0, 300)),
+                CHANGED: stamp(rng.randrange(0, 300)),
             }
         )
     return rows
@@ -181,7 +211,7 @@ def _stock(
                 "StockUom": "EA",
                 "SellingPrice": money(prices[code]),
                 "TaxCode": tax_code(product_class),
-                "LastChanged": stamp(rng.randrange(0, 300)),
+                CHANGED: stamp(rng.randrange(0, 300)),
             }
         )
         for price_code, discount in PRICE_CODES.items():
@@ -244,23 +274,23 @@ def _orders(
                 "ShipAddress1": customer["SoldToAddr1"],
                 "ShipAddress2": customer["SoldToAddr2"],
                 "ShipPostalCode": customer["SoldPostalCode"],
-                "LastChanged": when,
+                CHANGED: when,
             }
         )
         lines = _lines(rng, stock, number == UNMAPPED_ORDER)
         for line, (stock_code, desc, cls, qty) in enumerate(lines, 1):
             tables["SorDetail"].append(
-                {
-                    "SalesOrder": number,
-                    "SalesOrderLine": str(line),
-                    "LineType": "1",
-                    "MStockCode": stock_code,
-                    "MStockDes": desc,
-                    "MWarehouse": "FG",
-                    "MOrderQty": str(qty),
-                    "MPrice": money(prices[stock_code]),
-                    "MProductClass": cls,
-                }
+                order_line(
+                    SalesOrder=number,
+                    SalesOrderLine=str(line),
+                    LineType="1",
+                    MStockCode=stock_code,
+                    MStockDes=desc,
+                    MWarehouse="FG",
+                    MOrderQty=str(qty),
+                    MPrice=money(prices[stock_code]),
+                    MProductClass=cls,
+                )
             )
 
 
@@ -335,7 +365,7 @@ def _invoices(
                 "CurrencyValue": money(gross),
                 "TaxValue": money(tax_total),
                 "InvoiceBal1": money(gross - paid),
-                "LastChanged": when,
+                CHANGED: when,
             }
         )
 
@@ -359,7 +389,7 @@ def _payments(rng: random.Random, stamp: Stamp, invoices: list[Row]) -> list[Row
                 "Bank": rng.choice(BANKS),
                 "PaymentDate": when[:10],
                 "PaymentValue": invoice["CurrencyValue"],
-                "LastChanged": when,
+                CHANGED: when,
             }
         )
     return rows
