@@ -2,11 +2,12 @@
 
 from clarity.models.alerts import Alert, AlertKind, AlertRule
 from clarity.models.audit import AuditEvent
-from clarity.models.flows import Flow, SourceOfTruth
+from clarity.models.flows import Flow, ReadMode, SourceOfTruth
 from clarity.models.health import HealthDashboard, LedgerHourlyCount
 from clarity.models.ledger import ErrorKind, RecordStatus, SyncRecord
 from clarity.models.pairs import IntegrationPair
 from clarity.models.runs import RunStatus, SyncRun, Trigger
+from clarity.models.scans import SourceHash
 from clarity.models.webhooks import WebhookEvent, WebhookStatus
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "HealthDashboard",
     "IntegrationPair",
     "LedgerHourlyCount",
+    "ReadMode",
     "RecordStatus",
     "RunStatus",
+    "SourceHash",
     "SourceOfTruth",
     "SyncRecord",
     "SyncRun",

@@ -15,6 +15,11 @@ class SourceOfTruth(models.TextChoices):
     TARGET = "target", "Target system"
 
 
+class ReadMode(models.TextChoices):
+    CHANGES = "changes", "Changes since the last run"
+    FULL_SCAN = "full_scan", "Full scan: read every record, send the ones whose content changed"
+
+
 class Flow(models.Model):
     """One direction of one entity within a pair, e.g. SYSPRO customers → Xero contacts."""
 
@@ -64,6 +69,21 @@ class Flow(models.Model):
         default="",
         help_text="Source field that changes on every edit (e.g. UpdatedDateUTC); blank: a hash "
         "of the whole record. A record already delivered at the same version is skipped.",
+    )
+    read_mode = models.CharField(
+        max_length=20,
+        choices=ReadMode.choices,
+        default=ReadMode.CHANGES,
+        help_text="How a run finds what to send. A full scan is for records the source marks "
+        "no change on: every record is read and compared with what was last sent.",
+    )
+    change_field = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Source column that marks a change, for systems that let a flow choose one "
+        "(e.g. a date such as DateLastSale). Blank: the system's own marker (a row version, a "
+        "modified date).",
     )
     target_reference_field = models.CharField(
         max_length=100,

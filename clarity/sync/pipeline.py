@@ -23,6 +23,7 @@ from django.utils import timezone
 from clarity.models import (
     ErrorKind,
     Flow,
+    ReadMode,
     RecordStatus,
     RunStatus,
     SyncRecord,
@@ -33,6 +34,7 @@ from clarity.models.ledger import IN_FLIGHT, NEEDS_ACTION, RESENDABLE, SETTLED
 from clarity.sync import bulk, outcomes, storable
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
+from clarity.sync.fullscan import scan_page_changed, scan_page_remember
 from clarity.sync.keys import field_text, idempotency_key, part_key, source_version
 from clarity.sync.locks import (
     LeaseKeeper,
@@ -42,13 +44,14 @@ from clarity.sync.locks import (
     new_owner,
 )
 from clarity.sync.readahead import ReadAhead
-from connectors.base import Connector
+from connectors.base import ChangePage, Connector
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError, RetryLaterError
 from mappings.engine import CompileError, Outcome, Plan, to_json_safe
 from mappings.services import mapping_compile
 
 logger = logging.getLogger(__name__)
+
 
 class RunDeferred(Exception):
     """The run must continue later (a rate limit, a system whose circuit breaker is
@@ -280,15 +283,25 @@ def read_and_deliver(ctx: FlowContext) -> None:
     done_before, expected = ctx.tally.succeeded + ctx.tally.skipped + ctx.tally.failed, None
     try:
         # The next page is read while this one is stored and sent (see readahead).
-        with ReadAhead(ctx.source.read_changes(flow.source_entity, flow.cursor or None)) as pages:
+        with ReadAhead(source_pages(ctx)) as pages:
             for page in pages:
                 _check_lease(ctx)
                 if expected is None and page.total is not None:
                     expected = done_before + page.total
                     SyncRun.objects.filter(pk=ctx.run.pk).update(expected_total=expected)
-                fresh, doubtful = ledger_first(ctx, page.records)
+                records, versions, scanned = page.records, None, None
+                if flow.read_mode == ReadMode.FULL_SCAN:
+                    scanned = scan_page_changed(
+                        flow=flow, records=records, source_key=ctx.source_key
+                    )
+                    records, versions = scanned.records, scanned.versions
+                    ctx.tally.total += scanned.unchanged
+                    ctx.tally.skipped += scanned.unchanged
+                fresh, doubtful = ledger_first(ctx, records, versions)
                 settle_and_resend(ctx, doubtful)
                 deliver(ctx, fresh)
+                if scanned is not None:
+                    scan_page_remember(seen=scanned.seen)  # last, as the cursor
                 if page.cursor is not None and page.cursor != flow.cursor:
                     # Cursor last: only after every outcome of the page is committed.
                     Flow.objects.filter(pk=flow.pk).update(cursor=page.cursor)
@@ -308,8 +321,19 @@ def login_refused_reason(exc: ConnectorError) -> str:
     )
 
 
+def source_pages(ctx: FlowContext) -> Iterator[ChangePage]:
+    """What the flow reads: every record (full scan), or the changes since its cursor by
+    the column the flow names or else the system's own marker."""
+    flow, source = ctx.flow, ctx.source
+    if flow.read_mode == ReadMode.FULL_SCAN:
+        return source.read_all(flow.source_entity)
+    if flow.change_field:
+        return source.read_changes_by(flow.source_entity, flow.change_field, flow.cursor or None)
+    return source.read_changes(flow.source_entity, flow.cursor or None)
+
+
 def ledger_first(
-    ctx: FlowContext, records: Sequence[dict[str, Any]]
+    ctx: FlowContext, records: Sequence[dict[str, Any]], versions: Sequence[str] | None = None
 ) -> tuple[list[SyncRecord], list[SyncRecord]]:
     """Write a ledger row for every record read; returns (never sent, maybe sent) rows to do.
 
@@ -321,9 +345,9 @@ def ledger_first(
     flow = ctx.flow
     fresh: dict[str, SyncRecord] = {}
     unstorable: list[SyncRecord] = []
-    for record in records:
+    for index, record in enumerate(records):
         source_id = field_text(record, ctx.source_key) or source_version(record, "")
-        version = source_version(record, flow.source_version_field)
+        version = versions[index] if versions else source_version(record, flow.source_version_field)
         business_key = field_text(record, flow.business_key_field)
         problems = storable.problems(record)
         if len(source_id) > storable.SOURCE_ID_MAX:
