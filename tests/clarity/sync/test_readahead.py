@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,20 +12,25 @@ from connectors.errors import ConnectorError, ErrorKind
 
 
 def test_pages_come_in_order_and_the_next_is_read_meanwhile():
-    asked: list[int] = []
+    """While the run holds page n, the source is asked for page n + 1 without waiting for it.
+
+    Events, not sleeps: the test waits for the read ahead to happen (a bound only
+    for a failure), so a slow machine cannot fail it or let it pass by luck.
+    """
+    asked = [threading.Event() for _ in range(5)]
 
     def pages() -> Iterator[int]:
         for n in range(5):
-            asked.append(n)
+            asked[n].set()
             yield n
 
     seen = []
     with ReadAhead(pages()) as ahead:
         for page in ahead:
-            time.sleep(0.05)  # storing and sending this page
-            seen.append((page, max(asked)))
-    assert [page for page, _ in seen] == [0, 1, 2, 3, 4]
-    assert all(read >= min(page + 1, 4) for page, read in seen)  # one ahead, no more
+            if page + 1 < len(asked):  # storing and sending this page, the next is read
+                assert asked[page + 1].wait(timeout=30), f"page {page + 1} not read ahead"
+            seen.append(page)
+    assert seen == [0, 1, 2, 3, 4]
 
 
 def test_a_failure_is_raised_where_its_page_would_be_read():
