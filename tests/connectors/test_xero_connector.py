@@ -14,7 +14,9 @@ from connectors.base import ConnectionConfig, InMemoryTokenStore, Tokens, WriteS
 from connectors.errors import ConnectorError, ErrorKind
 from connectors.http import RetryPolicy
 from connectors.sandbox.control import SandboxControl
-from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.core import Request, Response, SandboxServer, json_response
+from connectors.sandbox.xero.app import XeroSandbox
+from connectors.sandbox.xero.auth import SigningKey
 from connectors.xero import (
     XeroConnector,
     authorization_url,
@@ -46,6 +48,30 @@ def test_connect_stores_tokens_and_tenant(xero_config: ConnectionConfig, connect
     assert tokens is not None and tokens.refresh_token
     assert tokens.extra["tenant_id"] == tenant.tenant_id
     assert 1700 < (tokens.expires_at or 0) - time.time() <= 1801
+
+
+class ForgedKeysSandbox(XeroSandbox):
+    """A Xero whose published JWKS is not the key its tokens are signed with."""
+
+    def jwks(self, request: Request) -> Response:
+        return json_response(SigningKey().jwks())
+
+
+def test_connect_believes_token_claims_only_when_the_jwks_key_signed_them(
+    start_sandbox: Any, make_xero_config: Any, connect_xero: Any
+) -> None:
+    """The connector picks the consent's organisations by the token's
+    authentication_event_id: a token Xero's published key did not sign is refused."""
+    server = start_sandbox(ForgedKeysSandbox({"demo": {"contacts": 1, "items": 1, "invoices": 0}}))
+    store = InMemoryTokenStore()
+    with pytest.raises(ConnectorError) as caught:
+        connect_xero(make_xero_config(server.url), store)
+    assert (caught.value.kind, caught.value.code) == (
+        ErrorKind.AUTH,
+        XeroErrorCode.SIGN_IN_REJECTED,
+    )
+    assert "could not be verified" in caught.value.message
+    assert store.load() is None
 
 
 def test_connect_refuses_a_foreign_state(xero_config: ConnectionConfig) -> None:
