@@ -100,6 +100,7 @@ class BulkJob:
     delimiter: str = "COMMA"
     state: str = "Open"
     created: str = ""
+    closed_at: float | None = None  # when its records counted against the daily allocation
     error: str = ""
     header: list[str] = field(default_factory=list)
     rows: list[dict[str, str]] = field(default_factory=list)
@@ -290,12 +291,15 @@ class BulkApi:
         if job.state != "Open":
             raise sf_error(400, "INVALIDJOBSTATE", f"Job {job.id} is not Open ({job.state})")
         daily = int(self.app.option("bulk_daily_records", 150_000_000))
-        today = sum(j.processed for j in self.jobs.values()) + len(job.rows)
+        since = self.app.now() - 86_400  # a rolling 24 hours [P]
+        today = len(job.rows) + sum(
+            len(j.rows) for j in self.jobs.values() if j.closed_at and j.closed_at > since
+        )
         if today > daily:
             raise sf_error(
                 400, "EXCEEDED_QUOTA", f"Bulk API 2.0 takes {daily} records per rolling 24 hours"
             )
-        job.state = "UploadComplete"
+        job.state, job.closed_at = "UploadComplete", self.app.now()
         self._wake.set()
         return json_response(job.info())
 

@@ -209,3 +209,18 @@ def test_first_read_through_a_query_job_matches_rest(make: Make, server: Sandbox
     assert pages[-1].cursor is not None and pages[-1].cursor.endswith(newest["Id"])
     assert server.app.bulk_jobs  # type: ignore[attr-defined]
     assert stats(server)["requests"] - before <= len(pages) + 4
+
+
+def test_a_write_under_the_threshold_failing_after_a_landed_call_is_unknown(
+    make: Make, server: SandboxServer
+) -> None:
+    """Between 200 and the threshold a write is several Collections calls: once one has
+    landed, a later refusal must leave the whole batch unknown (settled by lookup), never
+    handed back as unsent, or the records written would be sent twice."""
+    requests.post(f"{server.url}/_sandbox/limits", json={"daily": 1}, timeout=5)
+    sf = make(bulk_threshold=1000)
+    with pytest.raises(RetryLaterError) as stopped:
+        sf.write_batch("Account", [{"Name": f"Plain {i}"} for i in range(450)])
+    assert stopped.value.outcome_unknown
+    assert stats(server)["created"]["Account"] == 200  # the first call landed
+    assert jobs(server) == []

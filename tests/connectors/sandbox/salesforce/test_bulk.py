@@ -25,11 +25,9 @@ def running() -> Iterator[SandboxServer]:
         yield server
 
 
-@pytest.fixture
-def org(running: SandboxServer) -> Iterator[requests.Session]:
-    requests.post(f"{running.url}/_sandbox/reset", timeout=10).raise_for_status()
+def login(url: str) -> requests.Session:
     token = requests.post(
-        f"{running.url}/services/oauth2/token",
+        f"{url}/services/oauth2/token",
         data={
             "grant_type": "client_credentials",
             "client_id": DEMO_CONSUMER_KEY,
@@ -39,8 +37,14 @@ def org(running: SandboxServer) -> Iterator[requests.Session]:
     ).json()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token['access_token']}"
-    session.base = running.url  # type: ignore[attr-defined]
-    yield session
+    session.base = url  # type: ignore[attr-defined]
+    return session
+
+
+@pytest.fixture
+def org(running: SandboxServer) -> Iterator[requests.Session]:
+    requests.post(f"{running.url}/_sandbox/reset", timeout=10).raise_for_status()
+    yield login(running.url)
     requests.post(f"{running.url}/_sandbox/bulk", json={"hold": False}, timeout=5)
 
 
@@ -237,3 +241,14 @@ def test_query_job_pages_with_locator(org: requests.Session) -> None:
     assert nested.status_code == 400 and isinstance(nested.json(), list)
     bad = call(org, "GET", f"/jobs/query/{job['id']}/results", params={"locator": "!!"})
     assert bad.status_code == 400
+
+
+def test_daily_record_allocation_is_a_rolling_24_hours() -> None:
+    with SandboxServer(sandbox.create_app({"bulk_daily_records": 3})) as server:
+        session = login(server.url)
+        assert close(session, ingest(session, "insert", "Name\nA\nB\n"))["state"] == "JobComplete"
+        over = ingest(session, "insert", "Name\nC\nD\n")
+        refused = call(session, "PATCH", f"/jobs/ingest/{over}", json={"state": "UploadComplete"})
+        assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "EXCEEDED_QUOTA"
+        requests.post(f"{server.url}/_sandbox/clock", json={"advance": 86_401}, timeout=5)
+        assert close(login(server.url), over)["state"] == "JobComplete"
