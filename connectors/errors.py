@@ -8,9 +8,12 @@ the *message* is what a finance user reads, so it names the record and the fix.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple, overload
 
 
 class ErrorKind(StrEnum):
@@ -165,3 +168,141 @@ class CircuitOpenError(RetryLaterError):
         )
         self.retry_after = retry_after
         self.open_since = open_since
+
+
+# -- One rule shape and one classify() for every system's error table ---------------------
+#
+# Codes are spelt one way across systems: lower snake case naming what went wrong, with no
+# system prefix (``invoice_not_found``, ``period_closed``): the ledger row already says
+# which system answered, the README and the ledger's filters use these words, and a code
+# common to every system is one of ``ErrorCode``. A vendor's own name for an error
+# (Salesforce's ``DUPLICATE_VALUE``, KashFlow's ``CodeAlreadyExists``) becomes its snake
+# case (``duplicate_value``, ``code_already_exists``). One code means one thing: where two
+# systems' words differ in meaning they get different codes.
+
+CODE_STYLE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+Facts = Mapping[str, Any]
+"""What a system's extractor read from its error beside the text: the record's values,
+the entity, the vendor's own message... A rule's message may name any of them."""
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One line of a system's error table.
+
+    A rule applies when every test it sets passes: ``name`` equals the system's own
+    error name (Salesforce's errorCode, KashFlow's Error, Xero's exception Type),
+    ``statuses`` holds the HTTP status, ``pattern`` is found in the error's text, and
+    each fact in ``needs`` is present. ``message`` is a ``str.format`` template over
+    ``text``, the pattern's named groups and the facts, or, where the advice needs to
+    search the record (which lines hold the value), a function of those values.
+    """
+
+    code: str
+    kind: ErrorKind
+    message: str | Callable[[Facts], str]
+    name: str | None = None
+    statuses: tuple[int, ...] = ()
+    pattern: re.Pattern[str] | None = None
+    needs: tuple[str, ...] = ()
+
+    def applies(self, text: str, name: str | None, status: int | None, facts: Facts) -> bool:
+        return (
+            (self.name is None or self.name == name)
+            and (not self.statuses or status in self.statuses)
+            and (self.pattern is None or self.pattern.search(text) is not None)
+            and all(facts.get(fact) not in (None, "") for fact in self.needs)
+        )
+
+    def worded(self, text: str, facts: Facts) -> str:
+        found = self.pattern.search(text) if self.pattern is not None else None
+        values = {"text": text, **facts, **(found.groupdict(default="") if found else {})}
+        if callable(self.message):
+            return self.message(values)
+        return self.message.format_map(values)
+
+
+def rule(
+    code: str,
+    kind: ErrorKind,
+    message: str | Callable[[Facts], str],
+    *,
+    name: str | None = None,
+    statuses: tuple[int, ...] = (),
+    pattern: str | re.Pattern[str] | None = None,
+    needs: tuple[str, ...] = (),
+) -> ErrorRule:
+    """An ``ErrorRule``; a pattern given as text ignores case (vendors' wording varies in
+    case), a compiled one is taken as it is."""
+    if isinstance(pattern, str):
+        pattern = re.compile(pattern, re.IGNORECASE)
+    return ErrorRule(
+        code, kind, message, name=name, statuses=statuses, pattern=pattern, needs=needs
+    )
+
+
+class Classified(NamedTuple):
+    kind: ErrorKind
+    code: str
+    message: str
+
+
+@overload
+def classify(
+    text: str,
+    rules: Iterable[ErrorRule],
+    default: ErrorRule,
+    *,
+    name: str | None = None,
+    status: int | None = None,
+    facts: Facts | None = None,
+) -> Classified: ...
+
+
+@overload
+def classify(
+    text: str,
+    rules: Iterable[ErrorRule],
+    default: None = None,
+    *,
+    name: str | None = None,
+    status: int | None = None,
+    facts: Facts | None = None,
+) -> Classified | None: ...
+
+
+def classify(
+    text: str,
+    rules: Iterable[ErrorRule],
+    default: ErrorRule | None = None,
+    *,
+    name: str | None = None,
+    status: int | None = None,
+    facts: Facts | None = None,
+) -> Classified | None:
+    """A system's error -> (kind, code, a message a finance user can act on).
+
+    The first rule that applies wins, so a table lists the particular before the
+    general; ``default`` (its tests ignored) answers when none applies, else None.
+    """
+    facts = facts or {}
+    for candidate in rules:
+        if candidate.applies(text, name, status, facts):
+            return Classified(candidate.kind, candidate.code, candidate.worded(text, facts))
+    if default is None:
+        return None
+    return Classified(default.kind, default.code, default.worded(text, facts))
+
+
+def table_kinds(*tables: Iterable[ErrorRule]) -> dict[str, ErrorKind]:
+    """The kind of each code the tables give, for the registry and the conformance tests."""
+    return {r.code: r.kind for table in tables for r in table}
+
+
+def vendor_code(name: str) -> str:
+    """A vendor's error name in the one code style: ``DUPLICATE_VALUE`` -> ``duplicate_value``,
+    ``CodeAlreadyExists`` -> ``code_already_exists``."""
+    if name.isupper() or "_" in name:
+        return name.lower()
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

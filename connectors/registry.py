@@ -12,40 +12,45 @@ from dataclasses import dataclass
 
 from connectors.base import Connector
 from connectors.dependencies import Dependency
-from connectors.errors import ConnectorError, ErrorKind
+from connectors.errors import ConnectorError, ErrorKind, ErrorRule, table_kinds
 from connectors.kashflow import KashFlowConnector, kashflow_connector
-from connectors.kashflow.errors import ERROR_KINDS as KASHFLOW_ERROR_KINDS
+from connectors.kashflow.errors import ERROR_RULES as KASHFLOW_ERROR_RULES
 from connectors.salesforce import SalesforceConnector, salesforce_connector
-from connectors.salesforce.errors import ERROR_KINDS as SALESFORCE_ERROR_KINDS
+from connectors.salesforce.errors import ERROR_RULES as SALESFORCE_ERROR_RULES
 from connectors.syspro import SysproConnector, syspro_connector
-from connectors.syspro.errors import ERROR_KINDS as SYSPRO_ERROR_KINDS
+from connectors.syspro.errors import ERROR_RULES as SYSPRO_ERROR_RULES
 from connectors.webhooks import WebhookParser
 from connectors.xero import XeroConnector, xero_connector
-from connectors.xero.errors import ERROR_KINDS as XERO_ERROR_KINDS
+from connectors.xero.errors import ERROR_RULES as XERO_ERROR_RULES
 
 
 @dataclass(frozen=True)
 class SystemEntry:
     """One system: its connector class, the factory ``(config, tokens, *, redis)`` that
-    builds it with the limiter and circuit breaker its workers share, and the kind of each
-    error code its error table gives."""
+    builds it with the limiter and circuit breaker its workers share, and its error table
+    (rules of the one shape of ``connectors.errors``)."""
 
     connector: type[Connector]
     factory: Callable[..., Connector]
-    error_kinds: Mapping[str, ErrorKind]
+    error_rules: tuple[ErrorRule, ...]
 
     @property
     def name(self) -> str:
         return self.connector.system
 
+    @property
+    def error_kinds(self) -> Mapping[str, ErrorKind]:
+        """The kind of each code the error table gives."""
+        return table_kinds(self.error_rules)
+
 
 SYSTEMS: dict[str, SystemEntry] = {
     entry.name: entry
     for entry in (
-        SystemEntry(XeroConnector, xero_connector, XERO_ERROR_KINDS),
-        SystemEntry(SysproConnector, syspro_connector, SYSPRO_ERROR_KINDS),
-        SystemEntry(KashFlowConnector, kashflow_connector, KASHFLOW_ERROR_KINDS),
-        SystemEntry(SalesforceConnector, salesforce_connector, SALESFORCE_ERROR_KINDS),
+        SystemEntry(XeroConnector, xero_connector, XERO_ERROR_RULES),
+        SystemEntry(SysproConnector, syspro_connector, SYSPRO_ERROR_RULES),
+        SystemEntry(KashFlowConnector, kashflow_connector, KASHFLOW_ERROR_RULES),
+        SystemEntry(SalesforceConnector, salesforce_connector, SALESFORCE_ERROR_RULES),
     )
 }
 

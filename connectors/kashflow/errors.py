@@ -2,148 +2,274 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
 
 from connectors.base import WriteOutcome
-from connectors.errors import ConnectorError, ErrorKind
+from connectors.errors import (
+    ConnectorError,
+    ErrorKind,
+    ErrorRule,
+    classify,
+    rule,
+    table_kinds,
+    vendor_code,
+)
 
-# KashFlow's error names -> the kind a person acts on, and what to do about it.
-# The sentence KashFlow sends comes first; this advice follows it.
-ERROR_ADVICE: dict[str, tuple[ErrorKind, str]] = {
-    "InvalidSessionToken": (
+# KashFlow's error names (its {"Error", "Message"} bodies; the names are the sandbox's [A]
+# set, shared/systems/kashflow.md) -> code, kind and what to do. ``{said}`` is the sentence
+# KashFlow sent; the advice follows it. A code is the name in snake case, except where that
+# would mean another system's code: CustomerNotFound is the invoice's (or payment's)
+# customer code that KashFlow does not have.
+RULES: tuple[ErrorRule, ...] = (
+    rule(
+        "invalid_session_token",
         ErrorKind.AUTH,
-        "Signing in again did not help: check the connection's KashFlow login.",
+        "{said} Signing in again did not help: check the connection's KashFlow login.",
+        name="InvalidSessionToken",
     ),
-    "InvalidCredentials": (
+    rule(
+        "invalid_credentials",
         ErrorKind.AUTH,
-        "Update the KashFlow username and password on the connection.",
+        "{said} Update the KashFlow username and password on the connection.",
+        name="InvalidCredentials",
     ),
-    "InvalidMemorableWord": (
+    rule(
+        "invalid_memorable_word",
         ErrorKind.AUTH,
-        "Check the memorable word saved on the connection.",
+        "{said} Check the memorable word saved on the connection.",
+        name="InvalidMemorableWord",
     ),
-    "InvalidTemporaryToken": (ErrorKind.TRANSIENT, "The sign-in will be tried again."),
-    "AccountLocked": (
+    rule(
+        "invalid_temporary_token",
+        ErrorKind.TRANSIENT,
+        "{said} The sign-in will be tried again.",
+        name="InvalidTemporaryToken",
+    ),
+    rule(
+        "account_locked",
         ErrorKind.AUTH,
+        "{said} "
         "Unlock the user in KashFlow, then check the connection's password and memorable word.",
+        name="AccountLocked",
     ),
-    "CustomerNotFound": (
+    rule(
+        "customer_code_not_found",
         ErrorKind.DATA,
-        "Create the customer in KashFlow first, or correct the customer code lookup.",
+        "{said} Create the customer in KashFlow first, or correct the customer code lookup.",
+        name="CustomerNotFound",
     ),
-    "NameRequired": (ErrorKind.DATA, "Fill in the customer's name in the source record."),
-    "CodeAlreadyExists": (ErrorKind.DATA, "Use a different account code for this customer."),
-    "NumberAlreadyExists": (ErrorKind.DATA, "Use a different invoice number."),
-    "NominalCodeNotFound": (
+    rule(
+        "name_required",
+        ErrorKind.DATA,
+        "{said} Fill in the customer's name in the source record.",
+        name="NameRequired",
+    ),
+    rule(
+        "code_already_exists",
+        ErrorKind.DATA,
+        "{said} Use a different account code for this customer.",
+        name="CodeAlreadyExists",
+    ),
+    rule(
+        "number_already_exists",
+        ErrorKind.DATA,
+        "{said} Use a different invoice number.",
+        name="NumberAlreadyExists",
+    ),
+    rule(
+        "nominal_code_not_found",
         ErrorKind.CONFIG,
-        "Correct the nominal code lookup, or add the nominal code in KashFlow.",
+        "{said} Correct the nominal code lookup, or add the nominal code in KashFlow.",
+        name="NominalCodeNotFound",
     ),
-    "ProductNotFound": (
+    rule(
+        "product_not_found",
         ErrorKind.DATA,
-        "Add the product in KashFlow, or correct the product code lookup.",
+        "{said} Add the product in KashFlow, or correct the product code lookup.",
+        name="ProductNotFound",
     ),
-    "ProductNameRequired": (
+    rule(
+        "product_name_required",
         ErrorKind.DATA,
-        "A new KashFlow product needs a name: fill it in at the source, or let the flow "
-        "that creates products run first (a price alone cannot create one), then retry.",
+        "{said} "
+        "A new KashFlow product needs a name: fill it in at the source, or let the flow that "
+        "creates products run first (a price alone cannot create one), then retry.",
+        name="ProductNameRequired",
     ),
-    "NominalCodeRequired": (
+    rule(
+        "nominal_code_required",
         ErrorKind.DATA,
-        "A new KashFlow product needs a sales nominal code: map one to NominalCode "
-        "(from the product family lookup), then retry.",
+        "{said} "
+        "A new KashFlow product needs a sales nominal code: map one to NominalCode (from the "
+        "product family lookup), then retry.",
+        name="NominalCodeRequired",
     ),
-    "BankAccountNotFound": (
+    rule(
+        "bank_account_not_found",
         ErrorKind.CONFIG,
-        "Set a KashFlow bank account that exists on the connection or the mapping.",
+        "{said} Set a KashFlow bank account that exists on the connection or the mapping.",
+        name="BankAccountNotFound",
     ),
-    "InvalidPaymentMethod": (
+    rule(
+        "invalid_payment_method",
         ErrorKind.CONFIG,
-        "Set a KashFlow payment method number on the connection or the mapping.",
+        "{said} Set a KashFlow payment method number on the connection or the mapping.",
+        name="InvalidPaymentMethod",
     ),
-    "PaymentExceedsOutstanding": (
+    rule(
+        "payment_exceeds_outstanding",
         ErrorKind.DATA,
-        "Check whether the invoice was already paid, or correct the amount.",
+        "{said} Check whether the invoice was already paid, or correct the amount.",
+        name="PaymentExceedsOutstanding",
     ),
-    "TooManyItems": (ErrorKind.CONFIG, "Lower max_bulk_payments on the connection."),
-    "CustomerCodeRequired": (
-        ErrorKind.DATA,
-        "Map a customer code into the record (KashFlow keys customers by code), then retry.",
+    rule(
+        "too_many_items",
+        ErrorKind.CONFIG,
+        "{said} Lower max_bulk_payments on the connection.",
+        name="TooManyItems",
     ),
-    "CustomerHasTransactions": (
+    rule(
+        "customer_code_required",
         ErrorKind.DATA,
-        "KashFlow keeps customers that have invoices or payments. Leave it, or archive it "
-        "in KashFlow.",
+        "{said} Map a customer code into the record (KashFlow keys customers by code), then retry.",
+        name="CustomerCodeRequired",
     ),
-    "InvoiceNotFound": (
+    rule(
+        "customer_has_transactions",
         ErrorKind.DATA,
-        "Send the invoice to KashFlow first, or correct the invoice number, then retry.",
+        "{said} "
+        "KashFlow keeps customers that have invoices or payments. Leave it, or archive it in "
+        "KashFlow.",
+        name="CustomerHasTransactions",
     ),
-    "InvoiceHasPayments": (
+    rule(
+        "invoice_not_found",
         ErrorKind.DATA,
+        "{said} Send the invoice to KashFlow first, or correct the invoice number, then retry.",
+        name="InvoiceNotFound",
+    ),
+    rule(
+        "invoice_has_payments",
+        ErrorKind.DATA,
+        "{said} "
         "KashFlow does not change an invoice that has payments. Remove the payment in "
         "KashFlow first, or mark this record resolved.",
+        name="InvoiceHasPayments",
     ),
-    "NameTooLong": (ErrorKind.DATA, "Shorten the name in the source record, then retry."),
-    "LineItemsRequired": (
+    rule(
+        "name_too_long",
         ErrorKind.DATA,
-        "The invoice has no lines. Check the source record, or the mapping of its lines.",
+        "{said} Shorten the name in the source record, then retry.",
+        name="NameTooLong",
     ),
-    "InvalidLineItem": (ErrorKind.DATA, "Correct the line in the source record, then retry."),
-    "InvalidQuantity": (ErrorKind.DATA, "Correct the quantity in the source record."),
-    "InvalidPrice": (ErrorKind.DATA, "Correct the price in the source record."),
-    "InvalidAmount": (ErrorKind.DATA, "Correct the amount in the source record."),
-    "InvalidDate": (
+    rule(
+        "line_items_required",
         ErrorKind.DATA,
-        "Correct the date in the source record, or the mapping's date format.",
+        "{said} The invoice has no lines. Check the source record, or the mapping of its lines.",
+        name="LineItemsRequired",
     ),
-    "InvalidDiscountRate": (ErrorKind.DATA, "Correct the discount rate in the source record."),
-    "InvalidNumber": (ErrorKind.DATA, "Correct the invoice number in the source record."),
-    "InvalidPayment": (ErrorKind.DATA, "Correct the payment in the source record."),
-    "ProductCodeRequired": (
+    rule(
+        "invalid_line_item",
         ErrorKind.DATA,
-        "Map a product code into the record (KashFlow keys products by code), then retry.",
+        "{said} Correct the line in the source record, then retry.",
+        name="InvalidLineItem",
     ),
-    "ProductCodeAlreadyExists": (
+    rule(
+        "invalid_quantity",
         ErrorKind.DATA,
-        "Use a different product code, or link the record to the existing product.",
+        "{said} Correct the quantity in the source record.",
+        name="InvalidQuantity",
     ),
-    "PaymentItemsRequired": (
+    rule(
+        "invalid_price",
+        ErrorKind.DATA,
+        "{said} Correct the price in the source record.",
+        name="InvalidPrice",
+    ),
+    rule(
+        "invalid_amount",
+        ErrorKind.DATA,
+        "{said} Correct the amount in the source record.",
+        name="InvalidAmount",
+    ),
+    rule(
+        "invalid_date",
+        ErrorKind.DATA,
+        "{said} Correct the date in the source record, or the mapping's date format.",
+        name="InvalidDate",
+    ),
+    rule(
+        "invalid_discount_rate",
+        ErrorKind.DATA,
+        "{said} Correct the discount rate in the source record.",
+        name="InvalidDiscountRate",
+    ),
+    rule(
+        "invalid_number",
+        ErrorKind.DATA,
+        "{said} Correct the invoice number in the source record.",
+        name="InvalidNumber",
+    ),
+    rule(
+        "invalid_payment",
+        ErrorKind.DATA,
+        "{said} Correct the payment in the source record.",
+        name="InvalidPayment",
+    ),
+    rule(
+        "product_code_required",
+        ErrorKind.DATA,
+        "{said} Map a product code into the record (KashFlow keys products by code), then retry.",
+        name="ProductCodeRequired",
+    ),
+    rule(
+        "product_code_already_exists",
+        ErrorKind.DATA,
+        "{said} Use a different product code, or link the record to the existing product.",
+        name="ProductCodeAlreadyExists",
+    ),
+    rule(
+        "payment_items_required",
         ErrorKind.CONFIG,
-        "The payment call carried no payments. Check the payments flow's mapping.",
+        "{said} The payment call carried no payments. Check the payments flow's mapping.",
+        name="PaymentItemsRequired",
     ),
-    "InvalidPaging": (
+    rule(
+        "invalid_paging",
         ErrorKind.CONFIG,
-        "Check page_size on the connection: it must be a whole number.",
+        "{said} Check page_size on the connection: it must be a whole number.",
+        name="InvalidPaging",
     ),
-    "InvalidSortField": (
+    rule(
+        "invalid_sort_field",
         ErrorKind.CONFIG,
-        "The connection asked KashFlow to sort by a field it does not have.",
+        "{said} The connection asked KashFlow to sort by a field it does not have.",
+        name="InvalidSortField",
     ),
-    "InvalidRequest": (
+    rule(
+        "invalid_request",
         ErrorKind.CONFIG,
-        "KashFlow could not read what was sent. Check the flow's mapping.",
+        "{said} KashFlow could not read what was sent. Check the flow's mapping.",
+        name="InvalidRequest",
     ),
-}
+)
 
 ErrorFields = tuple[str, str, ErrorKind | None]
 
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-# The kind of each code KashFlow's error names become, for the conformance tests.
-ERROR_KINDS: dict[str, ErrorKind] = {snake(name): kind for name, (kind, _) in ERROR_ADVICE.items()}
+# Every rule, for the registry and the conformance tests, and the kind of each code.
+ERROR_RULES = RULES
+ERROR_KINDS: dict[str, ErrorKind] = table_kinds(ERROR_RULES)
 
 
 def error_fields(body: Any) -> ErrorFields | None:
-    """(code, plain message, kind or None) from either body shape KashFlow may send.
+    """(code, plain message, kind or None) from either body shape KashFlow may send: the
+    extractor that hands ``classify`` KashFlow's error name and sentence.
 
     Documented: ``{"Error", "Message"}``. Tolerated [A]: ASP.NET's
-    ``{"Message", "ModelState": {field: [messages]}}``.
+    ``{"Message", "ModelState": {field: [messages]}}``. A name the table lacks keeps its
+    snake case as the code, and the kind the HTTP status gives (None here).
     """
     if not isinstance(body, dict):
         return None
@@ -158,11 +284,13 @@ def error_fields(body: Any) -> ErrorFields | None:
     error = str(body.get("Error") or "")
     if not error:
         return None
-    kind, advice = ERROR_ADVICE.get(error, (None, ""))
     if said and not said.endswith("."):
         said += "."
-    message = " ".join(part for part in (said or f"KashFlow refused it ({error}).", advice) if part)
-    return snake(error), message, kind
+    said = said or f"KashFlow refused it ({error})."
+    found = classify(said, RULES, name=error, facts={"said": said})
+    if found is None:
+        return vendor_code(error), said, None
+    return found.code, found.message, found.kind
 
 
 def describe_error(

@@ -287,7 +287,7 @@ class SalesforceConnector(Connector):
         try:
             return self.http.request(method, self._url(path), **kwargs)
         except ConnectorError as exc:
-            if exc.code == "REQUEST_LIMIT_EXCEEDED":
+            if exc.code == "request_limit_exceeded":
                 raise RateLimitedError(
                     3600.0, limit="day", message=exc.message, status=exc.status, raw=exc.raw
                 ) from exc

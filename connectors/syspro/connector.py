@@ -85,6 +85,7 @@ from connectors.syspro.errors import (
     SESSION_GONE,
     classify,
     describe_http_error,
+    enet_text,
 )
 from connectors.syspro.wire import (
     SESSION_ID,
@@ -195,7 +196,7 @@ class SysproConnector(Connector):
         )
         text = unwrap(response.text)
         if text.upper().startswith("ERROR") or not text:
-            raise ConnectorError(*classify(text, CALL_RULES, CALL_DEFAULT), raw=text)
+            raise ConnectorError(*classify(enet_text(text), CALL_RULES, CALL_DEFAULT), raw=text)
         if not SESSION_ID.fullmatch(text):
             raise not_the_api("SYSPRO e.net", response)  # a web page, not a session GUID
         return Tokens(
@@ -258,7 +259,7 @@ class SysproConnector(Connector):
                     "be using the same operator. Give this connection an operator of its own.",
                     raw=text,
                 )
-            raise ConnectorError(*classify(text, CALL_RULES, CALL_DEFAULT), raw=text)
+            raise ConnectorError(*classify(enet_text(text), CALL_RULES, CALL_DEFAULT), raw=text)
         raise AssertionError("unreachable")
 
     def _query(self, business_object: str, xml_in: str) -> ET.Element:
@@ -638,7 +639,9 @@ class SysproConnector(Connector):
         writer = WRITERS.get(spec.table)
         if writer is None:
             raise ConnectorError(
-                ErrorKind.CONFIG, "read_only", f"SYSPRO {entity} records cannot be written here."
+                ErrorKind.CONFIG,
+                "read_only_entity",
+                f"SYSPRO {entity} records cannot be written here.",
             )
         if len(records) > self.max_batch_size(entity):
             raise ConnectorError(
@@ -677,9 +680,11 @@ class SysproConnector(Connector):
         for path, indexes in sends.items():
             for chunk, too_large in self._batches(writer, path, records, indexes):
                 for index in too_large:
+                    # The code every system uses for a record over the request limit
+                    # (ErrorCode.TOO_LARGE, data: shortening the record is the usual fix).
                     outcomes[index] = WriteOutcome.failed(
-                        ErrorKind.CONFIG,
-                        "record_too_large",
+                        ErrorKind.DATA,
+                        ErrorCode.TOO_LARGE,
                         "The record is too long to send to SYSPRO in one request "
                         f"(over {self.max_url_length} characters). Shorten its text fields or "
                         "raise the e.net service's URL limit and max_url_length.",
@@ -811,7 +816,7 @@ class SysproConnector(Connector):
         raw = ET.tostring(result, encoding="unicode")
         errors = errors_of(result)
         if errors:
-            kind, code, message = classify(errors[0], RECORD_RULES, RECORD_DEFAULT)
+            kind, code, message = classify(enet_text(errors[0]), RECORD_RULES, RECORD_DEFAULT)
             if len(errors) > 1:
                 message += " SYSPRO also said: " + "; ".join(errors[1:])
             return WriteOutcome.failed(kind, code, message, raw)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from connectors.base import Record
 from connectors.errors import ConnectorError
 from connectors.syspro.catalogue import ENTITIES
-from connectors.syspro.errors import RECORD_DEFAULT, RECORD_RULES, classify
+from connectors.syspro.errors import RECORD_DEFAULT, RECORD_RULES, classify, enet_text
 
 if TYPE_CHECKING:
     from connectors.syspro.connector import SysproConnector
@@ -61,7 +61,7 @@ def customer_prices(
     )
     if not found:
         text = f"Customer '{customer}' not found"
-        raise ConnectorError(*classify(text, RECORD_RULES, RECORD_DEFAULT), raw=text)
+        raise ConnectorError(*classify(enet_text(text), RECORD_RULES, RECORD_DEFAULT), raw=text)
     row = found[0]
     price_code = str(row.get("PriceCode", ""))
     stock = ENTITIES["InvMaster"]

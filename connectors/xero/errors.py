@@ -8,48 +8,50 @@ unknown message is passed on prefixed with what was rejected.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
 import requests
 
 from connectors.base import Record, WriteOutcome
-from connectors.errors import ErrorCode, ErrorKind
+from connectors.errors import ErrorCode, ErrorKind, ErrorRule, classify, rule, table_kinds
 from connectors.xero.catalogue import ENTITIES, EntityInfo
 
 
 class XeroErrorCode(StrEnum):
-    NOT_CONNECTED = "xero_not_connected"
-    NO_TENANT = "xero_no_tenant"
-    SIGN_IN_REJECTED = "xero_sign_in_rejected"
-    STATE_MISMATCH = "xero_state_mismatch"
-    TOKEN_EXPIRED = "xero_token_expired"  # noqa: S105 (an error code)
-    TENANT_NOT_CONNECTED = "xero_tenant_not_connected"
-    MISSING_SCOPE = "xero_missing_scope"
-    INSECURE_URL = "xero_insecure_url"
-    INVALID_ACCOUNT_CODE = "xero_invalid_account_code"
-    INVALID_TAX_TYPE = "xero_invalid_tax_type"
-    INVALID_ITEM_CODE = "xero_invalid_item_code"
-    DUPLICATE_INVOICE_NUMBER = "xero_duplicate_invoice_number"
-    DUPLICATE_CONTACT_NAME = "xero_duplicate_contact_name"
-    DUPLICATE_CODE = "xero_duplicate_code"
-    CONTACT_MISSING = "xero_contact_missing"
-    CONTACT_NOT_FOUND = "xero_contact_not_found"
-    INVOICE_NOT_FOUND = "xero_invoice_not_found"
-    INVOICE_NOT_AUTHORISED = "xero_invoice_not_authorised"
-    OVERPAYMENT = "xero_overpayment"
-    JOURNAL_UNBALANCED = "xero_journal_unbalanced"
-    INVALID_EMAIL = "xero_invalid_email"
-    BATCH_REJECTED = "xero_batch_rejected"
-    VALIDATION = "xero_validation"
-    INVALID_DATA = "xero_invalid_data"
-    QUERY_INVALID = "xero_query_invalid"
-    NO_DATA = "xero_no_data"
-    NOT_FOUND = "xero_not_found"
-    TOO_LARGE = "xero_too_large"
-    NOT_IMPLEMENTED = "xero_not_implemented"
+    """Xero's codes, spelt like every system's (connectors.errors): no ``xero_`` prefix."""
+
+    NOT_CONNECTED = "not_connected"
+    NO_TENANT = "no_tenant"
+    SIGN_IN_REJECTED = "sign_in_rejected"
+    STATE_MISMATCH = "state_mismatch"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 (an error code)
+    TENANT_NOT_CONNECTED = "tenant_not_connected"
+    MISSING_SCOPE = "missing_scope"
+    INSECURE_URL = "insecure_url"
+    INVALID_ACCOUNT_CODE = "invalid_account_code"
+    INVALID_TAX_TYPE = "invalid_tax_type"
+    INVALID_ITEM_CODE = "invalid_item_code"
+    DUPLICATE_INVOICE_NUMBER = "duplicate_invoice_number"
+    DUPLICATE_CONTACT_NAME = "duplicate_contact_name"
+    DUPLICATE_CODE = "duplicate_code"
+    CONTACT_MISSING = "contact_missing"
+    CONTACT_NOT_FOUND = "contact_not_found"
+    INVOICE_NOT_FOUND = "invoice_not_found"
+    INVOICE_NOT_AUTHORISED = "invoice_not_authorised"
+    OVERPAYMENT = "overpayment"
+    JOURNAL_UNBALANCED = "journal_unbalanced"
+    INVALID_EMAIL = "invalid_email"
+    BATCH_REJECTED = "batch_rejected"
+    VALIDATION = "validation"
+    INVALID_DATA = "invalid_data"
+    QUERY_INVALID = "query_invalid"
+    NO_DATA = "no_data"
+    NOT_FOUND = "not_found"
+    TOO_LARGE = "too_large"
+    NOT_IMPLEMENTED = "not_implemented"
+    IDENTITY_UNAVAILABLE = "identity_unavailable"
 
 
 def write_outcome(info: EntityInfo, sent: Record, got: Record) -> WriteOutcome:
@@ -110,116 +112,128 @@ def _on_lines(record: Record, field: str, value: str) -> str:
     return f" on line {lines[0]}" if len(lines) == 1 else f" on lines {', '.join(map(str, lines))}"
 
 
-Explainer = Callable[[re.Match[str], str, Record], str]
-
-_EXPLANATIONS: list[tuple[re.Pattern[str], XeroErrorCode, Explainer]] = [
-    (
-        re.compile(r"Account code '(?P<v>[^']*)' is not a valid code"),
+# Xero's validation messages [P] (developer.xero.com, "Validation errors"; wording [O] in
+# xero-python's and integrators' fixtures), first match wins. ``v`` is the value Xero
+# quoted; the facts are the record (``record``) and what it is (``what``). Messages that
+# name the lines holding the value are functions of those facts.
+VALIDATION_RULES: tuple[ErrorRule, ...] = (
+    rule(
         XeroErrorCode.INVALID_ACCOUNT_CODE,
-        lambda m, what, r: (
-            f"Xero rejected account code '{m['v']}'"
-            f"{_on_lines(r, 'AccountCode', m['v'])}: it is not a valid account. "
+        ErrorKind.DATA,
+        lambda f: (
+            f"Xero rejected account code '{f['v']}'"
+            f"{_on_lines(f['record'], 'AccountCode', f['v'])}: it is not a valid account. "
             "Check the account code mapping or lookup."
         ),
+        pattern=r"Account code '(?P<v>[^']*)' is not a valid code",
     ),
-    (
-        re.compile(r"TaxType code '(?P<v>[^']*)' does not exist"),
+    rule(
         XeroErrorCode.INVALID_TAX_TYPE,
-        lambda m, what, r: (
-            f"Xero does not recognise tax rate '{m['v']}'"
-            f"{_on_lines(r, 'TaxType', m['v'])}. Check the tax rate lookup."
+        ErrorKind.DATA,
+        lambda f: (
+            f"Xero does not recognise tax rate '{f['v']}'"
+            f"{_on_lines(f['record'], 'TaxType', f['v'])}. Check the tax rate lookup."
         ),
+        pattern=r"TaxType code '(?P<v>[^']*)' does not exist",
     ),
-    (
-        re.compile(r"Item code '(?P<v>[^']*)' is not valid"),
+    rule(
         XeroErrorCode.INVALID_ITEM_CODE,
-        lambda m, what, r: (
-            f"Xero has no item with code '{m['v']}'"
-            f"{_on_lines(r, 'ItemCode', m['v'])}. Create the item in Xero or fix the item lookup."
+        ErrorKind.DATA,
+        lambda f: (
+            f"Xero has no item with code '{f['v']}'"
+            f"{_on_lines(f['record'], 'ItemCode', f['v'])}. Create the item in Xero or fix the "
+            "item lookup."
         ),
+        pattern=r"Item code '(?P<v>[^']*)' is not valid",
     ),
-    (
-        re.compile(r"Invoice # must be unique"),
+    rule(
         XeroErrorCode.DUPLICATE_INVOICE_NUMBER,
-        lambda m, what, r: (
-            f"Xero already has an invoice numbered '{r.get('InvoiceNumber')}'. "
-            "If it is this same invoice, mark the record resolved; otherwise give it a new number."
-        ),
+        ErrorKind.DATA,
+        "Xero already has an invoice numbered '{invoice_number}'. If it is this same invoice, "
+        "mark the record resolved; otherwise give it a new number.",
+        pattern=r"Invoice # must be unique",
     ),
-    (
-        re.compile(r"The contact name (?P<v>.+?) is already assigned"),
+    rule(
         XeroErrorCode.DUPLICATE_CONTACT_NAME,
-        lambda m, what, r: (
-            f"Xero already has a contact named '{m['v']}', and contact names "
-            "must be unique. Link this record to that contact or change its name."
-        ),
+        ErrorKind.DATA,
+        "Xero already has a contact named '{v}', and contact names must be unique. Link this "
+        "record to that contact or change its name.",
+        pattern=r"The contact name (?P<v>.+?) is already assigned",
     ),
-    (
-        re.compile(r"(?i)(already exists|unique Code|number .* already assigned)"),
+    rule(
         XeroErrorCode.DUPLICATE_CODE,
-        lambda m, what, r: (
-            f"Xero already has a {what} with this code or number "
-            f"('{r.get('Code') or r.get('ContactNumber') or ''}'). Change it or link to that one."
-        ),
+        ErrorKind.DATA,
+        "Xero already has a {what} with this code or number ('{code_or_number}'). Change it or "
+        "link to that one.",
+        pattern=r"(already exists|unique Code|number .* already assigned)",
     ),
-    (
-        re.compile(r"must contain at least 1 of the following elements to identify the contact"),
+    rule(
         XeroErrorCode.CONTACT_MISSING,
-        lambda m, what, r: (
-            f"The {what} has no contact: Xero needs a contact name, number or id. "
-            "Check the customer mapping."
-        ),
+        ErrorKind.DATA,
+        "The {what} has no contact: Xero needs a contact name, number or id. Check the "
+        "customer mapping.",
+        pattern=r"must contain at least 1 of the following elements to identify the contact",
     ),
-    (
-        re.compile(r"(?i)contact .*'(?P<v>[^']*)' does not exist"),
+    rule(
         XeroErrorCode.CONTACT_NOT_FOUND,
-        lambda m, what, r: (
-            f"The contact '{m['v']}' this {what} points to does not exist in "
-            "Xero. Send the contact first or fix the customer lookup."
-        ),
+        ErrorKind.DATA,
+        "The contact '{v}' this {what} points to does not exist in Xero. Send the contact "
+        "first or fix the customer lookup.",
+        pattern=r"contact .*'(?P<v>[^']*)' does not exist",
     ),
-    (
-        re.compile(r"(?i)invoice could not be found"),
+    rule(
         XeroErrorCode.INVOICE_NOT_FOUND,
-        lambda m, what, r: (
-            "The invoice this payment is for does not exist in Xero. "
-            "Send the invoice first or fix the invoice reference."
-        ),
+        ErrorKind.DATA,
+        "The invoice this payment is for does not exist in Xero. Send the invoice first or "
+        "fix the invoice reference.",
+        pattern=r"invoice could not be found",
     ),
-    (
-        re.compile(r"(?i)not of valid status for creating payment"),
+    rule(
         XeroErrorCode.INVOICE_NOT_AUTHORISED,
-        lambda m, what, r: (
-            "Xero only accepts payments against approved (AUTHORISED) invoices, "
-            f"and invoice '{_invoice_ref(r)}' is not approved. Approve it in Xero, then retry."
-        ),
+        ErrorKind.DATA,
+        "Xero only accepts payments against approved (AUTHORISED) invoices, and invoice "
+        "'{invoice_ref}' is not approved. Approve it in Xero, then retry.",
+        pattern=r"not of valid status for creating payment",
     ),
-    (
-        re.compile(r"(?i)amount exceeds the amount outstanding"),
+    rule(
         XeroErrorCode.OVERPAYMENT,
-        lambda m, what, r: (
-            f"The payment of {r.get('Amount')} is more than is still owed on "
-            f"invoice '{_invoice_ref(r)}'. Check the amount or whether it was already paid."
-        ),
+        ErrorKind.DATA,
+        "The payment of {amount} is more than is still owed on invoice '{invoice_ref}'. Check "
+        "the amount or whether it was already paid.",
+        pattern=r"amount exceeds the amount outstanding",
     ),
-    (
-        re.compile(
-            r"total debits \((?P<d>[-\d.,]+)\) must equal total credits \((?P<c>[-\d.,]+)\)"
-        ),
+    rule(
         XeroErrorCode.JOURNAL_UNBALANCED,
-        lambda m, what, r: (
-            f"The journal does not balance: debits total {m['d']} but credits "
-            f"total {m['c'].lstrip('-')}. Make them equal before sending it again."
+        ErrorKind.DATA,
+        lambda f: (
+            f"The journal does not balance: debits total {f['d']} but credits total "
+            f"{f['c'].lstrip('-')}. Make them equal before sending it again."
         ),
+        pattern=r"total debits \((?P<d>[-\d.,]+)\) must equal total credits \((?P<c>[-\d.,]+)\)",
     ),
-    (
-        re.compile(r"(?i)email address must be valid"),
+    rule(
         XeroErrorCode.INVALID_EMAIL,
-        lambda m, what, r: (
-            f"Xero rejected the email address '{r.get('EmailAddress')}'. Correct it and retry."
-        ),
+        ErrorKind.DATA,
+        "Xero rejected the email address '{email}'. Correct it and retry.",
+        pattern=r"email address must be valid",
     ),
-]
+)
+VALIDATION_DEFAULT = rule(
+    XeroErrorCode.VALIDATION, ErrorKind.DATA, "Xero rejected the {what}: {text}"
+)
+
+
+def _facts(what: str, record: Record) -> dict[str, Any]:
+    """What the validation messages name beside Xero's words: the extractor's part."""
+    return {
+        "what": what,
+        "record": record,
+        "invoice_number": record.get("InvoiceNumber"),
+        "code_or_number": record.get("Code") or record.get("ContactNumber") or "",
+        "invoice_ref": _invoice_ref(record),
+        "amount": record.get("Amount"),
+        "email": record.get("EmailAddress"),
+    }
 
 
 def _invoice_ref(record: Record) -> str:
@@ -233,97 +247,116 @@ def _invoice_ref(record: Record) -> str:
 
 
 def explain(what: str, record: Record, messages: Sequence[str]) -> tuple[str, str]:
-    """Xero's validation messages -> (code, what a finance user should do)."""
-    code: str | None = None
-    plain = []
-    for message in messages:
-        for pattern, pattern_code, explainer in _EXPLANATIONS:
-            match = pattern.search(message)
-            if match:
-                code = code or pattern_code
-                plain.append(explainer(match, what, record))
-                break
-        else:
-            code = code or XeroErrorCode.VALIDATION
-            plain.append(f"Xero rejected the {what}: {message}")
-    if not plain:
+    """Xero's validation messages -> (code, what a finance user should do): the first
+    message's code, every message's advice."""
+    found = [
+        classify(message, VALIDATION_RULES, VALIDATION_DEFAULT, facts=_facts(what, record))
+        for message in messages
+    ]
+    if not found:
         return XeroErrorCode.VALIDATION, f"Xero rejected the {what} without saying why."
-    return code or XeroErrorCode.VALIDATION, " ".join(dict.fromkeys(plain))
+    return found[0].code, " ".join(dict.fromkeys(f.message for f in found))
 
 
-# Xero's documented exception types (``Type`` of a 400 Error body) that are not the
-# record's fault -> (code, kind, message). ValidationException is the record's: see explain.
-_EXCEPTIONS: dict[str, tuple[XeroErrorCode, ErrorKind, str]] = {
-    "QueryParseException": (
+# Whole-call errors [P] (developer.xero.com, "HTTP response codes"): 401/403 come as a
+# Problem (``Detail``), a 400 as an Error whose exception ``Type`` says whose fault it is
+# (ValidationException is the record's: see explain), other statuses in plain words.
+# First match wins; ``message`` is what Xero said.
+CALL_RULES: tuple[ErrorRule, ...] = (
+    rule(
+        XeroErrorCode.TOKEN_EXPIRED,
+        ErrorKind.AUTH,
+        "Xero no longer accepts this connection's sign-in. Reconnect to Xero.",
+        statuses=(401,),
+    ),
+    rule(
+        XeroErrorCode.MISSING_SCOPE,
+        ErrorKind.AUTH,
+        "The Xero connection was not given permission for this kind of record. Reconnect to "
+        "Xero and allow access to it.",
+        statuses=(403,),
+        pattern="AuthorizationUnsuccessful",
+    ),
+    rule(
+        XeroErrorCode.TENANT_NOT_CONNECTED,
+        ErrorKind.AUTH,
+        "This Xero organisation is no longer connected to Clarity Connect. Reconnect to Xero "
+        "and choose it.",
+        statuses=(403,),
+    ),
+    rule(
         XeroErrorCode.QUERY_INVALID,
         ErrorKind.CONFIG,
         "Xero could not read the filter the connection sent: {message}. Check the flow's "
         "filter settings.",
+        name="QueryParseException",
     ),
-    "NoDataProcessedException": (
+    rule(
         XeroErrorCode.NO_DATA,
         ErrorKind.CONFIG,
         "Xero found no records in what was sent: {message}. Check the flow's target entity "
         "and mapping.",
+        name="NoDataProcessedException",
     ),
-    "PostDataInvalidException": (
+    rule(
         XeroErrorCode.INVALID_DATA,
         ErrorKind.DATA,
         "Xero could not read a value sent: {message}. Correct it at the source, or check the "
         "mapping's conversion for that field.",
+        name="PostDataInvalidException",
     ),
-}
-
-# The kinds of the codes this table names, for the conformance tests.
-ERROR_KINDS: dict[str, ErrorKind] = {code: kind for code, kind, _ in _EXCEPTIONS.values()}
-
-# Statuses Xero documents, beside 400/401/403/429, in plain words -> (code, message).
-_STATUSES: dict[int, tuple[str, str]] = {
-    404: (
+    rule(
+        ErrorCode.SERVER_ERROR,
+        ErrorKind.TRANSIENT,
+        "This Xero organisation cannot be reached for the moment (Xero says it is offline). "
+        "It will be tried again.",
+        statuses=(503,),
+        pattern="offline",
+    ),
+    rule(
         XeroErrorCode.NOT_FOUND,
+        ErrorKind.DATA,
         "Xero has no such record (it may have been deleted or archived in Xero). Check it in "
         "Xero, or unlink the source record.",
+        statuses=(404,),
     ),
-    413: (
+    rule(
         XeroErrorCode.TOO_LARGE,
+        ErrorKind.DATA,
         "The record is larger than Xero takes in one request. Shorten it at the source (long "
         "descriptions, very many lines), then retry.",
+        statuses=(413,),
     ),
-    500: (ErrorCode.SERVER_ERROR, "Xero had an internal error. It will be tried again."),
-    501: (
-        XeroErrorCode.NOT_IMPLEMENTED,
-        "Xero does not offer this for this kind of record. Check the flow's target entity.",
-    ),
-    503: (
+    rule(
         ErrorCode.SERVER_ERROR,
-        "Xero is unavailable for the moment (usually a scheduled outage). It will be tried again.",
+        ErrorKind.TRANSIENT,
+        "Xero had an internal error. It will be tried again.",
+        statuses=(500,),
     ),
-}
+    rule(
+        XeroErrorCode.NOT_IMPLEMENTED,
+        ErrorKind.CONFIG,
+        "Xero does not offer this for this kind of record. Check the flow's target entity.",
+        statuses=(501,),
+    ),
+    rule(
+        ErrorCode.SERVER_ERROR,
+        ErrorKind.TRANSIENT,
+        "Xero is unavailable for the moment (usually a scheduled outage). It will be tried again.",
+        statuses=(503,),
+    ),
+)
+
+# Every rule, for the registry and the conformance tests, and the kind of each code.
+ERROR_RULES: tuple[ErrorRule, ...] = (*VALIDATION_RULES, VALIDATION_DEFAULT, *CALL_RULES)
+ERROR_KINDS: dict[str, ErrorKind] = table_kinds(ERROR_RULES)
 
 
 def describe_error(
     response: requests.Response, body: Any
 ) -> tuple[str, str] | tuple[str, str, ErrorKind] | None:
-    """Whole-call errors in Xero's shapes (Problem for 401/403, Error for 400), with the
-    kind where Xero's exception type says more than the status."""
-    detail = str(body.get("Detail", "")) if isinstance(body, dict) else str(body)
-    if response.status_code == 401:
-        return (
-            XeroErrorCode.TOKEN_EXPIRED,
-            "Xero no longer accepts this connection's sign-in. Reconnect to Xero.",
-        )
-    if response.status_code == 403:
-        if "AuthorizationUnsuccessful" in detail:
-            return (
-                XeroErrorCode.MISSING_SCOPE,
-                "The Xero connection was not given permission for this kind of record. "
-                "Reconnect to Xero and allow access to it.",
-            )
-        return (
-            XeroErrorCode.TENANT_NOT_CONNECTED,
-            "This Xero organisation is no longer connected to Clarity Connect. "
-            "Reconnect to Xero and choose it.",
-        )
+    """Whole-call errors in Xero's shapes (Problem for 401/403, Error for 400): the
+    extractor reads the exception type, Detail and Message and hands them to classify."""
     if isinstance(body, dict) and body.get("Type") == "ValidationException":
         messages = [
             error.get("Message", "")
@@ -331,15 +364,13 @@ def describe_error(
             for error in element.get("ValidationErrors") or []
         ]
         return explain("request", {}, messages or [body.get("Message", "")])
-    kind_of = _EXCEPTIONS.get(str(body.get("Type"))) if isinstance(body, dict) else None
-    if kind_of is not None:
-        code, kind, template = kind_of
-        said = str(body.get("Message") or detail).rstrip(".")
-        return code, template.format(message=said), kind
-    if response.status_code == 503 and "offline" in f"{detail} {response.text}".lower():
-        return (
-            ErrorCode.SERVER_ERROR,
-            "This Xero organisation cannot be reached for the moment (Xero says it is "
-            "offline). It will be tried again.",
-        )
-    return _STATUSES.get(response.status_code)
+    detail = str(body.get("Detail", "")) if isinstance(body, dict) else str(body)
+    said = str(body.get("Message") or detail) if isinstance(body, dict) else detail
+    found = classify(
+        f"{detail} {response.text}",
+        CALL_RULES,
+        name=str(body.get("Type")) if isinstance(body, dict) else None,
+        status=response.status_code,
+        facts={"message": said.rstrip(".")},
+    )
+    return (found.code, found.message, found.kind) if found else None

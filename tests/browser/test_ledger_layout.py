@@ -61,7 +61,7 @@ def busy_ledger():
             target_id=f"8c1f6a0e-2b4d-4c1e-9a7f-{i:012d}",
             status=RecordStatus.FAILED,
             error_kind="data",
-            error_code="lookup_missing" if i % 3 else "xero_contact_not_found",
+            error_code="lookup_missing" if i % 3 else "contact_not_found",
             message=MESSAGE,
             assigned_to=finance if i % 4 == 0 else None,
             tags="month-end, vat" if i % 5 == 0 else "",

@@ -531,7 +531,7 @@ def test_a_batch_refused_whole_for_one_records_field_delivers_the_rest(syspro_xe
     finished = run(flow)
 
     bad = SyncRecord.objects.get(flow=flow, source_id="0000010")
-    assert bad.status == RecordStatus.FAILED and bad.error_code == "INVALID_FIELD"
+    assert bad.status == RecordStatus.FAILED and bad.error_code == "invalid_field"
     assert "NoSuchField__c" in bad.message
     others = SyncRecord.objects.filter(flow=flow).exclude(pk=bad.pk)
     assert set(others.values_list("status", flat=True)) == {RecordStatus.SUCCEEDED}
@@ -545,7 +545,7 @@ def test_a_refusal_of_every_half_fails_the_batch_without_a_call_per_record(syspr
     run(flow)
 
     rows = SyncRecord.objects.filter(flow=flow)
-    assert set(rows.values_list("error_code", flat=True)) == {"INVALID_FIELD"}
+    assert set(rows.values_list("error_code", flat=True)) == {"invalid_field"}
     batches = -(-rows.count() // 200)
     # Three write calls a batch (the batch, then its halves), each refused at most twice
     # (the connector's look-up of unchanged records, then the write itself).

@@ -8,16 +8,21 @@ names the sandbox settings its connector signs in with in ``OVER_THE_WIRE``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.base import ConnectionConfig, Connector, InMemoryTokenStore
-from connectors.errors import ConnectorError, ErrorKind
+from connectors.errors import CODE_STYLE, ConnectorError, ErrorCode, ErrorKind, ErrorRule
+from connectors.kashflow import errors as kashflow_errors
 from connectors.registry import SYSTEMS, system_entry
+from connectors.salesforce import errors as salesforce_errors
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.salesforce import auth as salesforce_sandbox
+from connectors.xero.errors import XeroErrorCode
 
 # system -> (settings, secrets) its connector signs in to its sandbox with.
 OVER_THE_WIRE: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
@@ -103,3 +108,59 @@ def test_error_table_codes_map_to_known_kinds(system: str) -> None:
     for code, kind in kinds.items():
         assert isinstance(code, str) and code, code
         assert kind in set(ErrorKind), code
+
+
+# -- One rule shape, one code style -----------------------------------------------------
+
+SOURCE = Path(__file__).resolve().parents[2] / "connectors"
+# A code written where a failure is raised or reported: ``ConnectorError(kind, "code", …``,
+# ``WriteOutcome.failed(kind, "code", …`` (each on its own line or the next).
+RAISED_CODE = re.compile(r"(?:ConnectorError|failed)\(\s*ErrorKind\.[A-Z]+,\s*\"([^\"]+)\"")
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_the_error_table_is_rules_of_the_one_shape(system: str) -> None:
+    rules = system_entry(system).error_rules
+    assert rules
+    for rule in rules:
+        assert isinstance(rule, ErrorRule), rule
+        assert rule.kind in set(ErrorKind), rule.code
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_every_code_of_the_table_is_in_the_one_style(system: str) -> None:
+    bad = [r.code for r in system_entry(system).error_rules if not CODE_STYLE.fullmatch(r.code)]
+    assert bad == []
+
+
+def test_the_codes_every_system_shares_are_in_the_one_style() -> None:
+    assert [c for c in ErrorCode if not CODE_STYLE.fullmatch(c)] == []
+    assert [c for c in XeroErrorCode if not CODE_STYLE.fullmatch(c)] == []
+
+
+def test_every_code_a_connector_raises_by_hand_is_in_the_one_style() -> None:
+    """Codes written beside the tables (a read-only entity, an oversized batch) too."""
+    written = {
+        f"{path.relative_to(SOURCE)}: {code}"
+        for path in SOURCE.rglob("*.py")
+        if "sandbox" not in path.parts
+        for code in RAISED_CODE.findall(path.read_text())
+        if not CODE_STYLE.fullmatch(code)
+    }
+    assert written == set()
+
+
+def test_a_vendor_code_the_table_lacks_still_comes_out_in_the_one_style() -> None:
+    kind, code, _ = salesforce_errors.describe_error("Contact", {"errorCode": "NEW_FAULT_2031"})
+    assert (kind, code) == (ErrorKind.DATA, "new_fault_2031")
+    fields = kashflow_errors.error_fields({"Error": "BrandNewFault", "Message": "No."})
+    assert fields is not None and fields[0] == "brand_new_fault"
+
+
+def test_one_code_means_one_thing_across_systems() -> None:
+    """SYSPRO's customer_not_found (an order's customer not on file) and KashFlow's
+    customer_code_not_found (an invoice's customer code KashFlow lacks) stay apart."""
+    syspro = system_entry("syspro").error_kinds
+    kashflow = system_entry("kashflow").error_kinds
+    assert "customer_not_found" in syspro and "customer_not_found" not in kashflow
+    assert "customer_code_not_found" in kashflow

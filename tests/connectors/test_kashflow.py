@@ -297,7 +297,7 @@ def test_validation_failures_are_classified_per_record(kf: KashFlowConnector) ->
         ],
     )
     ghost, fine, nominal, unreferenced = outcomes
-    assert (ghost.kind, ghost.code) == (ErrorKind.DATA, "customer_not_found")
+    assert (ghost.kind, ghost.code) == (ErrorKind.DATA, "customer_code_not_found")
     assert ghost.message == (
         "Customer 'GHO01' was not found. "
         "Create the customer in KashFlow first, or correct the customer code lookup."

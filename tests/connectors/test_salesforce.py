@@ -230,7 +230,7 @@ def test_read_one_and_find_by_reference(sf: SalesforceConnector) -> None:
     assert sf.find_by_reference("Account", "NOPE") is None
     with pytest.raises(ConnectorError) as caught:
         sf.find_by_reference("Account", "NWT001")
-    assert caught.value.kind is ErrorKind.DATA and caught.value.code == "DUPLICATE_EXTERNAL_ID"
+    assert caught.value.kind is ErrorKind.DATA and caught.value.code == "duplicate_external_id"
     assert "'NWT001'" in caught.value.message
 
 
@@ -377,7 +377,7 @@ def test_rejected_records_are_classified(
     outcomes = sf.write_batch(entity, [record, good] if entity == "Account" else [record])
     failed = outcomes[0]
     assert failed.status is WriteStatus.FAILED
-    assert (failed.kind, failed.code) == (kind, code)
+    assert (failed.kind, failed.code) == (kind, code.lower())  # Salesforce's, in snake case
     assert words in (failed.message or "")
     assert failed.raw["errors"][0]["statusCode"] == code
     if entity == "Account":  # allOrNone=false: the good record still went in
@@ -391,14 +391,14 @@ def test_line_item_from_another_price_book_is_refused(
     assert found is not None
     line = {"OpportunityId": found.target_id, "PricebookEntryId": _standard_entry(server)}
     [outcome] = sf.write_batch("OpportunityLineItem", [{**line, "Quantity": 1, "UnitPrice": 5}])
-    assert (outcome.kind, outcome.code) == ("data", "FIELD_INTEGRITY_EXCEPTION")
+    assert (outcome.kind, outcome.code) == ("data", "field_integrity_exception")
     assert "different pricebook" in (outcome.message or "")
 
 
 def test_unknown_field_fails_the_whole_call_as_config(sf: SalesforceConnector) -> None:
     with pytest.raises(ConnectorError) as caught:
         sf.write_batch("Account", [{"Name": "x", "ExternalID__c": "U1", "Colour__c": "red"}])
-    assert caught.value.kind is ErrorKind.CONFIG and caught.value.code == "INVALID_FIELD"
+    assert caught.value.kind is ErrorKind.CONFIG and caught.value.code == "invalid_field"
     assert "Colour__c" in caught.value.message
 
 

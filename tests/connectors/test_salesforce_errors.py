@@ -87,7 +87,7 @@ def test_each_documented_code_has_its_kind_and_a_readable_message(
     got_kind, got_code, text = describe_error(
         "Contact", {"statusCode": code, "message": message, "fields": fields}
     )
-    assert (got_kind, got_code) == (kind, code)
+    assert (got_kind, got_code) == (kind, code.lower())  # codes in snake case
     assert code not in text and "{" not in text  # words, not the code or a template
     assert len(text) > 30
 
@@ -104,7 +104,7 @@ def test_a_parent_external_id_several_accounts_share_is_data_naming_the_value() 
         },
         {"LastName": "Holt", "Account": {"ExternalID__c": "NWT001"}},
     )
-    assert (kind, code) == (DATA, "DUPLICATE_EXTERNAL_ID")
+    assert (kind, code) == (DATA, "duplicate_external_id")
     assert "Account with ExternalID__c 'NWT001'" in text
     assert "more than one Account" in text and "0015g00000AbCdE" in text
     assert "mapping" not in text
@@ -120,7 +120,7 @@ def test_a_parent_external_id_no_record_has_is_data_not_a_mapping_fault() -> Non
             "fields": [],
         },
     )
-    assert (kind, code) == (DATA, "INVALID_FIELD")
+    assert (kind, code) == (DATA, "invalid_field")
     assert "Account with ExternalID__c 'CUST9999'" in text and "first" in text
 
 
@@ -145,7 +145,7 @@ def test_an_external_id_field_that_does_not_exist_is_config() -> None:
             "message": "Provided external ID field does not exist or is not accessible: Bogus__c",
         },
     )
-    assert (kind, code) == (CONFIG, "NOT_FOUND")
+    assert (kind, code) == (CONFIG, "not_found")
     assert "external_id_field" in text
 
 
@@ -190,11 +190,11 @@ def test_the_sandbox_answers_a_contact_of_a_shared_account_id_as_salesforce_does
     shared, absent = sf.write_batch("Contact", [contact, missing])
 
     assert shared.status is WriteStatus.FAILED
-    assert (shared.kind, shared.code) == (DATA, "DUPLICATE_EXTERNAL_ID")
+    assert (shared.kind, shared.code) == (DATA, "duplicate_external_id")
     assert "Account with ExternalID__c 'NWT001'" in (shared.message or "")
     assert shared.raw["errors"][0]["fields"] == ["AccountId"]
     assert absent.status is WriteStatus.FAILED
-    assert (absent.kind, absent.code) == (DATA, "INVALID_FIELD")
+    assert (absent.kind, absent.code) == (DATA, "invalid_field")
     assert "Account with ExternalID__c 'NOPE1'" in (absent.message or "")
 
 
@@ -205,7 +205,7 @@ def test_a_whole_call_is_classified_by_its_error_not_only_its_status(
     sf = salesforce(external_id_field="Bogus__c")
     with pytest.raises(ConnectorError) as refused:
         sf.write_batch("Contact", [{"Bogus__c": "X1", "LastName": "Holt"}])
-    assert (refused.value.kind, refused.value.code) == (CONFIG, "NOT_FOUND")
+    assert (refused.value.kind, refused.value.code) == (CONFIG, "not_found")
     with pytest.raises(ConnectorError) as unknown_column:
         sf.write_batch("Contact", [{"LastName": "Holt", "Foo__c": "x"}])
     assert unknown_column.value.kind is CONFIG

@@ -67,7 +67,7 @@ def test_reads_give_up_as_transient_after_repeated_5xx(
     with pytest.raises(ConnectorError) as caught:
         sf.read_one("Account", MISSING)
     assert caught.value.kind is ErrorKind.TRANSIENT
-    assert caught.value.code in {"UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE"}
+    assert caught.value.code in {"unknown_exception", "server_unavailable"}
     assert not caught.value.outcome_unknown
 
 

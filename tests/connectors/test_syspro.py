@@ -395,7 +395,7 @@ def test_batches_split_to_fit_the_url_limit(start_sandbox: Start) -> None:
     batch.append(order("0000001", "HUGE", *[{"StockCode": "BOLT-001", "OrderQty": 1}] * 200))
     outcomes = syspro.write_batch("SorMaster", batch)
     assert all(o.status is WriteStatus.CREATED for o in outcomes[:30])
-    assert (outcomes[30].kind, outcomes[30].code) == (ErrorKind.CONFIG, "record_too_large")
+    assert (outcomes[30].kind, outcomes[30].code) == (ErrorKind.DATA, "too_large")
     assert SandboxControl(server.url).stats()["created"] == {"SorMaster": 30}
 
 

@@ -27,7 +27,7 @@ def test_a_contact_whose_account_id_two_accounts_share_fails_as_data_naming_it(s
     assert northwind.status == RecordStatus.FAILED
     assert (northwind.error_kind, northwind.error_code) == (
         ErrorKind.DATA,
-        "DUPLICATE_EXTERNAL_ID",
+        "duplicate_external_id",
     )
     assert "Account with ExternalID__c 'NWT001'" in northwind.message
     assert "more than one Account in Salesforce" in northwind.message

@@ -101,7 +101,7 @@ def test_won_opportunity_becomes_invoice_with_customer_and_write_back(sf_kf):  #
     failed = uc.records(INVOICES, source_id=opportunity_id)[-1]
     assert failed.status == RecordStatus.FAILED
     assert failed.error_kind == "data"
-    assert failed.error_code == "customer_not_found"
+    assert failed.error_code == "customer_code_not_found"
     assert "NEWCO1" in failed.message and "Create the customer in KashFlow" in failed.message
     assert uc.writes().get("kashflow", {}).get("created invoices", 0) == 0
     # Zero amount and not-won opportunities are skipped with a reason, never failed.
@@ -133,7 +133,7 @@ def test_won_opportunity_becomes_invoice_with_customer_and_write_back(sf_kf):  #
 
     # Retry every invoice that failed for a missing customer: now they go through.
     queued, refused = ledger_records_retry_code(
-        flow=uc.flow(INVOICES), error_code="customer_not_found", user=None
+        flow=uc.flow(INVOICES), error_code="customer_code_not_found", user=None
     )
     assert queued >= 1 and refused == 0
     uc.work()

@@ -68,7 +68,7 @@ def test_customers_and_sales_orders_reach_xero_with_readable_failures(syspro_xer
     duplicate = SyncRecord.objects.get(flow=usecase.flow(CUSTOMERS), status=RecordStatus.FAILED)
     assert duplicate.business_key in DUPLICATE_NAME_CUSTOMERS
     assert duplicate.error_kind == "data"
-    assert duplicate.error_code == "xero_duplicate_contact_name"
+    assert duplicate.error_code == "duplicate_contact_name"
     assert f"Xero already has a contact named '{DUPLICATE_NAME}'" in duplicate.message
     named = usecase.xero_get("/Contacts", where=f'Name=="{DUPLICATE_NAME}"')["Contacts"]
     assert len(named) == 1  # caught, not created twice
@@ -94,13 +94,13 @@ def test_customers_and_sales_orders_reach_xero_with_readable_failures(syspro_xer
 
     # An invoice whose customer is not in Xero says so, and points at the customer's record.
     orphan = failed[ORPHAN_ORDER]
-    assert orphan.error_code == "xero_contact_not_found"
+    assert orphan.error_code == "contact_not_found"
     assert f"The contact '{MISSING_CUSTOMER}'" in orphan.message
     hint = dependency_hint(orphan)
     assert hint is not None and hint.record_id is None
     assert f"customer {MISSING_CUSTOMER} has not been read by flow '{CUSTOMERS}'" in hint.sentence
     blocked = failed[min(blocked_orders)]
-    assert blocked.error_code == "xero_contact_not_found"
+    assert blocked.error_code == "contact_not_found"
     hint = dependency_hint(blocked)
     assert hint is not None and hint.record_id == duplicate.pk
     assert f"ledger record #{duplicate.pk}" in hint.sentence
