@@ -7,8 +7,13 @@ What it copies from the documented API ([P]/[S] in ``systems/kashflow.md``):
   ``PUT /v2/sessiontoken`` with the requested characters (case-insensitive)
   answers the ``SessionToken``; ``DELETE`` logs out;
 * ``Authorization: KfToken <SessionToken>``, 60 minutes idle expiry, 401
-  ``{"Error": "InvalidSessionToken", ...}`` for invalid and expired tokens alike,
-  ``AccountLocked`` after repeated failed logons;
+  ``{"Error": "InvalidSessionToken", ...}`` for invalid and expired tokens alike and
+  for any other scheme (``Bearer``: a token "in wrong format"), which leaves the
+  session as it was; ``AccountLocked`` after repeated failed logons;
+* ``POST /v2/products`` creating a product keyed by a unique ``Code``, with ``Name``,
+  ``Description``, ``Price``, ``VATRate`` and the parent ``NominalCode``, and
+  ``GET /v2/products`` listing them [P, kashflow.com/developers/rest-api/api-products,
+  mirrored at chriscarlton.info/index-1843.html: "Get, Post … creates product"];
 * customers keyed by ``Code`` (unique), invoices keyed by ``Number`` (auto-numbered,
   a supplied unique ``Number`` is kept), server-computed Net/VAT/Gross, payments
   moving ``TotalPaidAmount`` and ``LastPaymentDate``, ``/invoices/bulk/payments``;
@@ -33,8 +38,12 @@ Assumptions ([O]/[A]), each switchable through ``options``:
   headers, so when on, a session over the limit gets a bare 429 with
   ``Retry-After`` (rule name ``minute``, also settable via ``/_sandbox/limits``);
 * customer detail collections ``Contacts``, ``Addresses``, ``PaymentTerms``,
-  ``Currency``; ``/v2/products`` (read, and ``POST``/``PUT /v2/products/{Code}``
-  needing a name and an existing nominal code), ``/v2/nominalcodes``, ``/v2/bankaccounts``;
+  ``Currency``; ``GET``/``PUT /v2/products/{Code}`` (the products page documents only
+  the list's Get and Post; the single-record routes follow ``/customers/{Code}``, which
+  is documented with GET/PUT [A]); a product needing a name and an existing nominal
+  code (the docs list both fields, not that they are required [A]); the active flag
+  named ``IsActive`` (the docs' list calls it ``InUse`` [A]); ``/v2/nominalcodes``,
+  ``/v2/bankaccounts``;
   ``/v2/invoices/{Number}/payments``; the bulk-payment answer
   ``{"Data": [{"ObjectNumber", "Id", "Success", "Error", "Message"}]}``;
   validation codes such as ``CustomerNotFound`` and ``CodeAlreadyExists``.

@@ -25,12 +25,22 @@ class KashFlowAuth(SandboxApp):
     fail: Callable[..., HttpError]
 
     def authed(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """Only ``Authorization: KfToken <SessionToken>`` is accepted [P, kashflow.com/developers/
+        rest-api/authentication]. Any other header — ``Bearer <a valid token>`` included — is a
+        token "invalid or in wrong format": 401 ``InvalidSessionToken``, the docs' one answer
+        for invalid and expired tokens alike [P, same page]. A refused request changes nothing:
+        only idling past the limit ends a session (nothing documents that a malformed request
+        ends one, and a request that proves nothing cannot end a session in a real service [A]).
+        """
+
         def guarded(request: Request) -> Response:
             scheme, _, token = (request.header("Authorization") or "").partition(" ")
-            last_used = self.sessions.get(token)
+            last_used = self.sessions.get(token) if scheme == "KfToken" else None
             idle = float(self.settings["session_idle_seconds"])
-            if scheme != "KfToken" or last_used is None or self.now() - last_used > idle:
-                self.sessions.pop(token, None)
+            if last_used is not None and self.now() - last_used > idle:
+                del self.sessions[token]  # expired by idling [P: 60 minutes, configurable]
+                last_used = None
+            if last_used is None:
                 raise self.fail(401, "InvalidSessionToken", "Session token provided is invalid.")
             self.sessions[token] = self.now()
             return handler(request)
@@ -104,5 +114,6 @@ class KashFlowAuth(SandboxApp):
         )
 
     def logout(self, request: Request) -> Response:
+        """``DELETE /sessiontoken`` ends the session it is sent with (behind ``authed``) [P]."""
         self.sessions.pop((request.header("Authorization") or "").partition(" ")[2], None)
         return json_response({})
