@@ -18,7 +18,7 @@ Why it looks the way it does:
   the cursor only moves forward. An order's lines are rows of their own with
   their own rowversion, so a poll also reads the lines changed since the last one
   and hands over their orders. A flow may poll another column (``read_changes_by``),
-  or read everything (``read_all``, COMBRW paging) for a full scan.
+  or read everything in key order (``read_all``) for a full scan.
 * SYSPRO has no idempotency key: before creating, each record's external
   reference (customer code, customer PO number, payment reference) is looked
   up and an existing record is reported instead of created again.
@@ -90,14 +90,11 @@ from connectors.syspro.errors import (
 from connectors.syspro.wire import (
     SESSION_ID,
     after,
-    browse,
-    browsed_rows,
     children,
     comfnd,
     document,
     errors_of,
     flat,
-    next_key,
     parse_xml,
     row_of,
     text_of,
@@ -486,30 +483,16 @@ class SysproConnector(Connector):
             yield ChangePage(_fields_only(spec, rows), _cursor_text(last_values, lines_from, True))
 
     def read_all(self, entity: str) -> Iterator[ChangePage]:
-        """Every record, page by page in key order, for a full scan: COMBRW, the browse
-        SYSPRO's own lookups page with [O, see wire.browse], for tables keyed by one
-        column; key-ordered COMFND pages for the others. Pages carry no cursor."""
-        spec = self.entity(entity)
-        if spec.group is not None or len(spec.keys) > 1:
-            for page in self._read(spec, None, None):
-                yield ChangePage(page.records, None)
-            return
-        start = ""
-        while True:
-            root = self._browse(spec, start)
-            rows = browsed_rows(root, spec.names)
-            self.attach_children(spec, rows)
-            following = next_key(root)
-            if rows:
-                yield ChangePage(rows, None)
-            if not following or not rows:
-                return
-            start = following
+        """Every record in key order, for a full scan; pages carry no cursor.
 
-    def _browse(self, spec: Entity, start: str) -> ET.Element:
-        xml_in = browse(spec.table, spec.columns, start, self.page_size)
-        text = self._call("Query/Browse", {"BusinessObject": "COMBRW", "XmlIn": xml_in})
-        return parse_xml(text)
+        COMFND keyset pages, not COMBRW: COMBRW answers each value inside its own
+        element with a ``DataType`` beside it [O, wildland/syspro-ruby combrw_parser.rb],
+        three elements per value against COMFND's one, and 10,000 customers took 12.2 s
+        to browse against 4.3 s to find (measured on the sandbox, #13).
+        """
+        spec = self.entity(entity)
+        for page in self._read(spec, None, None):
+            yield ChangePage(page.records, None)
 
     def _read_documents(
         self, spec: Entity, group: Group, cursor: str | None

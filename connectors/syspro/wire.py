@@ -161,36 +161,3 @@ def after(columns: Sequence[str], last: Sequence[str]) -> list[list[tuple[str, s
         [(columns[j], "EQ", last[j]) for j in range(i)] + [(columns[i], "GT", last[i])]
         for i in range(len(columns))
     ]
-
-
-def browse(table: str, columns: Sequence[str], start: str, rows: int) -> str:
-    """COMBRW input: a page of ``table`` in key order from the key ``start``.
-
-    The shape integrators send [O, wildland/syspro-ruby schemas/combrw.xml.erb]:
-    ``BrowseName``, ``StartAtKey``, ``StartCondition``, ``ReturnRows`` and the
-    columns in ``BrowseDetails/Column/ColumnName``. The next page starts at the
-    ``NextKey`` the last one answered, inclusive (``GE``) [A].
-    """
-    query = ET.Element("Browse")
-    to_xml(query, "BrowseName", table)
-    to_xml(query, "StartAtKey", start)
-    to_xml(query, "StartCondition", "GE")
-    to_xml(query, "ReturnRows", rows)
-    details = ET.SubElement(query, "BrowseDetails")
-    to_xml(details, "TableName", table)
-    to_xml(details, "Column", [{"ColumnName": column} for column in columns])
-    return ET.tostring(query, encoding="unicode")
-
-
-def browsed_rows(root: ET.Element, names: Mapping[str, str]) -> list[Record]:
-    """COMBRW's rows: each column an element holding its ``Value`` (and ``DataType``) [O]."""
-    return [
-        {names.get(cell.tag.lower(), cell.tag): text_of(cell, "Value") for cell in row}
-        for row in children(root, "Row")
-    ]
-
-
-def next_key(root: ET.Element) -> str:
-    """Where COMBRW's next page starts, "" after the last (``NextPrevKey/NextKey``) [O/A]."""
-    found = children(root, "NextPrevKey")
-    return text_of(found[0], "NextKey") if found else ""

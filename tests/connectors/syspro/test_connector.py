@@ -138,7 +138,7 @@ def test_a_flow_may_poll_by_a_date_column_it_names(server, app) -> None:
     assert caught.value.kind is ErrorKind.CONFIG
 
 
-def test_read_all_browses_every_record_with_combrw(server, app) -> None:
+def test_read_all_reads_every_record_in_key_order(server, app) -> None:
     syspro = connect(server, page_size=100)
     pages = list(syspro.read_all("customers"))
     assert len(pages) == 4 and all(page.cursor is None for page in pages)
