@@ -3,9 +3,14 @@ KashFlow template, real RQ workers, Redis and PostgreSQL, both sandboxes over lo
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from clarity.models import RecordStatus
+import pytest
+import requests
+
+from clarity.models import RecordStatus, Trigger
+from clarity.services.runs import flow_run_enqueue
+from clarity.sync.pipeline import RunDeferred, flow_run_execute
 from tests.usecases.sf_kf_fixtures import CUSTOMERS_TO_ACCOUNTS, sf_kf  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,3 +47,41 @@ def test_first_sync_through_a_bulk_job_keeps_each_records_outcome(sf_kf):  # noq
     assert nameless.error_code.upper() == "REQUIRED_FIELD_MISSING"
     assert "Name" in nameless.message
     assert nameless.target_response["sf__Error"].startswith("REQUIRED_FIELD_MISSING:")
+
+
+def test_a_bulk_job_whose_end_was_not_seen_is_settled_by_lookup_not_resent(sf_kf):  # noqa: F811
+    """The job is closed, then the connector stops waiting (as a worker killed mid-job
+    would): its records are unknown, the lookup waits while Salesforce still runs the job,
+    and once it has finished they are found there — no second job, nothing sent twice."""
+    uc = sf_kf()
+    uc.salesforce.settings = {**uc.salesforce.settings, "bulk_threshold": 10,
+                              "bulk_poll_seconds": 0.05, "bulk_max_wait_seconds": 0.5}  # fmt: skip
+    uc.salesforce.save(update_fields=["settings"])
+    flow = uc.flow(CUSTOMERS_TO_ACCOUNTS)
+    flow.batch_size = 1000
+    flow.save(update_fields=["batch_size"])
+    hold = f"{uc.sf_control.base_url}/_sandbox/bulk"
+    requests.post(hold, json={"hold": True}, timeout=5).raise_for_status()
+
+    run = flow_run_enqueue(flow=flow, trigger=Trigger.MANUAL)
+    with pytest.raises(RunDeferred, match="still processing bulk job"):
+        flow_run_execute(run_id=run.pk)
+    [job] = uc.sf_app.bulk_jobs.values()
+    sent = {row["ExternalID__c"] for row in job.rows}
+    unknown = uc.records(CUSTOMERS_TO_ACCOUNTS, status=RecordStatus.UNKNOWN)
+    assert {r.transformed_payload["ExternalID__c"] for r in unknown} == sent
+    assert uc.writes().get("salesforce", {}).get("created Account", 0) == 0
+
+    requests.post(hold, json={"hold": False}, timeout=5).raise_for_status()
+    deadline = time.monotonic() + 20
+    while job.state != "JobComplete" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    written = uc.writes()["salesforce"]["created Account"]
+    flow_run_execute(run_id=run.pk)
+
+    rows = {r.transformed_payload["ExternalID__c"]: r for r in uc.records(CUSTOMERS_TO_ACCOUNTS)
+            if r.transformed_payload}  # fmt: skip
+    found = [k for k in sent if rows[k].status == RecordStatus.SUCCEEDED]
+    assert len(found) == written and all(rows[k].target_id for k in found)
+    assert len(uc.sf_app.bulk_jobs) == 1  # never sent again
+    assert uc.writes()["salesforce"]["created Account"] == written
