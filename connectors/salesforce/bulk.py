@@ -27,6 +27,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -50,13 +51,19 @@ _NO_FIELD = re.compile(r"Field name not found : (?P<field>\S+)")
 
 
 def csv_cell(value: Any) -> str:
-    """One value as Bulk API 2.0 reads it: null as ``#N/A``, booleans in lower case."""
-    if value is None:
+    """One value as Bulk API 2.0 reads it: booleans in lower case, numbers without exponents,
+    and null *or empty* as ``#N/A``.
+
+    Why empty too: through REST an empty string clears a field (Salesforce keeps no empty
+    strings), but an empty CSV cell leaves the field as it was [P "Prepare CSV Files"], so
+    a value cleared at the source would silently stay in Salesforce.
+    """
+    if value is None or value == "":
         return NULL
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        return format(Decimal(repr(value)).normalize(), "f")
     return str(value)
 
 

@@ -224,3 +224,33 @@ def test_a_write_under_the_threshold_failing_after_a_landed_call_is_unknown(
     assert stopped.value.outcome_unknown
     assert stats(server)["created"]["Account"] == 200  # the first call landed
     assert jobs(server) == []
+
+
+def test_values_mean_through_bulk_what_they_mean_through_rest(
+    make: Make, server: SandboxServer
+) -> None:
+    """An empty CSV cell leaves a field as it was, so a value cleared at the source ("" or
+    None) is sent as ``#N/A``; numbers arrive as numbers, however they are written."""
+    sf = make()
+    keys = [f"VAL-{i}" for i in range(5)]
+    first = sf.write_batch("Account", [
+        {"ExternalID__c": k, "Name": k, "Phone": "0100", "AccountNumber": "A1"} for k in keys
+    ])  # fmt: skip
+    assert all(o.ok for o in first)
+    again = sf.write_batch("Account", [
+        {"ExternalID__c": keys[0], "Phone": "", "AccountNumber": None},
+        *({"ExternalID__c": k, "Phone": "0100"} for k in keys[1:]),
+    ])  # fmt: skip
+    assert all(o.status is WriteStatus.UPDATED for o in again)
+    cleared = server.app.data["Account"][again[0].target_id]  # type: ignore[attr-defined]
+    assert cleared["Phone"] is None and cleared["AccountNumber"] is None
+    kept = server.app.data["Account"][again[1].target_id]  # type: ignore[attr-defined]
+    assert kept["AccountNumber"] == "A1"  # not sent: left as it was
+    opportunities = sf.write_batch("Opportunity", [
+        {"ExternalID__c": f"OPP-VAL-{i}", "Name": f"Deal {i}", "StageName": "Prospecting",
+         "CloseDate": "2026-03-01", "Amount": amount}
+        for i, amount in enumerate((1e7, 0.1, 12.5, 3, 2.0))
+    ])  # fmt: skip
+    assert all(o.ok for o in opportunities), [o.message for o in opportunities]
+    amounts = [server.app.data["Opportunity"][o.target_id]["Amount"] for o in opportunities]  # type: ignore[attr-defined]
+    assert amounts == [1e7, 0.1, 12.5, 3.0, 2.0]
