@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.fernet import Fernet
@@ -17,6 +20,45 @@ from connectors.sandbox.registry import create_app
 from tests.factories import UserFactory
 
 TEST_ENCRYPTION_KEY = f"test={Fernet.generate_key().decode()}"
+
+# Redis databases a redis-server has by default; xdist worker gwN uses database N + 1.
+REDIS_DATABASES = 16
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker gets a Redis database of its own.
+
+    pytest-django already gives each worker its own PostgreSQL test database
+    (``test_clarity_gw0``…). Redis needs the same: RQ queues, the rate limiter,
+    circuit breakers and locks all keep keys there, and one worker emptying or
+    counting them must not see another's. Settings are loaded before any
+    conftest, so the URL is changed in them and in the environment that test
+    subprocesses (workers, ``manage.py`` commands) inherit.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, … only inside a worker
+    if not worker:
+        return
+    database = int(worker.removeprefix("gw")) + 1
+    if database >= REDIS_DATABASES:
+        raise pytest.UsageError(f"at most {REDIS_DATABASES - 1} xdist workers: one Redis db each")
+    url = urlunsplit(urlsplit(django_settings.REDIS_URL)._replace(path=f"/{database}"))
+    os.environ["REDIS_URL"] = django_settings.REDIS_URL = url
+    for queue in django_settings.RQ_QUEUES.values():
+        if "URL" in queue:
+            queue["URL"] = url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that must not share the machine with another of their kind run one at a
+    time on a single xdist worker (``--dist loadgroup``), the rest spread over the
+    others: ``serial`` ones (they start the whole stack, or kill processes on a
+    timetable) and the browser tests (one Chromium, not one per worker)."""
+    browser = Path(__file__).parent / "browser"
+    for item in items:
+        if item.get_closest_marker("serial"):
+            item.add_marker(pytest.mark.xdist_group("serial"))
+        elif browser in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(autouse=True)

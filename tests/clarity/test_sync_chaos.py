@@ -57,7 +57,7 @@ from devtools.localservers import (
 
 from .conftest import connect_xero, customers_to_contacts_mapping
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 # System checks are the web app's business (and import every URLconf): skipped here.
