@@ -7,9 +7,18 @@ import pytest
 from clarity.models import Flow
 from clarity.services.demo import demo_load
 from clarity.sync.queues import get_queue
+from connectors import redaction
 from connectors.models import Connection
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _forget_demo_secrets(monkeypatch):
+    """The demo's secrets are masked in this process's logs from now on (as they should be);
+    its KashFlow memorable word is "clarity", so later tests would see "[redacted]" paths."""
+    monkeypatch.setattr(redaction, "_known", dict(redaction._known))
+    monkeypatch.setattr(redaction, "_forms_cache", None)
 
 
 def test_the_demo_connections_have_their_secrets_bound_and_its_flows_their_schedules(
