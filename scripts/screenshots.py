@@ -28,6 +28,9 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
+# devtools/ is not installed with the project: found beside scripts/ in the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from devtools.localservers import ensure_chromium, free_port, up_stack, wait_for_log
 
 ROOT = Path(__file__).resolve().parents[1]
