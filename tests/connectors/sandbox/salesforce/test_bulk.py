@@ -252,3 +252,26 @@ def test_daily_record_allocation_is_a_rolling_24_hours() -> None:
         assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "EXCEEDED_QUOTA"
         requests.post(f"{server.url}/_sandbox/clock", json={"advance": 86_401}, timeout=5)
         assert close(login(server.url), over)["state"] == "JobComplete"
+
+
+def test_parents_by_external_id_and_typed_values_as_through_rest(org: requests.Session) -> None:
+    body = (
+        "ExternalID__c,LastName,Account.ExternalID__c\n"
+        "CON-B1,Known,CUST0005\n"
+        "CON-B2,Unknown,NO-SUCH\n"
+    )
+    info = close(org, ingest(org, "upsert", body, externalIdFieldName="ExternalID__c",
+                             object="Contact"))  # fmt: skip
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 1)
+    [ok] = rows(call(org, "GET", f"/jobs/ingest/{info['id']}/successfulResults"))
+    contact = call(org, "GET", f"/sobjects/Contact/{ok['sf__Id']}").json()
+    assert contact["AccountId"] and contact["AccountId"].startswith("001")
+    [failed] = rows(call(org, "GET", f"/jobs/ingest/{info['id']}/failedResults"))
+    rest = call(org, "PATCH", "/sobjects/Contact/ExternalID__c/CON-B2",
+                json={"LastName": "Unknown", "Account": {"ExternalID__c": "NO-SUCH"}})  # fmt: skip
+    [error] = rest.json()
+    assert failed["sf__Error"].startswith(f"{error['errorCode']}:{error['message']}:")
+    deal = "StageName,Name,CloseDate,Amount\nProspecting,Deal,2026-03-01,abc\n"
+    typed = close(org, ingest(org, "insert", deal, object="Opportunity"))
+    [bad] = rows(call(org, "GET", f"/jobs/ingest/{typed['id']}/failedResults"))
+    assert bad["sf__Error"].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD:")
