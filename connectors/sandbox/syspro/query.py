@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from xml.sax.saxutils import escape
 
 from connectors.sandbox.syspro.schema import NUMERIC_COLUMNS, BoError, Row
 
@@ -71,6 +72,20 @@ def row_element(
     for column in columns or row:
         add_element(element, column, row.get(column, ""))
     return element
+
+
+def rows_text(
+    rows: Iterable[Mapping[str, str]], columns: Iterable[str], tag: Callable[[str], str]
+) -> str:
+    """``<Row>`` elements written out as text (``tag`` spells each element name)."""
+    names = [(column, tag(column)) for column in columns]
+    row_tag = tag("Row")
+    return "".join(
+        f"<{row_tag}>"
+        + "".join(f"<{name}>{escape(str(row.get(column, '')))}</{name}>" for column, name in names)
+        + f"</{row_tag}>"
+        for row in rows
+    )
 
 
 def add_status(root: ET.Element, processed: int, invalid: int) -> None:
