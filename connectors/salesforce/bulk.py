@@ -259,21 +259,21 @@ def write_keyed(
         files = job.results(info, len(part))
         by_key = {str(records[positions[i]].get(key) or "").lower(): positions[i] for i in part}
         for row in files["ok"]:
-            index = by_key.pop(_key(row, key), None)
-            if index is not None:
+            at = by_key.pop(_key(row, key), None)
+            if at is not None:
                 raw = {"job": job.id, **row}
                 created = row.get("sf__Created") == "true"
                 maker = WriteOutcome.created if created else WriteOutcome.updated
-                outcomes[index] = maker(row["sf__Id"], raw=raw)
+                outcomes[at] = maker(row["sf__Id"], raw=raw)
         for row in files["failed"]:
-            index = by_key.pop(_key(row, key), None)
-            if index is not None:
+            at = by_key.pop(_key(row, key), None)
+            if at is not None:
                 error = parse_sf_error(row.get("sf__Error", ""))
-                outcomes[index] = _failed(entity, error, records[index], raw={"job": job.id, **row})
+                outcomes[at] = _failed(entity, error, records[at], raw={"job": job.id, **row})
         why = _not_processed(info, job.id)
-        for index in by_key.values():
+        for at in by_key.values():
             # Unprocessed (the job failed or was aborted first), or missing from every file.
-            outcomes[index] = _failed(entity, why, records[index], raw={"job": job.id, **why})
+            outcomes[at] = _failed(entity, why, records[at], raw={"job": job.id, **why})
     return [o for o in outcomes if o is not None]
 
 

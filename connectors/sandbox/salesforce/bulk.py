@@ -36,6 +36,10 @@ row). Each internal chunk of 200 rows is one transaction: its counters and
 change events are committed together, as Salesforce processes a job's
 batches in chunks of 200 records [P "How Requests Are Processed"].
 
+Not emulated: the 15,000 batches a day shared with Bulk API 1.0, jobs removed after
+7 days, ``queryAll`` returning deleted records (it answers as ``query``), query jobs
+queued (they finish when created), listing query jobs, and PK chunking.
+
 Options: ``bulk_max_upload_bytes`` (100,000,000), ``bulk_daily_records``
 (150,000,000), ``bulk_query_page`` (50,000). ``POST /_sandbox/bulk
 {"hold": true}`` keeps closed jobs at UploadComplete until released with
