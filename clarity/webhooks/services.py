@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -57,17 +57,19 @@ def webhook_receive(*, system: str, body: bytes, headers: Mapping[str, str]) -> 
         raise WebhookRejected(404, f"Clarity receives no webhooks from '{system}'.")
     subscribers = parser.authenticate(Delivery(body, headers), _subscribers(system, parser))
     events = parser.parse(_json(body), subscribers)
-    return webhook_events_store(events=[_event_row(event) for event in events])
+    return webhook_events_store(events=events)
 
 
-def webhook_events_store(*, events: list[WebhookEvent]) -> int:
+def webhook_events_store(*, events: Sequence[ChangeEvent]) -> int:
     """Insert the events not seen before and queue one job for them; returns how many.
 
-    An event seen before (same connection, same bytes once canonicalised) is
-    not stored again, so a sender's repeat never queues it twice.
+    Whoever heard of the changes (a webhook, a system's event stream) hands them over as
+    neutral ``ChangeEvent``s; a field longer than its column refuses them all (400). An
+    event seen before (same connection, same bytes once canonicalised) is not stored
+    again, so a sender's repeat never queues it twice.
     """
     fresh: dict[str, WebhookEvent] = {}
-    for event in events:
+    for event in map(_event_row, events):
         canonical = json.dumps(event.payload, sort_keys=True, separators=(",", ":"))
         event.payload_hash = hashlib.sha256(
             f"{event.connection_id}:{canonical}".encode()
