@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from clarity import jobs
 from clarity.models import AuditEvent, Flow, RunStatus, SyncRun, Trigger
@@ -145,3 +146,28 @@ def test_a_refused_login_fails_the_run_and_the_job_pauses_the_flow_through_the_s
     flow.refresh_from_db()
     assert flow.enabled is False and "Reconnect the connection" in flow.paused_reason
     assert AuditEvent.objects.get(action="flow_pause", flow=flow).user is None
+
+
+def _admin_form_data(client, url: str, **changes: object) -> dict[str, object]:
+    """What the flow's admin page would post: its current values, with ``changes``."""
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields} | changes
+    return {k: ("" if v is None else v) for k, v in data.items() if v is not False}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_enables_a_paused_flow_through_the_services_audited_and_scheduled(
+    consultant_client, consultant
+):
+    flow = FlowFactory(enabled=False, paused_reason="Login refused", **SCHEDULED)
+    url = reverse("admin:clarity_flow_change", args=[flow.pk])
+
+    response = consultant_client.post(url, _admin_form_data(consultant_client, url, enabled=True))
+
+    assert response.status_code == 302
+    flow.refresh_from_db()
+    assert (flow.enabled, flow.paused_reason) == (True, "")
+    assert flow.schedule_job_id in scheduled_ids()
+    event = AuditEvent.objects.get(action="flow_update")
+    assert event.user == consultant
+    assert event.detail["before"] == {"enabled": False, "paused_reason": "Login refused"}
