@@ -93,8 +93,7 @@ from connectors.base import (  # noqa: E402
     Tokens,
     WriteStatus,
 )
-from connectors.ratelimit import RateLimiter, RateLimits  # noqa: E402
-from connectors.salesforce import SalesforceConnector  # noqa: E402
+from connectors.salesforce import SalesforceConnector, salesforce_connector  # noqa: E402
 from connectors.sandbox.control import SandboxControl  # noqa: E402
 from connectors.sandbox.core import Request, Response, SandboxServer  # noqa: E402
 from connectors.sandbox.registry import create_app  # noqa: E402
@@ -127,21 +126,6 @@ def log(message: str) -> None:
 # -- what each worker process runs ----------------------------------------------
 
 
-def _salesforce_limiter(config: ConnectionConfig, redis: Redis) -> RateLimiter:
-    """The limiter as ``connectors.salesforce.salesforce_connector`` builds it."""
-    limits = config.settings.get("rate_limits", {})
-    return RateLimiter(
-        redis,
-        f"salesforce:{config.connection_id}",
-        RateLimits(
-            per_minute=limits.get("per_minute"),
-            per_day=limits.get("per_day"),
-            concurrent=limits.get("concurrent", 25),
-        ),
-        max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
-    )
-
-
 def push(
     system: str,
     config: ConnectionConfig,
@@ -158,8 +142,7 @@ def push(
         make = lambda: xero_connector(config, store, redis=redis)  # noqa: E731
         entity = "Contacts"
     else:
-        limiter = _salesforce_limiter(config, redis)
-        make = lambda: SalesforceConnector(config, store, limiter)  # noqa: E731
+        make = lambda: salesforce_connector(config, store, redis=redis)  # noqa: E731
         entity = "Account"
     size = make().max_batch_size(entity)
     batches = [records[i : i + size] for i in range(0, len(records), size)]

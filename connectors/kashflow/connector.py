@@ -39,7 +39,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from decimal import InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
@@ -55,7 +55,7 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
-from connectors.circuit import CircuitBreaker, circuit_breaker
+from connectors.circuit import CircuitBreaker
 from connectors.errors import (
     CircuitOpenError,
     ConnectorError,
@@ -63,7 +63,8 @@ from connectors.errors import (
     ErrorKind,
     RetryLaterError,
 )
-from connectors.http import HttpClient, RetryPolicy, not_the_api
+from connectors.factory import Shared, connector_factory, http_client
+from connectors.http import RetryPolicy, not_the_api
 from connectors.kashflow.catalogue import SCHEMAS, WRITABLE
 from connectors.kashflow.dependencies import DEPENDENCIES
 from connectors.kashflow.errors import describe_error, error_fields, outcome_of
@@ -76,9 +77,6 @@ from connectors.kashflow.records import (
 )
 from connectors.ratelimit import RateLimiter, RateLimits
 
-if TYPE_CHECKING:
-    from redis import Redis
-
 API = "/v2"
 
 DEFAULT_LIMITS = RateLimits(per_minute=60, concurrent=2)
@@ -86,34 +84,6 @@ DEFAULT_LIMITS = RateLimits(per_minute=60, concurrent=2)
 
 SEQUENTIAL_BATCH = 50
 """Customers and invoices go one per call; this bounds how long one batch runs."""
-
-
-def rate_limits(config: ConnectionConfig) -> RateLimits:
-    """The budget for one KashFlow login, overridable by ``settings["rate_limits"]``."""
-    return DEFAULT_LIMITS.overridden_by(config.settings)
-
-
-def kashflow_connector(
-    config: ConnectionConfig,
-    tokens: TokenStore,
-    *,
-    redis: Redis | None = None,
-    retry: RetryPolicy | None = None,
-) -> KashFlowConnector:
-    """A connector whose calls share one Redis limiter and one circuit breaker per
-    connection across workers."""
-    limiter = None
-    if redis is not None:
-        limiter = RateLimiter(
-            redis,
-            f"kashflow:{config.connection_id}",
-            rate_limits(config),
-            max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
-        )
-    breaker = circuit_breaker(
-        redis, f"kashflow:{config.connection_id}", label="KashFlow", settings=config.settings
-    )
-    return KashFlowConnector(config, tokens, limiter, retry=retry, breaker=breaker)
 
 
 class KashFlowConnector(Connector):
@@ -135,15 +105,14 @@ class KashFlowConnector(Connector):
         self.page_size = int(settings.get("page_size", 100))
         self.bulk_payments = int(settings.get("max_bulk_payments", 100))
         self._sent = threading.local()  # the session token this thread last sent
-        self.http = HttpClient(
+        self.http = http_client(
+            self,
             re.sub(r"/v2/?$", "", self.config.base_url.rstrip("/")),
             timeout=timeout,
             retry=retry,
-            limiter=self.limiter,
             auth=self._auth_header,
             reauthenticate=self._relogon,
             describe_error=describe_error,
-            breaker=breaker,
         )
 
     # -- session --------------------------------------------------------------
@@ -640,3 +609,9 @@ def _is_kashflow_list(response: requests.Response) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and isinstance(body.get("Data"), list)
+
+
+# -- the factory -------------------------------------------------------------------
+
+# KashFlow publishes no limits; one budget per connection (one login) [A], see DEFAULT_LIMITS.
+kashflow_connector = connector_factory(KashFlowConnector, Shared("KashFlow", DEFAULT_LIMITS))

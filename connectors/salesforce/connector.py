@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
@@ -38,9 +38,10 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
-from connectors.circuit import CircuitBreaker, circuit_breaker
+from connectors.circuit import CircuitBreaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError, RetryLaterError
-from connectors.http import HttpClient, not_the_api
+from connectors.factory import Shared, connector_factory, http_client
+from connectors.http import not_the_api
 from connectors.ratelimit import Headroom, RateLimiter, RateLimits
 from connectors.salesforce import bulk
 from connectors.salesforce.auth import sign_jwt
@@ -55,9 +56,6 @@ from connectors.salesforce.errors import OAUTH_ERRORS, call_kind, describe_error
 from connectors.salesforce.soql import SOQL_NAME, changes_query, soql_datetime, soql_string
 from connectors.salesforce.webhooks import SalesforceWebhooks
 
-if TYPE_CHECKING:
-    from redis import Redis
-
 DEFAULT_API_VERSION = "62.0"
 DEFAULT_EXTERNAL_ID_FIELD = "ExternalID__c"
 COLLECTION_LIMIT = 200  # sObject Collections' per-call cap
@@ -68,21 +66,6 @@ _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 # Salesforce's own allowance is per org and per day and reported in Sforce-Limit-Info;
 # the limiter caps what every worker together keeps in flight.
 SALESFORCE_LIMITS = RateLimits(concurrent=25)
-
-
-def salesforce_connector(
-    config: ConnectionConfig, tokens: TokenStore, *, redis: Redis
-) -> Connector:
-    limiter = RateLimiter(
-        redis,
-        f"salesforce:{config.connection_id}",
-        SALESFORCE_LIMITS.overridden_by(config.settings),
-        max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
-    )
-    breaker = circuit_breaker(
-        redis, f"salesforce:{config.connection_id}", label="Salesforce", settings=config.settings
-    )
-    return SalesforceConnector(config, tokens, limiter, breaker)
 
 
 class SalesforceConnector(Connector):
@@ -118,21 +101,23 @@ class SalesforceConnector(Connector):
         self.api_usage: tuple[int, int] | None = None  # (used, max) from Sforce-Limit-Info
         self._sent = threading.local()  # the session each thread last sent
         self._fields: dict[str, EntitySchema] = {}
-        self.http = HttpClient(
+        self.http = http_client(
+            self,
             self.config.base_url,
-            limiter=self.limiter,
             auth=self._auth_header,
             reauthenticate=self._relogin,
             describe_error=self._describe_response,
             on_response=self._note_usage,
-            breaker=breaker,
             extra_origins=self._token_origins,
         )
-        self.login_http = HttpClient(
+        # A sign-in is not an API call Salesforce counts, but one to an org that is down
+        # waits on the breaker like any call.
+        self.login_http = http_client(
+            self,
             self.config.base_url,
+            limited=False,
             describe_error=self._describe_response,
             extra_origins=lambda: [self.config.auth_urls.get("token", "")],
-            breaker=breaker,  # a sign-in to an org that is down waits like any call
         )
 
     def _token_origins(self) -> list[str]:
@@ -776,3 +761,12 @@ def _api_object(response: requests.Response, key: str) -> dict[str, Any]:
     if not isinstance(body, dict) or key not in body:
         raise not_the_api("Salesforce", response)
     return body
+
+
+# -- the factory -------------------------------------------------------------------
+
+# Salesforce's allowance is per org and per day, reported in Sforce-Limit-Info [P]; the
+# shared limiter caps what every worker of one connection keeps in flight.
+salesforce_connector = connector_factory(
+    SalesforceConnector, Shared("Salesforce", SALESFORCE_LIMITS)
+)

@@ -44,7 +44,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
 from urllib.parse import quote_plus, urlsplit
 
 import requests
@@ -61,9 +60,10 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
-from connectors.circuit import CircuitBreaker, circuit_breaker
+from connectors.circuit import CircuitBreaker
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind
-from connectors.http import HttpClient, not_the_api
+from connectors.factory import Shared, connector_factory, http_client
+from connectors.http import not_the_api
 from connectors.ratelimit import RateLimiter, RateLimits
 from connectors.syspro.catalogue import (
     ALIASES,
@@ -102,9 +102,6 @@ from connectors.syspro.wire import (
 )
 from connectors.syspro.writers import WRITERS, Writer, allocations_of, payment_of, split_amount
 
-if TYPE_CHECKING:
-    from redis import Redis
-
 SERVICE_PATH = "/SYSPROWCFService/Rest"
 DEFAULT_PAGE_SIZE = 1000
 DEFAULT_MAX_URL_LENGTH = 16384
@@ -117,26 +114,6 @@ def service_url(base_url: str) -> str:
     """The REST root, also when a connection holds only the server (``http://host:port``)."""
     base = base_url.rstrip("/")
     return base if SERVICE_PATH.lower() in base.lower() else base + SERVICE_PATH
-
-
-def syspro_connector(
-    config: ConnectionConfig, tokens: TokenStore, *, redis: Redis | None = None
-) -> SysproConnector:
-    """A connector whose calls share one Redis limiter per SYSPRO company, and one circuit
-    breaker per connection, across workers."""
-    limiter = None
-    if redis is not None:
-        host = urlsplit(service_url(config.base_url)).netloc
-        limiter = RateLimiter(
-            redis,
-            f"syspro:{host}:{config.settings.get('company_id', '')}",
-            rate_limits(config),
-            max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
-        )
-    breaker = circuit_breaker(
-        redis, f"syspro:{config.connection_id}", label="SYSPRO", settings=config.settings
-    )
-    return SysproConnector(config, tokens, limiter, breaker=breaker)
 
 
 def rate_limits(config: ConnectionConfig) -> RateLimits:
@@ -167,13 +144,12 @@ class SysproConnector(Connector):
         settings = config.settings
         self.page_size = int(settings.get("page_size", DEFAULT_PAGE_SIZE))
         self.max_url_length = int(settings.get("max_url_length", DEFAULT_MAX_URL_LENGTH))
-        self.http = HttpClient(
+        self.http = http_client(
+            self,
             service_url(config.base_url),
             timeout=(5.0, float(settings.get("timeout", 60.0))),
-            limiter=limiter,
             describe_error=describe_http_error,
             session=session,
-            breaker=breaker,
         )
 
     # -- sessions -------------------------------------------------------------------
@@ -864,3 +840,18 @@ def _cursor_text(values: Sequence[str], lines_from: int | None, with_lines: bool
     if with_lines:
         return json.dumps({"rows": list(values), "lines": lines_from or 0})
     return json.dumps(list(values))
+
+
+# -- the factory -------------------------------------------------------------------
+
+
+def company_on_server(config: ConnectionConfig, tokens: TokenStore) -> str:
+    """SYSPRO's scope: every connection to one company on one e.net server shares a budget
+    (e.net publishes none; it is the server and its licence seats that tire) [A]."""
+    host = urlsplit(service_url(config.base_url)).netloc
+    return f"{host}:{config.settings.get('company_id', '')}"
+
+
+syspro_connector = connector_factory(
+    SysproConnector, Shared("SYSPRO", rate_limits, limit_scope=company_on_server)
+)

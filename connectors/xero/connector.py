@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -38,9 +38,10 @@ from connectors.base import (
     TokenStore,
     WriteOutcome,
 )
-from connectors.circuit import CircuitBreaker, circuit_breaker
+from connectors.circuit import CircuitBreaker
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError
-from connectors.http import HttpClient, RetryPolicy, not_the_api, refuse_redirects
+from connectors.factory import Shared, connector_factory, http_client
+from connectors.http import RetryPolicy, not_the_api, refuse_redirects
 from connectors.ratelimit import Headroom, RateLimiter, RateLimits
 from connectors.xero.auth import (
     checked_url,
@@ -60,43 +61,10 @@ from connectors.xero.errors import (
 )
 from connectors.xero.webhooks import XeroWebhooks
 
-if TYPE_CHECKING:
-    from redis import Redis
-
 DEFAULT_LIMITS = RateLimits(per_minute=60, per_day=5000, concurrent=5)
 REFRESH_MARGIN = 120.0  # refresh this long before the access token expires
 LOOKUP_CHUNK = 50  # references per lookup GET: a write batch's worth, a URL of a few KB
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # Xero's hard cap per request [S]; 413 above it
-
-
-def rate_limits(config: ConnectionConfig) -> RateLimits:
-    """Xero's per-tenant limits, overridable by ``settings["rate_limits"]``."""
-    return DEFAULT_LIMITS.overridden_by(config.settings)
-
-
-def xero_connector(
-    config: ConnectionConfig,
-    tokens: TokenStore,
-    *,
-    redis: Redis | None = None,
-    retry: RetryPolicy | None = None,
-) -> XeroConnector:
-    """A connector whose calls share one Redis limiter per Xero tenant, and one circuit
-    breaker per connection, across workers."""
-    limiter = None
-    if redis is not None:
-        tenant_id = _tenant_id(config, tokens.load())
-        limiter = RateLimiter(
-            redis,
-            f"xero:{tenant_id}",
-            rate_limits(config),
-            max_wait=float(config.settings.get("rate_limit_max_wait", 5.0)),
-            time_scale=float(config.settings.get("rate_limit_time_scale", 1.0)),
-        )
-    breaker = circuit_breaker(
-        redis, f"xero:{config.connection_id}", label="Xero", settings=config.settings
-    )
-    return XeroConnector(config, tokens, limiter, retry=retry, breaker=breaker)
 
 
 # -- the connector -------------------------------------------------------------
@@ -123,17 +91,16 @@ class XeroConnector(Connector):
         self.server_limits: dict[str, int] = {}
         self._sent_token: str | None = None
         self._sent_tenant: str | None = None
-        self.http = HttpClient(
+        self.http = http_client(
+            self,
             config.base_url,
             timeout=timeout,
             retry=retry,
-            limiter=limiter,
             auth=self._auth_headers,
             reauthenticate=self._refresh_after_401,
             describe_error=describe_error,
             rate_limit_of=lambda r: r.headers.get("X-Rate-Limit-Problem"),
             on_response=self._note_limits,
-            breaker=breaker,
         )
 
     # -- tokens ---------------------------------------------------------------
@@ -425,3 +392,18 @@ def _cursor_from(xero_date: str) -> str:
     """``/Date(1551213567813+0000)/`` -> ISO 8601 UTC with milliseconds."""
     ms = int(re.sub(r"[^\d].*", "", xero_date.removeprefix("/Date(")))
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+
+
+# -- the factory -------------------------------------------------------------------
+
+# Xero counts its limits per organisation [P] (developer.xero.com/documentation/guides/
+# oauth2/limits: 60 calls a minute, 5,000 a day, 5 at once, per tenant), so every
+# connection to one organisation shares one limiter; a breaker covers one connection.
+xero_connector = connector_factory(
+    XeroConnector,
+    Shared(
+        "Xero",
+        DEFAULT_LIMITS,
+        limit_scope=lambda config, tokens: _tenant_id(config, tokens.load()),
+    ),
+)
