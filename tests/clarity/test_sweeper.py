@@ -18,9 +18,9 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from clarity import jobs
 from clarity.models import Flow, RunStatus, SyncRun, Trigger
+from clarity.services.sweeper import sweep
 from clarity.sync.locks import flow_lease_acquire
 from clarity.sync.queues import get_queue, pair_queue_name, run_jobs_pending
-from clarity.services.sweeper import sweep
 from connectors.configs import connector_for
 from connectors.models import Connection
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clarity.models import SyncRun, WebhookEvent, WebhookStatus
-from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from clarity.services.sweeper import sweep
+from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from clarity.webhooks.services import MAX_BODY_BYTES, webhook_events_process
 from connectors.sandbox.salesforce.events import CDC_SECRET_HEADER
 from connectors.sandbox.xero.events import sign
