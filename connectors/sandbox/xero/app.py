@@ -351,9 +351,8 @@ class XeroSandbox(XeroAuth):
         if entity == "Accounts":
             if isinstance(body, dict) and isinstance(body.get("Accounts"), list):
                 raise HttpError(validation_error("Accounts are created one per request"))
-            body = (
-                {**body, "AccountID": request.params["key"]} if request.params.get("key") else body
-            )
+            if isinstance(body, dict) and request.params.get("key"):
+                body = {**body, "AccountID": request.params["key"]}
             return [body]
         if isinstance(body, dict) and entity in body:
             elements = body[entity]

@@ -13,7 +13,7 @@ from typing import Any
 
 from connectors.sandbox.core import HttpError, Request, Response, json_response
 from connectors.sandbox.xero.fields import parse_date
-from connectors.sandbox.xero.schema import ID_FIELDS, Record, from_xero_date
+from connectors.sandbox.xero.schema import ID_FIELDS, Record
 
 
 def parse_since(value: str | None) -> int | None:
@@ -286,10 +286,17 @@ def order_rows(rows: list[Record], order: str | None) -> list[Record]:
     field, _, direction = order.strip().partition(" ")
 
     def key(record: Record) -> tuple[int, Any]:
+        """Missing first, then numbers and dates, then text, then anything else as text:
+        records whose field holds different types still sort instead of failing."""
         value = _lookup(record, field)
-        if isinstance(value, str) and value.startswith("/Date("):
-            return (1, from_xero_date(value))
-        return (0, "") if value is None else (1, value)
+        if value is None:
+            return (0, 0)
+        moment = parse_date(value) if isinstance(value, str) and value[:6] == "/Date(" else None
+        if moment is not None:
+            return (1, moment.replace(tzinfo=UTC).timestamp() * 1000)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return (1, value)
+        return (2, value) if isinstance(value, str) else (3, repr(value))
 
     return sorted(rows, key=key, reverse=direction.strip().upper() == "DESC")
 

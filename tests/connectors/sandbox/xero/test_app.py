@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.xero.spec_fields import SCHEMAS
 
 
 def api_url(server: SandboxServer, path: str) -> str:
@@ -332,3 +333,74 @@ def test_the_app_wide_minute_limit_is_emulated_across_tenants(xero_factory: Any)
     assert answers[2].headers["X-AppMinLimit-Remaining"] == "0"
     assert answers[3].headers["X-Rate-Limit-Problem"] == "appminute"
     assert answers[1].headers["X-MinLimit-Remaining"] == "99"  # per tenant: South's first
+
+
+def any_element_of(schema: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Random elements over a schema's own property names, nested a level, plus strangers."""
+    names = [*sorted(SCHEMAS[schema]), "Unknown"]
+    return st.dictionaries(
+        st.sampled_from(names), JSON_VALUES | st.lists(JSON_VALUES, max_size=2), max_size=6
+    )
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    case=st.sampled_from(
+        [
+            ("Payments", "Payment"),
+            ("ManualJournals", "ManualJournal"),
+            ("Items", "Item"),
+            ("Accounts", "Account"),
+        ]
+    ),
+    element=st.data(),
+    method=st.sampled_from(["PUT", "POST"]),
+)
+def test_any_payment_journal_item_or_account_is_answered_without_a_500(
+    xero_module_server: SandboxServer,
+    xero_api: requests.Session,
+    case: tuple[str, str],
+    element: st.DataObject,
+    method: str,
+) -> None:
+    server, tenant = xero_module_server, xero_api.tenant_id  # type: ignore[attr-defined]
+    entity, schema = case
+    drawn = element.draw(any_element_of(schema))
+    before = org_state(server, tenant)
+    body = drawn if entity == "Accounts" else {entity: [drawn]}
+
+    answer = xero_api.request(
+        method, api_url(server, entity), params={"summarizeErrors": "false"}, json=body, timeout=10
+    )
+
+    assert answer.status_code in (200, 400), answer.text
+    results = answer.json().get(entity) or answer.json().get("Elements")
+    if answer.status_code == 400 or results[0]["StatusAttributeString"] == "ERROR":
+        assert org_state(server, tenant) == before
+    assert xero_api.get(api_url(server, entity), timeout=10).status_code == 200
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    where=st.text(alphabet="NameStatus=!<>&|().\"' DateTime0123,GuidAORContains", max_size=40),
+    order=st.sampled_from(
+        ["", "Name", "Name DESC", "UpdatedDateUTC", "Contact", "Addresses", "Nope ASC"]
+    ),
+)
+def test_any_where_or_order_is_answered_without_a_500(
+    xero_module_server: SandboxServer, xero_api: requests.Session, where: str, order: str
+) -> None:
+    answer = xero_api.get(
+        api_url(xero_module_server, "Contacts"),
+        params={"where": where, "order": order},
+        timeout=10,
+    )
+    assert answer.status_code in (200, 400), answer.text
