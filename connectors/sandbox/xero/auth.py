@@ -5,7 +5,9 @@ entity, and the connections (tenants) a consent reaches.
 Tokens are JWTs signed RS256 with a key published at the OpenID discovery document's
 ``jwks_uri``, as Xero's identity server does: [P] https://identity.xero.com/.well-known/
 openid-configuration (``jwks_uri`` .../jwks, ``id_token_signing_alg_values_supported``
-RS256); [O] XeroAPI/xero-node ``XeroClient`` validates id tokens against that JWKS.
+RS256); [O] XeroAPI/xero-node ``src/xeroClient.ts`` discovers the issuer with
+openid-client (which checks id tokens against that JWKS) and types the id token's claims
+(``xero_userid``, ``global_session_id``, ``email``…).
 The client authenticates at the token and revocation endpoints with HTTP Basic or with
 ``client_id``/``client_secret`` in the form body (RFC 6749 §2.3.1): [O] XeroAPI/xero-python
 ``api_client/oauth2.py`` ``TokenApi`` sends them in the body for refresh and revoke.
@@ -283,8 +285,7 @@ class XeroAuth(SandboxApp):
         }
         if "openid" in grant.scope.split():
             # An id token is for the client: its audience is the client id [P] OpenID Connect
-            # Core §2; Xero's carry the user's email, given and family names [P] Xero's
-            # "Sign in with Xero" guide.
+            # Core §2; Xero's carry the user's email [O] xero-node's ``XeroIdToken``.
             body["id_token"] = self._signing_key.sign(
                 {**claims, "aud": grant.client_id, "email": "finance@demo.example"}
             )
