@@ -1,4 +1,4 @@
-"""RQ entry points: thin, JSON-serialisable arguments (ids), the work is in clarity.sync."""
+"""RQ entry points: thin, JSON-serialisable arguments (ids); the work is in services and sync."""
 
 from __future__ import annotations
 

@@ -44,9 +44,8 @@ def flow_create(*, data: dict[str, Any], user: AbstractBaseUser | None) -> Flow:
     flow = Flow(**data)
     flow.full_clean()
     flow.save()
-    names = [name for name in data if name != "paused_reason"]
     AuditEvent.objects.create(
-        user=user, action="flow_create", flow=flow, detail={"after": _snapshot(flow, names)}
+        user=user, action="flow_create", flow=flow, detail={"after": _snapshot(flow, list(data))}
     )
     _schedule_after_commit(flow)
     return flow
