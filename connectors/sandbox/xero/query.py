@@ -235,8 +235,9 @@ class WhereParser:
                 break
         if len(numbers) not in (3, 6):
             raise self.error()
+        year, month, day, hour, minute, second = [*numbers, 0, 0, 0][:6]
         try:
-            return datetime(*numbers)
+            return datetime(year, month, day, hour, minute, second)
         except ValueError as exc:
             raise self.error() from exc
 
