@@ -53,7 +53,12 @@ from connectors.salesforce.catalogue import (
 )
 from connectors.salesforce.compare import same_values
 from connectors.salesforce.errors import OAUTH_ERRORS, call_kind, describe_error, error_list
-from connectors.salesforce.soql import SOQL_NAME, changes_query, soql_datetime, soql_string
+from connectors.salesforce.soql import (
+    SOQL_NAME,
+    changes_query,
+    soql_datetime,
+    soql_literal,
+)
 from connectors.salesforce.webhooks import SalesforceWebhooks
 
 DEFAULT_API_VERSION = "62.0"
@@ -492,8 +497,7 @@ class SalesforceConnector(Connector):
         if not SOQL_NAME.match(entity) or not SOQL_NAME.match(field):
             return super().find_by_references(entity, wanted)
         rows: dict[str, list[Record]] = {}
-        for start in range(0, len(wanted), COLLECTION_LIMIT):
-            chunk = ", ".join(soql_string(v) for v in wanted[start : start + COLLECTION_LIMIT])
+        for chunk in self._in_lists(entity, field, wanted):
             soql = f"SELECT Id, {field} FROM {entity} WHERE {field} IN ({chunk})"  # noqa: S608
             for row in self._query_all(soql):
                 rows.setdefault(str(row.get(field)).lower(), []).append(row)
@@ -631,9 +635,7 @@ class SalesforceConnector(Connector):
         for column, values in wanted.items():
             if not SOQL_NAME.match(column):
                 continue
-            ordered = sorted(values)
-            for start in range(0, len(ordered), COLLECTION_LIMIT):
-                chunk = ", ".join(soql_string(v) for v in ordered[start : start + COLLECTION_LIMIT])
+            for chunk in self._in_lists("PricebookEntry", column, sorted(values)):
                 where = f"{column} IN ({chunk})"
                 soql = f"SELECT Id, Pricebook2Id, {column} FROM PricebookEntry WHERE {where}"  # noqa: S608
                 for row in self._query_all(soql):
@@ -661,6 +663,29 @@ class SalesforceConnector(Connector):
         if isinstance(product, Mapping) and product.get(product_field):
             return "Product2", str(product[product_field])
         return "", ""
+
+    def _in_lists(self, entity: str, path: str, values: Sequence[str]) -> Iterator[str]:
+        """``values`` as SOQL ``IN (…)`` lists of at most 200 literals, each written for
+        the type of ``path`` (``Field`` or ``Parent.Field``, by describe).
+
+        Why: Salesforce refuses a quoted number, boolean or date (``INVALID_FIELD``), so
+        a numeric external ID must go bare. A value the field cannot hold matches no
+        record and is left out.
+        """
+        owner, _, name = path.rpartition(".")
+        try:
+            fields = self.describe(owner.rsplit(".", 1)[-1] or entity).fields
+        except ConnectorError:
+            fields = ()
+        field_type = next((f.type for f in fields if f.name.lower() == name.lower()), "string")
+        literals = []
+        for value in values:
+            try:
+                literals.append(soql_literal(value, field_type))
+            except ValueError:
+                continue
+        for start in range(0, len(literals), COLLECTION_LIMIT):
+            yield ", ".join(literals[start : start + COLLECTION_LIMIT])
 
     def _query_all(self, soql: str) -> list[Record]:
         body = self._call("GET", "query", params={"q": soql}).json()
@@ -694,8 +719,7 @@ class SalesforceConnector(Connector):
         if not all(SOQL_NAME.match(n) for n in (entity, key, *names)):
             return {}
         found: dict[str, list[Record]] = {}
-        for start in range(0, len(keys), COLLECTION_LIMIT):
-            chunk = ", ".join(soql_string(k) for k in keys[start : start + COLLECTION_LIMIT])
+        for chunk in self._in_lists(entity, key, keys):
             soql = f"SELECT {', '.join(sorted(names))} FROM {entity} WHERE {key} IN ({chunk})"  # noqa: S608
             try:
                 rows = self._query_all(soql)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 SOQL_NAME = re.compile(
     r"^\(SELECT [\w, ]+ FROM \w+( WHERE [\w.]+ = (true|false|'[\w .-]*'))?\)$|^\w+(\.\w+)*$"
@@ -19,6 +20,35 @@ def soql_datetime(value: str) -> str:
 
 def soql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def soql_literal(value: object, field_type: str) -> str:
+    """``value`` as SOQL writes it for a field of ``field_type`` (a FieldSpec type).
+
+    Salesforce refuses a quoted number, boolean, date or datetime (``INVALID_FIELD``
+    "... should not be enclosed in quotes") and an unquoted text, so only text and
+    Ids are quoted. Raises ValueError for a value the field's type cannot hold.
+    """
+    if field_type in ("number", "integer"):
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a number")
+        return format(number, "f")
+    if field_type == "boolean":
+        text = str(value).lower()
+        if text not in ("true", "false"):
+            raise ValueError(f"{value!r} is not true or false")
+        return text
+    if field_type == "date":
+        return date.fromisoformat(str(value)[:10]).isoformat()
+    if field_type == "datetime":
+        return soql_datetime(str(value))
+    return soql_string(str(value))
 
 
 def changes_query(

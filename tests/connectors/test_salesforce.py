@@ -253,7 +253,7 @@ def test_upsert_batch_is_idempotent_in_one_call(
     sf: SalesforceConnector, server: SandboxServer
 ) -> None:
     records = [{"Name": f"Batch {n}", "ExternalID__c": f"BATCH{n:03d}"} for n in range(200)]
-    sf.read_one("Account", "0015g0000000999AAA")  # log in first
+    sf.describe("Account")  # log in and read the field types SOQL literals follow (cached)
     before = app_of(server).stats["requests"]
     first = sf.write_batch("Account", records)
     # 200 records, one write call (after one query that leaves out unchanged records)
