@@ -593,7 +593,8 @@ class SyncRecordAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Mark selected failed records resolved (with note)", permissions=["resolve"]
+        description="Mark selected failed or unknown records resolved (with note)",
+        permissions=["resolve"],
     )
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
@@ -650,7 +651,9 @@ class SyncRecordAdmin(admin.ModelAdmin):
             return
         self._retry_codes(request, scopes)
 
-    @admin.action(description="Ignore selected failed records (with note)", permissions=["resolve"])
+    @admin.action(
+        description="Ignore selected failed or unknown records (with note)", permissions=["resolve"]
+    )
     def ignore_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
             counts = ledger_records_ignore(
@@ -661,7 +664,9 @@ class SyncRecordAdmin(admin.ModelAdmin):
             return
         self._report(request, IGNORE, counts, f"{counts.done} record(s) ignored.")
 
-    @admin.action(description="Assign selected failed records to me", permissions=["resolve"])
+    @admin.action(
+        description="Assign selected failed or unknown records to me", permissions=["resolve"]
+    )
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet) -> None:
         counts = ledger_records_assign(
             records=queryset, assignee=request.user, tags=None, user=request.user
