@@ -28,6 +28,7 @@ class Migration(migrations.Migration):
             model_name="flow",
             name="read_mode",
             field=models.CharField(
+                blank=True,
                 choices=[
                     ("changes", "Changes since the last run"),
                     (

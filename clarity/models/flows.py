@@ -74,6 +74,7 @@ class Flow(models.Model):
         max_length=20,
         choices=ReadMode.choices,
         default=ReadMode.CHANGES,
+        blank=True,  # left out of a form (an API client, an older bundle): changes
         help_text="How a run finds what to send. A full scan is for records the source marks "
         "no change on: every record is read and compared with what was last sent.",
     )
