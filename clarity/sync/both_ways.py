@@ -28,7 +28,6 @@ the other, and holds what was last read from, or written to, each side.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import Q
@@ -37,6 +36,7 @@ from django.utils import timezone
 from clarity.models import Flow, RecordStatus, SourceOfTruth, SyncRecord
 from clarity.models.ledger import SETTLED
 from clarity.sync import outcomes
+from connectors.compare import already_held
 from connectors.errors import ConnectorError
 
 ReadOne = Callable[[str, str], dict[str, Any] | None]
@@ -170,29 +170,6 @@ def _latest(rows: Any, key: str) -> dict[str, dict[str, Any]]:
 
 
 def covers(known: Any, wanted: Any) -> bool:
-    """Whether ``known`` already holds every value of ``wanted`` (extra fields don't matter)."""
-    if isinstance(wanted, dict):
-        if not isinstance(known, dict):
-            return False
-        return all(covers(known.get(name), value) for name, value in wanted.items())
-    if isinstance(wanted, list):
-        return (
-            isinstance(known, list)
-            and len(known) == len(wanted)
-            and all(covers(k, w) for k, w in zip(known, wanted, strict=True))
-        )
-    return _same(known, wanted)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as a system would store them: 12.5 is "12.50", None is "", but True is not 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if a == b or (a in (None, "") and b in (None, "")):
-        return True
-    if a is None or b is None:
-        return False
-    try:
-        return Decimal(str(a)) == Decimal(str(b))
-    except (InvalidOperation, ValueError):
-        return False
+    """Whether ``known`` already holds every value of ``wanted`` (extra fields don't matter),
+    by the one rule set of ``connectors.compare``."""
+    return already_held(wanted, known)

@@ -56,6 +56,7 @@ from connectors.base import (
     WriteOutcome,
 )
 from connectors.circuit import CircuitBreaker
+from connectors.compare import already_held
 from connectors.errors import (
     CircuitOpenError,
     ConnectorError,
@@ -73,7 +74,6 @@ from connectors.kashflow.records import (
     customer_nested,
     parse_stamp,
     payment_reference,
-    same_as_held,
 )
 from connectors.ratelimit import RateLimiter, RateLimits
 
@@ -432,7 +432,7 @@ class KashFlowConnector(Connector):
         new change and send back.
         """
         if existing is not None:
-            if self.config.settings.get("skip_unchanged", True) and same_as_held(
+            if self.config.settings.get("skip_unchanged", True) and already_held(
                 {k: v for k, v in body.items() if k != "Code"}, existing
             ):
                 return WriteOutcome.updated(code, raw={"unchanged": True})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from connectors.base import Record
@@ -80,22 +80,3 @@ def customer_nested(record: Record, existing: Record | None) -> Record:
         addresses[0].update({v: record[k] for k, v in PRIMARY_ADDRESS.items() if k in record})
         body.setdefault("Addresses", addresses)
     return body
-
-
-def same_as_held(sent: Any, held: Any) -> bool:
-    if isinstance(sent, dict):
-        held = held if isinstance(held, dict) else {}
-        return all(same_as_held(v, held.get(k)) for k, v in sent.items())
-    if isinstance(sent, list):
-        held = held if isinstance(held, list) else []
-        return len(sent) == len(held) and all(
-            same_as_held(a, b) for a, b in zip(sent, held, strict=True)
-        )
-    if sent in (None, "") or held in (None, ""):
-        return sent in (None, "") and held in (None, "")
-    if isinstance(sent, bool) or isinstance(held, bool):
-        return sent == held
-    try:
-        return Decimal(str(sent)) == Decimal(str(held))
-    except InvalidOperation:
-        return str(sent) == str(held)

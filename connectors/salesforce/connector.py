@@ -39,6 +39,7 @@ from connectors.base import (
     WriteOutcome,
 )
 from connectors.circuit import CircuitBreaker
+from connectors.compare import already_held
 from connectors.errors import ConnectorError, ErrorKind, RateLimitedError, RetryLaterError
 from connectors.factory import Shared, connector_factory, http_client
 from connectors.http import not_the_api
@@ -51,7 +52,6 @@ from connectors.salesforce.catalogue import (
     DEFAULT_RELATED_FIELDS,
     FIELD_TYPES,
 )
-from connectors.salesforce.compare import same_values
 from connectors.salesforce.errors import OAUTH_ERRORS, call_kind, describe_error, error_list
 from connectors.salesforce.soql import (
     SOQL_NAME,
@@ -67,6 +67,9 @@ COLLECTION_LIMIT = 200  # sObject Collections' per-call cap
 BULK_THRESHOLD = 2_000  # Salesforce advises Bulk API 2.0 above 2,000 records (see bulk.py)
 BULK_MAX_RECORDS = 10_000  # the most one write_batch takes with Bulk on (a flow's batch cap)
 JWT_LIFETIME = 180  # seconds; Salesforce accepts at most a few minutes
+# What Salesforce sends beside a record's fields: not compared when deciding whether a
+# write would change anything (the key's Id is the record itself).
+NOT_FIELDS = ("attributes", "Id")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 # Salesforce's own allowance is per org and per day and reported in Sforce-Limit-Info;
 # the limiter caps what every worker together keeps in flight.
@@ -732,7 +735,7 @@ class SalesforceConnector(Connector):
         same: dict[int, str] = {}
         for index, record in items:
             rows = found.get(str(record.get(key)).lower(), [])
-            if len(rows) == 1 and same_values(record, rows[0]):
+            if len(rows) == 1 and already_held(record, rows[0], ignore=NOT_FIELDS):
                 same[index] = str(rows[0]["Id"])
         return same
 
