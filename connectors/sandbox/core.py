@@ -282,6 +282,11 @@ class SandboxApp:
     def server_error_response(self, request: Request, status: int) -> Response:
         return json_response({"error": "internal server error (injected)"}, status)
 
+    def start_listeners(self, host: str, http_port: int) -> None:
+        """Start what the system serves besides HTTP (Salesforce's gRPC Pub/Sub API) when
+        its server starts; ``http_port`` is the port asked for (0: any free one).
+        ``close`` stops them."""
+
     def close(self) -> None:
         """Stop background work (e.g. webhook senders) when the server stops."""
 
@@ -571,6 +576,7 @@ class SandboxServer:
         handler = type("SandboxHandler", (_Handler,), {"app": app})
         self.app = app
         self.httpd = ThreadingHTTPServer((host, port), handler)
+        self._asked = (host, port)  # the port asked for: 0 lets the system pick its own too
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
         self.state_file = state_file
@@ -585,6 +591,7 @@ class SandboxServer:
         return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:
+        self.app.start_listeners(*self._asked)
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name=f"sandbox-{self.app.name}", daemon=True
         )

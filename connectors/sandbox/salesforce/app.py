@@ -81,6 +81,9 @@ from connectors.sandbox.salesforce.auth import (
 )
 from connectors.sandbox.salesforce.bulk import BulkApi, BulkJob
 from connectors.sandbox.salesforce.events import ChangeEvents
+from connectors.sandbox.salesforce.pubsub import control as pubsub_control
+from connectors.sandbox.salesforce.pubsub.server import PubSubServer
+from connectors.sandbox.salesforce.pubsub.stream import EventBus, EventLog
 from connectors.sandbox.salesforce.rules import (
     AFTER_SAVE,
     RULES,
@@ -129,6 +132,9 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.cdc_secret: str = opts.get("cdc_secret", "")
         self._group: list[Transaction] | None = None  # a composite request's writes, held
         self.cdc_delivered = self.cdc_failed = 0
+        self.pubsub_bus = EventBus(self)  # the Pub/Sub API's event bus (pubsub/stream.py)
+        self.pubsub_server: PubSubServer | None = None
+        self.pubsub_endpoint: str | None = None
         super().__init__(opts)
         self.bulk = BulkApi(self)  # Bulk API 2.0 (bulk.py)
         self.versions = tuple(
@@ -152,6 +158,9 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.cursors: dict[str, list[dict[str, Any]]] = {}
         self.events: list[dict[str, Any]] = []
         self.replay = itertools.count(1)
+        self.event_log = EventLog()
+        with self.pubsub_bus.changed:  # open streams learn the stream was reset
+            self.pubsub_bus.changed.notify_all()
         self.bulk_jobs: dict[str, BulkJob] = {}
         self.apps = self.options.get("apps") or {
             DEMO_CONSUMER_KEY: {
@@ -259,6 +268,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.route("POST", "/_sandbox/cdc", self.cdc_configure)
         self.route("POST", "/_sandbox/sessions/expire", self.expire_sessions)
         self.route("POST", "/_sandbox/bulk", self.bulk.control)
+        pubsub_control.add_routes(self)
         api = [
             ("GET", "/limits", self.limits),
             ("GET", "/sobjects", self.describe_global),
@@ -396,7 +406,20 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         for event in tx.events:
             self.events.append(event)
             self._outbox.put(event)
+            self.pubsub_bus.publish_change(event)
         del self.events[:-500]
+
+    def start_listeners(self, host: str, http_port: int) -> None:
+        """The Pub/Sub API's gRPC server: on ``pubsub_port``, else 10 above the HTTP port
+        asked for (8703 -> 8713), or any free port beside a server on a free port."""
+        port = int(self.option("pubsub_port", http_port + 10 if http_port else 0))
+        self.pubsub_server = PubSubServer(self, self.pubsub_bus, host, port).start()
+        self.pubsub_endpoint = self.pubsub_server.endpoint
+
+    def close(self) -> None:
+        if self.pubsub_server is not None:
+            self.pubsub_server.stop()
+            self.pubsub_server = None
 
     def rollback(self, tx: Transaction) -> None:
         self.data = tx.snapshot

@@ -99,11 +99,20 @@ class SalesforceAuth(SandboxApp):
 
     def _session(self, request: Request) -> dict[str, Any]:
         scheme, _, token = (request.header("Authorization") or "").partition(" ")
-        session = self.sessions.get(token) if scheme in ("Bearer", "OAuth") else None
+        session = self.live_session(token) if scheme in ("Bearer", "OAuth") else None
+        if session is None:
+            raise sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        return session
+
+    def live_session(self, token: str) -> dict[str, Any] | None:
+        """The session an access token opened, kept alive by this use; None when it
+        never existed, was revoked or sat unused past ``session_timeout`` (then it ends).
+        REST calls and the Pub/Sub API (its ``accesstoken`` metadata) both ask here."""
+        session = self.sessions.get(token)
         timeout = float(self.option("session_timeout", 7200))
         if session is None or self.now() - session["last_used"] > timeout:
             self.sessions.pop(token, None)
-            raise sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            return None
         session["last_used"] = self.now()
         return session
 
@@ -174,7 +183,8 @@ class SalesforceAuth(SandboxApp):
                 raise ValueError("a JWT header and claims are JSON objects")
         except ValueError:
             _oauth_error("invalid_grant", "invalid assertion")
-        app = self.apps.get(claims.get("iss", ""))
+        issuer = claims.get("iss")
+        app = self.apps.get(issuer) if isinstance(issuer, str) else None
         if header.get("alg") != "RS256" or app is None:
             _oauth_error("invalid_client_id", "client identifier invalid")
         public_key = serialization.load_pem_public_key(app["public_key"].encode())
@@ -198,7 +208,7 @@ class SalesforceAuth(SandboxApp):
             exp = int(exp)
         if isinstance(exp, bool) or not isinstance(exp, int) or exp < self.now():
             _oauth_error("invalid_grant", "expired authorization code")
-        if claims.get("sub") not in self.users:
+        if not isinstance(claims.get("sub"), str) or claims["sub"] not in self.users:
             _oauth_error("invalid_grant", "user hasn't approved this consumer")
         return claims["iss"], claims["sub"]
 
