@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.salesforce import app as sandbox
@@ -175,3 +177,60 @@ def test_collections_take_15_character_ids(org: requests.Session) -> None:
     assert deleted.json() == [{"id": record_id, "success": True, "errors": []}]
     again = call(org, "DELETE", f"{V}/composite/sobjects", params={"ids": record_id}).json()
     assert again[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=10,
+)
+_SUBREQUEST = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]),
+        "url": st.sampled_from(
+            [
+                f"{V}/sobjects/Account",
+                f"{V}/sobjects/Account/@{{A.id}}",
+                f"{V}/query?q=SELECT+Id+FROM+Account+LIMIT+1",
+                f"{V}/composite",
+                f"{V}/sobjects/Contact/@{{B.records[0].Id}}",
+                "/_sandbox/reset",
+            ]
+        ),
+        "referenceId": st.sampled_from(["A", "B", "C"]),
+    },
+    optional={"body": _JSON, "httpHeaders": st.dictionaries(st.text(max_size=8), _JSON)},
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    payload=_JSON
+    | st.fixed_dictionaries(
+        {"allOrNone": _JSON, "compositeRequest": st.lists(_SUBREQUEST, max_size=4)}
+    )
+)
+def test_any_composite_body_is_answered_never_with_a_500(
+    running: SandboxServer, payload: Any
+) -> None:
+    token = requests.post(
+        f"{running.url}/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": DEMO_CONSUMER_KEY,
+            "client_secret": DEMO_CLIENT_SECRET,
+        },
+        timeout=5,
+    ).json()["access_token"]
+    response = requests.post(
+        f"{running.url}{V}/composite",
+        json=payload,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json()[0]["errorCode"]
+    else:
+        for answer in response.json()["compositeResponse"]:
+            assert answer["httpStatusCode"] != 500, answer
