@@ -52,7 +52,7 @@ from connectors.salesforce.catalogue import (
     DEFAULT_RELATED_FIELDS,
     FIELD_TYPES,
 )
-from connectors.salesforce.errors import OAUTH_ERRORS, call_kind, describe_error, error_list
+from connectors.salesforce.errors import call_kind, describe_error, error_list, oauth_error
 from connectors.salesforce.soql import (
     SOQL_NAME,
     changes_query,
@@ -291,11 +291,11 @@ class SalesforceConnector(Connector):
                 kind, exc.code, exc.message, status=exc.status, raw=exc.raw
             ) from exc
 
-    def _describe_response(self, response: requests.Response, body: Any) -> tuple[str, str] | None:
+    def _describe_response(
+        self, response: requests.Response, body: Any
+    ) -> tuple[str, str] | tuple[str, str, ErrorKind] | None:
         if isinstance(body, Mapping) and "error" in body:
-            code = str(body["error"])
-            message = str(body.get("error_description") or code)
-            return code, OAUTH_ERRORS.get(code, "{message}").format(message=message)
+            return oauth_error(body)
         errors = error_list(body)
         if not errors:
             return None

@@ -326,14 +326,41 @@ RULES: tuple[ErrorRule, ...] = (
 # The errorCodes the table knows: a failed call's kind follows them (call_kind).
 KNOWN_NAMES = frozenset(r.name for r in RULES)
 # Every rule, for the registry and the conformance tests, and the kind of each code.
-ERROR_RULES = RULES
+# The OAuth token endpoint's ``{"error", "error_description"}`` [P] (help.salesforce.com,
+# "OAuth 2.0 JWT Bearer Flow": invalid_grant, invalid_client_id, invalid_client). A refused
+# sign-in is the connection's credentials: auth, whatever the status says.
+OAUTH_RULES: tuple[ErrorRule, ...] = (
+    rule(
+        "invalid_grant",
+        ErrorKind.AUTH,
+        "Salesforce refused the sign-in: {message}. Check the user is pre-authorised for the "
+        "connected app and the certificate matches.",
+        name="invalid_grant",
+    ),
+    rule(
+        "invalid_client_id",
+        ErrorKind.AUTH,
+        "Salesforce does not know this connection's consumer key.",
+        name="invalid_client_id",
+    ),
+    rule(
+        "invalid_client",
+        ErrorKind.AUTH,
+        "Salesforce refused the connected app's credentials: {message}.",
+        name="invalid_client",
+    ),
+)
+ERROR_RULES = (*RULES, *OAUTH_RULES)
 ERROR_KINDS: dict[str, ErrorKind] = table_kinds(ERROR_RULES)
-OAUTH_ERRORS = {
-    "invalid_grant": "Salesforce refused the sign-in: {message}. Check the user is pre-authorised "
-    "for the connected app and the certificate matches.",
-    "invalid_client_id": "Salesforce does not know this connection's consumer key.",
-    "invalid_client": "Salesforce refused the connected app's credentials: {message}.",
-}
+
+
+def oauth_error(body: Mapping[str, Any]) -> tuple[str, str] | tuple[str, str, ErrorKind]:
+    """A token endpoint's refusal in words; an error the table lacks keeps its own name
+    (already snake case in OAuth) and the kind of the HTTP status."""
+    name = str(body["error"])
+    message = str(body.get("error_description") or name)
+    found = classify(message, OAUTH_RULES, name=name, facts={"message": message})
+    return (found.code, found.message, found.kind) if found else (vendor_code(name), message)
 
 
 def describe_error(
