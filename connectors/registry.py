@@ -1,7 +1,9 @@
 """Which systems Clarity connects to: system name -> its connector class and factory.
 
 Adding a system is adding a package under ``connectors/`` (connector, auth,
-catalogue, errors, ...) and one entry here; the factory in ``connectors.configs``
+catalogue, errors, ...) and one entry here: its connector class, the factory
+``connectors.factory`` builds from what the system declares it shares (limits and
+their scope), and its error table of ``connectors.errors`` rules. ``connectors.configs``
 and the conformance tests then pick it up. Plain Python: no Django.
 """
 
