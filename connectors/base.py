@@ -268,6 +268,30 @@ class Connector(ABC):
     def read_one(self, entity: str, key: str) -> Record | None:
         """One record by the system's own key, or None when it does not exist."""
 
+    def read_keys(
+        self, entity: str, keys: Sequence[str], *, field: str | None = None
+    ) -> Iterator[ChangePage]:
+        """The records an event named, as ``read_changes`` returns them, in pages without a
+        cursor; a key that matches nothing (a record deleted since) is left out.
+
+        ``field`` names a field of ``entity`` the keys are values of, where an event names
+        related records (Xero: the payments of an invoice, ``Invoice.InvoiceID``); None:
+        the entity's own key. This default reads one record at a time by its key; a system
+        that filters by a list of keys overrides it, so 100 keys cost one call, not 100.
+        """
+        if field is not None:
+            raise ConnectorError(
+                ErrorKind.CONFIG,
+                "read_keys_field_unsupported",
+                f"{self.system} reads {entity} by their own key only, not by {field}.",
+            )
+        records: list[Record] = []
+        for key in dict.fromkeys(keys):
+            record = self.read_one(entity, key)
+            if record is not None:
+                records.append(record)
+        yield ChangePage(records, None, len(records))
+
     @abstractmethod
     def write_batch(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
         """Write up to ``max_batch_size(entity)`` records; one outcome per record, in order.

@@ -59,6 +59,12 @@ class ChangeEvent:
     Salesforce's ``entityName``); ``entities`` are the connector entities whose flows it
     wakes; ``record_ids`` the records it names, so a reader can fetch just those; ``raw`` is
     the event as the system sent it (stored, and what a repeat is recognised by).
+
+    ``key_fields`` says, for a woken entity other than the event's own, which of its fields
+    the record ids are values of (Xero: an invoice event's id is ``Invoice.InvoiceID`` of
+    the payments); a woken entity not named there is polled, not read by ids.
+    ``changed_fields`` and ``values`` are what an event stream tells of the change (None:
+    it does not say), for a flow's event filter to judge.
     """
 
     subscriber: Subscriber
@@ -68,6 +74,9 @@ class ChangeEvent:
     entities: tuple[str, ...]
     raw: Any
     occurred_at: datetime | None = None
+    key_fields: Mapping[str, str] = field(default_factory=dict)
+    changed_fields: tuple[str, ...] | None = None
+    values: Mapping[str, Any] | None = None
 
 
 class WebhookParser(ABC):

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from clarity.models import Flow, SyncRun, Trigger
 from clarity.services.flows import flow_create, flow_cursor_set, flow_update
 from clarity.services.runs import flow_run_enqueue
-from clarity.sync.schedules import schedule_wanted
+from clarity.sync.schedules import polling_mode, schedule_wanted
 
 RECENT_RUNS = 10
 
@@ -38,8 +38,19 @@ def _when(moment: Any) -> str:
     return f"{localtime(moment):%Y-%m-%d %H:%M:%S %Z}" if moment else "—"
 
 
+class FlowForm(forms.ModelForm):
+    class Meta:
+        model = Flow
+        fields = "__all__"  # noqa: DJ007 (the admin's fieldsets choose what is shown)
+
+    def clean_event_filter(self) -> Any:
+        """An emptied box is no filter (every event), not a missing value."""
+        return self.cleaned_data.get("event_filter") or []
+
+
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
+    form = FlowForm
     list_display = (
         "name",
         "pair",
@@ -57,7 +68,7 @@ class FlowAdmin(admin.ModelAdmin):
     actions = ("run_selected",)
     change_form_template = "admin/clarity/flow/change_form.html"
     # The cursor moves only through the audited backfill form below the page.
-    readonly_fields = ("cursor", "paused_reason", "recent_runs")
+    readonly_fields = ("cursor", "paused_reason", "poll_interval_now", "recent_runs")
     fieldsets = (
         (None, {"fields": ("pair", "name", "enabled", "paused_reason")}),
         (
@@ -76,7 +87,17 @@ class FlowAdmin(admin.ModelAdmin):
         ),
         (
             "When it runs",
-            {"fields": ("trigger_manual", "trigger_schedule", "schedule_cron", "trigger_webhook")},
+            {
+                "fields": (
+                    "trigger_manual",
+                    "trigger_schedule",
+                    "schedule_cron",
+                    ("poll_adaptive", "poll_min_seconds", "poll_max_seconds"),
+                    "poll_interval_now",
+                    "trigger_webhook",
+                    "event_filter",
+                )
+            },
         ),
         ("Progress", {"fields": ("cursor", "recent_runs")}),
     )
@@ -128,6 +149,10 @@ class FlowAdmin(admin.ModelAdmin):
                 "registered yet; the sweeper registers it once Redis is back.",
                 messages.WARNING,
             )
+
+    @admin.display(description="Starts")
+    def poll_interval_now(self, flow: Flow) -> str:
+        return polling_mode(flow)
 
     @admin.display(description="Recent runs")
     def recent_runs(self, flow: Flow) -> str:

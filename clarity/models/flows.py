@@ -6,6 +6,7 @@ from django.db import models
 
 from clarity.cron import validate_cron
 from clarity.models.pairs import IntegrationPair
+from clarity.sync.event_filters import event_filter_errors
 from connectors.models import Connection
 from mappings.models import Mapping
 
@@ -45,7 +46,41 @@ class Flow(models.Model):
         default="",
         help_text="Five fields: minute hour day month weekday, e.g. */15 * * * *",
     )
-    trigger_webhook = models.BooleanField("run on webhook events", default=False)
+    trigger_webhook = models.BooleanField(
+        "run on events",
+        default=False,
+        help_text="Run when the source system reports a change: a webhook, an event stream or a "
+        "doorbell call. Only the records the event names are read when it names them.",
+    )
+    event_filter = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Which events run this flow; empty: every event of its entity. A list of rules, "
+        'any of which may match, e.g. [{"entity": "Opportunity", "change_types": ["CREATE", '
+        '"UPDATE"], "field": "StageName", "equals": "Closed Won"}]: an Opportunity created or '
+        "updated whose StageName became Closed Won. An event that carries no values (a gap or "
+        "overflow event) still reads the records it names.",
+    )
+    poll_adaptive = models.BooleanField(
+        "poll adaptively",
+        default=False,
+        help_text="Poll every few seconds while changes keep coming and less often while the "
+        "source is idle, between the shortest and longest interval below (instead of a cron "
+        "schedule). For sources that send no events.",
+    )
+    poll_min_seconds = models.PositiveIntegerField(
+        "shortest poll interval (s)",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(86_400)],
+    )
+    poll_max_seconds = models.PositiveIntegerField(
+        "longest poll interval (s)",
+        default=300,
+        validators=[MinValueValidator(1), MaxValueValidator(86_400)],
+    )
+    poll_interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="The adaptive poll's current interval."
+    )
     trigger_manual = models.BooleanField("allow manual runs", default=True)
     batch_size = models.PositiveIntegerField(
         default=100, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
@@ -157,8 +192,21 @@ class Flow(models.Model):
                 validate_cron(self.schedule_cron)
             except ValidationError as exc:
                 errors["schedule_cron"] = exc.messages[0]
-        if not (self.trigger_schedule or self.trigger_webhook or self.trigger_manual):
+        ways = (self.trigger_schedule, self.trigger_webhook, self.trigger_manual)
+        ways += (self.poll_adaptive,)
+        if not any(ways):
             errors["trigger_manual"] = "Choose at least one way for this flow to run."
+        if self.poll_adaptive and self.trigger_schedule:
+            errors["poll_adaptive"] = (
+                "Choose either a cron schedule or adaptive polling: clear one of the two."
+            )
+        if self.poll_adaptive and self.poll_max_seconds < self.poll_min_seconds:
+            errors["poll_max_seconds"] = (
+                f"The longest poll interval ({self.poll_max_seconds}s) must be at least the "
+                f"shortest ({self.poll_min_seconds}s)."
+            )
+        if problems := event_filter_errors(self.event_filter):
+            errors["event_filter"] = " ".join(problems)
         if self.pair_id:
             allowed = self.pair.connection_ids
             for field in ("source_connection", "target_connection"):

@@ -42,6 +42,12 @@ class SyncRun(models.Model):
     # waits until then: the sweeper enqueues it again only if its job is lost
     # and this time has come, never while its scheduled job still waits.
     not_before = models.DateTimeField(null=True, blank=True)
+    # A targeted run reads only these source records (an event named them), by the
+    # source's own key or, with ``target_field``, by that field of the source entity
+    # (Xero's payments of an invoice: ``Invoice.InvoiceID``); None reads the changes
+    # since the flow's cursor. The cursor does not move on a targeted run.
+    target_ids = models.JSONField(null=True, blank=True)
+    target_field = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ("-id",)
@@ -58,6 +64,10 @@ class SyncRun(models.Model):
     def done_count(self) -> int:
         """Records read that have an outcome; with ``total_count``, the run's progress."""
         return self.succeeded_count + self.skipped_count + self.failed_count
+
+    @property
+    def targeted(self) -> bool:
+        return self.target_ids is not None
 
     @property
     def active(self) -> bool:

@@ -25,6 +25,10 @@ class WebhookEvent(models.Model):
     event_type = models.CharField(max_length=50, blank=True, default="")
     resource_id = models.CharField(max_length=200, blank=True, default="")
     payload = models.JSONField()
+    # What changed in the core's terms, whichever system told it (see
+    # clarity.webhooks.services.neutral_change): entity, entities woken, key fields,
+    # change type, record ids, changed fields, values, origin. Empty on older rows.
+    change = models.JSONField(default=dict, blank=True)
     payload_hash = models.CharField(max_length=64, unique=True)
     status = models.CharField(
         max_length=20, choices=WebhookStatus.choices, default=WebhookStatus.RECEIVED

@@ -30,6 +30,7 @@ from clarity.models import (
 from clarity.models.ledger import COUNTED
 from clarity.sync.hourly import hour_of
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
+from clarity.sync.schedules import polling_mode
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.models import Connection
@@ -81,6 +82,8 @@ class FlowHealth:
     failure_rate: float | None
     oldest_failure_id: int | None
     oldest_failure_at: datetime | None
+    # How the flow starts (adaptive poll and its current interval, cron, events).
+    polling: str = ""
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ def _flow_health(flow: Flow, last_run: SyncRun | None, today: dict[str, int]) ->
         failure_rate=round(failed / finished, 4) if finished else None,
         oldest_failure_id=flow.oldest_failure_id,  # type: ignore[attr-defined]
         oldest_failure_at=flow.oldest_failure_at,  # type: ignore[attr-defined]
+        polling=polling_mode(flow),
     )
 
 

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from clarity.models import AuditEvent, Flow, Trigger
 from clarity.services.runs import flow_run_enqueue
-from clarity.sync.schedules import flow_schedule_register
+from clarity.sync.schedules import flow_schedule_register, poll_interval_adapt
 from clarity.sync.storable import escaped_text
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
@@ -158,6 +158,8 @@ def flow_schedule_fire(*, flow_id: int, job_id: str) -> bool:
         flow = Flow.objects.select_for_update().filter(pk=flow_id).first()
         if flow is None or flow.schedule_job_id != job_id:
             return False
+        if flow.poll_adaptive:
+            poll_interval_adapt(flow=flow)
         if flow.enabled:
             flow_run_enqueue(flow=flow, trigger=Trigger.SCHEDULE)
     flow_schedule_register(flow=flow)

@@ -322,9 +322,13 @@ def login_refused_reason(exc: ConnectorError) -> str:
 
 
 def source_pages(ctx: FlowContext) -> Iterator[ChangePage]:
-    """What the flow reads: every record (full scan), or the changes since its cursor by
-    the column the flow names or else the system's own marker."""
-    flow, source = ctx.flow, ctx.source
+    """What the flow reads: the records an event named (a targeted run), every record (full
+    scan), or the changes since its cursor by the column the flow names or else the
+    system's own marker. A targeted read's pages carry no cursor: it moves only on polls."""
+    flow, source, run = ctx.flow, ctx.source, ctx.run
+    if run.target_ids is not None:
+        keys = [str(key) for key in run.target_ids]
+        return source.read_keys(flow.source_entity, keys, field=run.target_field or None)
     if flow.read_mode == ReadMode.FULL_SCAN:
         return source.read_all(flow.source_entity)
     if flow.change_field:

@@ -1,4 +1,9 @@
-"""Each flow's cron schedule as a job in RQ's scheduler, registered from the database.
+"""Each flow's cron schedule or adaptive poll as a job in RQ's scheduler, registered from
+the database.
+
+An adaptive poll (``Flow.poll_adaptive``) has no cron: each time it fires it looks at
+what its previous poll found and schedules the next one after an interval between the
+flow's shortest and longest (``poll_interval_adapt``).
 
 Every change to a flow (clarity/services/flows.py) (re)registers its next run
 once committed, so an edited schedule takes effect without a restart; the flow
@@ -11,13 +16,14 @@ schedule whose job Redis no longer has.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
+from django.db.models import Q
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from clarity.models import Flow
+from clarity.models import Flow, Trigger
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 
 
@@ -27,8 +33,73 @@ def next_fire(cron: str, *, after: datetime | None = None) -> datetime:
 
 
 def schedule_wanted(flow: Flow) -> bool:
-    """Whether the flow should have a job in the scheduler: enabled, scheduled, with a cron."""
-    return flow.enabled and flow.trigger_schedule and bool(flow.schedule_cron.strip())
+    """Whether the flow should have a job in the scheduler: enabled, and polling adaptively
+    or scheduled with a cron."""
+    if not flow.enabled:
+        return False
+    return flow.poll_adaptive or (flow.trigger_schedule and bool(flow.schedule_cron.strip()))
+
+
+def poll_interval_next(*, current: int | None, minimum: int, maximum: int, changed: bool) -> int:
+    """An adaptive poll's next interval in seconds: back to ``minimum`` when the last poll
+    found changes (more are likely to follow), else twice the current one up to ``maximum``
+    (a quiet source is asked less and less often, within a bound)."""
+    maximum = max(minimum, maximum)
+    if changed or current is None:
+        return minimum
+    return min(max(current, minimum) * 2, maximum)
+
+
+def poll_interval_adapt(*, flow: Flow) -> int:
+    """Set an adaptive flow's interval from what its last poll found; returns it.
+
+    The last poll is the flow's newest scheduled run; while it is still queued or running
+    nothing new is known and the interval stays as it is.
+    """
+    last = flow.runs.filter(trigger=Trigger.SCHEDULE).order_by("-pk").first()
+    if last is not None and last.active:
+        interval = flow.poll_interval_seconds or flow.poll_min_seconds
+    else:
+        changed = last is not None and last.total_count > 0
+        interval = poll_interval_next(
+            current=flow.poll_interval_seconds,
+            minimum=flow.poll_min_seconds,
+            maximum=flow.poll_max_seconds,
+            changed=changed,
+        )
+    interval = min(max(interval, flow.poll_min_seconds), max(flow.poll_max_seconds, 1))
+    if interval != flow.poll_interval_seconds:
+        Flow.objects.filter(pk=flow.pk).update(poll_interval_seconds=interval)
+        flow.poll_interval_seconds = interval
+    return interval
+
+
+def polling_mode(flow: Flow) -> str:
+    """How the flow is started, in words for the dashboard and the flow page."""
+    ways = []
+    if flow.poll_adaptive:
+        now = flow.poll_interval_seconds or flow.poll_min_seconds
+        ways.append(
+            f"adaptive poll every {now}s now "
+            f"({flow.poll_min_seconds}s while changes come, up to {flow.poll_max_seconds}s idle)"
+        )
+    elif flow.trigger_schedule and flow.schedule_cron.strip():
+        ways.append(f"scheduled ({flow.schedule_cron.strip()})")
+    if flow.trigger_webhook:
+        ways.append("on events" + (" (filtered)" if flow.event_filter else ""))
+    if not ways:
+        ways.append("manual runs only" if flow.trigger_manual else "never")
+    return "; ".join(ways)
+
+
+def _next_moment(flow: Flow) -> datetime:
+    """When the flow's next scheduled run fires: its interval from now when it polls
+    adaptively (the shortest before its first poll), else its cron's next time."""
+    if flow.poll_adaptive:
+        seconds = flow.poll_interval_seconds or flow.poll_min_seconds
+        seconds = min(max(seconds, flow.poll_min_seconds), max(flow.poll_max_seconds, 1))
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+    return next_fire(flow.schedule_cron)
 
 
 def flow_schedule_register(*, flow: Flow) -> str:
@@ -43,7 +114,7 @@ def flow_schedule_register(*, flow: Flow) -> str:
     if schedule_wanted(flow):
         job_id = f"schedule-{flow.pk}-{uuid.uuid4().hex[:12]}"
         queue.enqueue_at(
-            next_fire(flow.schedule_cron), "clarity.jobs.scheduled_run", flow.pk, job_id,
+            _next_moment(flow), "clarity.jobs.scheduled_run", flow.pk, job_id,
             job_id=job_id,
         )  # fmt: skip
     Flow.objects.filter(pk=flow.pk).update(schedule_job_id=job_id)
@@ -57,8 +128,10 @@ def schedules_ensure() -> int:
     present = set(ScheduledJobRegistry(queue=queue).get_job_ids())
     missing = [
         flow
-        for flow in Flow.objects.filter(enabled=True, trigger_schedule=True)
-        if flow.schedule_job_id not in present
+        for flow in Flow.objects.filter(
+            Q(trigger_schedule=True) | Q(poll_adaptive=True), enabled=True
+        )
+        if schedule_wanted(flow) and flow.schedule_job_id not in present
     ]
     for flow in missing:
         flow_schedule_register(flow=flow)

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from clarity.models import Flow, Trigger, WebhookEvent, WebhookStatus
 from clarity.services.runs import flow_run_enqueue
+from clarity.sync.event_filters import event_filter_verdict
 from clarity.sync.queues import DEFAULT_QUEUE, enqueue
 from connectors.models import Connection
 from connectors.registry import webhook_parser
@@ -42,6 +43,7 @@ from mappings.engine.jsonload import JSONInputError, JSONTooDeepError, loads_bou
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000
+MAX_RECORD_ID = 200  # Salesforce ids are 18 characters, Xero's 36, SYSPRO keys 15 to 30
 MAX_DEPTH = 32  # Xero's deliveries are 3 levels deep, Salesforce's change events about 5
 
 
@@ -58,6 +60,55 @@ def webhook_receive(*, system: str, body: bytes, headers: Mapping[str, str]) -> 
     subscribers = parser.authenticate(Delivery(body, headers), _subscribers(system, parser))
     events = parser.parse(_json(body), subscribers)
     return webhook_events_store(events=events)
+
+
+def change_events_receive(*, connection: Connection, events: Sequence[Mapping[str, Any]]) -> int:
+    """Store changes an event stream heard for ``connection`` and queue their runs, as a
+    webhook's; returns how many are new. Each change is a plain dict::
+
+        {"entity": "Opportunity", "change_type": "UPDATE", "record_ids": ["006…"],
+         "changed_fields": ["StageName"], "values": {"StageName": "Closed Won"},
+         "origin": "", ...}
+
+    ``changed_fields`` and ``values`` are None when the stream does not carry them (a gap
+    or overflow event); other keys (a replay id, an event uuid) are kept with the event
+    and make two identical changes two events. A malformed change refuses them all
+    (``WebhookRejected(400)``), storing nothing.
+    """
+    parser = webhook_parser(connection.system)
+    subscriber = Subscriber(key=connection.pk, secret="")  # heard, not posted: no secret
+    changes = [_change_event(subscriber, parser, dict(raw)) for raw in events]
+    return webhook_events_store(events=changes)
+
+
+def _change_event(
+    subscriber: Subscriber, parser: WebhookParser | None, raw: dict[str, Any]
+) -> ChangeEvent:
+    entity, change_type = raw.get("entity"), raw.get("change_type", "")
+    ids, fields, values = raw.get("record_ids") or [], raw.get("changed_fields"), raw.get("values")
+    if not isinstance(entity, str) or not entity or not isinstance(change_type, str):
+        raise WebhookRejected(400, "A change names its entity and change type as text.")
+    if not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids):
+        raise WebhookRejected(400, "A change's record_ids is a list of ids as text.")
+    if fields is not None and (
+        not isinstance(fields, list | tuple) or not all(isinstance(f, str) for f in fields)
+    ):
+        raise WebhookRejected(400, "A change's changed_fields is a list of field names.")
+    if values is not None and not isinstance(values, Mapping):
+        raise WebhookRejected(400, "A change's values is an object of field values.")
+    _check_storable(json.loads(json.dumps(raw, default=str)))
+    woken = parser.entities_woken(entity) if parser is not None else (entity,)
+    return ChangeEvent(
+        subscriber=subscriber,
+        category=entity,
+        event_type=change_type,
+        record_ids=tuple(ids),
+        entities=tuple(dict.fromkeys((entity, *woken))),
+        raw=json.loads(json.dumps(raw, default=str)),
+        key_fields={entity: ""},
+        changed_fields=None if fields is None else tuple(fields),
+        values=None if values is None else dict(values),
+    )
 
 
 def webhook_events_store(*, events: Sequence[ChangeEvent]) -> int:
@@ -112,32 +163,89 @@ def webhook_events_process(*, event_ids: list[int]) -> int:
         trigger_webhook=True,
         source_connection_id__in={e.connection_id for e in events},
     )
-    runs: dict[int, int | None] = {}
+    by_pk = {flow.pk: flow for flow in flows}
+    wanted: dict[int, list[tuple[tuple[str, ...], str] | None]] = {}
+    woke: dict[int, list[WebhookEvent]] = {}
     now = timezone.now()
     for event in events:
-        entities = _entities_woken(event)
-        listening = (
-            f
-            for f in flows
-            if f.source_connection_id == event.connection_id and f.source_entity in entities
-        )
-        for flow in listening:
-            if flow.pk not in runs:
-                runs[flow.pk] = _run_for(flow)
-            if runs[flow.pk] is not None:
-                event.run_ids.append(runs[flow.pk])
+        change = event.change or _legacy_change(event)
+        for flow in flows:
+            if flow.source_connection_id != event.connection_id:
+                continue
+            if flow.source_entity not in change.get("entities", ()):
+                continue
+            if event_filter_verdict(flow.event_filter, change) is False:
+                continue  # the flow's rules say this change does not concern it
+            wanted.setdefault(flow.pk, []).append(_target(flow, change))
+            woke.setdefault(flow.pk, []).append(event)
         event.status = WebhookStatus.PROCESSED
         event.processed_at = now
+    for flow_pk, targets in wanted.items():
+        run_id = _run_for(by_pk[flow_pk], targets)
+        if run_id is not None:
+            for event in woke[flow_pk]:
+                event.run_ids.append(run_id)
     WebhookEvent.objects.bulk_update(events, ["status", "run_ids", "processed_at"])
     return len(events)
 
 
-def _run_for(flow: Flow) -> int | None:
-    """The flow's queued run, or None when it was disabled since it was listed."""
+def _target(flow: Flow, change: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
+    """What of ``flow``'s source one change asks to read: ``(ids, key field)`` ("" for the
+    entity's own key), or None for a poll: the change names no records (an overflow event,
+    a doorbell without keys), or names records of another entity than the flow reads (a
+    line item's change waking its opportunity's flow)."""
+    ids = tuple(str(i) for i in change.get("record_ids") or () if str(i))
+    key_fields = change.get("key_fields") or {}
+    if not ids:
+        return None
+    if flow.source_entity in key_fields:
+        return ids, str(key_fields[flow.source_entity])
+    if flow.source_entity.lower() == str(change.get("entity", "")).lower():
+        return ids, ""
+    return None
+
+
+def _run_for(flow: Flow, targets: list[tuple[tuple[str, ...], str] | None]) -> int | None:
+    """The flow's queued run for every change that woke it — targeted at the union of their
+    ids when each named ids by one key field, else a poll — or None when the flow was
+    disabled since it was listed."""
+    fields = {target[1] for target in targets if target is not None}
+    if None in targets or len(fields) != 1:
+        ids, key_field = None, ""
+    else:
+        ids, key_field = {i for target in targets if target for i in target[0]}, fields.pop()
     try:
-        return flow_run_enqueue(flow=flow, trigger=Trigger.WEBHOOK).pk
+        run = flow_run_enqueue(
+            flow=flow, trigger=Trigger.WEBHOOK, record_ids=ids, key_field=key_field
+        )
     except ValidationError:
         return None
+    return run.pk
+
+
+def neutral_change(event: ChangeEvent) -> dict[str, Any]:
+    """What changed, in the core's terms, as stored with the event (``WebhookEvent.change``)
+    and judged by flows' event filters (clarity.sync.event_filters)."""
+    change = {
+        "entity": event.category,
+        "entities": list(event.entities),
+        "key_fields": dict(event.key_fields),
+        "change_type": event.event_type,
+        "record_ids": list(event.record_ids),
+        "changed_fields": None if event.changed_fields is None else list(event.changed_fields),
+        "values": None if event.values is None else dict(event.values),
+        "origin": str(event.raw.get("origin", "")) if isinstance(event.raw, dict) else "",
+    }
+    # Values as JSON holds them (an event stream may decode dates or decimals).
+    return dict(json.loads(json.dumps(change, default=str)))
+
+
+def _legacy_change(event: WebhookEvent) -> dict[str, Any]:
+    """The change of an event stored before changes were kept: its ids, and the entities
+    its system's parser says it wakes."""
+    ids = [i for i in event.resource_id.split(",") if i]
+    return {"entity": event.category, "entities": list(_entities_woken(event)),
+            "change_type": event.event_type, "record_ids": ids}  # fmt: skip
 
 
 def _json(body: bytes) -> Any:
@@ -177,18 +285,30 @@ def _unstorable(text: str) -> bool:
 
 def _event_row(event: ChangeEvent) -> WebhookEvent:
     """The event's row, or a 400 when a field is longer than its column."""
-    values = {
-        "category": event.category,
-        "event_type": event.event_type,
-        "resource_id": ",".join(event.record_ids),
-    }
+    values = {"category": event.category, "event_type": event.event_type}
     for name, value in values.items():
         limit = WebhookEvent._meta.get_field(name).max_length
         if len(value) > limit:
             raise WebhookRejected(
                 400, f"An event's {name} must be text of at most {limit} characters."
             )
-    return WebhookEvent(connection_id=event.subscriber.key, payload=event.raw, **values)
+    for record_id in event.record_ids:
+        if len(record_id) > MAX_RECORD_ID:
+            raise WebhookRejected(
+                400, f"An event's record id must be text of at most {MAX_RECORD_ID} characters."
+            )
+    # The ids to read are kept whole in ``change``; the column shows as many as it holds.
+    shown = ",".join(event.record_ids)
+    limit = WebhookEvent._meta.get_field("resource_id").max_length or 0
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return WebhookEvent(
+        connection_id=event.subscriber.key,
+        payload=event.raw,
+        resource_id=shown,
+        change=neutral_change(event),
+        **values,
+    )
 
 
 def _entities_woken(event: WebhookEvent) -> tuple[str, ...]:

@@ -38,6 +38,14 @@ CATEGORY_ENTITIES: dict[str, tuple[str, ...]] = {
     "CONTACT": ("Contacts",),
     "INVOICE": ("Invoices", "Payments"),
 }
+# An event's resourceId is the id of its invoice or contact [P] (xero-webhooks.yaml,
+# resourceId: "The ID of the resource"); for the payment flows an invoice event wakes, it
+# names the payments' invoice, which Xero filters by [P] (developer.xero.com/documentation/
+# api/accounting/payments, where ``Invoice.InvoiceID``). "": the entity's own id.
+CATEGORY_KEY_FIELDS: dict[str, dict[str, str]] = {
+    "CONTACT": {"Contacts": ""},
+    "INVOICE": {"Invoices": "", "Payments": "Invoice.InvoiceID"},
+}
 
 
 def verify_webhook(body: bytes, signature: str | None, webhook_key: str) -> bool:
@@ -94,6 +102,7 @@ class XeroWebhooks(WebhookParser):
             entities=self.entities_woken(category),
             raw=event,
             occurred_at=_moment(event.get("eventDateUtc")),
+            key_fields=CATEGORY_KEY_FIELDS.get(category.upper(), {}),
         )
 
 
