@@ -19,9 +19,11 @@ from connectors.kashflow import KashFlowConnector, kashflow_connector
 from connectors.kashflow.errors import ERROR_RULES as KASHFLOW_ERROR_RULES
 from connectors.salesforce import SalesforceConnector, salesforce_connector
 from connectors.salesforce.errors import ERROR_RULES as SALESFORCE_ERROR_RULES
+from connectors.salesforce.subscriber import pubsub_stream
+from connectors.streams import EventStream
 from connectors.syspro import SysproConnector, syspro_connector
 from connectors.syspro.errors import ERROR_RULES as SYSPRO_ERROR_RULES
-from connectors.webhooks import WebhookParser
+from connectors.webhooks import Subscriber, WebhookParser
 from connectors.xero import XeroConnector, xero_connector
 from connectors.xero.errors import ERROR_RULES as XERO_ERROR_RULES
 
@@ -30,11 +32,14 @@ from connectors.xero.errors import ERROR_RULES as XERO_ERROR_RULES
 class SystemEntry:
     """One system: its connector class, the factory ``(config, tokens, *, redis)`` that
     builds it with the limiter and circuit breaker its workers share, and its error table
-    (rules of the one shape of ``connectors.errors``)."""
+    (rules of the one shape of ``connectors.errors``); ``event_stream`` builds, from a
+    connector and the connection as a ``Subscriber``, the event stream a long-running
+    process subscribes to (None: the system has none)."""
 
     connector: type[Connector]
     factory: Callable[..., Connector]
     error_rules: tuple[ErrorRule, ...]
+    event_stream: Callable[[Connector, Subscriber], EventStream] | None = None
 
     @property
     def name(self) -> str:
@@ -52,7 +57,9 @@ SYSTEMS: dict[str, SystemEntry] = {
         SystemEntry(XeroConnector, xero_connector, XERO_ERROR_RULES),
         SystemEntry(SysproConnector, syspro_connector, SYSPRO_ERROR_RULES),
         SystemEntry(KashFlowConnector, kashflow_connector, KASHFLOW_ERROR_RULES),
-        SystemEntry(SalesforceConnector, salesforce_connector, SALESFORCE_ERROR_RULES),
+        SystemEntry(
+            SalesforceConnector, salesforce_connector, SALESFORCE_ERROR_RULES, pubsub_stream
+        ),
     )
 }
 
@@ -74,6 +81,14 @@ def webhook_parser(name: str) -> WebhookParser | None:
     """How the registered system ``name`` posts its webhooks; None when it sends none."""
     entry = SYSTEMS.get(name)
     return entry.connector.webhooks if entry is not None else None
+
+
+def event_stream(
+    name: str,
+) -> Callable[[Connector, Subscriber], EventStream] | None:
+    """How to open the registered system's event stream; None when it has none."""
+    entry = SYSTEMS.get(name)
+    return entry.event_stream if entry is not None else None
 
 
 def dependencies_of(name: str) -> Mapping[str, Dependency]:

@@ -4,8 +4,9 @@ Salesforce sends no HTTP webhooks for Change Data Capture: a subscriber holds a 
 stream open (``Subscribe``) and pulls events [P] (shared/systems/salesforce.md "Change
 events"; https://developer.salesforce.com/docs/platform/pub-sub-api/overview). This module
 speaks that wire format and nothing else — no Django, no sync core. It hands each event on
-as a neutral ``ChangeEvent`` to a ``Listener`` (the sync core's side), which stores it and
-keeps the stream's position; the listener alone decides when a position is safe to keep.
+as a neutral ``ChangeEvent`` to a ``StreamListener`` (connectors/streams.py: the sync
+core's side), which stores it and keeps the stream's position; the listener alone decides
+when a position is safe to keep.
 
 What is done, and on whose word:
 
@@ -61,19 +62,21 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import fastavro
 import grpc
 
 from connectors.errors import ConnectorError, ErrorKind
+from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.pubsub import pubsub_api_pb2 as pb2
 from connectors.salesforce.pubsub import pubsub_api_pb2_grpc as pb2_grpc
+from connectors.streams import EventStream, StreamBatch, StreamListener
 from connectors.webhooks import ChangeEvent, Subscriber
 
 if TYPE_CHECKING:
-    from connectors.salesforce.connector import SalesforceConnector
+    from connectors.base import Connector
 
 logger = logging.getLogger(__name__)
 
@@ -301,23 +304,6 @@ def change_event(event: ReceivedEvent, subscriber: Subscriber) -> ChangeEvent | 
 # -- the client -------------------------------------------------------------------------
 
 
-class Listener(Protocol):
-    """The sync core's side of a stream: where its position is kept and its events go."""
-
-    def position(self, topic: str) -> bytes | None:
-        """The replay id stored for ``topic``; None before the first event."""
-
-    def received(self, batch: Batch) -> None:
-        """Store the batch's events (and act on them) and keep ``batch.position``, all or
-        nothing: the stream asks for more events only after this returns."""
-
-    def position_lost(self, topic: str, message: str) -> None:
-        """The stored position is beyond retention: forget it and poll what it covered."""
-
-    def state(self, status: str, message: str = "") -> None:
-        """``connected``, ``reconnecting`` or ``stopped``, and why."""
-
-
 @dataclass
 class _Stream:
     """One open ``Subscribe`` call, so another thread can end it."""
@@ -331,8 +317,10 @@ class _Stream:
             self.call.cancel()
 
 
-class PubSubClient:
-    """The Pub/Sub API for one Salesforce connection, signed in through its connector.
+class PubSubClient(EventStream):
+    """The Pub/Sub API for one Salesforce connection, signed in through its connector;
+    ``subscriber`` is the connection as its events name it (its settings say which writes
+    were our own).
 
     Settings: ``pubsub_endpoint`` (``host:port``, Salesforce's by default; spoken over TLS
     unless the connection's base URL is ``http://``, a loopback sandbox's, or the endpoint
@@ -340,9 +328,14 @@ class PubSubClient:
     """
 
     def __init__(
-        self, connector: SalesforceConnector, *, channel: grpc.Channel | None = None
+        self,
+        connector: SalesforceConnector,
+        subscriber: Subscriber,
+        *,
+        channel: grpc.Channel | None = None,
     ) -> None:
         self.connector = connector
+        self.subscriber = subscriber
         settings = connector.config.settings
         self.batch_size = max(1, min(int(settings.get("pubsub_batch_size", DEFAULT_BATCH_SIZE)),
                                      DEFAULT_BATCH_SIZE))  # fmt: skip
@@ -455,7 +448,10 @@ class PubSubClient:
             with self._lock:
                 self._streams.remove(stream)
 
-    def listen(self, topic: str, listener: Listener) -> None:
+    def topics(self, entities: Sequence[str]) -> dict[str, str]:
+        return topics_for(entities)
+
+    def listen(self, topic: str, listener: StreamListener) -> None:
         """Keep ``topic`` flowing into ``listener`` until ``stop``: resubscribe after any
         error from the stored position, sign in again when refused, back off while down."""
         backoff = 1.0
@@ -463,7 +459,7 @@ class PubSubClient:
             try:
                 self.topic(topic)  # refuses an unknown topic or a user who may not read it
                 for batch in self.subscribe(topic, listener.position(topic)):
-                    listener.received(batch)
+                    listener.received(self._neutral(batch))
                     if backoff:
                         listener.state("connected")
                         backoff = 0.0
@@ -496,6 +492,16 @@ class PubSubClient:
                 self.stopping.wait(backoff)
         listener.state("stopped", "The subscriber was stopped.")
 
+    def _neutral(self, batch: Batch) -> StreamBatch:
+        found = (change_event(e, self.subscriber) for e in batch.events)
+        return StreamBatch(
+            topic=batch.topic,
+            events=tuple(e for e in found if e is not None),
+            position=batch.position,
+            latest=batch.latest_replay_id,
+            heard=len(batch.events),
+        )
+
     def stop(self) -> None:
         """End every open stream (from any thread); ``listen`` returns."""
         with self._lock:
@@ -518,3 +524,10 @@ def _channel(endpoint: str, *, plain: bool) -> grpc.Channel:
     if parts.scheme == "http":
         return grpc.insecure_channel(target)
     return grpc.secure_channel(target, grpc.ssl_channel_credentials())
+
+
+def pubsub_stream(connector: Connector, subscriber: Subscriber) -> PubSubClient:
+    """The registry's factory: a Salesforce connection's Pub/Sub API stream."""
+    if not isinstance(connector, SalesforceConnector):
+        raise TypeError(f"The Pub/Sub API is Salesforce's; {connector.system} has none.")
+    return PubSubClient(connector, subscriber)
