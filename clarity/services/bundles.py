@@ -54,6 +54,9 @@ FLOW_FIELDS = (
     "target_reference_field",
     "enabled",
 )
+# Flow fields a bundle may leave out (one written before they existed): they take the
+# field's default, so an older export still imports as it did.
+FLOW_OPTIONAL_FIELDS = ("event_filter", "poll_adaptive", "poll_min_seconds", "poll_max_seconds")
 
 # Every kind of row a bundle carries. Exporting one shows them all, so it needs
 # view permission on each; importing one writes them all, so add and change.
@@ -117,7 +120,7 @@ def bundle_export(*, pair: IntegrationPair) -> dict[str, Any]:
                 "source": roles[flow.source_connection_id],
                 "target": roles[flow.target_connection_id],
                 "mapping": flow.mapping.name if flow.mapping else None,
-                **{name: getattr(flow, name) for name in FLOW_FIELDS},
+                **{name: getattr(flow, name) for name in (*FLOW_FIELDS, *FLOW_OPTIONAL_FIELDS)},
             }
             for flow in flows
         ],
@@ -165,6 +168,15 @@ def _check_shape(bundle: dict[str, Any]) -> None:
             )
 
 
+def _flow_values(data: dict[str, Any]) -> dict[str, Any]:
+    """A bundle flow's field values, the optional ones defaulted when left out."""
+    optional = {
+        name: data[name] if name in data else Flow._meta.get_field(name).get_default()
+        for name in FLOW_OPTIONAL_FIELDS
+    }
+    return {**{name: data[name] for name in FLOW_FIELDS}, **optional}
+
+
 def _check_connections(bundle: dict[str, Any], connections: dict[str, Connection]) -> None:
     for role, system in bundle["pair"]["systems"].items():
         chosen = connections.get(role)
@@ -200,7 +212,7 @@ def bundle_preview(
         if flow is None:
             changes.append(Change("flow", data["name"], "create"))
             continue
-        wanted = {name: data[name] for name in FLOW_FIELDS}
+        wanted = _flow_values(data)
         details = [
             f"{name}: {getattr(flow, name)!r} → {value!r}"
             for name, value in wanted.items()
@@ -247,7 +259,7 @@ def bundle_import(
                 f"Flow '{data['name']}' uses mapping '{mapping_name}', which is missing."
             )
         values = {
-            **{name: data[name] for name in FLOW_FIELDS},
+            **_flow_values(data),
             "source_connection": connections[data["source"]],
             "target_connection": connections[data["target"]],
             "mapping": mapping,

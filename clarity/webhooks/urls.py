@@ -14,5 +14,6 @@ urlpatterns = [
         for name, entry in SYSTEMS.items()
         if entry.connector.webhooks is not None
     ),
+    path("webhooks/doorbell/<int:connection_id>", views.doorbell, name="webhook_doorbell"),
     path("webhooks/<slug:system>", views.receive, name="webhook"),
 ]

@@ -61,6 +61,9 @@ from connectors.salesforce.soql import (
 )
 from connectors.salesforce.webhooks import SalesforceWebhooks
 
+# [P] an Id is 15 case-sensitive or 18 case-insensitive letters and digits (Object Reference,
+# "Field Types: ID"); any other text in an Id filter fails the query as MALFORMED_QUERY.
+_SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 DEFAULT_API_VERSION = "62.0"
 DEFAULT_EXTERNAL_ID_FIELD = "ExternalID__c"
 COLLECTION_LIMIT = 200  # sObject Collections' per-call cap
@@ -474,7 +477,12 @@ class SalesforceConnector(Connector):
                 ErrorKind.CONFIG, "read_keys_field_unsupported",
                 f"Salesforce cannot read {entity} by {path!r}.",
             )  # fmt: skip
-        for chunk in self._in_lists(entity, path, list(dict.fromkeys(keys))):
+        wanted = list(dict.fromkeys(keys))
+        if path == "Id":
+            # Salesforce refuses the whole query for one malformed id ("invalid ID field"):
+            # a key that is no Salesforce id names no record, so it is left out.
+            wanted = [key for key in wanted if _SALESFORCE_ID.match(key)]
+        for chunk in self._in_lists(entity, path, wanted):
             soql = (
                 f"SELECT {', '.join(fields)} FROM {entity} WHERE {path} IN ({chunk}) "  # noqa: S608
                 "ORDER BY SystemModstamp, Id"

@@ -22,7 +22,9 @@ from connectors.registry import SYSTEMS, system_entry
 from connectors.salesforce import errors as salesforce_errors
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.salesforce import auth as salesforce_sandbox
+from connectors.sandbox.syspro import app as syspro_sandbox
 from connectors.xero.errors import XeroErrorCode
+from tests.connectors.conftest import xero_config_for, xero_connect
 
 # system -> (settings, secrets) its connector signs in to its sandbox with.
 OVER_THE_WIRE: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
@@ -164,3 +166,52 @@ def test_one_code_means_one_thing_across_systems() -> None:
     kashflow = system_entry("kashflow").error_kinds
     assert "customer_not_found" in syspro and "customer_not_found" not in kashflow
     assert "customer_code_not_found" in kashflow
+
+
+# -- reading by key (targeted runs) --------------------------------------------------------
+
+# system -> an entity its sandbox seeds, read by key as a targeted run reads it.
+KEYED_READS = {"kashflow": "customers", "salesforce": "Account", "syspro": "customers",
+               "xero": "Contacts"}  # fmt: skip
+
+
+@pytest.fixture(params=sorted(KEYED_READS))
+def reading(request: pytest.FixtureRequest, start_sandbox: StartSandbox) -> Connector:
+    """Each system's connector signed in to its own running sandbox."""
+    system: str = request.param
+    if system == "xero":
+        config = xero_config_for(start_sandbox("xero", demo={"contacts": 30}).url)
+        tokens = InMemoryTokenStore()
+        xero_connect(config, tokens)
+        return SYSTEMS[system].connector(config, tokens)
+    settings, secrets = {
+        "kashflow": ({"username": "demo"}, {"password": "demo", "memorable_word": "clarity"}),
+        "syspro": ({"company_id": "EDU1", "operator": "ADMIN"},
+                   {"operator_password": "demo", "company_password": "demo"}),
+        "salesforce": OVER_THE_WIRE["salesforce"],
+    }[system]  # fmt: skip
+    server = start_sandbox(system)
+    root = syspro_sandbox.ROOT if system == "syspro" else ""
+    config = ConnectionConfig(
+        system=system, connection_id=f"keyed-{system}", base_url=server.url + root,
+        settings=settings, secrets=secrets,
+    )  # fmt: skip
+    return SYSTEMS[system].connector(config, InMemoryTokenStore())
+
+
+def test_read_keys_returns_the_named_records_as_a_change_read_does(reading: Connector) -> None:
+    """A targeted run reads just the records an event named, in the same shape the flow's
+    mapping gets from a change read; a key naming nothing is left out; no cursor moves."""
+    entity = KEYED_READS[reading.system]
+    key_field = reading.describe(entity).key_field
+    first_page = next(iter(reading.read_changes(entity, None))).records
+    chosen = {str(r[key_field]): r for r in first_page[:3]}
+    assert len(chosen) == 3
+    missing = "00000000-0000-0000-0000-000000000000" if reading.system == "xero" else "NOSUCH9"
+    pages = list(reading.read_keys(entity, [*chosen, missing, next(iter(chosen))]))
+    assert all(page.cursor is None for page in pages)
+    got = {str(r[key_field]): r for page in pages for r in page.records}
+    assert set(got) == set(chosen)
+    for key, record in got.items():
+        assert set(chosen[key]) <= set(record), f"{key} lacks fields a change read gives"
+    assert all(not page.records for page in reading.read_keys(entity, [missing]))
