@@ -18,7 +18,13 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from clarity.models import HealthDashboard
-from clarity.selectors.health import HEALTH_PERMISSIONS, HourCount, pairs_health, workers_alive
+from clarity.selectors.health import (
+    HEALTH_PERMISSIONS,
+    HourCount,
+    pairs_health,
+    subscribers_health,
+    workers_alive,
+)
 
 CHART_WIDTH = 840
 CHART_HEIGHT = 120
@@ -101,6 +107,7 @@ class HealthDashboardAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "pairs": [(pair, chart_bars(pair.hourly)) for pair in pairs_health()],
             "workers_alive": workers_alive(),
+            "subscribers": subscribers_health(),
             "chart_width": CHART_WIDTH,
             "chart_height": CHART_HEIGHT,
             "time_zone": settings.TIME_ZONE,

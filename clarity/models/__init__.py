@@ -8,6 +8,7 @@ from clarity.models.ledger import ErrorKind, RecordStatus, SyncRecord
 from clarity.models.pairs import IntegrationPair
 from clarity.models.runs import RunStatus, SyncRun, Trigger
 from clarity.models.scans import SourceHash
+from clarity.models.subscribers import SubscriberPosition, SubscriberState, SubscriberStatus
 from clarity.models.webhooks import WebhookEvent, WebhookStatus
 
 __all__ = [
@@ -25,6 +26,9 @@ __all__ = [
     "RunStatus",
     "SourceHash",
     "SourceOfTruth",
+    "SubscriberPosition",
+    "SubscriberState",
+    "SubscriberStatus",
     "SyncRecord",
     "SyncRun",
     "Trigger",

@@ -24,6 +24,8 @@ from clarity.models import (
     IntegrationPair,
     LedgerHourlyCount,
     RecordStatus,
+    SubscriberPosition,
+    SubscriberState,
     SyncRecord,
     SyncRun,
 )
@@ -34,6 +36,7 @@ from clarity.sync.schedules import polling_mode
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.models import Connection
+from connectors.registry import SYSTEMS, event_stream
 
 HEALTH_PERMISSIONS = ("clarity.view_syncrun", "clarity.view_syncrecord")
 """Who may read health: whoever may read runs and the ledger it summarises (all three roles)."""
@@ -241,3 +244,85 @@ def _queue_depth(name: str) -> int | None:
         return get_queue(name).count
     except RedisError:
         return None
+
+
+# -- event subscribers ---------------------------------------------------------------------
+
+# The subscriber writes its state with every answer, keepalives included (at most 270 s
+# apart on Salesforce's Pub/Sub API): a "connected" row older than this is not believed.
+SUBSCRIBER_SILENT_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class TopicPosition:
+    """One topic's stored position against the stream's tip when last heard; ``behind`` is
+    how far apart they are where both read as numbers (replay ids are opaque: a hint, not
+    an event count), 0 when equal, None when not comparable."""
+
+    topic: str
+    position: str
+    latest: str
+    behind: int | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SubscriberHealth:
+    """A connection's event subscriber, as ``manage.py salesforce_subscriber`` last said."""
+
+    id: int
+    name: str
+    system: str
+    status: str  # connected, reconnecting, stopped, silent, never
+    message: str
+    last_event_at: datetime | None
+    position_lost_at: datetime | None
+    heard_at: datetime | None
+    topics: list[TopicPosition] = field(default_factory=list)
+
+
+def subscribers_health(*, now: datetime | None = None) -> list[SubscriberHealth]:
+    """One entry per connection of a system with an event stream that has event-triggered
+    flows or subscriber state: the dashboard's "event subscribers" section."""
+    now = now or timezone.now()
+    with_streams = [name for name in SYSTEMS if event_stream(name) is not None]
+    listening = Flow.objects.filter(trigger_webhook=True, enabled=True).values(
+        "source_connection_id"
+    )
+    states = {s.connection_id: s for s in SubscriberState.objects.all()}
+    positions: dict[int, list[TopicPosition]] = defaultdict(list)
+    for row in SubscriberPosition.objects.order_by("connection_id", "topic"):
+        position, latest = bytes(row.replay_id), bytes(row.latest_replay_id)
+        behind = _behind(position, latest)
+        positions[row.connection_id].append(
+            TopicPosition(row.topic, position.hex(), latest.hex(), behind, row.updated_at)
+        )
+    found = []
+    connections = Connection.objects.filter(system__in=with_streams).order_by("name")
+    for connection in connections.filter(pk__in=listening) | connections.filter(pk__in=states):
+        state = states.get(connection.pk)
+        status = state.status if state else "never"
+        if state and status != "stopped" and now - state.updated_at > SUBSCRIBER_SILENT_AFTER:
+            status = "silent"
+        found.append(
+            SubscriberHealth(
+                id=connection.pk,
+                name=connection.name,
+                system=connection.get_system_display(),
+                status=status,
+                message=state.message if state else "",
+                last_event_at=state.last_event_at if state else None,
+                position_lost_at=state.position_lost_at if state else None,
+                heard_at=state.updated_at if state else None,
+                topics=positions.get(connection.pk, []),
+            )
+        )
+    return found
+
+
+def _behind(position: bytes, latest: bytes) -> int | None:
+    if position == latest:
+        return 0
+    if not position or not latest or len(position) != len(latest):
+        return None
+    return max(int.from_bytes(latest, "big") - int.from_bytes(position, "big"), 0)

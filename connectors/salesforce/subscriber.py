@@ -172,6 +172,7 @@ class ReceivedEvent:
         """The event as stored: JSON, its replay id in hex, no field values for a gap."""
         return {
             "topic": self.topic,
+            "origin": str(self.header.get("changeOrigin", "")) if self.header else "",
             "replay_id": self.replay_id.hex(),
             "event_id": self.event_id,
             "schema_id": self.schema_id,
@@ -270,6 +271,10 @@ def topics_for(entities: Sequence[str]) -> dict[str, str]:
 def change_event(event: ReceivedEvent, subscriber: Subscriber) -> ChangeEvent | None:
     """The neutral event the core stores, or None for an echo of Clarity's own write.
 
+    A change names its changed fields (``changedFields`` decoded; on a create every field
+    with a value, as a create's header lists none [P] CDC guide) and the values it carries:
+    the non-null fields, and the ``nulledFields`` as None (unchanged fields are null in
+    Pub/Sub events [P]). A gap or overflow event carries neither: None, "cannot tell".
     A platform event (no header) names no records: it wakes the flows of the entity the
     connection's ``platform_event_entities`` setting gives its topic.
     """
@@ -284,6 +289,7 @@ def change_event(event: ReceivedEvent, subscriber: Subscriber) -> ChangeEvent | 
             record_ids=(),
             entities=entities_woken(entity) if entity else (),
             raw=event.as_json(),
+            values=dict(event.fields),
         )
     if is_echo(header, subscriber.settings.get("call_options_client")):
         return None
@@ -291,6 +297,16 @@ def change_event(event: ReceivedEvent, subscriber: Subscriber) -> ChangeEvent | 
     # An overflow event names no record (Salesforce may fill recordIds with a wildcard id):
     # it wakes the entity's flows to poll.
     ids = () if event.change_type == OVERFLOW else tuple(map(str, header.get("recordIds") or ()))
+    changed: tuple[str, ...] | None = None
+    values: dict[str, Any] | None = None
+    if not event.is_gap:
+        nulled = [str(n) for n in header.get("nulledFields") or ()]
+        values = {k: v for k, v in _jsonable(event.fields).items() if v is not None}
+        values.update(dict.fromkeys(nulled))
+        named = [str(n) for n in header.get("changedFields") or ()]
+        changed = (
+            tuple(named or values) if event.change_type in ("CREATE", "UNDELETE") else tuple(named)
+        )
     return ChangeEvent(
         subscriber=subscriber,
         category=entity,
@@ -298,6 +314,8 @@ def change_event(event: ReceivedEvent, subscriber: Subscriber) -> ChangeEvent | 
         record_ids=ids,
         entities=entities_woken(entity),
         raw=event.as_json(),
+        changed_fields=changed,
+        values=values,
     )
 
 
