@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/", include("clarity.api.urls")),
     path("", include("clarity.webhooks.urls")),  # /webhooks/<system>
     path("portal/api/", include("portal.urls")),
+    path("agent/v1/", include("connectors.agents.urls")),  # the on-premises agent relay
 ]
 
 # Error pages in the admin's look (templates/403.html, 404.html; 500.html stands alone).

@@ -11,6 +11,8 @@ from typing import Any
 
 import django_rq
 
+from connectors.agents.relay import Relay
+from connectors.agents.transport import agent_session_mode, relay_session
 from connectors.base import ConnectionConfig, Connector
 from connectors.errors import ConnectorError, ErrorKind
 from connectors.models import Connection, Environment, System
@@ -56,9 +58,16 @@ def connection_config(connection: Connection, *, redirect_uri: str = "") -> Conn
 
 
 def connector_for(connection: Connection, *, redirect_uri: str = "") -> Connector:
-    """The connection's connector, rate-limited through the queue's Redis."""
+    """The connection's connector, rate-limited through the queue's Redis; a SYSPRO
+    connection marked "through an agent" sends its calls through the agent relay."""
+    redis = django_rq.get_connection("default")
+    options: dict[str, Any] = {}
+    mode = agent_session_mode(connection.settings or {})
+    if mode is not None and connection.system == System.SYSPRO:
+        options["session"] = relay_session(Relay(redis), str(connection.pk), session_mode=mode)
     return system_entry(connection.system).factory(
         connection_config(connection, redirect_uri=redirect_uri),
         ConnectionTokenStore(connection.pk, connection.secrets_binding()),
-        redis=django_rq.get_connection("default"),
+        redis=redis,
+        **options,
     )

@@ -115,3 +115,7 @@ class Connection(models.Model):
             validate_base_url(
                 system=self.system, environment=self.environment, base_url=self.base_url
             )
+
+
+# The agent model lives in its own package and registers with this app when imported.
+from connectors.agents.models import Agent  # noqa: E402, F401

@@ -30,7 +30,9 @@ service's IIS limit), ``allocation_action`` (SORTOI, default ``A``),
 ``posting_period`` (ARSTPY, default ``C``), ``batch_sizes`` ({entity: n}),
 ``timeout`` (read seconds), ``calls_per_minute`` / ``concurrent_calls`` /
 ``rate_limit_max_wait`` (the shared limiter; SYSPRO itself publishes no
-limits); secrets ``operator_password`` and ``company_password``.
+limits), ``through_agent`` and ``credentials_held_by`` (``agent``, the default, or
+``server``: see ``connectors.agents``); secrets ``operator_password`` and ``company_password``
+(none when the agent holds them).
 Entities are SYSPRO's table names; ``ALIASES`` maps the product's names
 (``customers``, ``sales_orders``, ``ar_payments`` …) onto them.
 """
@@ -48,6 +50,7 @@ from urllib.parse import quote_plus, urlsplit
 
 import requests
 
+from connectors.agents.transport import SESSION_AGENT, agent_session_mode
 from connectors.base import (
     ChangePage,
     ConnectionCheck,
@@ -144,6 +147,9 @@ class SysproConnector(Connector):
         settings = config.settings
         self.page_size = int(settings.get("page_size", DEFAULT_PAGE_SIZE))
         self.max_url_length = int(settings.get("max_url_length", DEFAULT_MAX_URL_LENGTH))
+        # Through an agent that holds the operator's password, the agent logs on and adds
+        # the session to each call: this side never logs on, off, or sees a UserId.
+        self.agent_holds_session = agent_session_mode(settings) == SESSION_AGENT
         self.http = http_client(
             self,
             service_url(config.base_url),
@@ -200,6 +206,8 @@ class SysproConnector(Connector):
 
     def logoff(self) -> None:
         """Give the licence seat back (sessions otherwise hold it until they idle out)."""
+        if self.agent_holds_session:
+            return  # the agent's session is the agent's to end
         current = self.tokens.load()
         if current is None or not current.access_token:
             return

@@ -1,0 +1,187 @@
+"""Agents: create (token shown once), revoke, authenticate, and what each poll and answer
+records. The views and the admin call these; nothing else changes an Agent."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import django_rq
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from connectors.agents.models import Agent
+from connectors.agents.relay import (
+    DEFAULT_PER_POLL,
+    MAX_PER_POLL,
+    MAX_WAIT_S,
+    ONLINE_WITHIN_S,
+    Relay,
+)
+from connectors.models import Connection
+
+TOKEN_PREFIX = "cca_"  # noqa: S105  (a marker, not a secret: secret scanners can spot leaks)
+
+
+def relay() -> Relay:
+    """The relay over the queues' Redis: the one every web and worker process shares."""
+    return Relay(django_rq.get_connection("default"))
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 of the token: the token has 256 bits of entropy, so no salt or stretching
+    is needed, and the digest can be looked up by index."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def agent_create(*, connection: Connection, name: str) -> tuple[Agent, str]:
+    """A new agent for ``connection`` and its token, which is returned here and never again."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    agent = Agent(connection=connection, name=name, token_digest=token_digest(token))
+    agent.full_clean()
+    agent.save()
+    return agent, token
+
+
+def agent_revoke(*, agent: Agent) -> Agent:
+    """Refuse the agent's token from its next call on; it stops counting as online at once."""
+    if agent.revoked_at is None:
+        agent.revoked_at = timezone.now()
+        agent.save(update_fields=["revoked_at"])
+    relay().forget(str(agent.connection_id), str(agent.pk))
+    return agent
+
+
+def agent_authenticate(*, authorization: str) -> Agent | None:
+    """The live agent an ``Authorization: Bearer`` header names, or None (unknown, revoked).
+
+    Looked up by the digest's index, then compared in constant time, so neither the
+    lookup nor the comparison tells an attacker how much of a guess was right.
+    """
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    digest = token_digest(token.strip())
+    agent = (
+        Agent.objects.select_related("connection")
+        .filter(token_digest=digest, revoked_at__isnull=True)
+        .first()
+    )
+    if agent is None or not hmac.compare_digest(agent.token_digest, digest):
+        return None
+    return agent
+
+
+def agent_polled(*, agent: Agent, version: str, host: str) -> None:
+    """Each poll is the heartbeat: what the agent says it is, and when it was last seen."""
+    Agent.objects.filter(pk=agent.pk).update(
+        version=version[:50], host=host[:200], last_heartbeat=timezone.now()
+    )
+    relay().heartbeat(str(agent.connection_id), str(agent.pk))
+
+
+def agent_answered(*, agent: Agent, failed: bool) -> None:
+    """Count a call the agent served, and whether it could not carry it out."""
+    Agent.objects.filter(pk=agent.pk).update(
+        calls_served=F("calls_served") + 1, errors=F("errors") + int(failed)
+    )
+
+
+def agent_online(agent: Agent, *, now: datetime | None = None) -> bool:
+    """Online: not revoked and polled within the relay's window."""
+    if agent.revoked_at is not None or agent.last_heartbeat is None:
+        return False
+    now = now or timezone.now()
+    return (now - agent.last_heartbeat).total_seconds() <= ONLINE_WITHIN_S
+
+
+class BadMessage(ValueError):
+    """A poll or answer that does not follow the protocol; its text says what is wrong."""
+
+
+class TooLarge(BadMessage):
+    """A body over the protocol's size bound."""
+
+
+ERRORS = frozenset({"unreachable", "timeout", "refused", "too_large"})
+ANSWER_HEADERS = ("Content-Type", "Retry-After")  # what a caller reads; the rest is dropped
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_HEADERS = 20
+MAX_MESSAGE = 500
+
+
+def agent_poll(*, agent: Agent, message: object) -> list[dict[str, object]]:
+    """Record the heartbeat and hand out up to ``max`` calls, waiting up to ``wait_s``."""
+    if not isinstance(message, dict):
+        raise BadMessage("the poll body must be a JSON object")
+    version, host = message.get("agent_version", ""), message.get("host", "")
+    wait_s, most = message.get("wait_s", 0), message.get("max", DEFAULT_PER_POLL)
+    if not isinstance(version, str) or not isinstance(host, str):
+        raise BadMessage("agent_version and host must be strings")
+    if not _number(wait_s) or not isinstance(most, int) or isinstance(most, bool):
+        raise BadMessage("wait_s must be a number and max an integer")
+    agent_polled(agent=agent, version=version, host=host)
+    return relay().claim(
+        str(agent.connection_id),
+        str(agent.pk),
+        wait_s=min(max(float(wait_s), 0.0), MAX_WAIT_S),
+        most=min(max(most, 1), MAX_PER_POLL),
+    )
+
+
+def agent_answer(*, agent: Agent, message: object) -> bool:
+    """Deliver an agent's answer to the waiting caller; False when it is not this agent's to
+    give (another agent's or connection's call, a forged id, answered, or too late)."""
+    if not isinstance(message, dict) or not isinstance(message.get("id"), str):
+        raise BadMessage("the answer must be a JSON object with the call's id")
+    answer = _error_answer(message) if "error" in message else _http_answer(message)
+    delivered = relay().answer(str(agent.pk), message["id"], answer)
+    if delivered:
+        agent_answered(agent=agent, failed="error" in answer)
+    return delivered
+
+
+def _error_answer(message: dict[str, object]) -> dict[str, object]:
+    error, text = message.get("error"), message.get("message", "")
+    if error not in ERRORS:
+        raise BadMessage(f"error must be one of {', '.join(sorted(ERRORS))}")
+    if not isinstance(text, str):
+        raise BadMessage("message must be a string")
+    return {"error": error, "message": text[:MAX_MESSAGE]}
+
+
+def _http_answer(message: dict[str, object]) -> dict[str, object]:
+    status, headers, body = (
+        message.get("status"),
+        message.get("headers", {}),
+        message.get("body_b64", ""),
+    )
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise BadMessage("status must be an HTTP status code")
+    if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
+        raise BadMessage(f"headers must be an object of at most {MAX_HEADERS} entries")
+    if not isinstance(body, str):
+        raise BadMessage("body_b64 must be a base64 string")
+    if len(body) > (MAX_BODY_BYTES + 2) // 3 * 4:
+        raise TooLarge(f"the answer's body is over {MAX_BODY_BYTES} bytes")
+    try:
+        base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadMessage("body_b64 is not base64") from exc
+    wanted = {name.lower(): name for name in ANSWER_HEADERS}
+    kept = {
+        wanted[str(k).lower()]: v[:200]
+        for k, v in headers.items()
+        if str(k).lower() in wanted and isinstance(v, str)
+    }
+    return {"status": status, "headers": kept, "body_b64": body}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
