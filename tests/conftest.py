@@ -49,16 +49,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that must not share the machine with another of their kind run one at a
-    time on a single xdist worker (``--dist loadgroup``), the rest spread over the
-    others: ``serial`` ones (they start the whole stack, or kill processes on a
-    timetable) and the browser tests (one Chromium, not one per worker)."""
+    """Under xdist (``--dist loadgroup``) each test module runs whole, in order, on one
+    worker, as it does without xdist: several modules share a sandbox (module-scoped
+    fixtures) whose state a test leaves for the next, and one sandbox per module is
+    cheaper than one per worker. Two groups span modules and run one test at a time
+    on a single worker: ``serial`` tests (they start the whole stack, or kill
+    processes on a timetable) and the browser tests (one Chromium, not one per worker).
+    """
     browser = Path(__file__).parent / "browser"
     for item in items:
         if item.get_closest_marker("serial"):
-            item.add_marker(pytest.mark.xdist_group("serial"))
+            group = "serial"
         elif browser in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            group = "browser"
+        else:
+            group = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
