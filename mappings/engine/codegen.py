@@ -320,4 +320,5 @@ def generate(operations: Operations, *, trace: bool) -> Callable[..., None]:
     )
     namespace: dict[str, Any] = {"__builtins__": _BUILTINS}
     exec(compile(source, "<mapping plan>", "exec"), namespace)  # noqa: S102 - engine-built source
-    return namespace["_make"](**code.values)
+    make: Callable[..., Callable[..., None]] = namespace["_make"]
+    return make(**code.values)

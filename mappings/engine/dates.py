@@ -112,7 +112,10 @@ def reader(fmt: Any, field: str) -> Reader:
     )
 
     group = {name: i for i, name in enumerate(fields)}
-    year, year2, month, day = (group.get(n) for n in ("year", "year2", "month", "day"))
+    month, day = group["month"], group["day"]  # both are there: checked above
+    year = group.get("year")
+    # A four-digit year as read, or a two-digit one in the 2000s.
+    year_at, century = (year, 0) if year is not None else (group["year2"], 2000)
     times = [group.get(n) for n in ("hour", "minute", "second")]
     match = pattern.fullmatch
     datetime = dt.datetime
@@ -137,11 +140,14 @@ def reader(fmt: Any, field: str) -> Reader:
             return None
         parts = found.groups()
         try:
+            hour, minute, second = (0 if i is None else int(parts[i]) for i in times)
             return datetime(
-                int(parts[year]) if year is not None else 2000 + int(parts[year2]),
+                century + int(parts[year_at]),
                 int(parts[month]),
                 int(parts[day]),
-                *(0 if i is None else int(parts[i]) for i in times),
+                hour,
+                minute,
+                second,
             )
         except ValueError:
             return None

@@ -61,7 +61,8 @@ class _Template:
     def __call__(self, values: list[Any]) -> str | None:
         """The text; None (no value) when it comes out blank."""
         text = "".join(
-            piece if type(piece) is str else _text_or_blank(values[piece]) for piece in self.pieces
+            piece if isinstance(piece, str) else _text_or_blank(values[piece])
+            for piece in self.pieces
         ).strip()
         return text or None
 
@@ -126,12 +127,13 @@ _MERGE_INLINES: dict[Merge, MergeInline] = {_product: _product_inline}
 def combine_merge(combine: Combine, separator: str) -> Merge:
     if combine is Combine.JOIN:
         return lambda values: join_text(values, separator)
-    return {
+    merges: dict[Combine, Merge] = {
         Combine.FIRST: _first,
         Combine.SUM: _sum,
         Combine.MULTIPLY: _product,
         Combine.LIST: list,
-    }[combine]
+    }
+    return merges[combine]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,7 @@ def spread(targets: tuple[Target, ...]) -> Setter:
 
 def field_op(
     *,
-    row_id: RowId,
+    row_id: RowId | None,
     label: str,
     sources: list[Path],
     targets: list[Target],

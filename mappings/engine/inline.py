@@ -19,7 +19,7 @@ Temporaries it needs are named ``number``, ``number0``, ``number1``, ... or
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 Bind = Callable[[Any], str]
 # (bind, input variable) -> statements setting ``value``.
@@ -28,6 +28,14 @@ Inline = Callable[[Bind, str], list[str]]
 # would) in the named variable, so a later multiply row need not read it again:
 # (bind, input variable, variable to keep the number in) -> statements.
 NumberInline = Callable[[Bind, str, str], list[str]]
+
+
+class InlineKeepingNumber(Protocol):
+    """One function serving as both: an ``Inline``, or a ``NumberInline`` given ``keep``."""
+
+    def __call__(self, bind: Bind, v: str, keep: str = "") -> list[str]: ...
+
+
 # (bind, one variable per source, expression for the list of them, per source the
 # variable a NumberInline kept its number in or None) -> statements.
 MergeInline = Callable[[Bind, list[str], str, list[str | None]], list[str]]

@@ -129,7 +129,8 @@ def size(value: Any) -> int:
         return len(value)
     if not isinstance(value, list | tuple | dict):
         return 1
-    total, stack = 0, [value]
+    total = 0
+    stack: list[Any] = [value]
     while stack and total <= MAX_SIZE:
         item = stack.pop()
         if type(item) is str:

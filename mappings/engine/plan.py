@@ -219,9 +219,9 @@ class _Compiler:
                         "line: map at least one field like Lines[].StockCode",
                     )
                 groups.append(group)
-        for rule in line_rules:
-            with self.owner(f"rule {rule.id}", rule_id=rule.id):
-                self.line_rule(rule, groups)
+        for line_rule in line_rules:
+            with self.owner(f"rule {line_rule.id}", rule_id=line_rule.id):
+                self.line_rule(line_rule, groups)
         aggregations = []
         for aggregation in self.spec.aggregations:
             with self.owner(f"aggregation {aggregation.id}", row_id=aggregation.id):
@@ -389,7 +389,8 @@ class _Compiler:
                 "target",
             )
         for group in built:
-            group.skip = _LineSkip(RuleSet([*group.skip.rules, rule] if group.skip else [rule]))
+            held = group.skip.rules if isinstance(group.skip, _LineSkip) else []
+            group.skip = _LineSkip(RuleSet([*held, rule]))
 
     def enrichment(self, enrichment: Enrichment) -> None:
         key = parse_path(enrichment.key, "key")

@@ -175,8 +175,8 @@ def _parse(
     costly = limits.condition_problem(flat, tree)
     if costly is not None:
         message, node = costly
-        column = getattr(node, "col_offset", -1) + 1 + lead if node is not None else None
-        return None, [_error(f"this rule could cost too much for one record: {message}", column)]
+        at = getattr(node, "col_offset", -1) + 1 + lead if node is not None else None
+        return None, [_error(f"this rule could cost too much for one record: {message}", at)]
     check = _Check(None if known_fields is None else set(known_fields), lead)
     tree = check.visit(tree)
     return tree.body, check.errors
@@ -194,7 +194,8 @@ def _tree(flat: str) -> ast.Expression:
     """
     if len(flat) > limits.MAX_CONDITION_CHARS:
         problem = limits.condition_problem(flat, None)
-        raise _TooDeep(f"this rule could cost too much for one record: {problem[0]}")
+        if problem is not None:  # always, for a text this long
+            raise _TooDeep(f"this rule could cost too much for one record: {problem[0]}")
     try:
         tree = ast.parse(flat.strip(), mode="eval")
     except (RecursionError, MemoryError):

@@ -82,8 +82,10 @@ class Step:
 def _text_step(method: str) -> Step:
     """``trim``, ``upper``, ``lower``: a str method on the value as text (inlined for a str)."""
 
+    text_method: Callable[[str], str] = getattr(str, method)
+
     def apply(value: Any) -> str:
-        return getattr(as_text(value), method)()
+        return text_method(as_text(value))
 
     def inline(bind: Bind, v: str) -> list[str]:
         return [f"value = {v}.{method}() if type({v}) is str else {bind(apply)}({v})"]

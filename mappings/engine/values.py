@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mappings.engine.error_codes import ErrorCode
-from mappings.engine.inline import Bind, NumberInline
+from mappings.engine.inline import Bind, InlineKeepingNumber
 from mappings.engine.problems import TransformError, show
 
 # A "number" this large is garbage, and int() of a huge exponent could take ages.
@@ -84,7 +84,7 @@ def in_range(bind: Bind, number: str) -> str:
 
 def decimal_inline(
     read: Callable[[Any], Decimal], exponent: Decimal | None, rounding: str | None
-) -> NumberInline:
+) -> InlineKeepingNumber:
     """``read`` (from ``decimal_reader``) written out for numeric text and Decimals.
 
     Anything else - ints, floats, bad text, NaN, out of range, too large to
