@@ -86,12 +86,12 @@ def _joined(
     waiting: SyncRun | None, wanted: set[str] | None, key_field: str
 ) -> tuple[list[str] | None, str]:
     """The target of a run serving both ``waiting`` (None: no run yet) and a new trigger:
-    the union of their ids, or ``(None, "")`` for a cursor poll."""
-    if wanted is None or (waiting is not None and waiting.target_ids is None):
+    the union of their ids, or ``(None, "")`` for a cursor poll (no ids named: a poll)."""
+    if not wanted or (waiting is not None and waiting.target_ids is None):
         return None, ""
     if waiting is not None and waiting.target_field != key_field:
         return None, ""
     ids = set(waiting.target_ids or ()) | wanted if waiting is not None else wanted
-    if len(ids) > targeted_run_max_ids() or not ids:
+    if len(ids) > targeted_run_max_ids():
         return None, ""
     return sorted(ids), key_field

@@ -62,55 +62,6 @@ def webhook_receive(*, system: str, body: bytes, headers: Mapping[str, str]) -> 
     return webhook_events_store(events=events)
 
 
-def change_events_receive(*, connection: Connection, events: Sequence[Mapping[str, Any]]) -> int:
-    """Store changes an event stream heard for ``connection`` and queue their runs, as a
-    webhook's; returns how many are new. Each change is a plain dict::
-
-        {"entity": "Opportunity", "change_type": "UPDATE", "record_ids": ["006…"],
-         "changed_fields": ["StageName"], "values": {"StageName": "Closed Won"},
-         "origin": "", ...}
-
-    ``changed_fields`` and ``values`` are None when the stream does not carry them (a gap
-    or overflow event); other keys (a replay id, an event uuid) are kept with the event
-    and make two identical changes two events. A malformed change refuses them all
-    (``WebhookRejected(400)``), storing nothing.
-    """
-    parser = webhook_parser(connection.system)
-    subscriber = Subscriber(key=connection.pk, secret="")  # heard, not posted: no secret
-    changes = [_change_event(subscriber, parser, dict(raw)) for raw in events]
-    return webhook_events_store(events=changes)
-
-
-def _change_event(
-    subscriber: Subscriber, parser: WebhookParser | None, raw: dict[str, Any]
-) -> ChangeEvent:
-    entity, change_type = raw.get("entity"), raw.get("change_type", "")
-    ids, fields, values = raw.get("record_ids") or [], raw.get("changed_fields"), raw.get("values")
-    if not isinstance(entity, str) or not entity or not isinstance(change_type, str):
-        raise WebhookRejected(400, "A change names its entity and change type as text.")
-    if not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids):
-        raise WebhookRejected(400, "A change's record_ids is a list of ids as text.")
-    if fields is not None and (
-        not isinstance(fields, list | tuple) or not all(isinstance(f, str) for f in fields)
-    ):
-        raise WebhookRejected(400, "A change's changed_fields is a list of field names.")
-    if values is not None and not isinstance(values, Mapping):
-        raise WebhookRejected(400, "A change's values is an object of field values.")
-    _check_storable(json.loads(json.dumps(raw, default=str)))
-    woken = parser.entities_woken(entity) if parser is not None else (entity,)
-    return ChangeEvent(
-        subscriber=subscriber,
-        category=entity,
-        event_type=change_type,
-        record_ids=tuple(ids),
-        entities=tuple(dict.fromkeys((entity, *woken))),
-        raw=json.loads(json.dumps(raw, default=str)),
-        key_fields={entity: ""},
-        changed_fields=None if fields is None else tuple(fields),
-        values=None if values is None else dict(values),
-    )
-
-
 def webhook_events_store(*, events: Sequence[ChangeEvent]) -> int:
     """Insert the events not seen before and queue one job for them; returns how many.
 
