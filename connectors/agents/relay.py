@@ -163,11 +163,13 @@ class Relay:
         queue, processing = _queue_key(connection_id), _processing_key(agent_id)
         end = self.clock() + min(max(wait_s, 0.0), MAX_WAIT_S)
         claimed: list[dict[str, Any]] = []
-        while not claimed:
+        while True:
             left = end - self.clock()
-            if left <= 0:
-                return claimed
-            moved = self.redis.blmove(queue, processing, max(left, 0.01), "RIGHT", "LEFT")
+            # BLMOVE's timeout 0 would block for ever: a poll with no time left only looks.
+            if left >= 0.01:
+                moved = self.redis.blmove(queue, processing, left, "RIGHT", "LEFT")
+            else:
+                moved = self.redis.lmove(queue, processing, "RIGHT", "LEFT")
             while moved is not None:
                 request = self._accepted(agent_id, _text(moved))
                 if request is not None:
@@ -175,7 +177,8 @@ class Relay:
                 if len(claimed) >= most:
                     break
                 moved = self.redis.lmove(queue, processing, "RIGHT", "LEFT")
-        return claimed
+            if claimed or left < 0.01:
+                return claimed
 
     def _accepted(self, agent_id: str, request_id: str) -> dict[str, Any] | None:
         now = self.clock()
