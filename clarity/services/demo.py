@@ -93,8 +93,12 @@ def _salesforce_kashflow() -> None:
             "client_id": "3MVG9demo.clarity.connect.sandbox",
             "auth_flow": "client_credentials",
             "call_options_client": "clarity-connect",
+            **_pubsub_endpoint(),
         },
     )
+    if "pubsub_endpoint" not in salesforce.settings:  # a demo loaded before the subscriber
+        salesforce.settings = {**salesforce.settings, **_pubsub_endpoint()}
+        salesforce.save(update_fields=["settings", "updated_at"])
     kashflow = _connection(
         System.KASHFLOW,
         "KashFlow (sandbox)",
@@ -110,6 +114,11 @@ def _salesforce_kashflow() -> None:
             connections={"a": salesforce, "b": kashflow},
             pair_name="Salesforce ↔ KashFlow",
         )
+
+
+def _pubsub_endpoint() -> dict[str, str]:
+    """Where the Salesforce sandbox serves the Pub/Sub API: 10 above its HTTP port."""
+    return {"pubsub_endpoint": f"127.0.0.1:{sandbox_ports()['salesforce'] + 10}"}
 
 
 def demo_loaded() -> bool:

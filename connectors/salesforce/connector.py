@@ -59,7 +59,6 @@ from connectors.salesforce.soql import (
     soql_datetime,
     soql_literal,
 )
-from connectors.salesforce.webhooks import SalesforceWebhooks
 
 # [P] an Id is 15 case-sensitive or 18 case-insensitive letters and digits (Object Reference,
 # "Field Types: ID"); any other text in an Id filter fails the query as MALFORMED_QUERY.
@@ -96,8 +95,8 @@ class SalesforceConnector(Connector):
     endpoint, which otherwise lives on ``base_url`` (login host or My Domain).
     """
 
+    # No webhooks: Salesforce pushes change events over its Pub/Sub API only (subscriber.py).
     system: ClassVar[str] = "salesforce"
-    webhooks = SalesforceWebhooks()
 
     def __init__(
         self,

@@ -467,7 +467,16 @@ class PubSubClient(EventStream):
                 self._streams.remove(stream)
 
     def topics(self, entities: Sequence[str]) -> dict[str, str]:
-        return topics_for(entities)
+        """The change event channels of ``entities``, and the platform event channels the
+        connection's ``platform_event_entities`` setting gives to one of them."""
+        found = topics_for(entities)
+        targets = self.subscriber.settings.get("platform_event_entities") or {}
+        if isinstance(targets, Mapping):
+            found.update(
+                {str(topic): str(entity) for topic, entity in targets.items()
+                 if entity in entities and str(topic).startswith("/event/")}
+            )  # fmt: skip
+        return found
 
     def listen(self, topic: str, listener: StreamListener) -> None:
         """Keep ``topic`` flowing into ``listener`` until ``stop``: resubscribe after any

@@ -1,4 +1,5 @@
-"""Webhook ingress: signed Xero deliveries and Salesforce change events, once and only once."""
+"""Webhook ingress: signed Xero deliveries, once and only once. (Salesforce change events come
+over the Pub/Sub API: tests/clarity/webhooks/test_streams.py.)"""
 
 from __future__ import annotations
 
@@ -13,14 +14,12 @@ from clarity.models import SyncRun, WebhookEvent, WebhookStatus
 from clarity.services.sweeper import sweep
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from clarity.webhooks.services import MAX_BODY_BYTES, webhook_events_process
-from connectors.sandbox.salesforce.events import CDC_SECRET_HEADER
 from connectors.sandbox.xero.events import sign
 from tests.factories import ConnectionFactory, FlowFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
 
 XERO_KEY = "xero-webhook-key-for-tests"
-SF_SECRET = "salesforce-relay-secret"
 TENANT = "4b3c3c4e-8e1a-4c1e-9d59-6f1f0a1d2e3f"
 
 
@@ -183,75 +182,9 @@ def test_get_is_not_allowed(client):
     assert client.get(reverse("webhook_xero")).status_code == 405
 
 
-# -- Salesforce ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sf_flow():
-    salesforce = ConnectionFactory(
-        system="salesforce",
-        settings={"call_options_client": "clarity-connect"},
-        credentials={"webhook_secret": SF_SECRET},
-    )
-    pair = PairFactory(connection_a=salesforce, connection_b__system="kashflow")
-    get_queue(DEFAULT_QUEUE).empty()
-    return FlowFactory(
-        pair=pair, source_connection=salesforce, target_connection=pair.connection_b,
-        source_entity="Account", target_entity="Customers", trigger_webhook=True,
-    )  # fmt: skip
-
-
-def change_event(origin: str = "com/salesforce/api/rest/62.0", replay: int = 1) -> bytes:
-    """Shaped as connectors.sandbox.salesforce.events' ``announce`` sends it."""
-    header = {
-        "entityName": "Account", "recordIds": ["001000000000001AAA"], "changeType": "UPDATE",
-        "changedFields": ["Name"], "nulledFields": [], "diffFields": [],
-        "changeOrigin": origin, "transactionKey": "tx-1", "sequenceNumber": 1,
-        "commitTimestamp": 1709287200000, "commitNumber": 10_000_000 + replay,
-        "commitUser": "005000000000001AAA",
-    }  # fmt: skip
-    return json.dumps(
-        {"schema": "AccountChangeEvent", "payload": {"ChangeEventHeader": header, "Name": "Acme"},
-         "event": {"replayId": replay}}
-    ).encode()  # fmt: skip
-
-
-def post_sf(client, body: bytes, secret: str | None = SF_SECRET):
-    headers = {CDC_SECRET_HEADER: secret} if secret else {}
-    return client.post(
-        reverse("webhook_salesforce"), body, content_type="application/json", headers=headers
-    )
-
-
-def test_a_change_event_wakes_the_accounts_flow_once(
-    client, sf_flow, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        assert post_sf(client, change_event()).status_code == 200
-        assert post_sf(client, change_event()).status_code == 200  # the relay repeats itself
-    event = WebhookEvent.objects.get()
-    assert (event.category, event.event_type) == ("Account", "UPDATE")
-    assert len(default_jobs()) == 1
-    with django_capture_on_commit_callbacks(execute=True):
-        webhook_events_process(event_ids=[event.pk])
-    assert list(SyncRun.objects.values_list("flow_id", flat=True)) == [sf_flow.pk]
-
-
-def test_our_own_writes_are_not_synced_back(client, sf_flow):
-    echo = change_event(origin="com/salesforce/api/rest/62.0;client=clarity-connect")
-    assert post_sf(client, echo).status_code == 200
-    assert not WebhookEvent.objects.exists() and not default_jobs()
-
-
-@pytest.mark.parametrize(
-    "body, secret, status",
-    [
-        (change_event(), None, 401),
-        (change_event(), "guessed", 401),
-        (b"{oops", SF_SECRET, 400),
-        (b'{"payload": {}}', SF_SECRET, 400),
-    ],
-)
-def test_bad_change_events_are_refused(client, sf_flow, body, secret, status):
-    assert post_sf(client, body, secret).status_code == status
-    assert not WebhookEvent.objects.exists() and not default_jobs()
+def test_salesforce_has_no_webhook_endpoint(client):
+    """Salesforce sends no HTTP webhooks: its change events come over the Pub/Sub API
+    (``manage.py salesforce_subscriber``), so nothing posted here is accepted."""
+    response = client.post("/webhooks/salesforce", b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert not WebhookEvent.objects.exists()

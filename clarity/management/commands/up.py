@@ -89,7 +89,10 @@ def _spawn(argv: list[str], env: dict[str, str], out: IO[str]) -> subprocess.Pop
 
 
 class Command(BaseCommand):
-    help = "Migrate, load demo data and run Redis, the sandboxes, an RQ worker and the web server."
+    help = (
+        "Migrate, load demo data and run Redis, the sandboxes, an RQ worker, the Salesforce "
+        "event subscriber and the web server."
+    )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--port", type=int, default=8000, help="web server port")
@@ -131,6 +134,8 @@ class Command(BaseCommand):
                     servers = {
                         "sandboxes": ["sandbox", "--state-dir", str(state_dir)],
                         "worker": ["syncworker", "--with-scheduler"],
+                        # Salesforce change events as they happen (Pub/Sub API, gRPC).
+                        "subscriber": ["salesforce_subscriber"],
                         "web": ["runserver", f"127.0.0.1:{port}", "--noreload"],
                     }
                     if "sandbox" not in get_commands():
@@ -159,7 +164,9 @@ class Command(BaseCommand):
         )
         for login in logins:
             self.stdout.write(f"  {login.role:>10}: {login.username} / {login.password}")
-        self.stdout.write(f"  Logs: {_shown(log_dir)}/ (web, worker, sandboxes, seed_demo, up)")
+        self.stdout.write(
+            f"  Logs: {_shown(log_dir)}/ (web, worker, subscriber, sandboxes, seed_demo, up)"
+        )
         self.stdout.write("  Press Ctrl-C to stop everything. Finished runs:\n")
 
     def _report_runs(self, children: list[Child], *, since: datetime) -> None:
@@ -180,13 +187,16 @@ class Command(BaseCommand):
             time.sleep(1)
 
     def _stop(self, children: list[Child]) -> None:
-        """The worker first (its run must not lose the sandboxes under it), the web
+        """The subscriber (its position is stored with each batch: it resumes where it
+        stopped), the worker (its run must not lose the sandboxes under it), the web
         server, then the sandboxes, which save their state as they stop."""
         self.stdout.write("\nStopping…")
         # Ctrl-C pressed again while stopping must not leave children behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         by_name = {child.name: child for child in children}
+        if "subscriber" in by_name:
+            by_name["subscriber"].stop(15)
         worker = by_name.get("worker")
         if worker and worker.proc.poll() is None:
             # RQ: the first SIGTERM lets the job in hand finish; a second, more than a

@@ -24,7 +24,7 @@ from clarity.models import (
 )
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 from clarity.webhooks.services import webhook_events_process
-from clarity.webhooks.streams import stream_flows
+from clarity.webhooks.streams import stream_batch_store, stream_flows
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.registry import event_stream
@@ -32,8 +32,8 @@ from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.salesforce import app as sandbox
 from connectors.sandbox.salesforce.auth import DEMO_CLIENT_SECRET, DEMO_CONSUMER_KEY
 from connectors.sandbox.salesforce.pubsub.control import PubSubControl
-from connectors.streams import EventStream
-from connectors.webhooks import Subscriber
+from connectors.streams import EventStream, StreamBatch
+from connectors.webhooks import ChangeEvent, Subscriber
 from tests.factories import ConnectionFactory, FlowFactory, PairFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -282,3 +282,23 @@ def test_the_dashboard_shows_each_salesforce_subscriber(server, flow, operator_c
     subscribed.stop()
     text = operator_client.get(reverse("admin:clarity_healthdashboard_changelist")).content
     assert "Stopped" in text.decode()
+
+
+def test_an_event_that_cannot_be_stored_polls_its_flows_and_the_stream_goes_on(flow):
+    """A change whose fields outgrow their columns must not stall the stream forever (it
+    would be heard again and again) nor vanish: its flows poll from their cursors."""
+    subscriber = Subscriber(key=flow.source_connection_id, secret="")
+    huge = ChangeEvent(
+        subscriber=subscriber,
+        category="Opportunity",
+        event_type="UPDATE",
+        record_ids=("006" + "x" * 500,),
+        entities=("Opportunity",),
+        raw={},
+    )
+    batch = StreamBatch(TOPIC, (huge,), position=b"\x00" * 7 + b"\x09", latest=b"", heard=1)
+    stream_batch_store(connection_id=flow.source_connection_id, batch=batch, flow_ids=[flow.pk])
+    assert not WebhookEvent.objects.exists()
+    assert position(flow.source_connection_id) == batch.position
+    poll = SyncRun.objects.get(flow=flow)
+    assert poll.status == RunStatus.QUEUED and not poll.target_ids

@@ -282,3 +282,24 @@ def test_flows_on_opportunities_also_hear_their_line_items():
         "/data/OpportunityLineItemChangeEvent": "OpportunityLineItem",
     }
     assert topics_for(["Invoice__c"]) == {"/data/Invoice__ChangeEvent": "Invoice__c"}
+
+
+def test_a_platform_event_named_in_the_settings_wakes_its_entity(server):
+    settings = {"platform_event_entities": {"/event/Invoice_Request__e": "Opportunity"}}
+    client = stream(connector(server, **settings))
+    assert "/event/Invoice_Request__e" in client.topics(["Opportunity"])
+    assert "/event/Invoice_Request__e" not in client.topics(["Account"])
+    control = PubSubControl(server.url)
+    control.platform_event("Invoice_Request__e", {"Opportunity__c": "006A"})
+    recorder = Recorder()
+    thread = listening(client, recorder, topic="/event/Invoice_Request__e")
+    control.platform_event("Invoice_Request__e", {"Opportunity__c": "006B"})
+    recorder.wait_for(lambda: bool(recorder.events))
+    stop(client, thread)
+    [event] = recorder.events
+    assert (event.category, event.entities, event.event_type) == (
+        "Opportunity",
+        ("Opportunity",),
+        "EVENT",
+    )
+    assert event.values["Opportunity__c"] == "006B"
