@@ -1,0 +1,5 @@
+import sys
+
+from clarity_agent.cli import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""The agent's loop: long-poll the server, check and perform each call, answer it.
+
+The poll runs on the main thread without gaps (it is the heartbeat the server judges
+"online" by), while a small pool of threads performs the calls, so one slow SYSPRO call
+holds up neither the others nor the next poll. A poll asks for no more calls than there
+are free threads, so a call is not claimed long before it can start. Network trouble
+reaching the server is retried with capped exponential backoff; a refused token waits
+30 s (it will not become valid by hammering). Stopping finishes the calls in hand.
+Protocol: README "On-premises agent" and the server's connectors/agents/.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from clarity_agent import __version__
+from clarity_agent.calls import Refused, check, request_id
+from clarity_agent.config import Config
+from clarity_agent.enet import Enet, error
+from clarity_agent.logs import Redactor
+
+logger = logging.getLogger("clarity_agent")
+
+TOKEN_REFUSED_WAIT_S = 30.0
+BACKOFF_MAX_S = 60.0
+MAX_PER_POLL = 16  # the server's own bound
+POLL_SLACK_S = 10.0  # beyond wait_s, for the server to answer a held poll
+ANSWER_TIMEOUT_S = 30.0
+
+
+class TokenRefused(Exception):
+    """The server answered 401: the token is unknown or revoked."""
+
+
+class Agent:
+    def __init__(self, config: Config, redactor: Redactor | None = None) -> None:
+        self.config = config
+        self.redactor = redactor or Redactor(config.secrets())
+        self.enet = Enet(config, self.redactor)
+        self.stopping = threading.Event()
+        self._free = threading.Semaphore(config.threads)
+        self._pool = ThreadPoolExecutor(config.threads, thread_name_prefix="relay")
+        self._local = threading.local()
+        self._host = config.host_name or socket.gethostname()
+        self.calls = 0  # calls answered (any answer), for the stop message
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Poll until ``stop``; then finish the calls in hand and log off SYSPRO."""
+        logger.info(
+            "clarity-agent %s relaying to %s for %s",
+            __version__,
+            ", ".join(self.config.base_urls),
+            self.config.server_url,
+        )
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                batch = self.poll()
+            except TokenRefused:
+                logger.error(
+                    "token refused by the server (unknown or revoked): ask an administrator "
+                    "for a new agent token; trying again in %.0f s",
+                    TOKEN_REFUSED_WAIT_S,
+                )
+                self.stopping.wait(TOKEN_REFUSED_WAIT_S)
+                continue
+            except (requests.RequestException, ValueError) as exc:
+                failures += 1
+                wait = backoff(failures)
+                logger.warning(
+                    "cannot poll the server (%s); trying again in %.1f s",
+                    type(exc).__name__,
+                    wait,
+                )
+                self.stopping.wait(wait)
+                continue
+            if failures:
+                logger.info("connected to the server again")
+            failures = 0
+            received = time.monotonic()
+            for request, held in batch:
+                self._pool.submit(self._serve, request, received, held)
+        logger.info("stopping: finishing the calls in hand")
+        self._pool.shutdown(wait=True)
+        self.enet.logoff()
+        logger.info("stopped after answering %d calls", self.calls)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def poll(self) -> list[tuple[dict[str, Any], bool]]:
+        """One long-poll: the calls handed to this agent (maybe none), each with whether
+        it holds one of the free threads reserved for it."""
+        held = self._reserve()
+        try:
+            response = self._server().post(
+                f"{self.config.server_url}/agent/v1/poll",
+                json={
+                    "agent_version": __version__,
+                    "host": self._host,
+                    "wait_s": self.config.poll_wait_s,
+                    "max": max(held, 1),
+                },
+                timeout=(self.config.connect_timeout_s, self.config.poll_wait_s + POLL_SLACK_S),
+            )
+            if response.status_code == 401:
+                raise TokenRefused
+            batch = [] if response.status_code == 204 else _requests(response)
+        except BaseException:
+            self._release(held)
+            raise
+        kept = min(len(batch), held)
+        self._release(held - kept)
+        return [(request, index < kept) for index, request in enumerate(batch)]
+
+    def _reserve(self) -> int:
+        """Reserve the free threads (up to the server's bound) for the calls a poll brings.
+
+        With every thread busy, wait a little for one, then poll for one call anyway: the
+        poll is the heartbeat and must not stop; that call waits in the pool's queue.
+        """
+        held = 0
+        most = min(self.config.threads, MAX_PER_POLL)
+        while held < most and self._free.acquire(blocking=False):
+            held += 1
+        if held == 0 and self._free.acquire(timeout=self.config.poll_wait_s):
+            held = 1
+        return held
+
+    def _release(self, count: int) -> None:
+        for _ in range(count):
+            self._free.release()
+
+    # -- one call -----------------------------------------------------------------------
+
+    def _serve(self, request: dict[str, Any], received: float, held: bool) -> None:
+        try:
+            self._serve_checked(request, received)
+        except Exception:
+            logger.exception("call %s failed inside the agent", str(request_id(request))[:8])
+        finally:
+            if held:
+                self._free.release()
+
+    def _serve_checked(self, request: dict[str, Any], received: float) -> None:
+        rid = request_id(request)
+        if rid is None:
+            logger.warning("ignored a call without a valid id")
+            return
+        try:
+            call = check(
+                request,
+                max_bytes=self.config.max_request_bytes,
+                max_deadline_s=self.config.max_deadline_s,
+            )
+        except Refused as exc:
+            logger.warning("call %s refused: %s", rid[:8], exc)
+            self.answer(rid, error("refused", str(exc)), received + 30)
+            return
+        deadline = received + call.deadline_s
+        if time.monotonic() >= deadline:
+            logger.warning("call %s came past its deadline: not sent", rid[:8])
+            return
+        started = time.monotonic()
+        answer = self.enet.perform(call, deadline)
+        logger.info(
+            "call %s %s → %s in %.0f ms",
+            rid[:8],
+            call.operation,
+            answer.get("status") or answer.get("error"),
+            (time.monotonic() - started) * 1000,
+        )
+        self.answer(rid, answer, deadline)
+
+    def answer(self, rid: str, answer: dict[str, Any], deadline: float) -> None:
+        """Post the answer; network trouble is retried until the deadline (a second copy
+        is refused by the server, 409, so retrying cannot deliver twice)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._server().post(
+                    f"{self.config.server_url}/agent/v1/answer",
+                    json={"id": rid, **answer},
+                    timeout=(self.config.connect_timeout_s, ANSWER_TIMEOUT_S),
+                )
+            except requests.RequestException as exc:
+                if time.monotonic() + backoff(attempt) >= deadline or self.stopping.is_set():
+                    logger.warning(
+                        "call %s: answer not delivered (%s)", rid[:8], type(exc).__name__
+                    )
+                    return
+                time.sleep(backoff(attempt))
+                continue
+            self.calls += 1
+            if response.status_code == 204:
+                return
+            if response.status_code == 409:
+                logger.warning("call %s: the server no longer waits for this answer", rid[:8])
+            elif response.status_code == 401:
+                logger.error("call %s: token refused by the server (unknown or revoked)", rid[:8])
+            else:
+                logger.warning(
+                    "call %s: the server refused the answer (%s)", rid[:8], response.status_code
+                )
+            return
+
+    def _server(self) -> requests.Session:
+        """One session per thread to the server, with the token; proxies from the
+        environment (HTTPS_PROXY) apply, as a customer's network may need them."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {self.config.token}"
+            session.headers["User-Agent"] = f"clarity-agent/{__version__}"
+            session.verify = self.config.verify_tls
+            self._local.session = session
+        return session
+
+
+def _requests(response: requests.Response) -> list[Any]:
+    response.raise_for_status()
+    body = response.json()
+    batch = body.get("requests") if isinstance(body, dict) else None
+    if not isinstance(batch, list):
+        raise ValueError("the server's poll answer has no list of requests")
+    return batch
+
+
+def backoff(failures: int) -> float:
+    """Capped exponential backoff with jitter: 1, 2, 4 … 60 s, each ±25 %."""
+    base = min(BACKOFF_MAX_S, 2.0 ** max(failures - 1, 0))
+    return base * random.uniform(0.75, 1.25)
