@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -83,7 +84,7 @@ def stream_batch_store(*, connection_id: int, batch: StreamBatch, flow_ids: Iter
             topic=batch.topic,
             defaults={"replay_id": batch.position, "latest_replay_id": batch.latest},
         )
-        state = {"status": SubscriberStatus.CONNECTED, "message": ""}
+        state: dict[str, Any] = {"status": SubscriberStatus.CONNECTED, "message": ""}
         if batch.heard:
             state["last_event_at"] = now
         SubscriberState.objects.update_or_create(connection_id=connection_id, defaults=state)

@@ -126,7 +126,9 @@ def _error(exc: grpc.RpcError) -> PubSubError:
     """A gRPC failure as a classified ``PubSubError`` a person can read."""
     status = exc.code() if isinstance(exc, grpc.Call) else None
     grpc_code = status.name if status is not None else "UNKNOWN"
-    trailers = dict(exc.trailing_metadata() or ()) if isinstance(exc, grpc.Call) else {}
+    trailers: dict[str, Any] = (
+        dict(exc.trailing_metadata() or ()) if isinstance(exc, grpc.Call) else {}
+    )
     code = str(trailers.get(ERROR_CODE_TRAILER) or grpc_code)
     details = (exc.details() if isinstance(exc, grpc.Call) else None) or str(exc)
     if code in AUTH_ERROR_CODES or grpc_code == "UNAUTHENTICATED":
@@ -414,7 +416,8 @@ class PubSubClient(EventStream):
     def decode(self, topic: str, consumer_event: pb2.ConsumerEvent) -> ReceivedEvent:
         event = consumer_event.event
         schema, parsed = self.schema(event.schema_id)
-        record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(event.payload), parsed)
+        decoded = fastavro.schemaless_reader(io.BytesIO(event.payload), parsed)
+        record: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
         header = record.pop("ChangeEventHeader", None)
         if isinstance(header, dict):
             for name in BITMAP_FIELDS:
