@@ -8,8 +8,13 @@ differs only by variables, never by code paths (see README, "Configuration").
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# ModelAdmin[Connection], ModelForm[Connection], TextField[...]: the generics mypy checks
+# (connectors/) subscriptable at run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CLARITY_VAR_DIR", default=str(BASE_DIR / "var")))

@@ -28,7 +28,7 @@ XERO_STATE_SESSION_KEY = "xero_connect"
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(admin.ModelAdmin[Connection]):
     form = ConnectionForm
     list_display = ("name", "system", "environment", "base_url", "last_check_ok", "last_check_at")
     list_filter = ("system", "environment", "last_check_ok")

@@ -102,7 +102,7 @@ def parse_credentials(text: str) -> dict[str, str]:
     return result
 
 
-class ConnectionForm(forms.ModelForm):
+class ConnectionForm(forms.ModelForm[Connection]):
     """Only collects input: ``ConnectionAdmin.save_model`` saves it through ``connection_save``."""
 
     new_credentials = forms.CharField(

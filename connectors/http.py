@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -94,7 +94,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Equal jitter: never zero, never all workers at the same instant."""
-        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        cap = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         return cap / 2 + random.uniform(0, cap / 2)
 
 
@@ -194,7 +194,10 @@ def not_the_api(system: str, response: requests.Response | None = None) -> Conne
     )
 
 
-def refuse_redirects(session: requests.Session) -> requests.Session:
+_SessionT = TypeVar("_SessionT", bound=requests.Session)
+
+
+def refuse_redirects(session: _SessionT) -> _SessionT:
     """Make a sign-in session (e.g. requests-oauthlib's) raise on any redirect instead of
     re-sending its form, client secret included, wherever the ``Location`` points."""
 
@@ -472,7 +475,8 @@ class HttpClient:
         kind, default_code = classify_status(response.status_code)
         body = response_body(response)
         described = self.describe_error(response, body) if self.describe_error else None
-        code, message = default_code, DEFAULT_MESSAGES[default_code]
+        code: str = default_code  # a common code, or the system's own (plain text)
+        message = DEFAULT_MESSAGES[default_code]
         if described:
             code, message, *said = described
             if said and kind is not ErrorKind.TRANSIENT:

@@ -145,6 +145,8 @@ class Sealed(str):
 class SealedAttribute(DeferredAttribute):
     """A data descriptor (it has __set__), so reads pass through it even when loaded."""
 
+    field: EncryptedTextField  # the only field that uses it (its descriptor_class)
+
     def __set__(self, instance: Any, value: Any) -> None:
         instance.__dict__[self.field.attname] = value
 
@@ -160,7 +162,7 @@ class SealedAttribute(DeferredAttribute):
         return value
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[Any, Any]):  # text here, a dict for JSON below
     """A text column whose value is sealed before it reaches the database.
 
     Its values, once opened or sealed, are masked in every log line and error

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from django.apps import apps
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from connectors.base import ConnectionCheck
@@ -68,7 +68,7 @@ def connection_save(
     return repointed
 
 
-def _encrypted_fields(model: type) -> list[EncryptedTextField]:
+def _encrypted_fields(model: type[models.Model]) -> list[EncryptedTextField]:
     return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
 
 

@@ -191,8 +191,9 @@ class KashFlowConnector(Connector):
             raise ConnectorError(
                 kind, error.code, error.message, status=error.status, raw=error.raw
             )
+        answer: Record | None
         try:
-            answer: Record = response.json()
+            answer = response.json()
         except ValueError:
             answer = None
         if not isinstance(answer, dict):

@@ -79,7 +79,7 @@ def text_of(element: ET.Element, name: str) -> str:
 
 def errors_of(element: ET.Element) -> list[str]:
     return [
-        e.text.strip()
+        (e.text or "").strip()
         for e in element.iter()
         if e.tag.lower() in ("errordescription", "errormessage", "error") and (e.text or "").strip()
     ]
