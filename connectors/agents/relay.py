@@ -35,6 +35,9 @@ MAX_WAIT_S = 25.0
 MAX_PER_POLL = 16
 DEFAULT_PER_POLL = 8
 ONLINE_WITHIN_S = 60.0
+# Blocking reads wait in slices, each well inside the Redis client's socket timeout (the
+# queues' connection has one of a few seconds), so a long poll never reads as a dead socket.
+SLICE_S = 2.0
 KEEP_S = 120  # how long a call's hash and answer outlive its deadline (late answers: 409)
 
 _ACCEPT = """
@@ -142,7 +145,9 @@ class Relay:
         """Block until the answer comes or the deadline passes, then settle the call's state."""
         end = self.clock() + deadline_s
         while (left := end - self.clock()) > 0:
-            popped = self.redis.blpop([_answer_key(request_id)], timeout=max(left, 0.01))
+            popped = self.redis.blpop(
+                [_answer_key(request_id)], timeout=min(max(left, 0.01), SLICE_S)
+            )
             if popped is not None:
                 return Outcome("answered", json.loads(popped[1]))
         settled = self._give_up(
@@ -167,7 +172,7 @@ class Relay:
             left = end - self.clock()
             # BLMOVE's timeout 0 would block for ever: a poll with no time left only looks.
             if left >= 0.01:
-                moved = self.redis.blmove(queue, processing, left, "RIGHT", "LEFT")
+                moved = self.redis.blmove(queue, processing, min(left, SLICE_S), "RIGHT", "LEFT")
             else:
                 moved = self.redis.lmove(queue, processing, "RIGHT", "LEFT")
             while moved is not None:
@@ -177,7 +182,7 @@ class Relay:
                 if len(claimed) >= most:
                     break
                 moved = self.redis.lmove(queue, processing, "RIGHT", "LEFT")
-            if claimed or left < 0.01:
+            if claimed or end - self.clock() < 0.01:
                 return claimed
 
     def _accepted(self, agent_id: str, request_id: str) -> dict[str, Any] | None:

@@ -189,6 +189,8 @@ class SysproConnector(Connector):
         Under ``refresh_locked`` a worker that finds another already replaced
         the stale session uses that one: one logon per connection, not per worker.
         """
+        if self.agent_holds_session:
+            return ""  # the agent adds its own session to each call
         current = self.tokens.load()
         if current is not None and current.access_token and current.access_token != stale:
             return current.access_token

@@ -48,11 +48,14 @@ class FakeAgent:
         syspro_url: str,
         *,
         hold: Callable[[dict[str, Any]], bool] = lambda request: False,
+        refuse: Callable[[dict[str, Any]], bool] = lambda request: False,
     ) -> None:
         self.server_url = server_url
         self.token = token
         self.syspro_url = syspro_url.rstrip("/")
         self.hold = hold
+        self.refuse = refuse
+        self.sent_to_syspro = 0  # every connection this agent opened to SYSPRO
         self.taken: list[dict[str, Any]] = []
         self.answers: list[int] = []  # the relay's status for each answer sent
         self.session_id = ""
@@ -83,7 +86,10 @@ class FakeAgent:
                 continue
             for request in response.json()["requests"]:
                 self.taken.append(request)
-                if not self.hold(request):
+                if self.refuse(request):
+                    refusal = {"error": "refused", "message": "path not allowed"}
+                    self.answer(request["id"], refusal)
+                elif not self.hold(request):
                     self.answer(request["id"], self.relay(request))
 
     def relay(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +101,10 @@ class FakeAgent:
                     params=SYSPRO_CREDENTIALS,
                     timeout=10,
                 )
+                self.sent_to_syspro += 1
                 self.session_id = unwrap(logon.text)
             query["UserId"] = self.session_id
+        self.sent_to_syspro += 1
         answer = requests.request(
             request["method"],
             self.syspro_url + request["path"],
