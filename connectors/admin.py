@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+import connectors.agents.admin  # noqa: F401  (registers the agents' admin)
 from connectors.errors import ConnectorError
 from connectors.forms import ConnectionForm
 from connectors.models import Connection, System
