@@ -17,6 +17,7 @@ class AlertKind(models.TextChoices):
     SCHEDULE_MISSED = "schedule_missed", "A scheduled flow has not run"
     AUTH_FAILURE = "auth_failure", "A login was refused (flow paused)"
     ALLOWANCE_LOW = "allowance_low", "Daily API allowance nearly spent"
+    AGENT_OFFLINE = "agent_offline", "An on-premises agent is offline"
 
 
 def split_recipients(text: str) -> list[str]:
@@ -44,7 +45,8 @@ class AlertRule(models.Model):
     grace_minutes = models.PositiveIntegerField(
         default=15,
         validators=[MaxValueValidator(7 * 24 * 60)],
-        help_text="Schedule missed: how late a scheduled run may be before it counts as missed.",
+        help_text="Schedule missed: how late a scheduled run may be before it counts as missed. "
+        "Agent offline: how long an on-premises agent may be silent before it counts as offline.",
     )
     allowance_percent = models.PositiveSmallIntegerField(
         "allowance left below %",

@@ -30,6 +30,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from clarity.models import Alert, AlertKind, AlertRule, Flow, RecordStatus, SyncRecord, SyncRun
+from connectors.agents.models import Agent
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.models import Connection
@@ -168,11 +169,40 @@ def _day_allowance(connection: Connection) -> tuple[int, int] | None:
     return remaining, limiter.limits.per_day
 
 
+def agent_offline(rule: AlertRule, now: datetime) -> Findings:
+    """On-premises agents of the pair's connections silent for more than the grace minutes.
+
+    An agent installed but never connected counts from its creation; a revoked one is
+    not watched. When it polls again its alert resolves, which sends the "back" message.
+    """
+    pair = rule.pair
+    silent_since = now - timedelta(minutes=rule.grace_minutes)
+    agents = Agent.objects.filter(
+        connection_id__in=(pair.connection_a_id, pair.connection_b_id), revoked_at__isnull=True
+    ).select_related("connection")
+    findings = Findings()
+    for agent in agents:
+        last = agent.last_heartbeat or agent.created_at
+        if last < silent_since:
+            heard = (
+                f"last heard from at {_when(agent.last_heartbeat)}"
+                if agent.last_heartbeat
+                else f"has never connected since it was created at {_when(agent.created_at)}"
+            )
+            findings.active[f"agent:{agent.pk}"] = (
+                f"On-premises agent {agent.name} of connection {agent.connection.name} is "
+                f"offline: it {heard} (alert after {rule.grace_minutes} minutes). Runs that "
+                "need SYSPRO wait until an agent is back; check the agent's host and service."
+            )
+    return findings
+
+
 EVALUATORS = {
     AlertKind.FAILURES_OVER: failures_over,
     AlertKind.SCHEDULE_MISSED: schedule_missed,
     AlertKind.AUTH_FAILURE: auth_failure,
     AlertKind.ALLOWANCE_LOW: allowance_low,
+    AlertKind.AGENT_OFFLINE: agent_offline,
 }
 
 
