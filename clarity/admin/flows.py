@@ -43,9 +43,22 @@ class FlowForm(forms.ModelForm):
         model = Flow
         fields = "__all__"  # noqa: DJ007 (the admin's fieldsets choose what is shown)
 
-    def clean_event_filter(self) -> Any:
-        """An emptied box is no filter (every event), not a missing value."""
-        return self.cleaned_data.get("event_filter") or []
+    # Left out of a post (a script filling the form, a page from before they existed) or
+    # emptied, these take their defaults: no filter, the default polling bounds.
+    DEFAULTED = ("event_filter", "poll_min_seconds", "poll_max_seconds")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.DEFAULTED:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in self.DEFAULTED:
+            if name in cleaned and cleaned[name] in (None, ""):
+                cleaned[name] = Flow._meta.get_field(name).get_default()
+        return cleaned
 
 
 @admin.register(Flow)
