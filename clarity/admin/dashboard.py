@@ -21,6 +21,7 @@ from clarity.models import HealthDashboard
 from clarity.selectors.health import (
     HEALTH_PERMISSIONS,
     HourCount,
+    agents_health,
     pairs_health,
     subscribers_health,
     workers_alive,
@@ -108,6 +109,7 @@ class HealthDashboardAdmin(admin.ModelAdmin):
             "pairs": [(pair, chart_bars(pair.hourly)) for pair in pairs_health()],
             "workers_alive": workers_alive(),
             "subscribers": subscribers_health(),
+            "agents": agents_health(),
             "chart_width": CHART_WIDTH,
             "chart_height": CHART_HEIGHT,
             "time_zone": settings.TIME_ZONE,

@@ -33,6 +33,8 @@ from clarity.models.ledger import COUNTED
 from clarity.sync.hourly import hour_of
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from clarity.sync.schedules import polling_mode
+from connectors.agents.models import Agent
+from connectors.agents.services import agent_online
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.models import Connection
@@ -326,3 +328,72 @@ def _behind(position: bytes, latest: bytes) -> int | None:
     if not position or not latest or len(position) != len(latest):
         return None
     return max(int.from_bytes(latest, "big") - int.from_bytes(position, "big"), 0)
+
+
+# -- on-premises agents --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentHealth:
+    """One agent as the dashboard shows it; ``status`` is online, offline or never."""
+
+    id: int
+    name: str
+    status: str
+    version: str
+    host: str
+    last_heartbeat: datetime | None
+    calls_served: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class AgentConnectionHealth:
+    """A connection reached through agents, and whether any of them serves it now."""
+
+    id: int
+    name: str
+    credentials_held_by: str
+    agents: list[AgentHealth]
+
+    @property
+    def served(self) -> bool:
+        return any(agent.status == "online" for agent in self.agents)
+
+
+def agents_health(*, now: datetime | None = None) -> list[AgentConnectionHealth]:
+    """Connections marked "through an agent" or with live agents, each with its agents:
+    the dashboard's "on-premises agents" section. Revoked agents are left out."""
+    now = now or timezone.now()
+    live = Agent.objects.filter(revoked_at__isnull=True).order_by("name")
+    by_connection: dict[int, list[AgentHealth]] = defaultdict(list)
+    for agent in live:
+        status = (
+            "never"
+            if agent.last_heartbeat is None
+            else ("online" if agent_online(agent, now=now) else "offline")
+        )
+        by_connection[agent.connection_id].append(
+            AgentHealth(
+                agent.pk,
+                agent.name,
+                status,
+                agent.version,
+                agent.host,
+                agent.last_heartbeat,
+                agent.calls_served,
+                agent.errors,
+            )
+        )
+    connections = Connection.objects.filter(pk__in=list(by_connection)) | Connection.objects.filter(
+        settings__through_agent=True
+    )
+    return [
+        AgentConnectionHealth(
+            connection.pk,
+            connection.name,
+            (connection.settings or {}).get("credentials_held_by", "agent"),
+            by_connection.get(connection.pk, []),
+        )
+        for connection in connections.order_by("name")
+    ]
