@@ -56,7 +56,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
@@ -70,6 +70,9 @@ from connectors.sandbox.salesforce.pubsub.stream import (
     replay_position,
 )
 from connectors.sandbox.salesforce.schema import canonical_id
+
+if TYPE_CHECKING:  # the app imports this module
+    from connectors.sandbox.salesforce.app import SalesforceApp
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, error: str, tex
 class PubSubService(pb2_grpc.PubSubServicer):
     """The org's Pub/Sub API over its event bus and its OAuth sessions."""
 
-    def __init__(self, app: Any, bus: EventBus) -> None:
+    def __init__(self, app: SalesforceApp, bus: EventBus) -> None:
         self.app = app
         self.bus = bus
         self.stopping = threading.Event()
@@ -233,7 +236,7 @@ class _Subscription:
                     "A replay_id is required with the CUSTOM replay preset.",
                 )
             position = replay_position(first.replay_id)
-            if position is None or not log.purged_through <= position <= log.last_position:
+            if position is None or not log.resumable_after(position):
                 _abort(
                     self.context,
                     grpc.StatusCode.INVALID_ARGUMENT,
@@ -330,7 +333,7 @@ class _Subscription:
 class PubSubServer:
     """The gRPC server beside the org's HTTP server; ``endpoint`` is ``host:port``."""
 
-    def __init__(self, app: Any, bus: EventBus, host: str, port: int) -> None:
+    def __init__(self, app: SalesforceApp, bus: EventBus, host: str, port: int) -> None:
         self.service = PubSubService(app, bus)
         workers = int(app.option("pubsub_max_streams", 64))
         self.server = grpc.server(

@@ -33,7 +33,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.salesforce.pubsub.schemas import (
     NOT_IN_CHANGE_EVENTS,
@@ -45,6 +45,9 @@ from connectors.sandbox.salesforce.pubsub.schemas import (
     platform_event_schema,
 )
 from connectors.sandbox.salesforce.schema import FIELDS, SCHEMA
+
+if TYPE_CHECKING:  # the app imports this module
+    from connectors.sandbox.salesforce.app import SalesforceApp
 
 ALL_CHANGE_EVENTS = "/data/ChangeEvents"
 RETENTION_SECONDS = 72 * 3600  # [P] event-message-durability
@@ -89,6 +92,15 @@ class EventLog:
     schemas: dict[str, str] = field(default_factory=dict)  # schema id -> schema JSON
     topic_schemas: dict[str, str] = field(default_factory=dict)  # topic -> current schema id
 
+    def resumable_after(self, position: int) -> bool:
+        """Whether a CUSTOM subscription may start after ``position``: the replay id must
+        name an event still within retention (or the start of a stream that has purged
+        nothing yet). [P] "refers to an event that is within the retention window",
+        https://developer.salesforce.com/docs/platform/pub-sub-api/guide/handling-errors.html"""
+        if position == 0:
+            return self.purged_through == 0
+        return self.purged_through < position <= self.last_position
+
 
 class EventBus:
     """Appends events to the org's ``EventLog`` and wakes the streams waiting for them.
@@ -97,7 +109,7 @@ class EventBus:
     Every method takes ``changed``, the condition streams wait on.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: SalesforceApp) -> None:
         self.app = app
         self.changed = threading.Condition()
 
