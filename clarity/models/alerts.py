@@ -18,6 +18,10 @@ class AlertKind(models.TextChoices):
     AUTH_FAILURE = "auth_failure", "A login was refused (flow paused)"
     ALLOWANCE_LOW = "allowance_low", "Daily API allowance nearly spent"
     AGENT_OFFLINE = "agent_offline", "An on-premises agent is offline"
+    EVENTS_NOT_FLOWING = (
+        "events_not_flowing",
+        "Salesforce change events are not flowing (subscriber stopped, silent or behind retention)",
+    )
 
 
 def split_recipients(text: str) -> list[str]:

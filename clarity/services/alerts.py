@@ -29,7 +29,17 @@ from django.db.models import Max
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from clarity.models import Alert, AlertKind, AlertRule, Flow, RecordStatus, SyncRecord, SyncRun
+from clarity.models import (
+    Alert,
+    AlertKind,
+    AlertRule,
+    Flow,
+    RecordStatus,
+    SubscriberState,
+    SubscriberStatus,
+    SyncRecord,
+    SyncRun,
+)
 from connectors.agents.models import Agent
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
@@ -197,12 +207,46 @@ def agent_offline(rule: AlertRule, now: datetime) -> Findings:
     return findings
 
 
+def events_not_flowing(rule: AlertRule, now: datetime) -> Findings:
+    """The pair's connections whose event subscriber (``manage.py salesforce_subscriber``)
+    is stopped, has said nothing for more than the grace minutes (it writes with every
+    keepalive, at most 270 s apart), or found its position past the stream's retention
+    within them (its flows were polled: the alert says events were missed)."""
+    pair = rule.pair
+    grace = timedelta(minutes=rule.grace_minutes)
+    states = SubscriberState.objects.filter(
+        connection_id__in=(pair.connection_a_id, pair.connection_b_id)
+    ).select_related("connection")
+    findings = Findings()
+    for state in states:
+        name = state.connection.name
+        if state.status == SubscriberStatus.STOPPED:
+            why = f": {state.message}" if state.message else "."
+            findings.active[f"subscriber:{state.connection_id}"] = (
+                f"The event subscriber of {name} is stopped{why} Its flows run on their "
+                "schedules only until `manage.py salesforce_subscriber` runs again."
+            )
+        elif now - state.updated_at > grace:
+            findings.active[f"subscriber:{state.connection_id}"] = (
+                f"The event subscriber of {name} has said nothing since "
+                f"{_when(state.updated_at)}: check that `manage.py salesforce_subscriber` runs."
+            )
+        if state.position_lost_at and now - state.position_lost_at <= grace:
+            findings.active[f"subscriber-position:{state.connection_id}"] = (
+                f"{name}'s event stream resumed from a position older than Salesforce keeps "
+                f"events (at {_when(state.position_lost_at)}): events were missed, and a full "
+                "poll of its flows from their cursors was queued to read those changes."
+            )
+    return findings
+
+
 EVALUATORS = {
     AlertKind.FAILURES_OVER: failures_over,
     AlertKind.SCHEDULE_MISSED: schedule_missed,
     AlertKind.AUTH_FAILURE: auth_failure,
     AlertKind.ALLOWANCE_LOW: allowance_low,
     AlertKind.AGENT_OFFLINE: agent_offline,
+    AlertKind.EVENTS_NOT_FLOWING: events_not_flowing,
 }
 
 

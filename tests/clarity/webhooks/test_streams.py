@@ -16,15 +16,24 @@ from django.urls import reverse
 
 from clarity.management.commands.salesforce_subscriber import TopicListener, _listen
 from clarity.models import (
+    Alert,
+    AlertKind,
+    AlertRule,
     RunStatus,
     SubscriberPosition,
     SubscriberState,
     SyncRun,
     WebhookEvent,
 )
+from clarity.services.alerts import alerts_check
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 from clarity.webhooks.services import webhook_events_process
-from clarity.webhooks.streams import stream_batch_store, stream_flows
+from clarity.webhooks.streams import (
+    stream_batch_store,
+    stream_flows,
+    stream_position_lost,
+    stream_state_set,
+)
 from connectors.configs import connector_for
 from connectors.models import Connection
 from connectors.registry import event_stream
@@ -302,3 +311,21 @@ def test_an_event_that_cannot_be_stored_polls_its_flows_and_the_stream_goes_on(f
     assert position(flow.source_connection_id) == batch.position
     poll = SyncRun.objects.get(flow=flow)
     assert poll.status == RunStatus.QUEUED and not poll.target_ids
+
+
+def test_events_not_flowing_opens_alerts_for_a_lost_position_and_a_stopped_subscriber(flow):
+    rule = AlertRule.objects.create(
+        pair=flow.pair, kind=AlertKind.EVENTS_NOT_FLOWING, recipients="ops@example.com"
+    )
+    connection_id = flow.source_connection_id
+    gone = "Salesforce no longer holds events from the stored position."
+    stream_position_lost(connection_id=connection_id, topic=TOPIC, flow_ids=[flow.pk], message=gone)
+    alerts_check()
+    [lost] = Alert.objects.filter(rule=rule)
+    assert lost.incident_key == f"subscriber-position:{connection_id}"
+    assert "full poll" in lost.last_message
+
+    stream_state_set(connection_id=connection_id, status="stopped", message="Sign-in refused.")
+    alerts_check()
+    stopped = Alert.objects.get(rule=rule, incident_key=f"subscriber:{connection_id}")
+    assert stopped.resolved_at is None and "Sign-in refused." in stopped.last_message
