@@ -411,9 +411,13 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
 
     def start_listeners(self, host: str, http_port: int) -> None:
         """The Pub/Sub API's gRPC server: on ``pubsub_port``, else 10 above the HTTP port
-        asked for (8703 -> 8713), or any free port beside a server on a free port."""
-        port = int(self.option("pubsub_port", http_port + 10 if http_port else 0))
-        self.pubsub_server = PubSubServer(self, self.pubsub_bus, host, port).start()
+        asked for (8703 -> 8713) when that is free, else any free port; ``GET
+        /_sandbox/pubsub`` says which."""
+        if "pubsub_port" in self.options:
+            ports = [int(self.options["pubsub_port"])]
+        else:
+            ports = [http_port + 10, 0] if http_port else [0]
+        self.pubsub_server = PubSubServer(self, self.pubsub_bus, host, ports).start()
         self.pubsub_endpoint = self.pubsub_server.endpoint
 
     def close(self) -> None:
