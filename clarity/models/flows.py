@@ -5,8 +5,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from clarity.cron import validate_cron
+from clarity.event_filters import event_filter_errors
 from clarity.models.pairs import IntegrationPair
-from clarity.sync.event_filters import event_filter_errors
 from connectors.models import Connection
 from mappings.models import Mapping
 

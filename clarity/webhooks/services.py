@@ -30,9 +30,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from clarity.event_filters import event_filter_verdict
 from clarity.models import Flow, Trigger, WebhookEvent, WebhookStatus
 from clarity.services.runs import flow_run_enqueue
-from clarity.sync.event_filters import event_filter_verdict
 from clarity.sync.queues import DEFAULT_QUEUE, enqueue
 from connectors.models import Connection
 from connectors.registry import webhook_parser
@@ -176,7 +176,7 @@ def _run_for(flow: Flow, targets: list[tuple[tuple[str, ...], str] | None]) -> i
 
 def neutral_change(event: ChangeEvent) -> dict[str, Any]:
     """What changed, in the core's terms, as stored with the event (``WebhookEvent.change``)
-    and judged by flows' event filters (clarity.sync.event_filters)."""
+    and judged by flows' event filters (clarity.event_filters)."""
     change = {
         "entity": event.category,
         "entities": list(event.entities),

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clarity.sync.event_filters import event_filter_errors, event_filter_verdict
+from clarity.event_filters import event_filter_errors, event_filter_verdict
 from tests.factories import FlowFactory
 
 CLOSED_WON = [{"entity": "Opportunity", "change_types": ["CREATE", "UPDATE"],
