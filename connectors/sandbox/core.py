@@ -591,7 +591,11 @@ class SandboxServer:
         return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:
-        self.app.start_listeners(*self._asked)
+        try:
+            self.app.start_listeners(*self._asked)
+        except Exception:
+            self.httpd.server_close()
+            raise
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name=f"sandbox-{self.app.name}", daemon=True
         )

@@ -333,14 +333,26 @@ class _Subscription:
 class PubSubServer:
     """The gRPC server beside the org's HTTP server; ``endpoint`` is ``host:port``."""
 
-    def __init__(self, app: SalesforceApp, bus: EventBus, host: str, port: int) -> None:
+    def __init__(self, app: SalesforceApp, bus: EventBus, host: str, ports: list[int]) -> None:
+        """Listen on the first of ``ports`` that is free (0: any free port)."""
         self.service = PubSubService(app, bus)
         workers = int(app.option("pubsub_max_streams", 64))
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox-pubsub")
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox-pubsub"),
+            # gRPC shares a port between servers by default (SO_REUSEPORT): two sandboxes
+            # would split one port's subscribers between them.
+            options=[("grpc.so_reuseport", 0)],
         )
         pb2_grpc.add_PubSubServicer_to_server(self.service, self.server)
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        self.port = 0
+        for port in ports:
+            try:
+                self.port = self.server.add_insecure_port(f"{host}:{port}")
+                break
+            except RuntimeError:  # taken
+                logger.warning("sandbox Pub/Sub API: port %s is taken", port)
+        if not self.port:
+            raise OSError(f"the sandbox's Pub/Sub API found no free port among {ports}")
         self.endpoint = f"{host}:{self.port}"
 
     def start(self) -> PubSubServer:

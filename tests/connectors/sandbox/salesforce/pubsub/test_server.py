@@ -5,6 +5,7 @@ fastavro, flow control, keepalives, replay, retention and authentication."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import grpc
@@ -383,3 +384,36 @@ def test_the_control_api_says_where_the_server_listens(org: Org, running: Sandbo
     assert status["endpoint"].startswith("127.0.0.1:")
     assert {ALL, OPPORTUNITIES, ACCOUNTS} <= set(status["topics"])
     assert json.dumps(status)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_server_listens_10_above_the_http_port_or_on_a_free_one() -> None:
+    http_port = _free_port()
+    with SandboxServer(sandbox.create_app({}), port=http_port) as server:
+        assert server.app.pubsub_endpoint == f"127.0.0.1:{http_port + 10}"  # type: ignore[attr-defined]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", http_port + 10))
+        taken.listen()
+        with SandboxServer(sandbox.create_app({}), port=http_port) as server:
+            endpoint = server.app.pubsub_endpoint  # type: ignore[attr-defined]
+            assert endpoint != f"127.0.0.1:{http_port + 10}"
+            assert (
+                requests.get(f"{server.url}/_sandbox/pubsub", timeout=5).json()["endpoint"]
+                == endpoint
+            )
+
+
+def test_two_sandboxes_never_share_a_pubsub_port() -> None:
+    """gRPC would share it by default (SO_REUSEPORT), splitting subscribers between orgs."""
+    port = _free_port()
+    second = SandboxServer(sandbox.create_app({"pubsub_port": port}))
+    with (
+        SandboxServer(sandbox.create_app({"pubsub_port": port})),
+        pytest.raises(OSError, match="no free port"),
+    ):
+        second.start()
