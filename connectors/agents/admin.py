@@ -10,7 +10,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from connectors.agents.models import Agent
-from connectors.agents.services import agent_create, agent_online, agent_revoke
+from connectors.agents.services import agent_create, agent_delete, agent_online, agent_revoke
 from connectors.models import System
 
 
@@ -80,6 +80,13 @@ class AgentAdmin(admin.ModelAdmin):
         for agent in queryset.select_related("connection"):
             agent_revoke(agent=agent)
         self.message_user(request, f"{queryset.count()} agent(s) revoked.", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: Agent) -> None:
+        agent_delete(agent=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        for agent in queryset.select_related("connection"):
+            agent_delete(agent=agent)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

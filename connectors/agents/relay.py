@@ -41,6 +41,11 @@ SLICE_S = 2.0
 KEEP_S = 120  # how long a call's hash and answer outlive its deadline (late answers: 409)
 
 _ACCEPT = """
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
+  redis.call('LREM', KEYS[2], 0, ARGV[3])
+  redis.call('RPUSH', KEYS[4], ARGV[3])
+  return -1
+end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'queued' and tonumber(redis.call('HGET', KEYS[1], 'deadline')) > tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'state', 'claimed', 'agent', ARGV[1])
@@ -48,7 +53,13 @@ if state == 'queued' and tonumber(redis.call('HGET', KEYS[1], 'deadline')) > ton
 end
 redis.call('LREM', KEYS[2], 0, ARGV[3])
 if state == 'queued' then redis.call('HSET', KEYS[1], 'state', 'withdrawn') end
-return false
+return 0
+"""
+
+_HEARTBEAT = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 """
 
 _ANSWER = """
@@ -80,6 +91,9 @@ return {state or 'gone'}
 """
 
 
+REVOKED = object()  # what ``_accepted`` says when the agent was revoked meanwhile
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a relayed call ended: an ``answer`` dict, or ``withdrawn`` / ``expired``."""
@@ -104,6 +118,9 @@ def _seen_key(connection_id: str) -> str:
     return f"{PREFIX}:conn:{connection_id}:seen"
 
 
+REVOKED_KEY = f"{PREFIX}:revoked"
+
+
 def _processing_key(agent_id: str) -> str:
     return f"{PREFIX}:agent:{agent_id}:processing"
 
@@ -117,6 +134,7 @@ class Relay:
         self._accept = redis.register_script(_ACCEPT)
         self._answer = redis.register_script(_ANSWER)
         self._give_up = redis.register_script(_GIVE_UP)
+        self._heartbeat = redis.register_script(_HEARTBEAT)
 
     # -- the caller's side (a connector's transport) ------------------------------------
 
@@ -176,7 +194,9 @@ class Relay:
             else:
                 moved = self.redis.lmove(queue, processing, "RIGHT", "LEFT")
             while moved is not None:
-                request = self._accepted(agent_id, _text(moved))
+                request = self._accepted(connection_id, agent_id, _text(moved))
+                if request is REVOKED:
+                    return []  # revoked while this poll waited: the call goes back, untouched
                 if request is not None:
                     claimed.append(request)
                 if len(claimed) >= most:
@@ -185,12 +205,21 @@ class Relay:
             if claimed or end - self.clock() < 0.01:
                 return claimed
 
-    def _accepted(self, agent_id: str, request_id: str) -> dict[str, Any] | None:
+    def _accepted(self, connection_id: str, agent_id: str, request_id: str) -> Any:
+        """The call, now this agent's; None when it was withdrawn; ``REVOKED`` when the
+        agent was revoked meanwhile (the call is back at the head of the queue)."""
         now = self.clock()
         accepted = self._accept(
-            keys=[_request_key(request_id), _processing_key(agent_id)],
+            keys=[
+                _request_key(request_id),
+                _processing_key(agent_id),
+                REVOKED_KEY,
+                _queue_key(connection_id),
+            ],
             args=[agent_id, repr(now), request_id],
         )
+        if accepted == -1:
+            return REVOKED
         if not accepted:
             return None
         request: dict[str, Any] = json.loads(accepted[0])
@@ -213,11 +242,18 @@ class Relay:
     # -- presence -----------------------------------------------------------------------
 
     def heartbeat(self, connection_id: str, agent_id: str) -> None:
-        self.redis.hset(_seen_key(connection_id), agent_id, repr(self.clock()))
+        """The agent is online now, unless it was revoked (a poll that began before)."""
+        self._heartbeat(
+            keys=[_seen_key(connection_id), REVOKED_KEY], args=[agent_id, repr(self.clock())]
+        )
 
-    def forget(self, connection_id: str, agent_id: str) -> None:
-        """A revoked agent no longer counts as online (its calls are refused by the views)."""
-        self.redis.hdel(_seen_key(connection_id), agent_id)
+    def revoke(self, connection_id: str, agent_id: str) -> None:
+        """From now on the agent counts as offline and a poll of its still waiting claims
+        nothing (its token is refused by the views from the next call on)."""
+        pipe = self.redis.pipeline()  # MULTI: no heartbeat lands between the two
+        pipe.sadd(REVOKED_KEY, agent_id)
+        pipe.hdel(_seen_key(connection_id), agent_id)
+        pipe.execute()
 
     def last_seen(self, connection_id: str) -> float | None:
         """When any agent of the connection last polled (epoch seconds), or None if never."""

@@ -54,8 +54,14 @@ def agent_revoke(*, agent: Agent) -> Agent:
     if agent.revoked_at is None:
         agent.revoked_at = timezone.now()
         agent.save(update_fields=["revoked_at"])
-    relay().forget(str(agent.connection_id), str(agent.pk))
+    relay().revoke(str(agent.connection_id), str(agent.pk))
     return agent
+
+
+def agent_delete(*, agent: Agent) -> None:
+    """Delete an agent; revoked first, so it stops counting as online at once."""
+    agent_revoke(agent=agent)
+    agent.delete()
 
 
 def agent_authenticate(*, authorization: str) -> Agent | None:

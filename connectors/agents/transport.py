@@ -18,6 +18,7 @@ Plain Python: no Django.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -87,6 +88,8 @@ class AgentRelayAdapter(BaseAdapter):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
+        if not isinstance(body, bytes):  # e.net calls are whole query strings and forms
+            raise TypeError("the agent relay carries a whole request body, not a stream")
         deadline_s = _deadline(timeout)
         request_id = self.relay.submit(
             self.connection_id,
@@ -161,7 +164,7 @@ def relay_session(relay: Relay, connection_id: str, *, session_mode: str) -> req
     return session
 
 
-def agent_session_mode(settings: dict[str, Any]) -> str | None:
+def agent_session_mode(settings: Mapping[str, Any]) -> str | None:
     """How a connection's settings say it is reached: None (directly), or through an agent
     with the agent holding SYSPRO's credentials (the default, recommended) or the server."""
     if not settings.get("through_agent"):

@@ -13,6 +13,7 @@ from connectors.agents.services import (
     agent_authenticate,
     agent_create,
     agent_polled,
+    relay,
     token_digest,
 )
 from tests.factories import ConnectionFactory
@@ -76,3 +77,14 @@ def test_an_agents_connection_cannot_be_changed(superuser_client: Client):
     )
     agent.refresh_from_db()
     assert agent.connection_id != other.pk
+
+
+def test_deleting_an_agent_takes_it_offline_at_once(superuser_client: Client):
+    connection = ConnectionFactory()
+    agent, token = agent_create(connection=connection, name="a")
+    agent_polled(agent=agent, version="1", host="h")
+    assert relay().online(str(connection.pk))
+    superuser_client.post(f"/admin/connectors/agent/{agent.pk}/delete/", {"post": "yes"})
+    assert not Agent.objects.exists()
+    assert agent_authenticate(authorization=f"Bearer {token}") is None
+    assert not relay().online(str(connection.pk))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -195,3 +196,30 @@ def test_error_answers_are_counted(live_server, agent_connection, new_agent: Cal
     assert call(live_server.url, "answer", token, error).status_code == 204
     agent.refresh_from_db()
     assert (agent.calls_served, agent.errors) == (2, 1)
+
+
+def test_a_poll_waiting_when_its_agent_is_revoked_takes_nothing(
+    live_server, agent_connection, new_agent
+):
+    connection = agent_connection()
+    agent, token = new_agent(connection)
+    _, other = new_agent(connection)
+    answers: list[requests.Response] = []
+    waiting = threading.Thread(target=lambda: answers.append(poll(live_server.url, token, 4)))
+    waiting.start()
+    time.sleep(1)  # the poll is waiting in Redis now
+    agent_revoke(agent=agent)
+    request_id = queued(connection)
+    waiting.join(timeout=30)
+    assert answers[0].status_code == 204  # the revoked agent got nothing
+    assert not relay().online(str(connection.pk))
+    taken = poll(live_server.url, other).json()["requests"]
+    assert [r["id"] for r in taken] == [request_id]  # still there for a live agent
+
+
+def test_a_heartbeat_after_revocation_does_not_bring_an_agent_back(agent_connection, new_agent):
+    connection = agent_connection()
+    agent, _ = new_agent(connection)
+    agent_revoke(agent=agent)
+    relay().heartbeat(str(connection.pk), str(agent.pk))  # a poll that began before
+    assert not relay().online(str(connection.pk))
