@@ -74,6 +74,8 @@ class Command(BaseCommand):
             kept = f" (state kept in {server.state_file})" if server.state_file else ""
             restored = ", restored from it" if server.restored else ""
             self.stdout.write(self.style.SUCCESS(f"{name}: {server.url}{kept}{restored}"))
+            if endpoint := getattr(server.app, "pubsub_endpoint", None):
+                self.stdout.write(f"{name}: Pub/Sub API (gRPC) on {endpoint}")
         self.stdout.flush()
         if not servers:
             return

@@ -26,6 +26,12 @@ that tests want small:
   message shape, one event per POST. ``cdc_secret`` is sent with each POST in
   the ``X-Clarity-Webhook-Secret`` header, as the relay a real installation
   runs beside its CometD subscriber would, so the receiver knows who sends.
+* Pub/Sub API (``pubsub/``, gRPC beside the HTTP server): ``pubsub_port``
+  (default 10 above the HTTP port asked for, or a free one; ``GET /_sandbox/pubsub``
+  says where), ``pubsub_keepalive_seconds`` (270, Salesforce's most),
+  ``pubsub_retention_seconds`` (72 h), ``pubsub_max_streams`` (64) and
+  ``cdc_entities`` (the objects selected for Change Data Capture; default all).
+  Every committed write publishes its change event there in Avro.
 * ``apps`` / ``users`` / ``refresh_tokens`` — connected apps (consumer key ->
   ``client_secret``, ``public_key`` PEM, ``run_as`` username) and users. The
   defaults use ``DEMO_CONSUMER_KEY``, ``DEMO_CLIENT_SECRET`` and
@@ -39,8 +45,9 @@ identical changes into one event with several ``recordIds``). Records are named
 by 15- or 18-character Ids in any case; a deleted record goes to the recycle bin,
 answers ``ENTITY_IS_DELETED`` and is still seen by ``/queryAll``. ``/composite``
 runs up to 25 subrequests with ``@{ref}`` references and ``allOrNone``. Every
-error body is Salesforce's array, the framework's own refusals included. Not
-emulated: Platform Events.
+error body is Salesforce's array, the framework's own refusals included. Platform
+events are published through ``POST /_sandbox/pubsub/event`` onto the Pub/Sub API;
+``POST /sobjects/X__e`` is not emulated.
 
 Seed data (``reset_state``): 2 price books, 40 products with standard and
 trade prices, 150 Accounts, about 300 Contacts, 200 Opportunities with line

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from clarity.models import SyncRun, WebhookEvent, WebhookStatus
+from clarity.services.bundles import TEMPLATE_DIR, bundle_export, bundle_import
 from clarity.webhooks.services import webhook_events_process, webhook_events_store
 from connectors.configs import connector_for
 from connectors.models import Connection
@@ -192,3 +193,24 @@ def test_a_line_item_change_polls_the_flow_of_its_opportunity(salesforce_flows):
                             entity="OpportunityLineItem"))  # fmt: skip
     assert targets(salesforce_flows["opportunities"]) == [(None, "")]
     assert targets(salesforce_flows["invoices"]) == []  # its rule names Opportunity
+
+
+def test_the_salesforce_kashflow_template_invoices_on_closed_won_only(db):
+    """The shipped template's invoice flow carries the Closed Won rule, so an opportunity
+    reaching Closed Won queues it for that opportunity alone, and other changes do not."""
+    bundle = json.loads((TEMPLATE_DIR / "salesforce_kashflow.json").read_text())
+    connections = {
+        "a": ConnectionFactory(system="salesforce", base_url="https://x.my.salesforce.com"),
+        "b": ConnectionFactory(system="kashflow", base_url="https://api.kashflow.com"),
+    }
+    pair = bundle_import(bundle=bundle, connections=connections, pair_name="SF ↔ KF")
+    invoices = pair.flows.get(source_entity="Opportunity", target_entity="invoices")
+    c = connections["a"]
+    store_and_process(
+        heard(c, "UPDATE", ["006W"], ["StageName"], {"StageName": "Closed Won"}, n=1),
+        heard(c, "UPDATE", ["006L"], ["StageName"], {"StageName": "Closed Lost"}, n=2),
+        heard(c, "UPDATE", ["006D"], ["Description"], {"Description": "x"}, n=3),
+    )  # fmt: skip
+    assert targets(invoices) == [(["006W"], "")]
+    exported = bundle_export(pair=pair)
+    assert next(f for f in exported["flows"] if f["name"] == invoices.name)["event_filter"]
