@@ -232,3 +232,35 @@ def agent_process(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
     for process in started:
         if process.running():
             process.kill()
+
+
+@pytest.fixture
+def relay_connection(transactional_db: None) -> Iterator[Callable[..., tuple[Any, str]]]:
+    """A SYSPRO connection reached through an agent, and a new agent token for it. The
+    connection's base URL names no reachable host: only the agent knows SYSPRO's."""
+    import django_rq
+
+    from connectors.agents.services import agent_create
+    from connectors.models import Connection, System
+
+    redis = django_rq.get_connection("default")
+    stale = list(redis.scan_iter("clarity:agent:*", count=1000))
+    if stale:  # relay keys carry connection ids, which a new test database hands out again
+        redis.delete(*stale)
+    names = iter(range(1, 1000))
+
+    def make(connection: Connection | None = None, **settings: Any) -> tuple[Any, str]:
+        if connection is None:
+            connection = Connection.objects.create(
+                system=System.SYSPRO,
+                name=f"SYSPRO on premises {next(names)}",
+                base_url=UNREACHABLE_SYSPRO,
+                settings={"company_id": "EDU1", "operator": "ADMIN", "through_agent": True}
+                | settings,
+            )
+        return agent_create(connection=connection, name=f"agent {next(names)}")
+
+    yield make
+
+
+UNREACHABLE_SYSPRO = "https://syspro.customer.invalid/SYSPROWCFService/Rest"
