@@ -14,6 +14,7 @@ import requests
 
 from connectors.salesforce.pubsub import pubsub_api_pb2 as pb2
 from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.registry import start_sandboxes
 from connectors.sandbox.salesforce import app as sandbox
 from tests.connectors.sandbox.salesforce.pubsub.wire import (
     CLIENT,
@@ -417,3 +418,21 @@ def test_two_sandboxes_never_share_a_pubsub_port() -> None:
         pytest.raises(OSError, match="no free port"),
     ):
         second.start()
+
+
+def test_manage_py_sandbox_starts_the_pubsub_server_beside_http() -> None:
+    """``manage.py sandbox`` (and so the demo's ``up``) starts sandboxes through the
+    registry; the Salesforce one answers gRPC, and stops it when it stops."""
+    servers, _ = start_sandboxes(["salesforce"], ports={"salesforce": 0})
+    server = servers["salesforce"]
+    try:
+        org = Org(server)
+        topic = org.stub.GetTopic(pb2.TopicRequest(topic_name=ALL), metadata=org.metadata())
+        assert topic.can_subscribe
+        org.channel.close()
+    finally:
+        server.stop()
+    channel = grpc.insecure_channel(server.app.pubsub_endpoint)  # type: ignore[attr-defined]
+    with pytest.raises(grpc.FutureTimeoutError):
+        grpc.channel_ready_future(channel).result(timeout=1)
+    channel.close()
