@@ -173,10 +173,24 @@ def _xlsx_escape(text: str) -> str:
     return _XLSX_ESCAPE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
-def _xlsx_unescape(value: Any) -> Any:
+def xlsx_unescape(value: Any) -> Any:
+    """A cell's value as it was before ``xlsx_cell`` escaped it (``_xHHHH_`` undone)."""
     if isinstance(value, str) and "_x" in value:
         return _XLSX_UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
     return value
+
+
+def xlsx_cell(sheet: Any, value: Any) -> Any:
+    """A value for a write-only sheet's row: a text as an escaped text cell, never a formula.
+
+    Every XLSX this project writes goes through here (the lookup and mapping
+    formats, the ledger and audit exports), so a text reads back exactly.
+    """
+    if not isinstance(value, str):
+        return value
+    written = WriteOnlyCell(sheet, value=_xlsx_escape(value))
+    written.data_type = "s"  # a text, never a formula
+    return written
 
 
 class FormulaAwareXLSX(base_formats.XLSX):
@@ -191,11 +205,11 @@ class FormulaAwareXLSX(base_formats.XLSX):
     def create_dataset(self, in_stream: bytes) -> tablib.Dataset:
         book = openpyxl.load_workbook(BytesIO(in_stream), read_only=True, data_only=False)
         rows = book.active.iter_rows(values_only=True)
-        headers = [_xlsx_unescape(h) for h in next(rows, ())]
+        headers = [xlsx_unescape(h) for h in next(rows, ())]
         # built in one go: Dataset.append re-validates the whole row shape every call
         dataset = tablib.Dataset(
             *(
-                tuple(_xlsx_unescape(value) for value in row)
+                tuple(xlsx_unescape(value) for value in row)
                 for row in rows
                 if any(value is not None for value in row)
             ),
@@ -208,17 +222,10 @@ class FormulaAwareXLSX(base_formats.XLSX):
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet(title=(dataset.title or "Sheet1")[:31])
 
-        def cell(value: Any) -> Any:
-            if not isinstance(value, str):
-                return value
-            written = WriteOnlyCell(sheet, value=_xlsx_escape(value))
-            written.data_type = "s"  # a text, never a formula
-            return written
-
         if dataset.headers:
-            sheet.append([cell(h) for h in dataset.headers])
+            sheet.append([xlsx_cell(sheet, h) for h in dataset.headers])
         for row in dataset:
-            sheet.append([cell(value) for value in row])
+            sheet.append([xlsx_cell(sheet, value) for value in row])
         out = BytesIO()
         book.save(out)
         return out.getvalue()

@@ -27,6 +27,7 @@ from django.utils.text import Truncator
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
+from clarity.admin.exports import ExportMixin
 from clarity.admin.payloads import (
     AUDIT_PREVIEW_CHARS,
     EDITABLE_CHARS,
@@ -38,6 +39,7 @@ from clarity.admin.payloads import (
 )
 from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord
 from clarity.pagination import EstimatedCountPaginator
+from clarity.selectors.exports import LEDGER_HEADERS, ledger_export_rows
 from clarity.selectors.ledger import (
     flow_labels,
     ledger_error_codes,
@@ -224,7 +226,7 @@ def _shown(value: Any, url: str, limit: int, *, always_link: bool = False) -> Sa
 
 
 @admin.register(SyncRecord)
-class SyncRecordAdmin(admin.ModelAdmin):
+class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
     # What a finance user scans for comes first, so a laptop's screen shows it
     # without scrolling sideways; the rest follows (static/clarity/ledger.css).
     list_display = (
@@ -268,6 +270,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
         "assign_to_me",
     )
     change_form_template = "admin/clarity/syncrecord/change_form.html"
+    export_name = "ledger"
     fieldsets = (
         (
             "Outcome",
@@ -342,6 +345,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
             view(require_POST(self.assign_view), "assign"),
             view(require_POST(self.retry_code_view), "retry_code"),
             view(self.download_view, "download", "<slug:part>/"),
+            *self.export_urls(),
             *super().get_urls(),
         ]
 
@@ -502,6 +506,10 @@ class SyncRecordAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return LedgerChangeList
+
+    def export_rows(self, request: HttpRequest, changelist: ChangeList) -> tuple[Any, Any]:
+        """Every record the page's filters, search and ordering select (all pages)."""
+        return LEDGER_HEADERS, ledger_export_rows(records=changelist.queryset)
 
     @admin.display(description="message")
     def short_message(self, obj: SyncRecord) -> str:
