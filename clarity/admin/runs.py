@@ -87,11 +87,12 @@ class SyncRunAdmin(admin.ModelAdmin):
         ("flow", "trigger", "status"),
         ("created_at", "started_at", "finished_at"),
         "progress",
+        "reads",
         ("succeeded_count", "skipped_count", "failed_count"),
         "message",
         "ledger_records",
     )
-    readonly_fields = ("created_at", "progress", "ledger_records")
+    readonly_fields = ("created_at", "progress", "reads", "ledger_records")
 
     def get_urls(self) -> list[URLPattern]:
         progress = self.admin_site.admin_view(self.progress_view)
@@ -120,6 +121,18 @@ class SyncRunAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, run: SyncRun) -> str:
         return format_html('<span class="run-progress">{}</span>', run_progress_html(run))
+
+    @admin.display(description="Reads")
+    def reads(self, run: SyncRun) -> str:
+        """What the run reads: the records events named (a targeted run), or the changes."""
+        if run.trigger == Trigger.RETRY:
+            return "The ledger records chosen to be sent again (the source is not read)."
+        if run.target_ids is None:
+            return "Every change since the flow's cursor."
+        by = f" by {run.target_field}" if run.target_field else ""
+        shown = ", ".join(run.target_ids[:20])
+        more = f" and {len(run.target_ids) - 20} more" if len(run.target_ids) > 20 else ""
+        return f"Only the {len(run.target_ids)} records events named{by}: {shown}{more}."
 
     @admin.display(description="Ledger")
     def ledger_records(self, run: SyncRun) -> str:

@@ -233,6 +233,9 @@ class FlowHealthSerializer(serializers.Serializer):
     failure_rate = serializers.FloatField(allow_null=True, help_text="Failed / all, today.")
     oldest_failure_id = serializers.IntegerField(allow_null=True)
     oldest_failure_at = serializers.DateTimeField(allow_null=True)
+    polling = serializers.CharField(
+        allow_blank=True, help_text="How the flow starts: adaptive poll and its interval, cron."
+    )
 
 
 class PairHealthSerializer(serializers.Serializer):
