@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import secrets
 from datetime import datetime
 
@@ -116,7 +117,9 @@ class TooLarge(BadMessage):
 
 
 ERRORS = frozenset({"unreachable", "timeout", "refused", "too_large"})
-ANSWER_HEADERS = ("Content-Type", "Retry-After")  # what a caller reads; the rest is dropped
+# What a caller reads (a redirect's Location, so the HTTP client's redirect rules apply);
+# the rest is dropped.
+ANSWER_HEADERS = ("Content-Type", "Retry-After", "Location")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_HEADERS = 20
 MAX_MESSAGE = 500
@@ -190,4 +193,5 @@ def _http_answer(message: dict[str, object]) -> dict[str, object]:
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite JSON number: Python's json reads NaN, which would make a poll wait for ever."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

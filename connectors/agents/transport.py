@@ -4,8 +4,10 @@ It sits below ``connectors.http.HttpClient``, in place of the network, so the cl
 rules keep their meaning for a connection reached through an agent:
 
 * no agent online → ``AgentOfflineError`` (retry later, nothing sent, nothing failed);
-* a call no agent claimed in time, or that the agent could not deliver to SYSPRO →
-  ``ConnectTimeout``: never sent, so the client may send it again, a write too;
+* a call no agent took before its deadline → ``AgentOfflineError`` too: it was
+  withdrawn, never sent, and the run waits;
+* a call the agent could not deliver to SYSPRO (``unreachable``) → ``ConnectTimeout``:
+  never sent, so the client may send it again, a write too;
 * a call the agent took but did not answer in time → ``ReadTimeout``: for a write the
   outcome is unknown and the sync core settles it by lookup, never by a blind resend;
 * an answer → a ``Response`` like the one SYSPRO would have given directly.
@@ -44,8 +46,20 @@ SESSION_PARAM = "UserId"
 class AgentOfflineError(RetryLaterError):
     """No agent of the connection is polling: runs wait, nothing is sent or failed."""
 
-    def __init__(self, last_seen: float | None, retry_after: float = ONLINE_WITHIN_S) -> None:
-        if last_seen is None:
+    def __init__(
+        self,
+        last_seen: float | None,
+        retry_after: float = ONLINE_WITHIN_S,
+        *,
+        untaken_for: float | None = None,
+    ) -> None:
+        if untaken_for is not None:
+            message = (
+                f"No on-premises agent took the call within {untaken_for:.0f} s, so it was "
+                "not sent to SYSPRO. Check the agent's host and service; the run waits and "
+                "nothing failed."
+            )
+        elif last_seen is None:
             message = (
                 "No on-premises agent of this connection has connected yet, so SYSPRO cannot "
                 "be reached. Install and start the agent; the run waits and nothing failed."
@@ -104,8 +118,10 @@ class AgentRelayAdapter(BaseAdapter):
             deadline_s=deadline_s,
         )
         outcome = self.relay.wait(self.connection_id, request_id, deadline_s=deadline_s)
-        if outcome.state == "withdrawn":
-            raise requests.ConnectTimeout("no agent took the call in time", request=request)
+        if outcome.state == "withdrawn":  # never handed out: as good as offline, not sent
+            raise AgentOfflineError(
+                self.relay.last_seen(self.connection_id), untaken_for=deadline_s
+            )
         if outcome.answer is None:
             raise requests.ReadTimeout("the agent did not answer in time", request=request)
         return _response(request, outcome.answer)

@@ -50,7 +50,7 @@ from urllib.parse import quote_plus, urlsplit
 
 import requests
 
-from connectors.agents.transport import SESSION_AGENT, agent_session_mode
+from connectors.agents.transport import AGENT_OFFLINE, SESSION_AGENT, agent_session_mode
 from connectors.base import (
     ChangePage,
     ConnectionCheck,
@@ -589,7 +589,11 @@ class SysproConnector(Connector):
             if not (text_of(profile, "OperatorCode") or text_of(profile, "CompanyId")):
                 raise not_the_api("SYSPRO e.net")  # XML, but no logon profile
         except ConnectorError as exc:
-            unreachable = exc.code in (ErrorCode.CONNECTION_FAILED, ErrorCode.TIMEOUT)
+            unreachable = exc.code in (
+                ErrorCode.CONNECTION_FAILED,
+                ErrorCode.TIMEOUT,
+                AGENT_OFFLINE,  # through an agent, none of which is online
+            )
             return ConnectionCheck(not unreachable, None, headroom, exc.message, exc.kind)
         who = (
             f"{text_of(profile, 'OperatorCode')} on {text_of(profile, 'CompanyName')} "

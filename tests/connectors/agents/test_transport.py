@@ -80,6 +80,9 @@ def test_no_agent_online_makes_calls_wait_without_failing(agent_connection, new_
     assert never.value.kind is ErrorKind.TRANSIENT and never.value.code == AGENT_OFFLINE
     assert "has connected yet" in never.value.message
 
+    check = connector_for(connection).test_connection()
+    assert not check.reachable and "has connected yet" in check.message
+
     agent, _ = new_agent(connection)
     went_quiet = time.time() - 300
     Relay(relay().redis, clock=lambda: went_quiet).heartbeat(str(connection.pk), str(agent.pk))
@@ -129,16 +132,18 @@ def test_a_read_the_agent_does_not_answer_is_sent_again(
     assert held and any(r["id"] != held[0] and "Query/" in r["path"] for r in agent.taken)
 
 
-def test_a_call_no_agent_took_was_not_sent(live_server, agent_connection, new_agent):
+def test_a_call_no_agent_took_was_not_sent_and_the_run_waits(
+    live_server, agent_connection, new_agent
+):
     connection = agent_connection()
     agent, _ = new_agent(connection)
     relay().heartbeat(str(connection.pk), str(agent.pk))  # online, but takes nothing
     connector = connector_for(connection)
-    connector.http.retry = RetryPolicy(attempts=1)
-    with pytest.raises(ConnectorError) as unsent:
+    with pytest.raises(AgentOfflineError) as unsent:
         connector.write_batch("ArCustomer", [{"Customer": "0000007", "Telephone": "3"}])
     assert not unsent.value.outcome_unknown  # safe to send again: it never left the queue
-    assert unsent.value.kind is ErrorKind.TRANSIENT
+    assert isinstance(unsent.value, RetryLaterError)
+    assert "No on-premises agent took the call" in unsent.value.message
 
 
 def test_a_call_the_agent_refuses_is_a_setup_problem(

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def call(url: str, endpoint: str, token: str | None, body: Any = None, **kw: Any):
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    if isinstance(body, str):  # raw JSON text, e.g. NaN, which requests will not write
+        kw["data"], body = body, None
     return requests.post(f"{url}/agent/v1/{endpoint}", json=body, headers=headers, timeout=30, **kw)
 
 
@@ -158,6 +160,8 @@ def test_a_poll_hands_out_at_most_max_calls(live_server, agent_connection, new_a
         ("poll", {"agent_version": 1, "host": "h", "wait_s": 0}, 400),
         ("poll", {"agent_version": "1", "host": "h", "wait_s": "forever"}, 400),
         ("poll", [1, 2], 400),
+        ("poll", '{"agent_version": "1", "host": "h", "wait_s": NaN}', 400),
+        ("poll", '{"agent_version": "1", "host": "h", "wait_s": Infinity}', 400),
         ("answer", {"id": "x", "status": 200, "body_b64": "A" * (14 * 1024 * 1024)}, 413),
         ("answer", {"id": "x", "status": 200, "body_b64": "A" * 13_981_020}, 413),
         ("answer", {"id": "x", "status": 200, "body_b64": "not base64!"}, 400),
