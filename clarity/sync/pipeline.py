@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import redis.exceptions
@@ -30,7 +31,7 @@ from clarity.models import (
     SyncRun,
     Trigger,
 )
-from clarity.models.ledger import IN_FLIGHT, NEEDS_ACTION, RESENDABLE, SETTLED
+from clarity.models.ledger import IN_FLIGHT, NEEDS_ACTION, RESENDABLE, SETTLED, TARGET_KNOWN
 from clarity.sync import bulk, outcomes, storable
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
@@ -43,6 +44,7 @@ from clarity.sync.locks import (
     flow_lease_release,
     new_owner,
 )
+from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id
 from clarity.sync.readahead import ReadAhead
 from connectors.base import ChangePage, Connector
 from connectors.configs import connector_for
@@ -51,6 +53,10 @@ from mappings.engine import CompileError, Outcome, Plan, to_json_safe
 from mappings.services import mapping_compile
 
 logger = logging.getLogger(__name__)
+
+
+# A run whose flow another run holds waits this long, unless that run hands over sooner.
+BUSY_DEFER_SECONDS = 15
 
 
 class RunDeferred(Exception):
@@ -183,7 +189,10 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
         return run
     owner = new_owner()
     if not flow_lease_acquire(flow_id=run.flow_id, owner=owner):
-        raise RunDeferred(15, "Another worker is running this flow; this run continues after it.")
+        raise RunDeferred(
+            BUSY_DEFER_SECONDS,
+            "Another worker is running this flow; this run continues after it.",
+        )
     keeper = LeaseKeeper(flow_id=run.flow_id, owner=owner).start()
     ctx: FlowContext | None = None
     try:
@@ -234,8 +243,29 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
             ctx.target.close()
         with contextlib.suppress(*INFRASTRUCTURE_ERRORS):  # else the lease expires by itself
             flow_lease_release(flow_id=run.flow_id, owner=owner)
+            _hand_over(run.flow)
     run.refresh_from_db()
     return run
+
+
+def _hand_over(flow: Flow) -> None:
+    """Start the flow's next waiting run now: one deferred because this run held the lease
+    (``BUSY_DEFER_SECONDS``) would otherwise wait out its delay — seconds that matter when
+    events trigger runs. Its delayed job still fires later and finds the run done."""
+    now = timezone.now()
+    waiting = (
+        SyncRun.objects.filter(
+            flow_id=flow.pk,
+            status=RunStatus.QUEUED,
+            not_before__gt=now,
+            not_before__lte=now + timedelta(seconds=BUSY_DEFER_SECONDS),
+        )
+        .order_by("pk")
+        .first()
+    )
+    if waiting is not None:
+        SyncRun.objects.filter(pk=waiting.pk).update(not_before=None)
+        enqueue(pair_queue_name(flow.pair_id), RUN_FLOW, waiting.pk, job_id=run_job_id(waiting.pk))
 
 
 def _fail_run(run: SyncRun, message: str) -> None:
