@@ -57,7 +57,7 @@ class FlowForm(forms.ModelForm):
         cleaned = super().clean() or {}
         for name in self.DEFAULTED:
             if name in cleaned and cleaned[name] in (None, ""):
-                cleaned[name] = Flow._meta.get_field(name).get_default()
+                cleaned[name] = Flow.field_default(name)
         return cleaned
 
 

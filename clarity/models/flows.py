@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -152,6 +154,12 @@ class Flow(models.Model):
     def __str__(self) -> str:
         return f"{self.pair.name}: {self.name}" if self.pair_id else self.name
 
+    @classmethod
+    def field_default(cls, name: str) -> Any:
+        """A field's default, for input that leaves the field out (a form, an older bundle)."""
+        field = cls._meta.get_field(name)
+        return field.get_default() if isinstance(field, models.Field) else None
+
     def counterpart(self) -> Flow | None:
         """The pair's flow that carries the same records the other way, if there is one."""
         if not (self.pair_id and self.source_connection_id and self.target_connection_id):
@@ -192,9 +200,8 @@ class Flow(models.Model):
                 validate_cron(self.schedule_cron)
             except ValidationError as exc:
                 errors["schedule_cron"] = exc.messages[0]
-        ways = (self.trigger_schedule, self.trigger_webhook, self.trigger_manual)
-        ways += (self.poll_adaptive,)
-        if not any(ways):
+        ways = [self.trigger_schedule, self.trigger_webhook, self.trigger_manual]
+        if not any([*ways, self.poll_adaptive]):
             errors["trigger_manual"] = "Choose at least one way for this flow to run."
         if self.poll_adaptive and self.trigger_schedule:
             errors["poll_adaptive"] = (

@@ -171,7 +171,7 @@ def _check_shape(bundle: dict[str, Any]) -> None:
 def _flow_values(data: dict[str, Any]) -> dict[str, Any]:
     """A bundle flow's field values, the optional ones defaulted when left out."""
     optional = {
-        name: data[name] if name in data else Flow._meta.get_field(name).get_default()
+        name: data[name] if name in data else Flow.field_default(name)
         for name in FLOW_OPTIONAL_FIELDS
     }
     return {**{name: data[name] for name in FLOW_FIELDS}, **optional}

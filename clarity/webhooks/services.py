@@ -123,7 +123,8 @@ def webhook_events_process(*, event_ids: list[int]) -> int:
         for flow in flows:
             if flow.source_connection_id != event.connection_id:
                 continue
-            if flow.source_entity not in change.get("entities", ()):
+            woken = {str(entity).lower() for entity in change.get("entities", ())}
+            if flow.source_entity.lower() not in woken:  # a doorbell's caller types it
                 continue
             if event_filter_verdict(flow.event_filter, change) is False:
                 continue  # the flow's rules say this change does not concern it
@@ -146,11 +147,11 @@ def _target(flow: Flow, change: Mapping[str, Any]) -> tuple[tuple[str, ...], str
     a doorbell without keys), or names records of another entity than the flow reads (a
     line item's change waking its opportunity's flow)."""
     ids = tuple(str(i) for i in change.get("record_ids") or () if str(i))
-    key_fields = change.get("key_fields") or {}
+    key_fields = {str(k).lower(): v for k, v in (change.get("key_fields") or {}).items()}
     if not ids:
         return None
-    if flow.source_entity in key_fields:
-        return ids, str(key_fields[flow.source_entity])
+    if flow.source_entity.lower() in key_fields:
+        return ids, str(key_fields[flow.source_entity.lower()])
     if flow.source_entity.lower() == str(change.get("entity", "")).lower():
         return ids, ""
     return None
