@@ -245,29 +245,19 @@ def _record_name(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def platform_event_schema(name: str, sample: Mapping[str, Any]) -> EventSchema:
-    """A platform event ``<Name>__e``: ``CreatedDate``, ``CreatedById`` and its custom
-    fields, typed from the values a test publishes. [P] subscribers receive
-    ``{CreatedDate, CreatedById, <custom fields>}`` (systems/salesforce.md, Platform Events);
-    typing custom fields from a sample is the sandbox's shortcut for defining them [A]."""
-    fields = [
+def platform_event_schema(name: str, fields: Mapping[str, str]) -> EventSchema:
+    """A platform event ``<Name>__e``: ``CreatedDate``, ``CreatedById``, then its custom
+    fields (name -> Avro type). [P] subscribers receive ``{CreatedDate, CreatedById,
+    <custom fields>}`` (systems/salesforce.md, Platform Events)."""
+    entries = [
         _nullable("CreatedDate", "long", "CreatedDate:DateTime"),
         _nullable("CreatedById", "string", "CreatedBy:EntityId"),
     ]
     positions: dict[str, tuple[int, int | None]] = {}
-    for key, value in sample.items():
-        if key in ("CreatedDate", "CreatedById"):
-            continue
-        avro_type = (
-            "boolean"
-            if isinstance(value, bool)
-            else "double"
-            if isinstance(value, int | float)
-            else "string"
-        )
-        fields.append(_nullable(key, avro_type, "Data:Text"))
-        positions[key] = (len(fields) - 1, None)
-    schema = {"type": "record", "name": name, "namespace": NAMESPACE, "fields": fields}
+    for key, avro_type in fields.items():
+        entries.append(_nullable(key, avro_type, "Data:Text"))
+        positions[key] = (len(entries) - 1, None)
+    schema = {"type": "record", "name": name, "namespace": NAMESPACE, "fields": entries}
     return EventSchema(name, schema, positions)
 
 

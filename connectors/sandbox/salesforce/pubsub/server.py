@@ -64,6 +64,7 @@ from connectors.salesforce.pubsub import pubsub_api_pb2 as pb2
 from connectors.salesforce.pubsub import pubsub_api_pb2_grpc as pb2_grpc
 from connectors.sandbox.salesforce.auth import ORG_ID
 from connectors.sandbox.salesforce.pubsub.stream import (
+    BusEvent,
     EventBus,
     EventLog,
     replay_bytes,
@@ -264,13 +265,13 @@ class _Subscription:
             logger.debug("sandbox pubsub: request stream ended", exc_info=True)
         # A client that half-closes its side keeps receiving what it asked for [A].
 
-    def _ready(self) -> list[Any]:
+    def _ready(self) -> list[BusEvent]:
         """The topic's events after the cursor that the client still wants."""
+        found: list[BusEvent] = []
         if self.pending <= 0:
-            return []
-        found = []
-        for event in self.log.events:
-            if event.position > self.cursor and self.topic in event.topics:
+            return found
+        for event in self.log.events[self.bus.after(self.cursor) :]:
+            if self.topic in event.topics:
                 found.append(event)
                 if len(found) == self.pending:
                     break
@@ -279,8 +280,8 @@ class _Subscription:
     def _latest(self) -> bytes:
         """The newest position the client may store: the stream's tip, or just before the
         first event of its topic it has not been sent."""
-        for event in self.log.events:
-            if event.position > self.cursor and self.topic in event.topics:
+        for event in self.log.events[self.bus.after(self.cursor) :]:
+            if self.topic in event.topics:
                 return replay_bytes(event.position - 1)
         return replay_bytes(max(self.log.last_position, self.cursor))
 

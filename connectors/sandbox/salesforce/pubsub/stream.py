@@ -28,6 +28,7 @@ example code, [A] the sandbox's assumption):
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import uuid
@@ -127,26 +128,30 @@ class EventBus:
         return tuple(chosen) if chosen else tuple(SCHEMA)
 
     def topic_schema_id(self, topic: str) -> str | None:
-        """The schema id of a topic's events, or None when the org has no such topic."""
+        """The schema id of a topic's events ("" for /data/ChangeEvents, whose events have
+        their objects' schemas), or None when the org has no such topic."""
         if topic == ALL_CHANGE_EVENTS:
-            return None if not self.cdc_entities() else ""
+            return ""
         for sobject in self.cdc_entities():
             if topic == change_channel(sobject):
-                return self._remember(change_event_schema(sobject))
+                return change_event_schema(sobject).schema_id
         return self.log.topic_schemas.get(topic)
 
     def has_topic(self, topic: str) -> bool:
         return self.topic_schema_id(topic) is not None
 
-    def _remember(self, schema: EventSchema) -> str:
-        schema_id = schema.schema_id
-        self.log.schemas.setdefault(schema_id, schema.json)
-        return schema_id
-
     def schema_json(self, schema_id: str) -> str | None:
+        """A schema by id: a change event's, or one a platform event was published with
+        (kept with the log, as events in it may name an older one)."""
         for sobject in self.cdc_entities():
-            self._remember(change_event_schema(sobject))
+            schema = change_event_schema(sobject)
+            if schema.schema_id == schema_id:
+                return schema.json
         return self.log.schemas.get(schema_id)
+
+    def after(self, position: int) -> int:
+        """The index in the log of the first event after ``position``."""
+        return bisect.bisect_right(self.log.events, position, key=_position)
 
     # -- publishing ---------------------------------------------------------------
 
@@ -156,7 +161,9 @@ class EventBus:
     def purge(self) -> None:
         """Drop events older than the retention window (on the sandbox's clock)."""
         oldest = self.app.now() - self.retention()
-        with self.changed:
+        # The app's lock first, as a write's commit takes them: the state is not saved
+        # while the log changes.
+        with self.app.lock, self.changed:
             log = self.log
             keep = next(
                 (i for i, e in enumerate(log.events) if e.published_at >= oldest), len(log.events)
@@ -168,8 +175,8 @@ class EventBus:
     def append(self, topics: Iterable[str], schema: EventSchema, record: Mapping[str, Any]) -> int:
         """Encode ``record`` with ``schema``, give it the next position, wake the streams."""
         payload = encode(schema, record)
-        schema_id = self._remember(schema)
-        with self.changed:
+        schema_id = schema.schema_id
+        with self.app.lock, self.changed:
             log = self.log
             log.last_position += 1
             log.events.append(
@@ -252,30 +259,44 @@ class EventBus:
         return self._publish_header(sobject, header, {}, [])
 
     def publish_platform_event(self, name: str, values: Mapping[str, Any], user_id: str) -> int:
-        """A platform event on ``/event/<name>``; a new field in ``values`` gives the event a
-        new schema (and schema id), as changing an event's definition does [A]."""
+        """A platform event on ``/event/<name>``. Its definition grows with the fields
+        published: a new field gives the event a new schema (and schema id), as changing
+        an event's definition in Setup does [A]; older events keep the schema they were
+        published with."""
         topic = f"/event/{name}"
-        current = self.log.topic_schemas.get(topic)
-        known = self.log.schemas.get(current or "")
-        schema = platform_event_schema(name, values)
-        if known is not None and set(values) <= _field_names(known):
-            schema = _schema_from_json(name, known)
-        self.log.topic_schemas[topic] = self._remember(schema)
+        known = self.log.schemas.get(self.log.topic_schemas.get(topic, ""))
+        fields = _field_types(known) if known else {}
+        for key, value in values.items():
+            fields.setdefault(key, _avro_type(value))
+        schema = platform_event_schema(name, fields)
+        with self.app.lock:
+            self.log.schemas[schema.schema_id] = schema.json
+            self.log.topic_schemas[topic] = schema.schema_id
         record = {
-            **{k: v for k, v in values.items() if k in schema.positions},
+            **values,
             "CreatedDate": int(self.app.now() * 1000),
             "CreatedById": user_id,
         }
         return self.append((topic,), schema, record)
 
 
-def _field_names(schema_json: str) -> set[str]:
-    return {f["name"] for f in json.loads(schema_json)["fields"]}
+def _position(event: BusEvent) -> int:
+    return event.position
 
 
-def _schema_from_json(name: str, schema_json: str) -> EventSchema:
-    schema = json.loads(schema_json)
-    positions: dict[str, tuple[int, int | None]] = {
-        f["name"]: (i, None) for i, f in enumerate(schema["fields"])
+def _avro_type(value: Any) -> str:
+    """A custom field's Avro type, from the first value published in it [A]."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "double"
+    return "string"
+
+
+def _field_types(schema_json: str) -> dict[str, str]:
+    """Custom field -> Avro type of a platform event schema served earlier."""
+    return {
+        f["name"]: f["type"][1]
+        for f in json.loads(schema_json)["fields"]
+        if f["name"] not in ("CreatedDate", "CreatedById")
     }
-    return EventSchema(name, schema, positions)

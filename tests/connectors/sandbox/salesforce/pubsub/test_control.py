@@ -68,3 +68,18 @@ def test_a_platform_event_is_published_on_its_own_channel(org: Org) -> None:
     assert (second["Order_Number__c"], second["Paid__c"]) == ("SO-2", None)
     assert first["CreatedById"].startswith("005") and isinstance(first["CreatedDate"], int)
     assert org.control.pubsub()["retained_events"] == 2  # the bus holds just these
+
+
+def test_a_new_platform_event_field_makes_a_new_schema_and_old_events_keep_theirs(
+    org: Org,
+) -> None:
+    org.control.platform_event("Stock_Low__e", {"Sku__c": "A1"})
+    org.control.platform_event("Stock_Low__e", {"Sku__c": "B2", "Level__c": 3})
+    stream = org.subscribe("/event/Stock_Low__e", replay_preset=pb2.ReplayPreset.EARLIEST)
+    first, second = stream.events(2)
+    assert first.event.schema_id != second.event.schema_id
+    assert [f["name"] for f in org.schema(first.event.schema_id)["fields"]][2:] == ["Sku__c"]
+    assert org.decode(first)["Sku__c"] == "A1"
+    assert (org.decode(second)["Sku__c"], org.decode(second)["Level__c"]) == ("B2", 3.0)
+    org.control.platform_event("Stock_Low__e", {"Sku__c": "C3"})  # the newer definition
+    assert stream.events(1)[0].event.schema_id == second.event.schema_id

@@ -436,3 +436,28 @@ def test_manage_py_sandbox_starts_the_pubsub_server_beside_http() -> None:
     with pytest.raises(grpc.FutureTimeoutError):
         grpc.channel_ready_future(channel).result(timeout=1)
     channel.close()
+
+
+def test_resetting_the_sandbox_ends_open_streams(org: Org) -> None:
+    stream = org.subscribe(ACCOUNTS)
+    stream.keepalive()
+    requests.post(f"{org.url}/_sandbox/reset", timeout=10).raise_for_status()
+    assert stream.error().code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_only_objects_selected_for_change_data_capture_have_channels() -> None:
+    options = {"cdc_entities": ["Opportunity"], "pubsub_keepalive_seconds": KEEPALIVE}
+    with SandboxServer(sandbox.create_app(options)) as server:
+        org = Org(server)
+        with pytest.raises(grpc.RpcError) as missing:
+            org.stub.GetTopic(pb2.TopicRequest(topic_name=ACCOUNTS), metadata=org.metadata())
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        stream = org.subscribe(ALL)
+        stream.keepalive()
+        org.call("POST", "/sobjects/Account", json={"Name": "Not captured"})
+        opportunity = org.first_id("Opportunity")
+        org.call("PATCH", f"/sobjects/Opportunity/{opportunity}", json={"Description": "x"})
+        [event] = stream.events(1)
+        assert org.decode(event)["ChangeEventHeader"]["entityName"] == "Opportunity"
+        stream.close()
+        org.channel.close()
