@@ -23,6 +23,7 @@ from connectors.errors import ConnectorError, ErrorKind
 if TYPE_CHECKING:
     from connectors.circuit import CircuitBreaker
     from connectors.dependencies import Dependency
+    from connectors.duplicates import Duplicate
     from connectors.ratelimit import Headroom, RateLimiter
     from connectors.webhooks import WebhookParser
 
@@ -223,6 +224,8 @@ class Connector(ABC):
     # it sends none, it is polled), and which of its error codes mean a missing reference.
     webhooks: ClassVar[WebhookParser | None] = None
     dependencies: ClassVar[Mapping[str, Dependency]] = {}
+    # Which of its error codes mean "already exists there" (connectors.duplicates).
+    duplicates: ClassVar[Mapping[str, Duplicate]] = {}
 
     def __init__(
         self,
@@ -303,6 +306,21 @@ class Connector(ABC):
     @abstractmethod
     def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
         """Find a record by an external reference (idempotency, settling unknown outcomes)."""
+
+    def find_by_field(self, entity: str, field: str, value: str) -> FoundRecord | None:
+        """Read-only: the record whose ``field`` (one the system keeps unique, e.g. a contact's
+        name) is ``value``, compared as the system compares it; None when none is.
+
+        This default knows only the entity's reference field; a system whose reads filter
+        on other fields overrides it.
+        """
+        if field == self.describe(entity).reference_field:
+            return self.find_by_reference(entity, value)
+        raise ConnectorError(
+            ErrorKind.CONFIG,
+            "find_by_field_unsupported",
+            f"{self.system} cannot look {entity} up by {field}.",
+        )
 
     def find_by_references(self, entity: str, references: Sequence[str]) -> dict[str, FoundRecord]:
         """Find many records by external reference: ``{reference: found}``, the missing left out.

@@ -50,17 +50,22 @@ from clarity.services.ledger import (
     ASSIGN,
     EDIT_AND_RETRY,
     IGNORE,
+    LINK,
     RESOLVE,
     RETRY,
     Counts,
     LedgerAction,
+    ledger_record_duplicate,
     ledger_record_edit_and_retry,
+    ledger_record_find_existing,
+    ledger_record_link,
     ledger_records_assign,
     ledger_records_ignore,
     ledger_records_resolve,
     ledger_records_retry,
     ledger_records_retry_code,
 )
+from connectors.errors import ConnectorError
 from mappings.engine.jsonload import JSONInputError, loads_bounded
 from mappings.models import LookupTable
 
@@ -342,6 +347,7 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
 
         return [
             view(self.edit_payload_view, "edit_payload"),
+            view(self.link_view, "link"),
             view(require_POST(self.assign_view), "assign"),
             view(require_POST(self.retry_code_view), "retry_code"),
             view(self.download_view, "download", "<slug:part>/"),
@@ -371,6 +377,10 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
             extra["assign_form"] = AssignForm(
                 initial={"assigned_to": record.assigned_to_id, "tags": record.tags}
             )
+        if status and LINK.applies_to(status) and self.has_resolve_permission(request):
+            duplicate = ledger_record_duplicate(record)
+            if duplicate is not None:
+                extra["link_offer"] = f"Link to the existing {duplicate[0].what} '{duplicate[1]}'"
         if status == RecordStatus.FAILED and record.error_code == "lookup_missing":
             extra["next_step"] = lookup_missing_step(record, request.user)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
@@ -443,6 +453,48 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
             "payload_form": form,
         }
         return TemplateResponse(request, "admin/clarity/syncrecord/edit_payload.html", context)
+
+    def link_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Show the record the target already holds (looked up read-only); link on confirmation."""
+        record = self._record_for(request, object_id, allowed=self.has_resolve_permission(request))
+        try:
+            if request.method == "POST":
+                ledger_record_link(
+                    record=record, target_id=request.POST.get("target_id", ""), user=request.user
+                )
+                self.message_user(
+                    request,
+                    "Linked: the next change of this record updates the existing one.",
+                    messages.SUCCESS,
+                )
+                return self._back_to(record)
+            twin = ledger_record_find_existing(record=record)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return self._back_to(record)
+        except ConnectorError as exc:
+            reason = f"Could not look the record up in the target: {exc.message}"
+            self.message_user(request, reason, messages.ERROR)
+            return self._back_to(record)
+        if twin is None:
+            duplicate, value = ledger_record_duplicate(record) or (None, "")
+            self.message_user(
+                request,
+                f"The target no longer holds a {duplicate.what if duplicate else 'record'} "
+                f"'{value}' (renamed or archived since): there is nothing to link to. "
+                "Retry this record.",
+                messages.WARNING,
+            )
+            return self._back_to(record)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Link {record} to the existing {twin.label}",
+            "opts": self.opts,
+            "original": record,
+            "twin": twin,
+            "twin_preview": payload_preview(twin.record, PREVIEW_CHARS).text,
+        }
+        return TemplateResponse(request, "admin/clarity/syncrecord/link.html", context)
 
     def assign_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         record = self._record_for(request, object_id, allowed=self.has_resolve_permission(request))

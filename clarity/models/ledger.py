@@ -17,6 +17,7 @@ __all__ = [
     "RESENDABLE",
     "RETRYABLE",
     "SETTLED",
+    "TARGET_KNOWN",
     "ErrorKind",
     "RecordStatus",
     "SyncRecord",
@@ -53,6 +54,10 @@ IN_FLIGHT = (RecordStatus.PENDING, RecordStatus.UNKNOWN)
 RESENDABLE = (RecordStatus.PENDING, RecordStatus.FAILED)
 # Outcomes the health figures count (resolved/ignored were failures first).
 COUNTED = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.FAILED)
+# Rows whose target_id names the target record the source record is (with a target_id):
+# delivered, or resolved by a person who linked it to a record already there (the
+# ledger's "link to the existing record"). A next version updates that record.
+TARGET_KNOWN = (RecordStatus.SUCCEEDED, RecordStatus.RESOLVED)
 # Delivered or deliberately not sent, and nobody needs them: retention may delete them.
 PRUNABLE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED)
 

@@ -20,6 +20,10 @@ from django.utils import timezone
 from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord, Trigger
 from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
 from clarity.services.runs import flow_run_enqueue
+from clarity.sync.keys import field_text
+from connectors.configs import connector_for
+from connectors.duplicates import Duplicate
+from connectors.registry import duplicates_of
 
 # How the pipeline's message of a record that may have been sent begins.
 MAYBE_SENT_MESSAGE = "Sent, but the answer never came back"
@@ -59,6 +63,8 @@ EDIT_AND_RETRY = LedgerAction("edit_payload", "edited and retried", RETRYABLE)
 IGNORE = LedgerAction("ignore", "ignored", NEEDS_ACTION)
 RESOLVE = LedgerAction("resolve", "resolved", NEEDS_ACTION)
 ASSIGN = LedgerAction("assign", "assigned", NEEDS_ACTION)
+# Linking settles a record refused as a duplicate: the target already holds it.
+LINK = LedgerAction("link", "linked", (RecordStatus.FAILED,))
 
 
 class Counts(NamedTuple):
@@ -263,3 +269,115 @@ def ledger_records_assign(
         for r in rows
     )
     return Counts(len(rows), refused)
+
+
+@dataclass(frozen=True)
+class ExistingTwin:
+    """The target's record a record failed as a duplicate of, as the target has it now."""
+
+    duplicate: Duplicate
+    value: str  # the clashing value, as the record sent it (a contact's name)
+    target_id: str
+    record: dict
+
+    @property
+    def label(self) -> str:
+        """ "contact 'Acme Ltd' (5b6f…)": what a person confirms."""
+        return f"{self.duplicate.what} '{self.value}' ({self.target_id})"
+
+
+def ledger_record_duplicate(record: SyncRecord) -> tuple[Duplicate, str] | None:
+    """What the record's failure says already exists in its target, and the clashing value
+    from what was sent; None unless it failed with an "already exists" code of the target
+    system (connectors.duplicates) and the value is in the record."""
+    if record.status != RecordStatus.FAILED or not record.error_code:
+        return None
+    system = record.flow.target_connection.system
+    duplicate = duplicates_of(system).get(record.error_code)
+    sent = record.payload_override or record.transformed_payload or {}
+    if duplicate is None or not isinstance(sent, dict):
+        return None
+    for path in duplicate.value_paths:
+        value = field_text(sent, path).strip()
+        if value:
+            return duplicate, value
+    return None
+
+
+def ledger_record_find_existing(*, record: SyncRecord) -> ExistingTwin | None:
+    """Look the existing target record up, read-only, by the value the failure names.
+
+    None when the target no longer holds it (renamed or archived since): then
+    there is nothing to link to, and a retry may simply succeed. A connector
+    failure (the target unreachable) is raised as it is.
+    """
+    found_duplicate = ledger_record_duplicate(record)
+    if found_duplicate is None:
+        raise ValidationError(
+            "This record did not fail because the target already holds it: there is nothing "
+            "to link it to."
+        )
+    duplicate, value = found_duplicate
+    connector = connector_for(record.flow.target_connection)
+    try:
+        found = connector.find_by_field(duplicate.entity, duplicate.field, value)
+    finally:
+        connector.close()
+    if found is None:
+        return None
+    return ExistingTwin(duplicate, value, found.target_id, found.record)
+
+
+@transaction.atomic
+def ledger_record_link(*, record: SyncRecord, target_id: str, user: AbstractBaseUser) -> SyncRecord:
+    """Link a record refused as a duplicate to the record the target already holds.
+
+    The existing record is looked up again and must still be the one the person
+    confirmed (``target_id``). The ledger row then keeps its id, so the next
+    version of the source record updates that record instead of creating a
+    second one (clarity.sync.pipeline's known targets read ``TARGET_KNOWN``
+    rows), and ends resolved with a note saying what it was linked to.
+    """
+    record = (
+        SyncRecord.objects.select_related("flow__target_connection")
+        .select_for_update(of=("self",))
+        .get(pk=record.pk)
+    )
+    if not LINK.applies_to(record.status):
+        raise ValidationError(LINK.refusal(record.status))
+    twin = ledger_record_find_existing(record=record)
+    if twin is None or twin.target_id != target_id:
+        raise ValidationError(
+            "The record in the target is no longer the one shown (renamed, archived or "
+            "replaced since): nothing was linked. Open the record again to see what is there now."
+        )
+    before = {"status": record.status, "target_id": record.target_id}
+    note = f"Linked to the existing {twin.label}, which the target already held."
+    record.status = RecordStatus.RESOLVED
+    record.target_id = twin.target_id[:200]
+    record.resolved_by = user  # type: ignore[assignment]
+    record.resolved_at = timezone.now()
+    record.resolution_note = note
+    record.next_retry_at = None
+    record.save(
+        update_fields=[
+            "status",
+            "target_id",
+            "resolved_by",
+            "resolved_at",
+            "resolution_note",
+            "next_retry_at",
+            "updated_at",
+        ]
+    )
+    AuditEvent.objects.create(
+        user=user,
+        action=LINK.audit,
+        flow_id=record.flow_id,
+        record=record,
+        detail={
+            "before": before,
+            "after": {"status": record.status, "target_id": record.target_id, "note": note},
+        },
+    )
+    return record

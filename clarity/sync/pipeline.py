@@ -864,7 +864,7 @@ def _known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
         SyncRecord.objects.filter(
             flow=ctx.flow,
             source_id__in={r.source_id for r in rows},
-            status=RecordStatus.SUCCEEDED,
+            status__in=TARGET_KNOWN,  # delivered, or linked by a person to what was there
         )
         .exclude(target_id="")
         .order_by("-id")

@@ -53,6 +53,7 @@ from connectors.xero.auth import (
 )
 from connectors.xero.catalogue import ENTITIES, entity_info
 from connectors.xero.dependencies import DEPENDENCIES
+from connectors.xero.duplicates import DUPLICATES
 from connectors.xero.errors import (
     XeroErrorCode,
     describe_error,
@@ -77,6 +78,7 @@ class XeroConnector(Connector):
     system = "xero"
     webhooks = XeroWebhooks()
     dependencies = DEPENDENCIES
+    duplicates = DUPLICATES
 
     def __init__(
         self,
@@ -323,6 +325,33 @@ class XeroConnector(Connector):
 
     def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
         return self.find_by_references(entity, [reference]).get(reference)
+
+    def find_by_field(self, entity: str, field: str, value: str) -> FoundRecord | None:
+        """One GET with ``where``: ``field.ToLower()=="value"`` (Xero compares names without
+        case [S]: community answers on "contact name already assigned" clashing on case),
+        active contacts only, as Xero's uniqueness of names counts them [P]
+        (developer.xero.com/documentation/api/accounting/contacts, ContactStatus). ``ToLower``
+        in ``where`` is documented [P] (requests-and-responses, "Retrieving a filtered set").
+        """
+        info = entity_info(entity)
+        if not re.fullmatch(r"[A-Za-z]+", field):
+            raise ConnectorError(
+                ErrorKind.CONFIG, "find_by_field_unsupported",
+                f"Xero cannot look {entity} up by {field!r}.",
+            )  # fmt: skip
+        wanted = value.strip().lower()
+        quoted = wanted.replace("\\", "\\\\").replace('"', '\\"')
+        where = f'{field}.ToLower()=="{quoted}"'
+        if entity == "Contacts":
+            where += ' AND ContactStatus=="ACTIVE"'
+        params: dict[str, Any] = {"where": where}
+        if info.paged:
+            params["page"] = "1"
+        body = self.http.request("GET", f"/{entity}", params=params).json()
+        for record in body.get(entity) or []:
+            if str(record.get(field, "")).strip().lower() == wanted:
+                return FoundRecord(str(record[info.id_field]), record)
+        return None
 
     def find_by_references(self, entity: str, references: Sequence[str]) -> dict[str, FoundRecord]:
         """One GET per ``LOOKUP_CHUNK`` references: ``InvoiceNumbers=a,b`` for invoices (a
