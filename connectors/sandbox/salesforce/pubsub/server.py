@@ -12,8 +12,10 @@ examples or integrators' public clients, [A] the sandbox's assumption):
   with ``UNAUTHENTICATED`` and the trailer ``error-code:
   sfdc.platform.eventbus.grpc.service.auth.error`` [O: the code Salesforce's Go example
   and public clients (Apache Camel's PubSubApiClient) refresh the token on]. An open
-  stream checks its session again before each answer, so a session that ends mid-stream
-  ends the stream the same way [A].
+  stream keeps its session alive (each answer uses it), so the session timeout does not
+  end a subscription [P same page: "the session timeout doesn't matter for a subscriber
+  client"]; a session ended otherwise (``POST /_sandbox/sessions/expire``, as a revoked
+  token) ends the stream with that error at its next answer [A].
 * Errors carry the ``error-code`` and ``rpc-id`` trailers and end the message with
   ``rpcId: <id>``. [P] https://developer.salesforce.com/docs/platform/pub-sub-api/guide/handling-errors.html;
   [A] the name of the rpc-id trailer.

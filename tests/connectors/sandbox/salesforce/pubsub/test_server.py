@@ -461,3 +461,16 @@ def test_only_objects_selected_for_change_data_capture_have_channels() -> None:
         assert org.decode(event)["ChangeEventHeader"]["entityName"] == "Opportunity"
         stream.close()
         org.channel.close()
+
+
+def test_an_open_stream_keeps_its_session_past_the_session_timeout(org: Org) -> None:
+    """Salesforce: "the session timeout doesn't matter for a subscriber client"."""
+    stream = org.subscribe(ACCOUNTS)
+    stream.keepalive()
+    try:
+        for _ in range(3):  # 3 x 5000 s, more than the 7200 s timeout, used in between
+            org.control.advance_clock(5000)
+            stream.keepalive()
+    finally:
+        org.control.advance_clock(-15000)
+    assert stream.keepalive().pending_num_requested == 100
