@@ -154,6 +154,7 @@ def test_collections_create_events_share_a_transaction_and_nest_compound_fields(
     assert [h["changeType"] for h in headers] == ["CREATE", "CREATE"]
     assert [h["recordIds"][0] for h in headers] == [s["id"] for s in saved]
     assert headers[0]["transactionKey"] == headers[1]["transactionKey"]
+    assert {h["changeOrigin"] for h in headers} == {f"com/salesforce/api/rest/62.0;client={CLIENT}"}
     assert [h["sequenceNumber"] for h in headers] == [1, 2]
     assert all(h["changedFields"] == [] for h in headers)  # a create lists no changed fields
     assert decoded[0]["Name"] == "Pubsub One"
@@ -217,6 +218,10 @@ def test_bulk_api_writes_publish_change_events(org: Org) -> None:
     decoded = [org.decode(e) for e in stream.events(2, timeout=15)]
     assert sorted(d["Name"] for d in decoded) == ["Bulk One", "Bulk Two"]
     assert {d["ChangeEventHeader"]["changeType"] for d in decoded} == {"CREATE"}
+    # The job's creator named its client: a subscriber can drop its own bulk writes too.
+    assert {d["ChangeEventHeader"]["changeOrigin"].split(";")[-1] for d in decoded} == {
+        f"client={CLIENT}"
+    }
 
 
 def test_change_origin_has_no_client_when_the_caller_names_none(org: Org) -> None:
@@ -474,3 +479,17 @@ def test_an_open_stream_keeps_its_session_past_the_session_timeout(org: Org) -> 
     finally:
         org.control.advance_clock(-15000)
     assert stream.keepalive().pending_num_requested == 100
+
+
+def test_composite_subrequests_carry_the_callers_client_into_change_origin(org: Org) -> None:
+    stream = org.subscribe(ACCOUNTS)
+    stream.keepalive()
+    sub = {
+        "method": "POST",
+        "url": "/services/data/v62.0/sobjects/Account",
+        "referenceId": "a",
+        "body": {"Name": "Via composite"},
+    }
+    org.call("POST", "/composite", json={"allOrNone": True, "compositeRequest": [sub]})
+    header = org.decode(stream.events(1)[0])["ChangeEventHeader"]
+    assert header["changeOrigin"] == f"com/salesforce/api/rest/62.0;client={CLIENT}"
