@@ -672,10 +672,10 @@ class SalesforceConnector(Connector):
                 where = f"{column} IN ({chunk})"
                 soql = f"SELECT Id, Pricebook2Id, {column} FROM PricebookEntry WHERE {where}"  # noqa: S608
                 for row in self._query_all(soql):
-                    value = row.get("Product2Id") if column == "Product2Id" else None
-                    if value is None:
-                        value = (row.get("Product2") or {}).get(product_field)
-                    found[(str(row["Pricebook2Id"]), str(value).lower())] = str(row["Id"])
+                    product = row.get("Product2Id") if column == "Product2Id" else None
+                    if product is None:
+                        product = (row.get("Product2") or {}).get(product_field)
+                    found[(str(row["Pricebook2Id"]), str(product).lower())] = str(row["Id"])
         resolved = []
         for record in records:
             _, value = self._entry_product(record, product_field)

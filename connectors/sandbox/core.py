@@ -45,6 +45,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
@@ -64,7 +65,7 @@ class Request:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: Mapping[str, str]  # case-insensitive (an http.client.HTTPMessage)
+    headers: Mapping[str, str] | Message[str, str]  # case-insensitive: an HTTPMessage
     body: bytes = b""
     params: dict[str, str] = field(default_factory=dict)  # from the route pattern
 
@@ -204,7 +205,7 @@ class FaultPlan:
 _BASE_STATE = ("stats", "random", "clock_offset")
 
 
-def _reduce_count(counter: itertools.count) -> tuple[Any, tuple[Any, ...]]:
+def _reduce_count(counter: itertools.count[int]) -> tuple[Any, tuple[Any, ...]]:
     """``count(7)`` -> ``count(7)`` again (Python 3.14 no longer pickles itertools)."""
     start, _, step = repr(counter)[len("count(") : -1].partition(", ")
     return itertools.count, (int(start), int(step or 1))
@@ -588,7 +589,7 @@ class SandboxServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxServer:
         try:

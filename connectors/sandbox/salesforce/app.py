@@ -64,6 +64,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from http.client import HTTPMessage
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -260,6 +261,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
 
     def daily_usage(self) -> tuple[int, int]:
         rule = self.rate_rules[0]
+        assert rule.window is not None  # the first rule is the daily limit, not a cap in flight
         now = self.now()
         with self._meta_lock:
             used = sum(1 for t in self._windows[(rule.name, ORG_ID)] if t > now - rule.window)
@@ -276,7 +278,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.route("POST", "/_sandbox/sessions/expire", self.expire_sessions)
         self.route("POST", "/_sandbox/bulk", self.bulk.control)
         pubsub_control.add_routes(self)
-        api = [
+        api: list[tuple[str, str, Callable[[Request], Response]]] = [
             ("GET", "/limits", self.limits),
             ("GET", "/sobjects", self.describe_global),
             ("GET", "/sobjects/{sobject}/describe", self.describe),
@@ -832,7 +834,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             raise sf_error(400, "MALFORMED_QUERY", "ids and fields are required")
         if any(n.lower() not in FIELDS[sobject] for n in names):
             raise sf_error(400, "INVALID_FIELD", f"No such column on sobject of type {sobject}")
-        shown = []
+        shown: list[dict[str, Any] | None] = []
         for record_id in ids:
             record = self.data[sobject].get(canonical_id(record_id) or record_id)
             if record is None:
@@ -1065,13 +1067,12 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         pool = list(self.data[sobject].values())
         if include_deleted:
             pool += self.recycle_bin[sobject].values()
-        rows = [r for r in pool if matches(where, lambda n, r=r: read(r, n), today)]
+        rows = [r for r in pool if matches(where, partial(read, r), today)]
         if parent:
             rows = [r for r in rows if r.get(parent[0]) == parent[1]]
         for name, descending, nulls_last in reversed(query.order):
             rows.sort(
-                key=lambda r, n=name, last=nulls_last ^ descending: sort_key(*read(r, n), last),
-                reverse=descending,
+                key=partial(_order_key, read, name, nulls_last ^ descending), reverse=descending
             )
         rows = rows[query.offset :]
         if query.limit is not None:
@@ -1205,3 +1206,13 @@ def _call_option(header: str | None, name: str) -> str | None:
 
 def create_app(options: Mapping[str, Any]) -> SalesforceApp:
     return SalesforceApp(options)
+
+
+def _order_key(
+    read: Callable[[Mapping[str, Any], str], tuple[Any, str]],
+    name: str,
+    nulls_last: bool,
+    row: Mapping[str, Any],
+) -> tuple[int, Any]:
+    """One ORDER BY field's sort key for ``row`` (``read`` gives its value and describe type)."""
+    return sort_key(*read(row, name), nulls_last)

@@ -9,7 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,7 +69,7 @@ LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com"
 ORG_ID = "00D5g000004ClAR"
 
 
-def _oauth_error(code: str, description: str) -> Any:
+def _oauth_error(code: str, description: str) -> NoReturn:
     raise HttpError(json_response({"error": code, "error_description": description}, 400))
 
 

@@ -37,6 +37,7 @@ class ChangeEvents(SandboxApp):
         user_id: str,
     ) -> None:
         """A Change Data Capture message for one committed change (sent after commit)."""
+        changed: list[str]
         if record is None:
             change_type, changed, body = "DELETE", [], {}
         elif before is None:
@@ -49,7 +50,7 @@ class ChangeEvents(SandboxApp):
             changed = [k for k, v in record.items() if before.get(k) != v and k != "SystemModstamp"]
             body = {k: record[k] for k in changed}
         record_id = (record or before or {})["Id"]
-        header = {
+        header: dict[str, Any] = {
             "entityName": sobject,
             "recordIds": [record_id],
             "changeType": change_type,

@@ -172,7 +172,8 @@ def _entry_rules(
 
 
 def _standard_book(app: SalesforceApp) -> str:
-    return next(b["Id"] for b in app.data["Pricebook2"].values() if b.get("IsStandard"))
+    book_id: str = next(b["Id"] for b in app.data["Pricebook2"].values() if b.get("IsStandard"))
+    return book_id
 
 
 def roll_up_amount(app: SalesforceApp, opportunity_id: str, tx: Transaction, user: str) -> None:

@@ -78,7 +78,7 @@ def seed_org(app: SalesforceApp) -> None:
 
     def put(sobject: str, moment: float, **values: Any) -> dict[str, Any]:
         stamp = sf_datetime(moment)
-        record = {f.name: None for f in SCHEMA[sobject][1]}
+        record: dict[str, Any] = {f.name: None for f in SCHEMA[sobject][1]}
         record.update(
             values,
             Id=app.new_id(sobject),

@@ -572,7 +572,9 @@ def _compare(left: Any, op: str, literal: Literal, type_: str, today: date) -> b
         return False
     if op == "LIKE":
         return bool(_like(str(literal.value)).match(str(left).lower()))
-    return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
+    return bool(
+        {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
+    )
 
 
 def matches(condition: Any, read: Callable[[str], tuple[Any, str]], today: date) -> bool:

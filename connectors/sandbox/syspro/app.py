@@ -291,7 +291,7 @@ class SysproSandbox(SysproAuth):
         except BoError as exc:
             return self.reply(f"ERROR: {exc}")
 
-    def _handlers(self) -> dict[tuple[str, str, str], Callable[[Request], ET.Element]]:
+    def _handlers(self) -> dict[tuple[str, str, str], Callable[[Request], ET.Element | str]]:
         return {
             ("Query", "Query", "ARSQRY"): self._arsqry,
             ("Query", "Query", "INVQRY"): self._invqry,
@@ -715,7 +715,7 @@ class SysproSandbox(SysproAuth):
                     f"Insufficient stock for stock code '{code}' in warehouse '{warehouse}': "
                     f"{max(free, 0)} available, {quantity} ordered"
                 )
-            allocate = 0 if allocation == "B" else int(min(quantity, max(free, 0)))
+            allocate = 0 if allocation == "B" else int(min(quantity, Decimal(max(free, 0))))
             taken[(code, warehouse)] = taken.get((code, warehouse), 0) + allocate
             return {
                 "LineType": LINE_STOCKED,

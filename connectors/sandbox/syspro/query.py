@@ -118,7 +118,7 @@ Predicate = Callable[[Row], bool]
 
 def compile_where(table: str, where: ET.Element | None, columns: set[str]) -> Predicate:
     """COMFND's bracketed ``Expression`` list as one predicate (AND binds tighter than OR)."""
-    tokens: list[Any] = []
+    tokens: list[str | Predicate] = []  # brackets, And/Or and the expressions
     for expression in [] if where is None else where.findall("Expression"):
         if tokens:
             tokens.append(text_of(expression, "AndOr", "And").upper())
@@ -133,12 +133,12 @@ def compile_where(table: str, where: ET.Element | None, columns: set[str]) -> Pr
         return lambda row: True
     position = 0
 
-    def take() -> Any:
+    def take() -> str | Predicate | None:
         nonlocal position
         position += 1
         return tokens[position - 1] if position <= len(tokens) else None
 
-    def peek() -> Any:
+    def peek() -> str | Predicate | None:
         return tokens[position] if position < len(tokens) else None
 
     def atom() -> Predicate:
@@ -218,7 +218,7 @@ class _Equals:
     value: Any
 
     def __call__(self, row: Row) -> bool:
-        return typed(self.column, row.get(self.column, "")) == self.value
+        return bool(typed(self.column, row.get(self.column, "")) == self.value)
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,7 @@ class XeroSandbox(XeroAuth):
 
     def _problem(self, status: int, title: str, detail: str) -> Response:
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
-        body = {
+        body: dict[str, Any] = {
             "Type": None,
             "Title": title,
             "Status": status,

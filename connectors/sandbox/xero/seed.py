@@ -300,7 +300,7 @@ def contact_payloads(rng: random.Random, count: int) -> list[dict[str, Any]]:
 
 
 def item_payloads(rng: random.Random, count: int) -> list[dict[str, Any]]:
-    items = []
+    items: list[dict[str, Any]] = []
     seen: set[str] = set()
     while len(items) < count:
         name = f"{rng.choice(_FINISH)} {rng.choice(_PRODUCTS)}"

@@ -16,7 +16,7 @@ stream's tip. The rest put on the bus what a test cannot cause through the REST 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import HttpError, Request, Response, json_response
@@ -27,6 +27,9 @@ from connectors.sandbox.salesforce.pubsub.stream import (
 )
 from connectors.sandbox.salesforce.schema import Transaction, canonical_id, sf_datetime
 
+if TYPE_CHECKING:  # the app imports this module
+    from connectors.sandbox.salesforce.app import SalesforceApp
+
 GAP_TYPES = ("CREATE", "UPDATE", "DELETE", "UNDELETE")
 
 
@@ -34,7 +37,7 @@ def _refuse(message: str) -> HttpError:
     return HttpError(json_response({"error": message}, 400))
 
 
-def add_routes(app: Any) -> None:
+def add_routes(app: SalesforceApp) -> None:
     """The routes above, on the Salesforce sandbox ``app``."""
 
     def status(request: Request) -> Response:
@@ -120,7 +123,7 @@ def add_routes(app: Any) -> None:
     app.route("POST", "/_sandbox/pubsub/undelete", undelete)
 
 
-def _user(app: Any) -> str:
+def _user(app: SalesforceApp) -> str:
     """The user control-API events are committed by: the org's first user."""
     return str(next(iter(app.users.values()))["id"])
 

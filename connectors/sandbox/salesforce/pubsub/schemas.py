@@ -331,5 +331,7 @@ def encode(schema: EventSchema, record: Mapping[str, Any]) -> bytes:
 
 def decode(schema_json: str, payload: bytes) -> dict[str, Any]:
     """Avro binary -> record, with the schema ``GetSchema`` served (for tests and tools)."""
-    result: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(payload), _parsed(schema_json))
+    result = fastavro.schemaless_reader(io.BytesIO(payload), _parsed(schema_json))
+    if not isinstance(result, dict):  # every event schema is an Avro record
+        raise ValueError(f"the payload is not an Avro record: {type(result).__name__}")
     return result
