@@ -83,13 +83,14 @@ def test_a_rest_update_publishes_only_the_changed_fields(org: Org) -> None:
     stream = org.subscribe(OPPORTUNITIES)
     stream.keepalive()  # subscribed: later writes are ours to see
     opportunity = org.first_id("Opportunity")
+    org.call("PATCH", f"/sobjects/Opportunity/{opportunity}", json={"Probability": 40})
     org.call(
         "PATCH",
         f"/sobjects/Opportunity/{opportunity}",
         json={"Description": "Renewal", "Probability": None},
     )
 
-    [event] = stream.events(1)
+    _, event = stream.events(2)
     record = org.decode(event)
     header = record["ChangeEventHeader"]
     assert header["entityName"] == "Opportunity"
@@ -101,6 +102,8 @@ def test_a_rest_update_publishes_only_the_changed_fields(org: Org) -> None:
     changed = changed_names(schema, header["changedFields"])
     assert set(changed) >= {"Description", "LastModifiedDate"}
     assert "Name" not in changed
+    assert "Probability" in changed
+    assert changed_names(schema, header["nulledFields"]) == ["Probability"]
     assert record["Description"] == "Renewal"
     assert record["Name"] is None  # unchanged fields are null in Pub/Sub API events
     assert isinstance(record["LastModifiedDate"], int)  # epoch milliseconds
