@@ -23,7 +23,7 @@ from connectors.errors import ConnectorError, ErrorKind
 if TYPE_CHECKING:
     from connectors.circuit import CircuitBreaker
     from connectors.dependencies import Dependency
-    from connectors.duplicates import Duplicate
+    from connectors.duplicates import Duplicates
     from connectors.ratelimit import Headroom, RateLimiter
     from connectors.webhooks import WebhookParser
 
@@ -225,7 +225,7 @@ class Connector(ABC):
     webhooks: ClassVar[WebhookParser | None] = None
     dependencies: ClassVar[Mapping[str, Dependency]] = {}
     # Which of its error codes mean "already exists there" (connectors.duplicates).
-    duplicates: ClassVar[Mapping[str, Duplicate]] = {}
+    duplicates: ClassVar[Duplicates] = {}
 
     def __init__(
         self,
@@ -311,10 +311,14 @@ class Connector(ABC):
         """Read-only: the record whose ``field`` (one the system keeps unique, e.g. a contact's
         name) is ``value``, compared as the system compares it; None when none is.
 
-        This default knows only the entity's reference field; a system whose reads filter
-        on other fields overrides it.
+        This default knows the entity's own key and its reference field; a system whose
+        reads filter on other fields overrides it.
         """
-        if field == self.describe(entity).reference_field:
+        schema = self.describe(entity)
+        if field == schema.key_field:
+            found = self.read_one(entity, value)
+            return FoundRecord(str(found.get(field, value)), found) if found else None
+        if field == schema.reference_field:
             return self.find_by_reference(entity, value)
         raise ConnectorError(
             ErrorKind.CONFIG,

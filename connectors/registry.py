@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from connectors.base import Connector
 from connectors.dependencies import Dependency
-from connectors.duplicates import Duplicate
+from connectors.duplicates import Duplicates
 from connectors.errors import ConnectorError, ErrorKind, ErrorRule, table_kinds
 from connectors.kashflow import KashFlowConnector, kashflow_connector
 from connectors.kashflow.errors import ERROR_RULES as KASHFLOW_ERROR_RULES
@@ -98,7 +98,7 @@ def dependencies_of(name: str) -> Mapping[str, Dependency]:
     return entry.connector.dependencies if entry is not None else {}
 
 
-def duplicates_of(name: str) -> Mapping[str, Duplicate]:
+def duplicates_of(name: str) -> Duplicates:
     """The registered system's error codes that mean the record already exists there."""
     entry = SYSTEMS.get(name)
     return entry.connector.duplicates if entry is not None else {}

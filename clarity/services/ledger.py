@@ -8,6 +8,7 @@ changed, in the same transaction.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,8 +22,9 @@ from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, Sync
 from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.keys import field_text
+from connectors.base import FoundRecord
 from connectors.configs import connector_for
-from connectors.duplicates import Duplicate
+from connectors.duplicates import Duplicate, duplicate_for
 from connectors.registry import duplicates_of
 
 # How the pipeline's message of a record that may have been sent begins.
@@ -276,28 +278,36 @@ class ExistingTwin:
     """The target's record a record failed as a duplicate of, as the target has it now."""
 
     duplicate: Duplicate
-    value: str  # the clashing value, as the record sent it (a contact's name)
+    value: str  # what it was found by: the clashing value (a contact's name), or its id
     target_id: str
     record: dict
 
     @property
     def label(self) -> str:
         """ "contact 'Acme Ltd' (5b6f…)": what a person confirms."""
+        if self.value == self.target_id:
+            return f"{self.duplicate.what} {self.target_id}"
         return f"{self.duplicate.what} '{self.value}' ({self.target_id})"
 
 
 def ledger_record_duplicate(record: SyncRecord) -> tuple[Duplicate, str] | None:
-    """What the record's failure says already exists in its target, and the clashing value
-    from what was sent; None unless it failed with an "already exists" code of the target
-    system (connectors.duplicates) and the value is in the record."""
+    """What the record's failure says already exists in its target, and what names it: the
+    clashing value from what was sent, or the existing record's id where the system's error
+    gave it. None unless the record failed with an "already exists" code of the target
+    system (connectors.duplicates) and that is found."""
     if record.status != RecordStatus.FAILED or not record.error_code:
         return None
-    system = record.flow.target_connection.system
-    duplicate = duplicates_of(system).get(record.error_code)
-    sent = record.payload_override or record.transformed_payload or {}
-    if duplicate is None or not isinstance(sent, dict):
+    flow = record.flow
+    table = duplicates_of(flow.target_connection.system)
+    duplicate = duplicate_for(table, record.error_code, flow.target_entity)
+    if duplicate is None:
         return None
-    for path in duplicate.value_paths:
+    if duplicate.id_pattern is not None:
+        said = f"{record.message}\n{json.dumps(record.target_response, default=str)}"
+        match = duplicate.id_pattern.search(said)
+        return (duplicate, match["id"]) if match else None
+    sent = record.payload_override or record.transformed_payload or {}
+    for path in duplicate.value_paths if isinstance(sent, dict) else ():
         value = field_text(sent, path).strip()
         if value:
             return duplicate, value
@@ -305,7 +315,7 @@ def ledger_record_duplicate(record: SyncRecord) -> tuple[Duplicate, str] | None:
 
 
 def ledger_record_find_existing(*, record: SyncRecord) -> ExistingTwin | None:
-    """Look the existing target record up, read-only, by the value the failure names.
+    """Look the existing target record up, read-only, by what the failure names.
 
     None when the target no longer holds it (renamed or archived since): then
     there is nothing to link to, and a retry may simply succeed. A connector
@@ -318,9 +328,14 @@ def ledger_record_find_existing(*, record: SyncRecord) -> ExistingTwin | None:
             "to link it to."
         )
     duplicate, value = found_duplicate
+    entity = record.flow.target_entity
     connector = connector_for(record.flow.target_connection)
     try:
-        found = connector.find_by_field(duplicate.entity, duplicate.field, value)
+        if duplicate.id_pattern is not None:
+            native = connector.read_one(entity, value)
+            found = FoundRecord(value, native) if native is not None else None
+        else:
+            found = connector.find_by_field(entity, duplicate.field, value)
     finally:
         connector.close()
     if found is None:

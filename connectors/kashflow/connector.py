@@ -68,6 +68,7 @@ from connectors.factory import Shared, connector_factory, http_client
 from connectors.http import RetryPolicy, not_the_api
 from connectors.kashflow.catalogue import SCHEMAS, WRITABLE
 from connectors.kashflow.dependencies import DEPENDENCIES
+from connectors.kashflow.duplicates import DUPLICATES
 from connectors.kashflow.errors import describe_error, error_fields, outcome_of
 from connectors.kashflow.records import (
     customer_flat,
@@ -89,6 +90,7 @@ SEQUENTIAL_BATCH = 50
 class KashFlowConnector(Connector):
     system = "kashflow"
     dependencies = DEPENDENCIES
+    duplicates = DUPLICATES
 
     def __init__(
         self,

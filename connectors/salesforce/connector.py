@@ -52,6 +52,7 @@ from connectors.salesforce.catalogue import (
     DEFAULT_RELATED_FIELDS,
     FIELD_TYPES,
 )
+from connectors.salesforce.duplicates import DUPLICATES
 from connectors.salesforce.errors import call_kind, describe_error, error_list, oauth_error
 from connectors.salesforce.soql import (
     SOQL_NAME,
@@ -97,6 +98,7 @@ class SalesforceConnector(Connector):
 
     # No webhooks: Salesforce pushes change events over its Pub/Sub API only (subscriber.py).
     system: ClassVar[str] = "salesforce"
+    duplicates = DUPLICATES
 
     def __init__(
         self,

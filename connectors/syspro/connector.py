@@ -79,6 +79,7 @@ from connectors.syspro.catalogue import (
     grouped,
 )
 from connectors.syspro.dependencies import DEPENDENCIES
+from connectors.syspro.duplicates import DUPLICATES
 from connectors.syspro.errors import (
     CALL_DEFAULT,
     CALL_RULES,
@@ -133,6 +134,7 @@ class SysproConnector(Connector):
 
     system = "syspro"
     dependencies = DEPENDENCIES
+    duplicates = DUPLICATES
 
     def __init__(
         self,

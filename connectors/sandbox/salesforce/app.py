@@ -396,9 +396,13 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             }
         return shown
 
-    def begin(self, request: Request) -> Transaction:
+    def begin(self, request: Request, api: str = "rest") -> Transaction:
+        """A call's transaction; its change events' ``changeOrigin`` is
+        ``com/salesforce/api/<api>/<version>;client=<Sforce-Call-Options client>``, ``api``
+        being ``rest`` or ``bulkapi`` [P Apex ``EventBus.ChangeEventHeader.changeorigin``,
+        https://developer.salesforce.com/docs/platform/apex-ref/references/apex-ref/apex-class-eventbus-changeeventheader.html]."""
         client = _call_option(request.header("Sforce-Call-Options"), "client")
-        origin = f"com/salesforce/api/rest/{request.params.get('version', '')}"
+        origin = f"com/salesforce/api/{api}/{request.params.get('version', '')}"
         return Transaction(
             snapshot={t: dict(r) for t, r in self.data.items()},
             origin=f"{origin};client={client}" if client else origin,

@@ -13,8 +13,10 @@ from django.urls import reverse
 
 from clarity.models import AuditEvent, RecordStatus, SyncRecord
 from clarity.models.ledger import TARGET_KNOWN
-from clarity.services.ledger import LINK
+from clarity.services.ledger import LINK, ledger_record_duplicate
 from connectors.configs import connector_for
+from connectors.registry import SYSTEMS, duplicates_of, system_entry
+from tests.factories import ConnectionFactory, FlowFactory, PairFactory, RecordFactory
 from tests.usecases.conftest import syspro_xero_usecase  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,3 +143,99 @@ def test_only_already_exists_failures_offer_a_link(refused, finance_client):
     assert any("no longer holds" in m for m in messages_of(gone))
     record.refresh_from_db()
     assert record.status == RecordStatus.FAILED
+
+
+# -- every system's "already exists" codes ---------------------------------------------------
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_each_declared_duplicate_code_is_one_the_system_gives(system):
+    """A declaration naming a code the system's error table never gives would offer nothing."""
+    kinds = system_entry(system).error_kinds
+    for code, declared in duplicates_of(system).items():
+        assert code in kinds, (system, code)
+        assert declared and all(d.id_pattern or (d.field and d.value_paths) for d in declared)
+
+
+SALESFORCE_ID = "001Hs00003AbCdEIAV"
+
+
+@pytest.mark.parametrize(
+    ("pair_b", "entity", "code", "failure", "sent", "expected"),
+    [
+        ("xero", "Contacts", "duplicate_contact_name", {}, {"Name": " Acme "}, ("contact", "Acme")),
+        ("xero", "Items", "duplicate_code", {}, {"Code": "BOLT-1"}, ("item", "BOLT-1")),
+        ("xero", "Contacts", "duplicate_code", {}, {"ContactNumber": "C9"}, ("contact", "C9")),
+        (
+            "salesforce",
+            "Account",
+            "duplicate_value",
+            {
+                "target_response": [
+                    {
+                        "errorCode": "DUPLICATE_VALUE",
+                        "message": "duplicate value found: ExternalID__c duplicates value on "
+                        f"record with id: {SALESFORCE_ID}",
+                    }
+                ]
+            },
+            {"Name": "Acme"},
+            ("record", SALESFORCE_ID),
+        ),
+        (
+            "salesforce",
+            "Contact",
+            "duplicates_detected",
+            {
+                "target_response": [
+                    {
+                        "errorCode": "DUPLICATES_DETECTED",
+                        "duplicateResult": {
+                            "matchResults": [{"matchRecords": [{"record": {"Id": SALESFORCE_ID}}]}]
+                        },
+                    }
+                ]
+            },
+            {"LastName": "Smith"},
+            ("record", SALESFORCE_ID),
+        ),
+        (
+            "kashflow",
+            "customers",
+            "code_already_exists",
+            {},
+            {"Code": "ACM01"},
+            ("customer", "ACM01"),
+        ),
+        ("kashflow", "invoices", "number_already_exists", {}, {"Number": 42}, ("invoice", "42")),
+        (
+            "kashflow",
+            "products",
+            "product_code_already_exists",
+            {},
+            {"Code": "P1"},
+            ("product", "P1"),
+        ),
+        ("syspro", "SORTOI", "duplicate_po", {}, {"CustomerPoNumber": "PO-7"}, ("order", "PO-7")),
+    ],
+)
+def test_what_each_system_says_already_exists(pair_b, entity, code, failure, sent, expected):
+    flow = FlowFactory(
+        pair=PairFactory(connection_b=ConnectionFactory(system=pair_b)), target_entity=entity
+    )
+    record = RecordFactory(
+        flow=flow,
+        status=RecordStatus.FAILED,
+        error_kind="data",
+        error_code=code,
+        transformed_payload=sent,
+        **failure,
+    )
+    found = ledger_record_duplicate(record)
+    assert found is not None
+    assert (found[0].what, found[1]) == expected
+    # Not a duplicate code, or not failed: nothing to link.
+    record.error_code = "validation"
+    assert ledger_record_duplicate(record) is None
+    record.error_code, record.status = code, RecordStatus.IGNORED
+    assert ledger_record_duplicate(record) is None
