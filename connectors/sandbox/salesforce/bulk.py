@@ -197,7 +197,7 @@ class BulkApi:
             user=self.app.users[request.params["user"]]["id"],
             username=request.params["user"],
             version=request.params["version"],
-            origin=self.app.begin(request).origin,
+            origin=self.app.begin(request, api="bulkapi").origin,
             line_ending=str(body.get("lineEnding") or "LF"),
             delimiter=str(body.get("columnDelimiter") or "COMMA"),
             created=sf_datetime(self.app.now()),
