@@ -49,12 +49,14 @@ class FakeAgent:
         *,
         hold: Callable[[dict[str, Any]], bool] = lambda request: False,
         refuse: Callable[[dict[str, Any]], bool] = lambda request: False,
+        die_after: int | None = None,
     ) -> None:
         self.server_url = server_url
         self.token = token
         self.syspro_url = syspro_url.rstrip("/")
         self.hold = hold
         self.refuse = refuse
+        self.die_after = die_after  # calls answered before it dies holding the next one
         self.sent_to_syspro = 0  # every connection this agent opened to SYSPRO
         self.taken: list[dict[str, Any]] = []
         self.answers: list[int] = []  # the relay's status for each answer sent
@@ -86,6 +88,9 @@ class FakeAgent:
                 continue
             for request in response.json()["requests"]:
                 self.taken.append(request)
+                if self.die_after is not None and len(self.taken) > self.die_after:
+                    self._stop.set()  # killed: the call in hand is never answered
+                    return
                 if self.refuse(request):
                     refusal = {"error": "refused", "message": "path not allowed"}
                     self.answer(request["id"], refusal)
