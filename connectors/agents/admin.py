@@ -15,7 +15,7 @@ from connectors.models import System
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(admin.ModelAdmin[Agent]):
     list_display = (
         "name",
         "connection",
@@ -62,7 +62,9 @@ class AgentAdmin(admin.ModelAdmin):
             return "never connected"
         return "online" if agent_online(agent) else "offline"
 
-    def save_model(self, request: HttpRequest, obj: Agent, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Agent, form: ModelForm[Agent], change: bool
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return

@@ -419,7 +419,7 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         for event in tx.events:
             self.events.append(event)
             self._outbox.put(event)
-            self.pubsub_bus.publish_change(event)
+        self.pubsub_bus.publish_changes(tx.events)
         del self.events[:-500]
 
     def start_listeners(self, host: str, http_port: int) -> None:
