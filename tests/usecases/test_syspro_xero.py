@@ -495,6 +495,12 @@ def test_an_invoice_webhook_brings_its_payment_to_syspro(syspro_xero_usecase, cl
     record = SyncRecord.objects.get(flow=usecase.flow(PAYMENTS), source_id=paid.target_id)
     assert record.status == RecordStatus.SUCCEEDED, record.message
     assert record.run.trigger == "webhook"
+    # Just that invoice's payments were read (a targeted run), not every payment since.
+    assert (record.run.target_ids, record.run.target_field) == (
+        [paid_invoice["InvoiceID"]],
+        "Invoice.InvoiceID",
+    )
+    assert record.run.total_count == 1
     assert usecase.created(usecase.syspro_control, "ArCshJnlDet") == before + 1
 
 
