@@ -31,7 +31,9 @@ that tests want small:
   says where), ``pubsub_keepalive_seconds`` (270, Salesforce's most),
   ``pubsub_retention_seconds`` (72 h), ``pubsub_max_streams`` (64) and
   ``cdc_entities`` (the objects selected for Change Data Capture; default all).
-  Every committed write publishes its change event there in Avro.
+  Every committed write publishes its change event there in Avro;
+  ``cdc_merge_same_changes`` merges a transaction's identical changes into one event
+  with several ``recordIds``, as Salesforce sometimes does (default off).
 * ``apps`` / ``users`` / ``refresh_tokens`` — connected apps (consumer key ->
   ``client_secret``, ``public_key`` PEM, ``run_as`` username) and users. The
   defaults use ``DEMO_CONSUMER_KEY``, ``DEMO_CLIENT_SECRET`` and

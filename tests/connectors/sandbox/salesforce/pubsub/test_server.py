@@ -497,3 +497,34 @@ def test_composite_subrequests_carry_the_callers_client_into_change_origin(org: 
     org.call("POST", "/composite", json={"allOrNone": True, "compositeRequest": [sub]})
     header = org.decode(stream.events(1)[0])["ChangeEventHeader"]
     assert header["changeOrigin"] == f"com/salesforce/api/rest/62.0;client={CLIENT}"
+
+
+def test_the_same_change_to_several_records_can_be_one_merged_event() -> None:
+    """With ``cdc_merge_same_changes``, as Salesforce sometimes merges them: one event,
+    every record in recordIds; a different change stays its own event."""
+    options = {"cdc_merge_same_changes": True, "pubsub_keepalive_seconds": KEEPALIVE}
+    with SandboxServer(sandbox.create_app(options)) as server:
+        org = Org(server)
+        stream = org.subscribe(ACCOUNTS)
+        stream.keepalive()
+        rows = org.call("GET", "/query", params={"q": "SELECT Id FROM Account LIMIT 4"})
+        ids = [r["Id"] for r in rows.json()["records"]]
+        notes = ["Key account", "Key account", "Key account", "Prospect"]
+        records = [
+            {"attributes": {"type": "Account"}, "Id": i, "Description": note}
+            for i, note in zip(ids, notes, strict=True)
+        ]
+        org.call("PATCH", "/composite/sobjects", json={"allOrNone": True, "records": records})
+        org.call("DELETE", "/composite/sobjects", params={"ids": ",".join(ids[:2])})
+        same, other, deleted = (org.decode(e) for e in stream.events(3))
+        assert same["ChangeEventHeader"]["recordIds"] == ids[:3]
+        assert same["Description"] == "Key account"
+        assert other["ChangeEventHeader"]["recordIds"] == ids[3:]
+        assert [
+            same["ChangeEventHeader"]["sequenceNumber"],
+            other["ChangeEventHeader"]["sequenceNumber"],
+        ] == [1, 2]
+        assert deleted["ChangeEventHeader"]["changeType"] == "DELETE"
+        assert deleted["ChangeEventHeader"]["recordIds"] == ids[:2]
+        stream.close()
+        org.channel.close()
