@@ -44,7 +44,7 @@ from clarity.sync.locks import (
     flow_lease_release,
     new_owner,
 )
-from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id
+from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
 from clarity.sync.readahead import ReadAhead
 from connectors.base import ChangePage, Connector
 from connectors.configs import connector_for
@@ -251,21 +251,25 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
 def _hand_over(flow: Flow) -> None:
     """Start the flow's next waiting run now: one deferred because this run held the lease
     (``BUSY_DEFER_SECONDS``) would otherwise wait out its delay — seconds that matter when
-    events trigger runs. Its delayed job still fires later and finds the run done."""
+    events trigger runs. A waiting run whose job is not pending either (a worker took it
+    and is deferring it right now) gets one too. A later job of it finds the run done."""
     now = timezone.now()
     waiting = (
-        SyncRun.objects.filter(
-            flow_id=flow.pk,
-            status=RunStatus.QUEUED,
-            not_before__gt=now,
-            not_before__lte=now + timedelta(seconds=BUSY_DEFER_SECONDS),
+        SyncRun.objects.filter(flow_id=flow.pk, status=RunStatus.QUEUED)
+        .filter(
+            Q(not_before__isnull=True)
+            | Q(not_before__lte=now + timedelta(seconds=BUSY_DEFER_SECONDS))
         )
         .order_by("pk")
         .first()
     )
-    if waiting is not None:
-        SyncRun.objects.filter(pk=waiting.pk).update(not_before=None)
-        enqueue(pair_queue_name(flow.pair_id), RUN_FLOW, waiting.pk, job_id=run_job_id(waiting.pk))
+    if waiting is None:
+        return
+    queue_name = pair_queue_name(flow.pair_id)
+    if waiting.not_before is None and waiting.pk in run_jobs_pending(queue_name):
+        return  # its job waits in the queue already
+    SyncRun.objects.filter(pk=waiting.pk).update(not_before=None)
+    enqueue(queue_name, RUN_FLOW, waiting.pk, job_id=run_job_id(waiting.pk))
 
 
 def _fail_run(run: SyncRun, message: str) -> None:

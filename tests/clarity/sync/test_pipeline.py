@@ -35,3 +35,26 @@ def test_a_run_deferred_behind_a_busy_flow_starts_when_that_run_ends(syspro_xero
     assert waiting.status == RunStatus.QUEUED and waiting.not_before is None
     [job] = queue.get_jobs()
     assert list(job.args) == [waiting.pk]
+
+
+def test_a_run_being_deferred_as_the_holder_ends_is_started_too(syspro_xero):
+    """The race: its worker found the flow busy and is about to defer it (its job is no
+    longer pending, its delay not yet written) just as the holder ends."""
+    flow = syspro_xero["flow"]
+    queue = get_queue(pair_queue_name(flow.pair_id))
+    waiting = flow_run_enqueue(flow=flow, trigger=Trigger.WEBHOOK)
+    queue.empty()  # its job was taken by a worker
+    running = SyncRun.objects.create(flow=flow, trigger=Trigger.MANUAL, status=RunStatus.QUEUED)
+    flow_run_execute(run_id=running.pk)
+    [job] = queue.get_jobs()
+    assert list(job.args) == [waiting.pk]
+
+
+def test_a_waiting_run_whose_job_is_queued_gets_no_second_job(syspro_xero):
+    flow = syspro_xero["flow"]
+    queue = get_queue(pair_queue_name(flow.pair_id))
+    queue.empty()
+    waiting = flow_run_enqueue(flow=flow, trigger=Trigger.WEBHOOK)
+    running = SyncRun.objects.create(flow=flow, trigger=Trigger.MANUAL, status=RunStatus.QUEUED)
+    flow_run_execute(run_id=running.pk)
+    assert [list(job.args) for job in queue.get_jobs()] == [[waiting.pk]]
