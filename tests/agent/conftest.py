@@ -136,10 +136,13 @@ def syspro_sandbox() -> Iterator[Callable[..., SandboxServer]]:
         server.gate = Gate()  # type: ignore[attr-defined]
         server.httpd.verify_request = server.gate  # type: ignore[method-assign]
         server.seen = seen = []  # type: ignore[attr-defined]  # (path, query) of each call
+        server.hooks = hooks = []  # type: ignore[attr-defined]  # called with each request
         handle = server.app.handle
 
         def recording(request: Request) -> Response:
             seen.append((request.path, {k: v[0] for k, v in request.query.items()}))
+            for hook in list(hooks):
+                hook(request)
             return handle(request)
 
         server.app.handle = recording  # type: ignore[method-assign]
@@ -172,8 +175,9 @@ def thread_agent() -> Iterator[Callable[[dict[str, Any]], Agent]]:
 class AgentProcess:
     """``clarity-agent`` as the service manager runs it: its own process, its own log."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, token: str) -> None:
         self.config = config
+        self.token = token
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -181,7 +185,12 @@ class AgentProcess:
         env = {**os.environ, "PYTHONPATH": str(AGENT_DIR)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "clarity_agent", "--config", str(self.config)],
+                [
+                    sys.executable,
+                    "-m",
+                    "clarity_agent",
+                    *("--config", str(self.config), "--log-level", "DEBUG"),
+                ],
                 stdout=log,
                 stderr=log,
                 env=env,
@@ -224,7 +233,8 @@ def agent_process(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
 
     def start(settings: dict[str, Any], name: str = "agent") -> AgentProcess:
         config = write_config(tmp_path / f"{name}.toml", settings)
-        process = AgentProcess(config, tmp_path / f"{name}.log").start()
+        log = tmp_path / f"{name}.log"
+        process = AgentProcess(config, log, settings["server"]["token"]).start()
         started.append(process)
         return process
 
