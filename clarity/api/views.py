@@ -6,7 +6,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.http import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -22,9 +24,11 @@ from clarity.api import serializers as s
 from clarity.api.pagination import NewestFirstPagination
 from clarity.api.permissions import RolePermissions
 from clarity.models import Flow, IntegrationPair, SyncRecord, SyncRun, Trigger
+from clarity.selectors.exports import LEDGER_HEADERS, ledger_export_rows
 from clarity.selectors.health import HEALTH_PERMISSIONS, pair_health, workers_alive
 from clarity.selectors.ledger import ledger_records_filter
 from clarity.selectors.runs import sync_runs_filter
+from clarity.services.exports import CONTENT_TYPES, ExportFormat, export_response
 from clarity.services.ledger import (
     RESOLVE,
     RETRY,
@@ -141,6 +145,7 @@ class RecordViewSet(ReadOnlyViewSet):
     required_permissions = {
         "list": (VIEW,),
         "retrieve": (VIEW,),
+        "export": (VIEW,),
         "retry": (VIEW, "clarity.retry_syncrecord"),
         "retry_many": (VIEW, "clarity.retry_syncrecord"),
         "retry_code": (VIEW, "clarity.retry_syncrecord"),
@@ -149,7 +154,7 @@ class RecordViewSet(ReadOnlyViewSet):
     }
 
     def get_queryset(self) -> QuerySet[SyncRecord]:
-        if self.action != "list":
+        if self.action not in ("list", "export"):
             return SyncRecord.objects.all()
         filters = s.RecordFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
@@ -161,6 +166,29 @@ class RecordViewSet(ReadOnlyViewSet):
     @extend_schema(parameters=[s.RecordFilterSerializer])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[
+            s.RecordFilterSerializer,
+            OpenApiParameter(
+                "export_format", str, OpenApiParameter.PATH, enum=[f.value for f in ExportFormat]
+            ),
+        ],
+        responses={
+            (200, CONTENT_TYPES[f].split(";")[0]): OpenApiTypes.BINARY for f in ExportFormat
+        },
+    )
+    @action(detail=False, methods=["get"], url_path="export/(?P<export_format>csv|xlsx)")
+    def export(self, request: Request, export_format: str) -> HttpResponseBase:
+        """The records the list's filters select, newest first, as one CSV or XLSX file
+        (streamed: no paging); the same columns and escaping as the admin's export."""
+        records = self.get_queryset().order_by("-id")
+        return export_response(
+            name="ledger",
+            export_format=ExportFormat(export_format),
+            headers=LEDGER_HEADERS,
+            rows=ledger_export_rows(records=records),
+        )
 
     @extend_schema(request=None, responses={202: s.RecordSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
