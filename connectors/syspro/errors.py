@@ -167,7 +167,8 @@ CALL_RULES: tuple[ErrorRule, ...] = (
 CALL_DEFAULT = rule(ErrorCode.BAD_REQUEST, ErrorKind.CONFIG, "SYSPRO refused the request: {text}")
 SESSION_GONE = re.compile(r"not logged on|session has expired|invalid (userid|session)", re.I)
 # A query by key for a record that does not exist (not a missing table or object).
-NOT_FOUND = re.compile(r"(customer|stock code|sales order) '[^']*' (not found|not on file)", re.I)
+# A key may itself hold an apostrophe (a doorbell's caller sends any text): match to the last.
+NOT_FOUND = re.compile(r"(customer|stock code|sales order) '.*' (not found|not on file)", re.I)
 
 
 def enet_text(text: str) -> str:

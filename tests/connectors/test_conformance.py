@@ -215,3 +215,7 @@ def test_read_keys_returns_the_named_records_as_a_change_read_does(reading: Conn
     for key, record in got.items():
         assert set(chosen[key]) <= set(record), f"{key} lacks fields a change read gives"
     assert all(not page.records for page in reading.read_keys(entity, [missing]))
+    # Keys come from outside (a doorbell call, an event): whatever they hold names nothing
+    # rather than breaking the read.
+    odd = ["<Key>&\"'", "a/../b", "%00", "x" * 200, "' OR 1=1 --", "ключ"]
+    assert all(not page.records for page in reading.read_keys(entity, odd))
