@@ -8,7 +8,8 @@ examples or integrators' public clients, [A] the sandbox's assumption):
   OAuth endpoint issued), ``instanceurl`` and ``tenantid`` (the org id, 15 or 18
   characters). [P] https://developer.salesforce.com/docs/platform/pub-sub-api/guide/supported-auth.html;
   [O] forcedotcom/pub-sub-api ``python/InventoryAppExample/PubSub.py`` sends exactly these.
-  A missing, unknown, revoked or timed-out session, or another org's id, fails the call
+  A missing, unknown, revoked or timed-out session, or another org's id or no instance
+  URL [A: checked as a pair with the session], fails the call
   with ``UNAUTHENTICATED`` and the trailer ``error-code:
   sfdc.platform.eventbus.grpc.service.auth.error`` [O: the code Salesforce's Go example
   and public clients (Apache Camel's PubSubApiClient) refresh the token on]. An open
@@ -30,7 +31,7 @@ examples or integrators' public clients, [A] the sandbox's assumption):
   LATEST; EARLIEST starts at the oldest retained event; CUSTOM starts after ``replay_id``.
   [P] proto comments on ``FetchRequest``. CUSTOM without a replay id is
   ``INVALID_ARGUMENT`` ``…subscription.fetch.replayid.validation.failed``; a replay id
-  that is not this stream's, or whose next events were purged by retention, is
+  that names no event still within retention (never given out, or purged) is
   ``INVALID_ARGUMENT`` ``…subscription.fetch.replayid.corrupted``. [P]
   https://developer.salesforce.com/docs/platform/pub-sub-api/guide/retry-rpc-calls.html
   (corrupted: "an old Replay ID outside the 72-hour retention period"); [O] the status
