@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from connectors.agents.transport import agent_settings_problem
 from connectors.http import origin_of
 from connectors.secrets import EncryptedJSONField, EncryptedTextField
 from connectors.validators import validate_base_url, validate_json_text, validate_single_line
@@ -111,6 +112,8 @@ class Connection(models.Model):
             raise ValidationError(
                 {"settings": 'Settings are a JSON object, e.g. {"client_id": "…"}, or empty.'}
             )
+        if problem := agent_settings_problem(self.system, self.settings):
+            raise ValidationError({"settings": problem})
         if self.system and self.base_url:
             validate_base_url(
                 system=self.system, environment=self.environment, base_url=self.base_url

@@ -187,3 +187,17 @@ def agent_session_mode(settings: Mapping[str, Any]) -> str | None:
         return None
     held_by = settings.get("credentials_held_by", SESSION_AGENT)
     return SESSION_SERVER if held_by == SESSION_SERVER else SESSION_AGENT
+
+
+def agent_settings_problem(system: str, settings: dict[str, Any]) -> str | None:
+    """What is wrong with a connection's agent settings, in words for its settings field."""
+    if "credentials_held_by" in settings and settings["credentials_held_by"] not in (
+        SESSION_AGENT,
+        SESSION_SERVER,
+    ):
+        return 'credentials_held_by is "agent" (recommended) or "server".'
+    if settings.get("through_agent") and system != "syspro":
+        return "Only SYSPRO connections can be reached through an on-premises agent."
+    if "through_agent" in settings and not isinstance(settings["through_agent"], bool):
+        return "through_agent is true or false."
+    return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from connectors.agents.relay import Relay
 from connectors.agents.services import relay
@@ -15,6 +16,7 @@ from connectors.base import WriteStatus
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError, ErrorCode, ErrorKind, RetryLaterError
 from connectors.http import RetryPolicy
+from connectors.models import Connection
 from connectors.sandbox.syspro.app import SysproSandbox
 from tests.connectors.agents.conftest import FakeAgent
 
@@ -173,3 +175,18 @@ def test_with_two_agents_one_stopped_the_other_carries_on(
     for _ in range(4):
         assert connector.read_one("ArCustomer", "0000001")
     assert len(second.taken) >= served_before + 4
+
+
+@pytest.mark.parametrize(
+    ("system", "values", "problem"),
+    [
+        ("xero", {"through_agent": True}, "Only SYSPRO"),
+        ("syspro", {"through_agent": True, "credentials_held_by": "agnet"}, "credentials_held_by"),
+        ("syspro", {"through_agent": "yes"}, "true or false"),
+    ],
+)
+def test_agent_settings_a_connection_cannot_use_are_refused(system, values, problem):
+    connection = Connection(system=system, name="c", base_url="https://a.example", settings=values)
+    with pytest.raises(ValidationError) as refused:
+        connection.full_clean()
+    assert problem in str(refused.value.message_dict["settings"])
