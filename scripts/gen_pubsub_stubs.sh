@@ -5,10 +5,12 @@
 # running the project needs grpcio and protobuf only; grpcio-tools is needed only
 # here, when the .proto changes. grpc_tools writes `import pubsub_api_pb2`, which
 # is rewritten to a package-relative import so the stubs live in a package.
+# An argument writes them to another folder instead (the test that they are current).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=connectors/salesforce/pubsub
-.venv/bin/python -m grpc_tools.protoc -I "$out" \
+package=connectors/salesforce/pubsub
+out="${1:-$package}"
+.venv/bin/python -m grpc_tools.protoc -I "$package" \
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
-  "$out/pubsub_api.proto"
+  "$package/pubsub_api.proto"
 sed -i 's/^import pubsub_api_pb2 as /from . import pubsub_api_pb2 as /' "$out/pubsub_api_pb2_grpc.py"
