@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'queued' and tonumber(redis.call('HGET', KEYS[1], 'deadline')) > tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'state', 'claimed', 'agent', ARGV[1])
+  redis.call('EXPIRE', KEYS[2], 86400)  -- a killed agent's list of calls in hand fades
   return {redis.call('HGET', KEYS[1], 'payload'), redis.call('HGET', KEYS[1], 'deadline')}
 end
 redis.call('LREM', KEYS[2], 0, ARGV[3])
@@ -128,7 +130,7 @@ def _processing_key(agent_id: str) -> str:
 class Relay:
     """The queue of one Redis; ``clock`` is wall time, shared by web and worker machines."""
 
-    def __init__(self, redis: Redis, *, clock: Any = time.time) -> None:
+    def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.clock = clock
         self._accept = redis.register_script(_ACCEPT)
@@ -190,7 +192,10 @@ class Relay:
             left = end - self.clock()
             # BLMOVE's timeout 0 would block for ever: a poll with no time left only looks.
             if left >= 0.01:
-                moved = self.redis.blmove(queue, processing, min(left, SLICE_S), "RIGHT", "LEFT")
+                # redis-py types the timeout as int; Redis reads it as seconds in a double
+                # (https://redis.io/docs/latest/commands/blmove/), as a poll's slices need.
+                timeout = min(left, SLICE_S)
+                moved = self.redis.blmove(queue, processing, timeout, "RIGHT", "LEFT")  # type: ignore[arg-type]
             else:
                 moved = self.redis.lmove(queue, processing, "RIGHT", "LEFT")
             while moved is not None:
