@@ -340,10 +340,13 @@ class XeroConnector(Connector):
                 f"Xero cannot look {entity} up by {field!r}.",
             )  # fmt: skip
         wanted = value.strip().lower()
-        quoted = wanted.replace("\\", "\\\\").replace('"', '\\"')
-        where = f'{field}.ToLower()=="{quoted}"'
+        # As sent and trimmed: a name may have been saved with spaces around it, and a clash
+        # ignores them [A] (as the sandbox does, connectors/sandbox/xero/schema.py).
+        asked = dict.fromkeys((value.lower(), wanted))
+        quoted = (a.replace("\\", "\\\\").replace('"', '\\"') for a in asked)
+        where = " OR ".join(f'{field}.ToLower()=="{q}"' for q in quoted)
         if entity == "Contacts":
-            where += ' AND ContactStatus=="ACTIVE"'
+            where = f'({where}) AND ContactStatus=="ACTIVE"'
         params: dict[str, Any] = {"where": where}
         if info.paged:
             params["page"] = "1"

@@ -1,48 +1,49 @@
-"""Xero read by key, as a webhook's targeted run reads it, against the Xero sandbox."""
+"""XeroConnector.find_by_field: the read-only look-up behind "link to the existing contact"."""
 
 from __future__ import annotations
 
-from typing import Any
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from connectors.errors import ConnectorError, ErrorKind
 from connectors.xero import XeroConnector
 
 
-def _invoice(number: str) -> dict[str, Any]:
-    line = {"Description": "Consulting", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200"}
-    return {"Type": "ACCREC", "Contact": {"ContactNumber": "CUST-0001"},
-            "InvoiceNumber": number, "Status": "AUTHORISED", "LineItems": [line]}  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    ['O\'Brien "Best" Foods', "Back\\slash & Co", "Ünïcode GmbH", "  Padded Ltd"],
+)
+def test_finds_a_contact_by_name_whatever_its_case_or_quotes(xero: XeroConnector, name: str):
+    [saved] = xero.write_batch("Contacts", [{"Name": name}])
+    assert saved.ok, saved.message
+    for asked in (name, name.upper(), name.lower()):
+        found = xero.find_by_field("Contacts", "Name", asked)
+        assert found is not None, asked
+        assert found.target_id == saved.target_id
 
 
-def _pay(xero: XeroConnector, invoice_id: str, amount: float) -> str:
-    payment = {"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": "090"},
-               "Amount": amount, "Date": "2026-01-31"}  # fmt: skip
-    outcome = xero.write_batch("Payments", [payment])[0]
-    assert outcome.ok, outcome.message
-    return outcome.target_id or ""
+def test_nothing_found_is_none_and_an_odd_field_is_refused(xero: XeroConnector):
+    assert xero.find_by_field("Contacts", "Name", "Nobody by this name Ltd") is None
+    with pytest.raises(ConnectorError) as refused:
+        xero.find_by_field("Contacts", 'Name=="x" OR 1', "x")
+    assert refused.value.kind is ErrorKind.CONFIG
 
 
-def test_an_invoice_event_reads_that_invoice_and_its_payments_only(xero: XeroConnector) -> None:
-    """An INVOICE event names the invoice: the invoice flow reads it by ``IDs``, the payment
-    flow reads the payments whose ``Invoice.InvoiceID`` it is, and nothing else."""
-    one, other = xero.write_batch("Invoices", [_invoice("WH-1"), _invoice("WH-2")])
-    paid = {_pay(xero, one.target_id or "", 40), _pay(xero, one.target_id or "", 30)}
-    _pay(xero, other.target_id or "", 10)
-
-    invoices = [r for p in xero.read_keys("Invoices", [one.target_id or ""]) for r in p.records]
-    assert [r["InvoiceNumber"] for r in invoices] == ["WH-1"]
-    payments = [
-        r
-        for page in xero.read_keys("Payments", [one.target_id or ""], field="Invoice.InvoiceID")
-        for r in page.records
-    ]
-    assert {r["PaymentID"] for r in payments} == paid
+def test_finds_an_item_by_code(xero: XeroConnector):
+    [saved] = xero.write_batch("Items", [{"Code": "LINK-1", "Name": "Link test item"}])
+    assert saved.ok, saved.message
+    found = xero.find_by_field("Items", "Code", "link-1")
+    assert found is not None and found.target_id == saved.target_id
 
 
-def test_keys_that_are_no_xero_id_name_nothing_and_break_nothing(xero: XeroConnector) -> None:
-    """A hostile or mistyped id is not sent into a ``where`` (Xero would refuse the query)."""
-    contact = next(iter(xero.read_changes("Contacts", None))).records[0]
-    keys = ['x") OR (1==1', "", "not-a-guid", contact["ContactID"]]
-    got = [r for page in xero.read_keys("Contacts", keys) for r in page.records]
-    assert [r["ContactID"] for r in got] == [contact["ContactID"]]
-    assert not [r for p in xero.read_keys("Payments", keys[:3], field="Invoice.InvoiceID")
-                for r in p.records]  # fmt: skip
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=30)
+)
+def test_any_name_is_quoted_safely(xero: XeroConnector, name: str):
+    """Whatever the name, the query is well formed: found (if Xero holds it) or None."""
+    found = xero.find_by_field("Contacts", "Name", name)
+    assert found is None or found.record["Name"].strip().lower() == name.strip().lower()
