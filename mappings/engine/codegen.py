@@ -32,6 +32,7 @@ from mappings.engine.error_codes import ErrorCode
 from mappings.engine.fields import FieldOp, spread
 from mappings.engine.paths import Path, getter, setter, simple_key
 from mappings.engine.problems import Problem, TransformError, show
+from mappings.engine.rules import CompiledRule
 from mappings.engine.transforms import Step
 
 _BUILTINS = {
@@ -77,7 +78,7 @@ def _not_an_object(array: str, index: int, value: Any) -> Problem:
     return _lines_problem(f"line {index + 1} of {array} is not an object", value, array)
 
 
-def _rule_provenance(rule: Any) -> str:
+def _rule_provenance(rule: CompiledRule) -> str:
     return f"rule {rule.id}"
 
 
