@@ -36,6 +36,9 @@ CONTENT_TYPES = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
     ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+# Excel opens at most 1,048,576 rows a sheet [P] (support.microsoft.com, "Excel specifications
+# and limits"): a longer export goes on over further sheets.
+XLSX_MAX_ROWS = 1_048_576
 # Excel reads a CSV as UTF-8 only when it starts with a byte order mark.
 UTF8_BOM = "\ufeff"
 
@@ -55,13 +58,32 @@ def csv_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
         yield writer.writerow([escape_cell(value) for value in row]).encode()
 
 
-def xlsx_file(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str) -> Any:
-    """The export as an XLSX file, written row by row to a temporary file, rewound."""
+def xlsx_file(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str,
+    sheet_rows: int = XLSX_MAX_ROWS,
+) -> Any:
+    """The export as an XLSX file, written row by row to a temporary file, rewound.
+
+    A sheet holds at most ``sheet_rows`` rows, its header included (Excel's limit):
+    the rest go on to sheets ``<title> 2``, ``<title> 3``…, each with the header.
+    """
     book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet(title=title[:31])
-    sheet.append([xlsx_cell(sheet, escape_cell(h)) for h in headers])
+    sheet, used, number = None, sheet_rows, 0
     for row in rows:
-        sheet.append([xlsx_cell(sheet, escape_cell(value)) for value in row])
+        if used >= sheet_rows:
+            number += 1
+            name = title if number == 1 else f"{title[:25]} {number}"
+            sheet = book.create_sheet(title=name[:31])
+            sheet.append([xlsx_cell(sheet, escape_cell(h)) for h in headers])
+            used = 1
+        sheet.append([xlsx_cell(sheet, escape_cell(value)) for value in row])  # type: ignore[union-attr]
+        used += 1
+    if sheet is None:  # no rows: the header alone
+        sheet = book.create_sheet(title=title[:31])
+        sheet.append([xlsx_cell(sheet, escape_cell(h)) for h in headers])
     out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it once sent
     book.save(out)
     out.seek(0)

@@ -241,3 +241,17 @@ def test_export_memory_stays_flat_as_the_ledger_grows(superuser_client, db, fmt)
     large = _peak(superuser_client, fmt)
     # Ten times the rows: the peak may not grow with them (one chunk of rows at a time).
     assert large < small * 1.25 + 256 * 1024, (small, large)
+
+
+def test_xlsx_goes_on_over_sheets_past_the_row_limit():
+    """Excel opens 1,048,576 rows a sheet: past it, the rows go on, each sheet headed."""
+    rows = [(f"r{n}", n) for n in range(7)]
+    with xlsx_file(("name", "n"), rows, title="ledger", sheet_rows=3) as out:
+        book = openpyxl.load_workbook(io.BytesIO(out.read()), read_only=True)
+    sheets = [list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets]
+    assert book.sheetnames == ["ledger", "ledger 2", "ledger 3", "ledger 4"]
+    assert all(sheet[0] == ("name", "n") for sheet in sheets)
+    assert [row for sheet in sheets for row in sheet[1:]] == rows
+    with xlsx_file(("name", "n"), [], title="ledger") as out:
+        empty = openpyxl.load_workbook(io.BytesIO(out.read()), read_only=True)
+    assert list(empty.active.iter_rows(values_only=True)) == [("name", "n")]
