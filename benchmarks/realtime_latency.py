@@ -85,6 +85,7 @@ from clarity.models import (  # noqa: E402
 )
 from clarity.services.demo import demo_load  # noqa: E402
 from clarity.services.runs import flow_run_enqueue  # noqa: E402
+from clarity.sync.schedules import flow_schedule_register  # noqa: E402
 from connectors.configs import connector_for  # noqa: E402
 from connectors.sandbox.salesforce.auth import DEMO_CLIENT_SECRET, DEMO_CONSUMER_KEY  # noqa: E402
 
@@ -194,7 +195,7 @@ def new_opportunities(session: requests.Session, accounts: list[str]) -> list[st
     return ids
 
 
-def settle(timeout: float = 120) -> None:
+def settle(timeout: float = 300) -> None:
     """Wait until the creations' own change events are processed (their flows' filters
     drop them): the moves are timed on a quiet queue, not behind that backlog."""
     deadline = time.monotonic() + timeout
@@ -229,8 +230,13 @@ def bench(stack: Stack) -> dict:
     demo_load()
     flows = {flow.name: flow for flow in Flow.objects.filter(pair__name="Salesforce ↔ KashFlow")}
     invoices = flows["Won opportunities → KashFlow invoices"]
-    Flow.objects.filter(pk=invoices.pk).update(trigger_schedule=False)
-    Flow.objects.exclude(pk=invoices.pk).update(trigger_webhook=False, trigger_schedule=False)
+    # Events alone start the invoice flow, and nothing else runs: no schedule, no adaptive
+    # poll (which would read the moves too, or keep the workers from the events).
+    Flow.objects.filter(pair=invoices.pair).update(trigger_schedule=False, poll_adaptive=False)
+    Flow.objects.filter(pair=invoices.pair).exclude(pk=invoices.pk).update(trigger_webhook=False)
+    Flow.objects.exclude(pair=invoices.pair).update(enabled=False)  # SYSPRO ↔ Xero: not here
+    for flow in Flow.objects.all():
+        flow_schedule_register(flow=flow)  # cancels the jobs scheduled when they were saved
     for n in range(2):
         stack.start(f"worker-{n}", [*MANAGE, "syncworker", "--skip-checks", "--with-scheduler"])
     subscriber = [*MANAGE, "salesforce_subscriber", "--skip-checks", "--refresh", "5"]
