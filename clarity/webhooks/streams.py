@@ -3,10 +3,11 @@ the position the stream resumes from moves in the same transaction.
 
 A long-running subscriber (``manage.py salesforce_subscriber``) holds each connection's
 stream open (``connectors.registry.event_stream``) and hands every answer here. At least
-once, nothing lost: the events are committed — with the job that turns them into runs
-queued on commit, and the sweeper re-queuing any whose job never ran — before the position
-that passes them is; a subscriber killed between the two hears them again, and
-``webhook_events_store`` recognises a repeat, so nothing is stored twice either.
+once, nothing lost: the events are stored and their flows' runs queued (the webhook path,
+``webhook_events_store`` then ``webhook_events_process``, in one transaction: no job in
+between) together with the position that passes them; a subscriber killed before the
+commit hears them again, and ``webhook_events_store`` recognises a repeat, so nothing is
+stored or run twice either.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def stream_position(*, connection_id: int, topic: str) -> bytes | None:
 
 
 def stream_batch_store(*, connection_id: int, batch: StreamBatch, flow_ids: Iterable[int]) -> int:
-    """Store a batch's events and queue their processing, then keep its position, in one
+    """Store a batch's events and queue their flows' runs, then keep its position, in one
     transaction; returns how many events were new.
 
     A batch whose events cannot be stored as they are (a field longer than its column)
@@ -72,7 +73,11 @@ def stream_batch_store(*, connection_id: int, batch: StreamBatch, flow_ids: Iter
     with transaction.atomic():
         try:
             with transaction.atomic():
-                stored = webhook_events_store(events=batch.events) if batch.events else 0
+                stored = (
+                    webhook_events_store(events=batch.events, process_now=True)
+                    if batch.events
+                    else 0
+                )
         except WebhookRejected as exc:
             logger.error(
                 "Connection %s, %s: events not storable (%s); polling its flows instead.",

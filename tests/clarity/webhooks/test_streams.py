@@ -24,10 +24,10 @@ from clarity.models import (
     SubscriberState,
     SyncRun,
     WebhookEvent,
+    WebhookStatus,
 )
 from clarity.services.alerts import alerts_check
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
-from clarity.webhooks.services import webhook_events_process
 from clarity.webhooks.streams import (
     stream_batch_store,
     stream_flows,
@@ -165,12 +165,12 @@ def test_an_event_is_stored_its_run_queued_and_then_its_position_kept(server, fl
     assert event.change["record_ids"] == [opportunity]
     assert event.change["values"]["StageName"] == "Closed Won"
     assert "StageName" in event.change["changed_fields"]
-    # The processing job was queued on commit, with the position in the same transaction.
-    assert get_queue(DEFAULT_QUEUE).count == 1
-    assert position(flow.source_connection_id) == bytes.fromhex(event.payload["replay_id"])
-    webhook_events_process(event_ids=[event.pk])
+    # Its flow's run was queued in the transaction that kept the position: no job between.
     run = SyncRun.objects.get(flow=flow)
     assert run.status == RunStatus.QUEUED and run.target_ids == [opportunity]
+    assert event.status == WebhookStatus.PROCESSED and event.run_ids == [run.pk]
+    assert get_queue(DEFAULT_QUEUE).count == 0
+    assert position(flow.source_connection_id) == bytes.fromhex(event.payload["replay_id"])
     assert SubscriberState.objects.get().last_event_at is not None
 
 
@@ -231,7 +231,6 @@ def test_a_gap_event_reads_the_named_records_and_an_overflow_polls(server, flow)
     wait(lambda: WebhookEvent.objects.count() == 1)
     gap = WebhookEvent.objects.get()
     assert gap.change["values"] is None and gap.change["changed_fields"] is None
-    webhook_events_process(event_ids=[gap.pk])
     assert SyncRun.objects.get(flow=flow).target_ids == [opportunity]
     SyncRun.objects.update(status=RunStatus.SUCCEEDED)
 
@@ -240,7 +239,6 @@ def test_a_gap_event_reads_the_named_records_and_an_overflow_polls(server, flow)
     subscribed.stop()
     overflow = WebhookEvent.objects.order_by("pk").last()
     assert overflow.event_type == "GAP_OVERFLOW" and overflow.change["record_ids"] == []
-    webhook_events_process(event_ids=[overflow.pk])
     poll = SyncRun.objects.filter(flow=flow, status=RunStatus.QUEUED).get()
     assert not poll.target_ids  # a poll from the flow's cursor
 
