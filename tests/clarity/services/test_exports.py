@@ -255,3 +255,11 @@ def test_xlsx_goes_on_over_sheets_past_the_row_limit():
     with xlsx_file(("name", "n"), [], title="ledger") as out:
         empty = openpyxl.load_workbook(io.BytesIO(out.read()), read_only=True)
     assert list(empty.active.iter_rows(values_only=True)) == [("name", "n")]
+
+
+def test_filters_the_list_refuses_export_nothing(finance_client, ledger):
+    response = finance_client.get(
+        reverse(LEDGER_EXPORT, args=["csv"]) + "?created_at__gte=not-a-date", follow=True
+    )
+    assert response.redirect_chain[-1][0].startswith(CHANGELIST)
+    assert any("nothing was exported" in str(m) for m in response.context["messages"])
