@@ -34,6 +34,7 @@ BACKOFF_MAX_S = 60.0
 MAX_PER_POLL = 16  # the server's own bound
 POLL_SLACK_S = 10.0  # beyond wait_s, for the server to answer a held poll
 ANSWER_TIMEOUT_S = 30.0
+POLLERS = 2
 
 
 class TokenRefused(Exception):
@@ -55,13 +56,33 @@ class Agent:
     # -- the loop -----------------------------------------------------------------------
 
     def run(self) -> None:
-        """Poll until ``stop``; then finish the calls in hand and log off SYSPRO."""
+        """Poll until ``stop``; then finish the calls in hand and log off SYSPRO.
+
+        Two polls overlap: while one is on its way back with calls (a round trip through
+        the server), the other already waits at the server for the next, so a burst of
+        calls is not served one poll round trip at a time.
+        """
         logger.info(
             "clarity-agent %s relaying to %s for %s",
             __version__,
             ", ".join(self.config.base_urls),
             self.config.server_url,
         )
+        others = [
+            threading.Thread(target=self._poll_loop, name=f"poll-{n}", daemon=True)
+            for n in range(1, POLLERS)
+        ]
+        for thread in others:
+            thread.start()
+        self._poll_loop()
+        for thread in others:
+            thread.join()
+        logger.info("stopping: finishing the calls in hand")
+        self._pool.shutdown(wait=True)
+        self.enet.logoff()
+        logger.info("stopped after answering %d calls", self.calls)
+
+    def _poll_loop(self) -> None:
         failures = 0
         while not self.stopping.is_set():
             try:
@@ -90,10 +111,6 @@ class Agent:
             received = time.monotonic()
             for request, held in batch:
                 self._pool.submit(self._serve, request, received, held)
-        logger.info("stopping: finishing the calls in hand")
-        self._pool.shutdown(wait=True)
-        self.enet.logoff()
-        logger.info("stopped after answering %d calls", self.calls)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -126,15 +143,16 @@ class Agent:
     def _reserve(self) -> int:
         """Reserve the free threads (up to the server's bound) for the calls a poll brings.
 
-        With every thread busy, wait a little for one, then poll for one call anyway: the
-        poll is the heartbeat and must not stop; that call waits in the pool's queue.
+        With every thread busy (or held by the other poll), wait a little for one, then
+        poll anyway: the poll is the heartbeat and must not stop; a call it brings beyond
+        the free threads waits in the pool's queue.
         """
-        held = 0
+        if not self._free.acquire(timeout=self.config.poll_wait_s):
+            return 0
+        held = 1
         most = min(self.config.threads, MAX_PER_POLL)
         while held < most and self._free.acquire(blocking=False):
             held += 1
-        if held == 0 and self._free.acquire(timeout=self.config.poll_wait_s):
-            held = 1
         return held
 
     def _release(self, count: int) -> None:
