@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from clarity.models import Flow
-from tests.clarity.test_flow_admin import FLOW_ADD, flow_data
+from tests.clarity.admin.test_flows_validation import FLOW_ADD, flow_data
 from tests.factories import PairFactory
 
 pytestmark = pytest.mark.django_db

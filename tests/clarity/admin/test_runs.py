@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from clarity.models import Flow, Trigger
-from tests.clarity.test_api import api
+from tests.clarity.api.test_views_rest import api
 from tests.factories import FlowFactory, RunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

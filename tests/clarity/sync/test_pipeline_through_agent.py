@@ -20,7 +20,7 @@ from tests.connectors.agents.conftest import UNREACHABLE_SYSPRO, FakeAgent
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # The SYSPRO sandbox's seed: 320 customers, one of them with a name Xero already has (a data
-# failure a direct connection gets too, as tests/clarity/test_circuit_runs.py shows).
+# failure a direct connection gets too, as tests.clarity.sync.test_pipeline_circuit.py shows).
 EXPECTED = {RecordStatus.SUCCEEDED: 319, RecordStatus.FAILED: 1}
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from clarity.models import RecordStatus, SyncRecord, SyncRun, Trigger
 from clarity.services.runs import flow_run_enqueue
-from tests.clarity.test_sync_e2e import run_worker
+from tests.clarity.sync.test_e2e import run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,7 @@ documents (see /work/shared/systems and the vendors' pages), kind and code.
 
 Answers go over real HTTP: a small sandbox answers whatever status and body a case
 names, and the connector's own HTTP client and error hook classify it, as they
-would the real system's answer. (Salesforce's table: test_salesforce_errors.py.)
+would the real system's answer. (Salesforce's table: salesforce/test_errors.py.)
 """
 
 from __future__ import annotations

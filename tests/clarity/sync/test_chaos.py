@@ -54,12 +54,11 @@ from devtools.localservers import (
     postgres_server,
     redis_server_binary,
 )
-
-from .conftest import connect_xero, customers_to_contacts_mapping
+from tests.clarity.conftest import connect_xero, customers_to_contacts_mapping
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # System checks are the web app's business (and import every URLconf): skipped here.
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 SKIP_CHECKS = "--skip-checks"

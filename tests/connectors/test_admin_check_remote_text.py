@@ -11,7 +11,7 @@ from clarity.services.flows import flow_pause
 from clarity.sync.pipeline import login_refused_reason
 from connectors.errors import ConnectorError, ErrorKind
 from tests.connectors import recorder
-from tests.connectors.test_connection_check import check_url, pointed_at
+from tests.connectors.test_admin_check import check_url, pointed_at
 from tests.factories import FlowFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from connectors.sandbox.control import SandboxControl
 from connectors.sandbox.core import Request, Response, SandboxApp, SandboxServer, text_response
 from connectors.xero import verify_webhook
 
-OPENAPI = Path(__file__).resolve().parents[3] / "shared" / "systems" / "xero-openapi"
+OPENAPI = Path(__file__).resolve().parents[5] / "shared" / "systems" / "xero-openapi"
 
 
 # -- contract: responses validate against Xero's OpenAPI schemas ---------------
