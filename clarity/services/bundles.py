@@ -56,7 +56,19 @@ FLOW_FIELDS = (
 )
 # Flow fields a bundle may leave out (one written before they existed): they take the
 # field's default, so an older export still imports as it did.
-FLOW_OPTIONAL_FIELDS = ("event_filter", "poll_adaptive", "poll_min_seconds", "poll_max_seconds")
+FLOW_OPTIONAL_FIELDS = (
+    "event_filter",
+    "poll_adaptive",
+    "poll_min_seconds",
+    "poll_max_seconds",
+    "read_mode",
+    "change_field",
+)
+# What a bundle never carries: the pair, the connections and the mapping are named
+# by role and name; the cursor and a pause are this installation's state, not config.
+FLOW_NOT_CARRIED = frozenset(
+    {"pair", "name", "source_connection", "target_connection", "mapping", "cursor", "paused_reason"}
+)
 
 # Every kind of row a bundle carries. Exporting one shows them all, so it needs
 # view permission on each; importing one writes them all, so add and change.

@@ -10,7 +10,14 @@ from django.urls import reverse
 
 from clarity.forms import TEMPLATE_DIR
 from clarity.models import Flow, IntegrationPair
-from clarity.services.bundles import bundle_export, bundle_import, bundle_preview
+from clarity.services.bundles import (
+    FLOW_FIELDS,
+    FLOW_NOT_CARRIED,
+    FLOW_OPTIONAL_FIELDS,
+    bundle_export,
+    bundle_import,
+    bundle_preview,
+)
 from mappings.models import LookupTable, Mapping
 from mappings.services import mapping_compile
 from tests.factories import ConnectionFactory
@@ -203,3 +210,21 @@ def test_a_hostile_bundle_is_a_form_error_and_changes_nothing(consultant_client,
     assert "errorlist" in response.content.decode() or "errornote" in response.content.decode()
     assert not IntegrationPair.objects.exists()
     assert not Mapping.objects.exists()
+
+
+def test_every_flow_setting_travels_with_the_bundle():
+    """A flow field added later must be carried, or be named as state a bundle leaves out."""
+    editable = {f.name for f in Flow._meta.get_fields() if f.editable and not f.auto_created}
+    assert editable - FLOW_NOT_CARRIED == {*FLOW_FIELDS, *FLOW_OPTIONAL_FIELDS}
+
+
+def test_how_a_flow_reads_travels_with_the_bundle(connections):
+    pair = bundle_import(bundle=template(), connections=connections, pair_name="SYSPRO ↔ Xero")
+    flow = pair.flows.get(source_entity="customers")
+    Flow.objects.filter(pk=flow.pk).update(read_mode="full_scan", change_field="DateLastSale")
+    exported = bundle_export(pair=pair)
+
+    copy = bundle_import(bundle=exported, connections=connections, pair_name="Copy")
+
+    again = copy.flows.get(name=flow.name)
+    assert (again.read_mode, again.change_field) == ("full_scan", "DateLastSale")
