@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 
 class Agent(models.Model):
@@ -38,3 +42,15 @@ class Agent(models.Model):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+@receiver(post_save, sender=Agent, dispatch_uid="agent-auth-cache-saved")
+@receiver(post_delete, sender=Agent, dispatch_uid="agent-auth-cache-deleted")
+def _agent_changed(sender: type[Agent], instance: Agent, **kwargs: Any) -> None:
+    """Any saved or deleted agent row (a revoke, an admin edit, a connection's deletion
+    cascading) invalidates every process's cached token → agent lookups at once."""
+    if kwargs.get("created"):
+        return  # a new agent invalidates nothing
+    from connectors.agents.services import auth_epoch_bump
+
+    auth_epoch_bump()

@@ -9,7 +9,10 @@ import hashlib
 import hmac
 import math
 import secrets
+import threading
+import time
 from datetime import datetime
+from functools import cache
 
 import django_rq
 from django.db import transaction
@@ -22,6 +25,7 @@ from connectors.agents.relay import (
     MAX_PER_POLL,
     MAX_WAIT_S,
     ONLINE_WITHIN_S,
+    PREFIX,
     Relay,
 )
 from connectors.models import Connection
@@ -29,9 +33,57 @@ from connectors.models import Connection
 TOKEN_PREFIX = "cca_"  # noqa: S105  (a marker, not a secret: secret scanners can spot leaks)
 
 
+@cache
 def relay() -> Relay:
-    """The relay over the queues' Redis: the one every web and worker process shares."""
+    """The relay over the queues' Redis: the one every web and worker process shares.
+
+    One per process, so its connection pool (and the scripts it registered) outlive a
+    request: a poll or answer reuses an open Redis connection instead of opening one.
+    """
     return Relay(django_rq.get_connection("default"))
+
+
+# -- the hot path's cache of token → agent ----------------------------------------------
+#
+# Each poll and answer names its agent by token. Looking the digest up in PostgreSQL for
+# every call was most of a call's cost, so each process keeps the agents it has seen,
+# keyed by digest, under an "epoch" kept in Redis. Anything that may make an agent's token
+# invalid (revoke, delete, any save of the row) changes the epoch, and every call reads the
+# epoch first (one Redis GET), so every process drops its cache on the very next call:
+# a revoked token is still refused at once. A Redis without the key (new, or flushed)
+# starts a new epoch, which no process has cached under. Entries also age out.
+AUTH_EPOCH_KEY = f"{PREFIX}:auth-epoch"
+AUTH_CACHE_S = 30.0
+_auth_lock = threading.Lock()
+_auth_epoch: bytes | str | None = None
+_auth_cache: dict[str, tuple[Agent, float]] = {}
+
+
+def auth_epoch_bump() -> None:
+    """Invalidate every process's cache of token → agent (at once, and again at commit,
+    so no process can re-cache a row read before the change was committed)."""
+    _new_epoch()
+    transaction.on_commit(_new_epoch)
+
+
+def _new_epoch() -> None:
+    relay().redis.set(AUTH_EPOCH_KEY, secrets.token_hex(8))
+
+
+def _current_epoch() -> bytes | str:
+    redis = relay().redis
+    epoch = redis.get(AUTH_EPOCH_KEY)
+    if epoch is None:
+        redis.set(AUTH_EPOCH_KEY, secrets.token_hex(8), nx=True)
+        epoch = redis.get(AUTH_EPOCH_KEY)
+    return epoch or b""
+
+
+# Each poll is the heartbeat; the Agent row's copy (version, host, last seen, which the
+# admin shows) is written when it changes and otherwise at most every HEARTBEAT_WRITE_S per
+# process. "Online" for routing is the relay's Redis heartbeat, written on every poll.
+HEARTBEAT_WRITE_S = 5.0
+_heartbeats_written: dict[str, tuple[float, str, str]] = {}
 
 
 def token_digest(token: str) -> str:
@@ -56,6 +108,7 @@ def agent_revoke(*, agent: Agent) -> Agent:
         agent.revoked_at = timezone.now()
         agent.save(update_fields=["revoked_at"])
     relay().revoke(str(agent.connection_id), str(agent.pk))
+    auth_epoch_bump()
     return agent
 
 
@@ -74,22 +127,45 @@ def agent_authenticate(*, authorization: str) -> Agent | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
+    global _auth_epoch
     digest = token_digest(token.strip())
-    agent = (
-        Agent.objects.select_related("connection")
-        .filter(token_digest=digest, revoked_at__isnull=True)
-        .first()
-    )
+    epoch, now = _current_epoch(), time.monotonic()
+    with _auth_lock:
+        if epoch != _auth_epoch:
+            _auth_cache.clear()
+            _auth_epoch = epoch
+        cached = _auth_cache.get(digest)
+    if cached is not None and now - cached[1] < AUTH_CACHE_S:
+        agent: Agent | None = cached[0]
+    else:
+        agent = (
+            Agent.objects.select_related("connection")
+            .filter(token_digest=digest, revoked_at__isnull=True)
+            .first()
+        )
+        if agent is not None:
+            with _auth_lock:
+                if epoch == _auth_epoch:  # not if the epoch changed while we read the row
+                    _auth_cache[digest] = (agent, now)
     if agent is None or not hmac.compare_digest(agent.token_digest, digest):
         return None
     return agent
 
 
 def agent_polled(*, agent: Agent, version: str, host: str) -> None:
-    """Each poll is the heartbeat: what the agent says it is, and when it was last seen."""
-    Agent.objects.filter(pk=agent.pk).update(
-        version=version[:50], host=host[:200], last_heartbeat=timezone.now()
-    )
+    """Each poll is the heartbeat: what the agent says it is, and when it was last seen
+    (the row at most every HEARTBEAT_WRITE_S unless version or host changed)."""
+    version, host, now = version[:50], host[:200], time.monotonic()
+    written = _heartbeats_written.get(agent.token_digest)
+    if (
+        written is None
+        or (written[1], written[2]) != (version, host)
+        or now - written[0] >= HEARTBEAT_WRITE_S
+    ):
+        Agent.objects.filter(pk=agent.pk).update(
+            version=version, host=host, last_heartbeat=timezone.now()
+        )
+        _heartbeats_written[agent.token_digest] = (now, version, host)
     relay().heartbeat(str(agent.connection_id), str(agent.pk))
 
 
