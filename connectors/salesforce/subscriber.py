@@ -24,7 +24,9 @@ What is done, and on whose word:
 * Flow control: the first ``FetchRequest`` asks for ``batch_size`` events; after the
   listener has stored a response's events, as many more are asked for, so no more than
   ``batch_size`` are ever in flight unstored [P] proto ("Flow Control is handled by the
-  subscriber via num_requested"); [O] Camel's ``FetchResponseObserver.onNext``.
+  subscriber via num_requested"); [O] Camel's ``FetchResponseObserver.onNext``. The
+  responses that arrived while the listener was storing (a burst comes as one-event
+  answers) are handed on as one batch, up to ``batch_size`` events [A].
 * Keepalives — a response with no events and a ``latest_replay_id``, at most 270 s apart
   [P] proto — are handed on too, so the stored position follows the stream while it is idle.
 * Start: ``CUSTOM`` after a stored replay id; ``LATEST`` when none is stored (first start)
@@ -454,12 +456,37 @@ class PubSubClient(EventStream):
                 return
             stream.call = self.stub.Subscribe(outgoing(), metadata=self.metadata())
             self._streams.append(stream)
+        # The responses are read on a thread of their own, so that those that arrived while
+        # the listener stored the last batch are handed on together: one transaction for
+        # what a burst left waiting, not one per response (each a one-event answer).
+        arrived: queue.Queue[Any] = queue.Queue()
+        reader = threading.Thread(
+            target=_read_responses, args=(stream.call, arrived), name=f"pubsub {topic}",
+            daemon=True,
+        )  # fmt: skip
+        reader.start()
         try:
-            for response in stream.call:
-                events = [self.decode(topic, e) for e in response.events]
-                yield Batch(topic, events, bytes(response.latest_replay_id))
-                if events:  # stored by now: room for as many more
-                    stream.requests.put(pb2.FetchRequest(num_requested=len(events)))
+            while (response := arrived.get()) is not _END:
+                responses = [response]
+                held = len(response.events) if not isinstance(response, Exception) else 0
+                while held < self.batch_size and not isinstance(responses[-1], Exception):
+                    try:
+                        more = arrived.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _END:
+                        arrived.put(_END)
+                        break
+                    responses.append(more)
+                    held += 0 if isinstance(more, Exception) else len(more.events)
+                failure = responses.pop() if isinstance(responses[-1], Exception) else None
+                if responses:
+                    events = [self.decode(topic, e) for r in responses for e in r.events]
+                    yield Batch(topic, events, bytes(responses[-1].latest_replay_id))
+                    if events:  # stored by now: room for as many more
+                        stream.requests.put(pb2.FetchRequest(num_requested=len(events)))
+                if failure is not None:
+                    raise failure
         except grpc.RpcError as exc:
             if self.stopping.is_set() and exc.code() == grpc.StatusCode.CANCELLED:
                 return
@@ -542,6 +569,21 @@ class PubSubClient(EventStream):
     def close(self) -> None:
         self.stop()
         self.channel.close()
+
+
+_END = object()
+
+
+def _read_responses(call: Any, arrived: queue.Queue[Any]) -> None:
+    """A ``Subscribe`` call's responses into ``arrived``, then its error if it failed, then
+    ``_END``."""
+    try:
+        for response in call:
+            arrived.put(response)
+    except Exception as exc:  # grpc.RpcError, or a failure the reader must not swallow
+        arrived.put(exc)
+    finally:
+        arrived.put(_END)
 
 
 def _channel(endpoint: str, *, plain: bool) -> grpc.Channel:

@@ -195,6 +195,35 @@ def test_flow_control_never_has_more_unstored_events_than_asked_for(server):
     assert max(len(b.events) for b in recorder.batches) <= 2
 
 
+class SlowRecorder(Recorder):
+    """Stores its first events only once ``go`` is set, as a busy database would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def received(self, batch: StreamBatch) -> None:
+        if batch.events and not self.events:
+            assert self.go.wait(10)
+        super().received(batch)
+
+
+def test_what_arrived_while_the_listener_was_storing_comes_as_one_batch(server):
+    session = someone_else(server)
+    client = stream(connector(server))
+    recorder = SlowRecorder()
+    thread = listening(client, recorder)
+    first = create_account(server, session, "First")
+    burst = [create_account(server, session, f"Burst {n}") for n in range(5)]
+    time.sleep(0.5)  # their answers reach the client while the first is being stored
+    recorder.go.set()
+    recorder.wait_for(lambda: len(recorder.events) == 6)
+    stop(client, thread)
+    with_events = [b for b in recorder.batches if b.events]
+    assert [e.record_ids[0] for e in with_events[0].events] == [first]
+    assert [e.record_ids[0] for e in with_events[1].events] == burst
+
+
 def test_our_own_writes_are_echoes_and_others_are_not(server):
     ours = connector(server)
     ours.write_batch("Account", [{"ExternalID__c": "ECHO-1", "Name": "Written by Clarity"}])
