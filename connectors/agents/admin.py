@@ -10,7 +10,13 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from connectors.agents.models import Agent
-from connectors.agents.services import agent_create, agent_delete, agent_online, agent_revoke
+from connectors.agents.services import (
+    agent_counts,
+    agent_create,
+    agent_delete,
+    agent_online,
+    agent_revoke,
+)
 from connectors.models import System
 
 
@@ -23,8 +29,8 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
         "version",
         "host",
         "last_heartbeat",
-        "calls_served",
-        "errors",
+        "calls",
+        "call_errors",
     )
     list_filter = ("connection",)
     list_select_related = ("connection",)
@@ -35,8 +41,8 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
         "version",
         "host",
         "last_heartbeat",
-        "calls_served",
-        "errors",
+        "calls",
+        "call_errors",
         "created_at",
         "revoked_at",
     )
@@ -53,6 +59,14 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
         if db_field.name == "connection":
             kwargs["queryset"] = db_field.related_model.objects.filter(system=System.SYSPRO)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="calls served")
+    def calls(self, agent: Agent) -> int:
+        return agent_counts(agent)[0]
+
+    @admin.display(description="errors")
+    def call_errors(self, agent: Agent) -> int:
+        return agent_counts(agent)[1]
 
     @admin.display(description="health")
     def health(self, agent: Agent) -> str:

@@ -167,13 +167,51 @@ def agent_polled(*, agent: Agent, version: str, host: str) -> None:
         )
         _heartbeats_written[agent.token_digest] = (now, version, host)
     relay().heartbeat(str(agent.connection_id), str(agent.pk))
+    _flush_counts(agent)  # an idle agent's last counts reach the row within a poll
+
+
+# An answer's counters go to Redis (one round trip with the delivery's); the Agent row
+# gets them at most every COUNTS_FLUSH_S per process, from an answer or a poll.
+# ``agent_counts`` (the admin's figures) adds what is still in Redis, so it is exact.
+COUNTS_FLUSH_S = 2.0
+_counts_flushed: dict[str, float] = {}
+
+
+def _counts_key(agent: Agent) -> str:
+    return f"{PREFIX}:agent:{agent.pk}:counts"
 
 
 def agent_answered(*, agent: Agent, failed: bool) -> None:
     """Count a call the agent served, and whether it could not carry it out."""
-    Agent.objects.filter(pk=agent.pk).update(
-        calls_served=F("calls_served") + 1, errors=F("errors") + int(failed)
-    )
+    pipe = relay().redis.pipeline(transaction=False)
+    pipe.hincrby(_counts_key(agent), "calls", 1)
+    if failed:
+        pipe.hincrby(_counts_key(agent), "errors", 1)
+    pipe.execute()
+    _flush_counts(agent)
+
+
+def _flush_counts(agent: Agent, *, force: bool = False) -> None:
+    """Move the agent's counts from Redis to its row, if due (or ``force``)."""
+    now = time.monotonic()
+    last = _counts_flushed.get(agent.token_digest)
+    if not force and last is not None and now - last < COUNTS_FLUSH_S:
+        return
+    _counts_flushed[agent.token_digest] = now
+    pipe = relay().redis.pipeline()  # MULTI: nothing counted between the read and the delete
+    pipe.hmget(_counts_key(agent), "calls", "errors")
+    pipe.delete(_counts_key(agent))
+    (calls, errors), _ = pipe.execute()
+    if calls or errors:
+        Agent.objects.filter(pk=agent.pk).update(
+            calls_served=F("calls_served") + int(calls or 0), errors=F("errors") + int(errors or 0)
+        )
+
+
+def agent_counts(agent: Agent) -> tuple[int, int]:
+    """Calls served and errors: the row's figures and those not yet written to it."""
+    calls, errors = relay().redis.hmget(_counts_key(agent), "calls", "errors")
+    return agent.calls_served + int(calls or 0), agent.errors + int(errors or 0)
 
 
 def agent_online(agent: Agent, *, now: datetime | None = None) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from clarity_agent.calls import ROOT
 from clarity_agent.relay import backoff
 
-from connectors.agents.services import agent_revoke, relay
+from connectors.agents.services import agent_counts, agent_revoke, relay
 from connectors.sandbox.control import SandboxControl
 from tests.agent.conftest import agent_settings
 from tests.connectors.conftest import free_port
@@ -66,10 +66,11 @@ def test_calls_are_served_through_the_agent(
     answers = [outcome(agent.connection, i) for i in ids]
     assert all(a.state == "answered" and "<Row>" in text(a.answer) for a in answers)
     deadline = time.monotonic() + 5  # counted just after each answer is delivered
-    while (agent.calls_served, agent.errors) != (20, 0) and time.monotonic() < deadline:
+    agent.refresh_from_db()
+    while agent_counts(agent) != (20, 0) and time.monotonic() < deadline:
         time.sleep(0.05)
         agent.refresh_from_db()
-    assert (agent.calls_served, agent.errors) == (20, 0)
+    assert agent_counts(agent) == (20, 0)
     assert agent.version == "1.0.0" and agent.host
 
 
