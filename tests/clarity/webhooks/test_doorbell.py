@@ -87,13 +87,13 @@ def test_a_repeated_call_is_stored_once(client, doorbell):
 
 def hostile_cases(connection_id: int):
     good = {"changes": [{"entity": "customers", "keys": ["0000001"]}]}
-    old = str(int(time.time()) - 301)
+    old = str(int(time.time()) - 3600)
     return [
         ("no such connection", 401, {"connection_id": 987654}),
         ("an id past bigint", 401, {"connection_id": 10**30}),
         ("another secret", 401, {"secret": "guess"}),
         ("a replay from long ago", 401, {"stamp": old}),
-        ("a timestamp from the future", 401, {"stamp": str(int(time.time()) + 301)}),
+        ("a timestamp from the future", 401, {"stamp": str(int(time.time()) + 3600)}),
         ("a timestamp that is no number", 401, {"stamp": "soon"}),
         ("a non-ASCII signature", 401, {"headers": {"X-Clarity-Signature": "sha256=é"}}),
         ("no signature", 401, {"headers": {"X-Clarity-Signature": ""}}),
