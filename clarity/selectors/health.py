@@ -34,7 +34,7 @@ from clarity.sync.hourly import hour_of
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue, pair_queue_name
 from clarity.sync.schedules import polling_mode
 from connectors.agents.models import Agent
-from connectors.agents.services import agent_online
+from connectors.agents.services import agent_counts, agent_online
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from connectors.models import Connection
@@ -381,8 +381,7 @@ def agents_health(*, now: datetime | None = None) -> list[AgentConnectionHealth]
                 agent.version,
                 agent.host,
                 agent.last_heartbeat,
-                agent.calls_served,
-                agent.errors,
+                *agent_counts(agent),
             )
         )
     connections = Connection.objects.filter(pk__in=list(by_connection)) | Connection.objects.filter(

@@ -11,12 +11,12 @@ import math
 import secrets
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 import django_rq
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connectors.agents.models import Agent
@@ -80,10 +80,10 @@ def _current_epoch() -> bytes | str:
 
 
 # Each poll is the heartbeat; the Agent row's copy (version, host, last seen, which the
-# admin shows) is written when it changes and otherwise at most every HEARTBEAT_WRITE_S per
-# process. "Online" for routing is the relay's Redis heartbeat, written on every poll.
+# admin, the dashboard and the offline alert read) is written when it changed or is
+# older than HEARTBEAT_WRITE_S: one conditional UPDATE that matches no row otherwise.
+# "Online" for routing is the relay's Redis heartbeat, written on every poll.
 HEARTBEAT_WRITE_S = 5.0
-_heartbeats_written: dict[str, tuple[float, str, str]] = {}
 
 
 def token_digest(token: str) -> str:
@@ -154,18 +154,15 @@ def agent_authenticate(*, authorization: str) -> Agent | None:
 
 def agent_polled(*, agent: Agent, version: str, host: str) -> None:
     """Each poll is the heartbeat: what the agent says it is, and when it was last seen
-    (the row at most every HEARTBEAT_WRITE_S unless version or host changed)."""
-    version, host, now = version[:50], host[:200], time.monotonic()
-    written = _heartbeats_written.get(agent.token_digest)
-    if (
-        written is None
-        or (written[1], written[2]) != (version, host)
-        or now - written[0] >= HEARTBEAT_WRITE_S
-    ):
-        Agent.objects.filter(pk=agent.pk).update(
-            version=version, host=host, last_heartbeat=timezone.now()
-        )
-        _heartbeats_written[agent.token_digest] = (now, version, host)
+    (the row only when version or host changed or its copy is HEARTBEAT_WRITE_S old)."""
+    version, host, now = version[:50], host[:200], timezone.now()
+    due = (
+        Q(last_heartbeat__isnull=True)
+        | Q(last_heartbeat__lt=now - timedelta(seconds=HEARTBEAT_WRITE_S))
+        | ~Q(version=version)
+        | ~Q(host=host)
+    )
+    Agent.objects.filter(due, pk=agent.pk).update(version=version, host=host, last_heartbeat=now)
     relay().heartbeat(str(agent.connection_id), str(agent.pk))
     _flush_counts(agent)  # an idle agent's last counts reach the row within a poll
 
