@@ -9,6 +9,13 @@ from clarity.models.pairs import IntegrationPair
 from clarity.models.runs import RunStatus, SyncRun, Trigger
 from clarity.models.scans import SourceHash
 from clarity.models.subscribers import SubscriberPosition, SubscriberState, SubscriberStatus
+from clarity.models.validation import (
+    SincePrevious,
+    ValidateOutcome,
+    ValidateRecord,
+    ValidateRun,
+    ValidateStatus,
+)
 from clarity.models.webhooks import WebhookEvent, WebhookStatus
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "ReadMode",
     "RecordStatus",
     "RunStatus",
+    "SincePrevious",
     "SourceHash",
     "SourceOfTruth",
     "SubscriberPosition",
@@ -32,6 +40,10 @@ __all__ = [
     "SyncRecord",
     "SyncRun",
     "Trigger",
+    "ValidateOutcome",
+    "ValidateRecord",
+    "ValidateRun",
+    "ValidateStatus",
     "WebhookEvent",
     "WebhookStatus",
 ]
