@@ -22,7 +22,10 @@ The rules, from what the systems send back for what was written:
   ``2026-03-01T09:00:00.000+0000`` (Salesforce [P], "Valid Date and DateTime Formats")
   and ``2026-03-01T09:00:00`` (KashFlow keeps UTC without a zone [A]) are one moment;
   a date alone is that day's midnight UTC (KashFlow answers a date as
-  ``2026-03-01T00:00:00`` [O]).
+  ``2026-03-01T00:00:00`` [O]); Xero's JSON ``/Date(1775692800000+0000)/`` is milliseconds
+  since the epoch in UTC, the offset only saying where it was written [P]
+  (developer.xero.com/documentation/api/accounting/requests-and-responses, "JSON dates";
+  xero-python ``api_client/deserializer.py`` reads the milliseconds as UTC [O]).
 * **Records and lists** compare field by field and item by item (lists in order, of the
   same length); a field named in ``ignore`` (Salesforce's ``attributes``) is skipped at
   every level.
@@ -38,6 +41,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+# Xero's (and .NET's) JSON date: milliseconds since the epoch, UTC, and an optional offset.
+_JSON_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 # An ISO 8601 date, optionally with a time and a zone, the way the systems write them.
 _ISO_MOMENT = re.compile(
     r"\d{4}-\d{2}-\d{2}"
@@ -72,7 +77,7 @@ def same_value(sent: Any, held: Any) -> bool:
         return isinstance(sent, bool) and isinstance(held, bool) and sent is held
     if _is_number(sent) or _is_number(held):
         return _decimal(sent) is not None and _decimal(sent) == _decimal(held)
-    moment_sent, moment_held = _moment(sent), _moment(held)
+    moment_sent, moment_held = as_moment(sent), as_moment(held)
     if moment_sent is not None and moment_held is not None:
         return moment_sent == moment_held
     return _text(sent) == _text(held)
@@ -104,8 +109,10 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _moment(value: Any) -> datetime | None:
+def as_moment(value: Any) -> datetime | None:
     """A date or time as an aware moment (no zone: UTC); None when it is not one."""
+    if isinstance(value, str) and (json_date := _JSON_DATE.fullmatch(value.strip())):
+        return datetime.fromtimestamp(int(json_date.group(1)) / 1000, tz=UTC)
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):

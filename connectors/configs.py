@@ -57,11 +57,14 @@ def connection_config(connection: Connection, *, redirect_uri: str = "") -> Conn
     )
 
 
-def connector_for(connection: Connection, *, redirect_uri: str = "") -> Connector:
+def connector_for(
+    connection: Connection, *, redirect_uri: str = "", background: bool = False
+) -> Connector:
     """The connection's connector, rate-limited through the queue's Redis; a SYSPRO
-    connection marked "through an agent" sends its calls through the agent relay."""
+    connection marked "through an agent" sends its calls through the agent relay.
+    ``background``: its calls take the limiter's lower-priority share (reconciliation)."""
     redis = django_rq.get_connection("default")
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"background": True} if background else {}
     mode = agent_session_mode(connection.settings or {})
     if mode is not None and connection.system == System.SYSPRO:
         options["session"] = relay_session(Relay(redis), str(connection.pk), session_mode=mode)

@@ -90,7 +90,10 @@ class ConnectorFactory(Generic[C]):
     """``(config, tokens, *, redis=None, **options) -> connector``, built from a declaration.
 
     ``options`` go to the connector's constructor as they are (a ``retry`` policy, a
-    ``session``), so a test builds a connector exactly as a worker does.
+    ``session``), so a test builds a connector exactly as a worker does. ``background``
+    (a reconciliation's reads) gives it the lower-priority share of the same limiter
+    (``RateLimiter.share``): the connection's ``background_share`` of each limit (default
+    half) and ``background_max_wait`` seconds to wait for a permit (default 600).
     """
 
     def __init__(self, connector: type[C], shared: Shared) -> None:
@@ -103,13 +106,21 @@ class ConnectorFactory(Generic[C]):
         tokens: TokenStore,
         *,
         redis: Redis | None = None,
+        background: bool = False,
         **options: Any,
     ) -> C:
         system = self.connector.system
+        limiter = self.shared.limiter(system, config, tokens, redis)
+        if background and limiter is not None:
+            settings = config.settings
+            limiter = limiter.share(
+                float(settings.get("background_share", 0.5)),
+                max_wait=float(settings.get("background_max_wait", 600.0)),
+            )
         return self.connector(
             config,
             tokens,
-            self.shared.limiter(system, config, tokens, redis),
+            limiter,
             breaker=self.shared.breaker(system, config, tokens, redis),
             **options,
         )

@@ -21,6 +21,7 @@ on a Redis Cluster too.
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 import uuid
@@ -186,6 +187,31 @@ class RateLimiter:
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self._headroom = redis.register_script(_HEADROOM)
+
+    def share(self, fraction: float, *, max_wait: float | None = None) -> RateLimiter:
+        """A lower-priority limiter counting in the same windows, granted a permit only while
+        the calls of everyone (itself included) stay within ``fraction`` of each limit.
+
+        Background work (a nightly reconciliation) takes ``share(0.5)``: once the minute is
+        half used it waits, so the flows, which may use every slot, always find the other
+        half free however long the background read is. At least one call (and one
+        concurrent slot) is left to it, so it ends. ``max_wait``: how long it may wait for a
+        permit (background work can afford to wait where a run would reschedule).
+        """
+
+        def part(limit: int | None) -> int | None:
+            return None if limit is None else max(1, int(limit * fraction))
+
+        limits = self.limits
+        low = copy.copy(self)
+        low.limits = RateLimits(
+            per_minute=part(limits.per_minute),
+            per_day=part(limits.per_day),
+            concurrent=part(limits.concurrent),
+        )
+        if max_wait is not None:
+            low.max_wait = max_wait
+        return low
 
     def try_acquire(self) -> Permit | Wait:
         """One attempt, never blocking: a permit, or how long to wait for one."""

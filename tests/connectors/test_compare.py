@@ -28,6 +28,8 @@ SAME = [
     (date(2026, 3, 1), "2026-03-01"),
     (datetime(2026, 3, 1, 9, tzinfo=UTC), "2026-03-01T09:00:00Z"),
     (True, True),
+    ("2026-04-09", "/Date(1775692800000+0000)/"),  # Xero's JSON date: ms since the epoch, UTC
+    ("2026-04-09T01:00:00+01:00", "/Date(1775692800000)/"),
 ]
 DIFFERENT = [
     ("007", "7"),  # codes are text: two texts compare as text
@@ -38,6 +40,7 @@ DIFFERENT = [
     (0, None),
     (0, ""),
     ("x", None),
+    ("2026-04-10", "/Date(1775692800000+0000)/"),
     ("Acme", "acme"),
     ("2026-03-01T09:00:00Z", "2026-03-01T09:00:01Z"),
     ("2026-03-01", "2026-03-02"),

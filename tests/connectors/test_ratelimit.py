@@ -169,3 +169,33 @@ def test_a_connection_may_override_each_limit() -> None:
     assert published.overridden_by({"rate_limits": {"per_minute": 30, "concurrent": None}}) == (
         RateLimits(per_minute=30, per_day=5000, concurrent=None)
     )
+
+
+def test_a_background_share_leaves_the_rest_of_the_window_to_the_flows(
+    redis_client: Redis, unique_key: str
+) -> None:
+    flows = RateLimiter(redis_client, unique_key, RateLimits(per_minute=10))
+    background = flows.share(0.5, max_wait=0.1)
+    assert background.limits == RateLimits(per_minute=5)
+    xero = RateLimits(per_minute=60, per_day=5000, concurrent=5)
+    assert RateLimiter(redis_client, unique_key, xero).share(0.1).limits == RateLimits(
+        per_minute=6,
+        per_day=500,
+        concurrent=1,  # at least one slot each: it ends
+    )
+    assert all(isinstance(background.try_acquire(), Permit) for _ in range(5))
+    refused = background.try_acquire()
+    assert isinstance(refused, Wait) and refused.limit == "minute"
+    # The background's calls count in the same window: the flows still have the other half.
+    assert [isinstance(flows.try_acquire(), Permit) for _ in range(6)] == [True] * 5 + [False]
+
+
+def test_a_background_share_waits_while_the_flows_use_their_share(
+    redis_client: Redis, unique_key: str
+) -> None:
+    flows = RateLimiter(redis_client, unique_key, RateLimits(per_minute=10))
+    for _ in range(5):
+        flows.acquire()
+    background = flows.share(0.5, max_wait=0.1)
+    assert isinstance(background.try_acquire(), Wait)
+    assert isinstance(flows.try_acquire(), Permit)
