@@ -195,16 +195,79 @@ def new_opportunities(session: requests.Session, accounts: list[str]) -> list[st
     return ids
 
 
-def settle(timeout: float = 300) -> None:
-    """Wait until the creations' own change events are processed (their flows' filters
-    drop them): the moves are timed on a quiet queue, not behind that backlog."""
+def settle(session: requests.Session, opportunities: list[str], timeout: float = 300) -> None:
+    """Wait until the subscriber has stored the creations' own change events (their flows'
+    filters drop them), so the moves are timed on a stream that has caught up, not behind
+    that backlog. A marker change on each topic (an Opportunity's and a line item's
+    Description) is published after them all; topics deliver in order, so once both
+    markers are stored, everything before them is too."""
+    [item] = query(session, "SELECT Id FROM OpportunityLineItem WHERE OpportunityId = "
+                            f"'{opportunities[-1]}' LIMIT 1")  # fmt: skip
+    markers = [("Opportunity", opportunities[-1]), ("OpportunityLineItem", item["Id"])]
+    for sobject, record_id in markers:
+        marked = session.patch(f"{SF}{V}/sobjects/{sobject}/{record_id}",
+                               json={"Description": "settle marker"}, timeout=10)  # fmt: skip
+        marked.raise_for_status()
     deadline = time.monotonic() + timeout
-    time.sleep(2)  # the last creations' events reach the subscriber
     while time.monotonic() < deadline:
-        if not WebhookEvent.objects.filter(status=WebhookStatus.RECEIVED).exists():
+        stored = all(
+            WebhookEvent.objects.filter(
+                change__record_ids__contains=[record_id],
+                change__changed_fields__contains=["Description"],
+            ).exists()
+            for _, record_id in markers
+        )
+        if stored and not WebhookEvent.objects.filter(status=WebhookStatus.RECEIVED).exists():
             return
-        time.sleep(0.5)
-    raise SystemExit("the creations' change events were not processed in time")
+        time.sleep(0.2)
+    raise SystemExit("the subscriber did not catch up on the creations' change events in time")
+
+
+def timeline(
+    flow: Flow, written: dict[str, float], done: dict[str, float], restart: dict[str, float]
+) -> None:
+    """Where the slowest Opportunities' seconds went, from timestamps each part keeps: the
+    PATCH answered, Salesforce's commitTimestamp, the event stored, its run queued, started
+    and finished, the invoice's success in the ledger."""
+    events: dict[str, WebhookEvent] = {}
+    for event in WebhookEvent.objects.filter(category="Opportunity", event_type="UPDATE"):
+        values = event.change.get("values") or {}
+        if values.get("StageName") == "Closed Won":
+            for record_id in event.change.get("record_ids") or ():
+                events.setdefault(record_id, event)
+    run_ids = {i for e in events.values() for i in e.run_ids}
+    runs = {r.pk: r for r in SyncRun.objects.filter(flow=flow, pk__in=run_ids)}
+    killed, started = restart.get("killed", 0.0), restart.get("started", 0.0)
+    after = [e.received_at.timestamp() for e in events.values()
+             if e.received_at.timestamp() > started]  # fmt: skip
+    first = min(after) - started if after else float("nan")
+    log(
+        f"   subscriber killed {killed:.3f}, started {started:.3f}; the first event stored "
+        f"{first:.2f}s after its start"
+    )
+    log(
+        "   slowest: latency | commit-write | stored-commit | started-queued | run | "
+        "success-finished (s); run id, records read"
+    )
+    slowest = sorted(done, key=lambda o: done[o] - written[o], reverse=True)[:12]
+    for opportunity in slowest:
+        event = events.get(opportunity)
+        if event is None:
+            log(f"   {done[opportunity] - written[opportunity]:6.2f} no event stored")
+            continue
+        commit = event.payload["ChangeEventHeader"]["commitTimestamp"] / 1000
+        stored = event.received_at.timestamp()
+        run = runs.get(event.run_ids[0]) if event.run_ids else None
+        queued = run.created_at.timestamp() if run else stored
+        begun = run.started_at.timestamp() if run and run.started_at else queued
+        ended = run.finished_at.timestamp() if run and run.finished_at else begun
+        at = written[opportunity]
+        log(
+            f"   {done[opportunity] - at:6.2f} | {commit - at:6.2f}"
+            f" | {stored - commit:6.2f} | {begun - queued:6.2f} | {ended - begun:6.2f} | "
+            f"{done[opportunity] - ended:6.2f}; run {run.pk if run else '-'}, "
+            f"{run.total_count if run else 0} read, queued {queued - stored:+.2f}s from stored"
+        )
 
 
 def main() -> None:
@@ -254,15 +317,18 @@ def bench(stack: Stack) -> dict:
     log(f"2. {OPPORTUNITIES} new Opportunities on {len(accounts)} accounts")
     opportunities = new_opportunities(session, accounts)
 
-    settle()
+    settle(session, opportunities)
     log(f"3. moved to Closed Won over {SPREAD:.0f}s; the subscriber SIGKILLed halfway")
     written: dict[str, float] = {}
+    restart: dict[str, float] = {}
     gap = SPREAD / max(OPPORTUNITIES, 1)
     start = time.monotonic()
     for n, opportunity in enumerate(opportunities):
         if n == OPPORTUNITIES // 2:
+            restart["killed"] = time.time()
             stack.kill("subscriber")
             time.sleep(1)
+            restart["started"] = time.time()
             stack.start("subscriber", subscriber)
         time.sleep(max(0.0, start + n * gap - time.monotonic()))
         response = session.patch(f"{SF}{V}/sobjects/Opportunity/{opportunity}",
@@ -289,13 +355,7 @@ def bench(stack: Stack) -> dict:
     lost = sum(1 for o in opportunities if held[o] == 0)
     duplicated = sum(1 for o in opportunities if held[o] > 1)
     runs = SyncRun.objects.filter(flow=invoices).count()
-    if os.environ.get("BENCH_LOGS"):
-        for run in SyncRun.objects.filter(flow=invoices).order_by("pk"):
-            log(
-                f"   run {run.pk} {run.trigger} queued {run.created_at:%H:%M:%S.%f} started "
-                f"{run.started_at and f'{run.started_at:%H:%M:%S.%f}'} finished "
-                f"{run.finished_at and f'{run.finished_at:%H:%M:%S.%f}'} {run.total_count} read"
-            )
+    timeline(invoices, written, done, restart)
     log(f"   {len(done)} invoiced in the ledger, {runs} runs; KashFlow: {lost} missing, "
         f"{duplicated} doubled")  # fmt: skip
     return {
