@@ -20,12 +20,6 @@ that tests want small:
   is an external ID without the unique flag, which is how two seeded Accounts
   collide on it; Contact, Opportunity and Product2 external IDs are unique.
 * ``validation_rules`` — the org's "Closed Won needs an Amount" rule (default on).
-* ``cdc_callback_url`` — where change events are POSTed; also settable at
-  ``POST /_sandbox/cdc {"callback_url": …, "secret": …}``. [A] Real CDC is
-  CometD or gRPC, never HTTP: a local transport stands in for it, with the real
-  message shape, one event per POST. ``cdc_secret`` is sent with each POST in
-  the ``X-Clarity-Webhook-Secret`` header, as the relay a real installation
-  runs beside its CometD subscriber would, so the receiver knows who sends.
 * Pub/Sub API (``pubsub/``, gRPC beside the HTTP server): ``pubsub_port``
   (default 10 above the HTTP port asked for, or a free one; ``GET /_sandbox/pubsub``
   says where), ``pubsub_keepalive_seconds`` (270, Salesforce's most),
@@ -41,10 +35,12 @@ that tests want small:
 
 The framework adds fault injection (5xx, timeouts, resets, 429) and the
 created/updated counters under ``/_sandbox/``; this org adds
-``POST /_sandbox/sessions/expire`` (every session ends, as after a timeout) and
-``GET|POST /_sandbox/cdc``. Each change is its own event (Salesforce may merge
-identical changes into one event with several ``recordIds``). Records are named
-by 15- or 18-character Ids in any case; a deleted record goes to the recycle bin,
+``POST /_sandbox/sessions/expire`` (every session ends, as after a timeout). Change
+events reach subscribers only as Salesforce's do, over the Pub/Sub API (there is no HTTP
+relay: Salesforce delivers CDC over CometD or the gRPC Pub/Sub API, never as HTTP webhooks
+[P] shared/systems/salesforce.md "Change events"). Each change is its own event
+(Salesforce may merge identical changes into one event with several ``recordIds``).
+Records are named by 15- or 18-character Ids in any case; a deleted record goes to the recycle bin,
 answers ``ENTITY_IS_DELETED`` and is still seen by ``/queryAll``. ``/composite``
 runs up to 25 subrequests with ``@{ref}`` references and ``allOrNone``. Every
 error body is Salesforce's array, the framework's own refusals included. Platform
@@ -60,9 +56,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import queue
 import re
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -134,14 +128,8 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
     name = "salesforce"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         opts = dict(options or {})
-        self.cdc_callback_url: str | None = opts.get("cdc_callback_url")
-        if self.cdc_callback_url and not self.cdc_callback_url.startswith(("http://", "https://")):
-            raise ValueError("cdc_callback_url must be an http(s) address")
-        self.cdc_secret: str = opts.get("cdc_secret", "")
         self._group: list[Transaction] | None = None  # a composite request's writes, held
-        self.cdc_delivered = self.cdc_failed = 0
         self.pubsub_bus = EventBus(self)  # the Pub/Sub API's event bus (pubsub/stream.py)
         self.pubsub_server: PubSubServer | None = None
         self.pubsub_endpoint: str | None = None
@@ -155,7 +143,6 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             RateRule("concurrent", 25, None, self._org_scope),
         ]
         self._add_routes()
-        threading.Thread(target=self._deliver, name="salesforce-cdc", daemon=True).start()
 
     # -- state ----------------------------------------------------------------
 
@@ -275,8 +262,6 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
         self.route("POST", "/services/oauth2/token", self.token)
         self.route("GET", "/id/{org}/{user}", self.identity)
         self.route("GET", "/services/data", self.list_versions)
-        self.route("GET", "/_sandbox/cdc", self.cdc_status)
-        self.route("POST", "/_sandbox/cdc", self.cdc_configure)
         self.route("POST", "/_sandbox/sessions/expire", self.expire_sessions)
         self.route("POST", "/_sandbox/bulk", self.bulk.control)
         pubsub_control.add_routes(self)
@@ -420,7 +405,6 @@ class SalesforceApp(SalesforceAuth, ChangeEvents):
             self.count(action, sobject)
         for event in tx.events:
             self.events.append(event)
-            self._outbox.put(event)
         self.pubsub_bus.publish_changes(tx.events)
         del self.events[:-500]
 
