@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -44,6 +44,7 @@ from clarity.sync.locks import (
     flow_lease_release,
     new_owner,
 )
+from clarity.sync.matching import rows_match
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
 from clarity.sync.readahead import ReadAhead
 from connectors.base import ChangePage, Connector
@@ -380,36 +381,12 @@ def ledger_first(
     never straight back to the target. Rows another live worker holds are left
     to it.
     """
-    flow = ctx.flow
     fresh: dict[str, SyncRecord] = {}
     unstorable: list[SyncRecord] = []
     for index, record in enumerate(records):
-        source_id = field_text(record, ctx.source_key) or source_version(record, "")
-        version = versions[index] if versions else source_version(record, flow.source_version_field)
-        business_key = field_text(record, flow.business_key_field)
-        problems = storable.problems(record)
-        if len(source_id) > storable.SOURCE_ID_MAX:
-            name = f"{ctx.source_key} (the record's id)"
-            problems.append(storable.text_problem(source_id, name, limit=storable.SOURCE_ID_MAX))
-        if problems:
-            source_id, version, business_key = (
-                storable.escaped_text(source_id),
-                storable.escaped_text(version),
-                storable.escaped_text(business_key),
-            )
-        key = idempotency_key(flow.pk, source_id, version)
-        row = fresh[key] = SyncRecord(
-            run=ctx.run,
-            flow=flow,
-            pair_id=flow.pair_id,
-            source_id=source_id[:200],
-            source_version=version[:100],
-            business_key=business_key[:200],
-            idempotency_key=key,
-            source_payload=storable.escaped(record) if problems else record,
-        )
-        if problems:
-            _mark_unstorable(ctx, row, problems)
+        row = ledger_row(ctx, record, versions[index] if versions else None)
+        fresh[row.idempotency_key] = row
+        if row.status == RecordStatus.FAILED:
             unstorable.append(row)
     rows = _store(ctx, list(fresh.values()))
     ctx.tally.total += len(rows)
@@ -425,6 +402,43 @@ def ledger_first(
         or (r.status == RecordStatus.PENDING and r.claimed_until and r.claimed_until < now)
     ]
     return never_sent, maybe_sent
+
+
+def ledger_row(ctx: FlowContext, record: dict[str, Any], version: str | None = None) -> SyncRecord:
+    """The ledger row of one record read, not yet stored: its id, version, idempotency key,
+    and, where the ledger cannot hold the record as read, failed saying which field and why.
+
+    A validate run (clarity.sync.validation) builds the same rows and never stores them,
+    so it names a record and fails an unstorable one exactly as a real run does.
+    """
+    flow = ctx.flow
+    source_id = field_text(record, ctx.source_key) or source_version(record, "")
+    if version is None:
+        version = source_version(record, flow.source_version_field)
+    business_key = field_text(record, flow.business_key_field)
+    problems = storable.problems(record)
+    if len(source_id) > storable.SOURCE_ID_MAX:
+        name = f"{ctx.source_key} (the record's id)"
+        problems.append(storable.text_problem(source_id, name, limit=storable.SOURCE_ID_MAX))
+    if problems:
+        source_id, version, business_key = (
+            storable.escaped_text(source_id),
+            storable.escaped_text(version),
+            storable.escaped_text(business_key),
+        )
+    row = SyncRecord(
+        run=ctx.run,
+        flow=flow,
+        pair_id=flow.pair_id,
+        source_id=source_id[:200],
+        source_version=version[:100],
+        business_key=business_key[:200],
+        idempotency_key=idempotency_key(flow.pk, source_id, version),
+        source_payload=storable.escaped(record) if problems else record,
+    )
+    if problems:
+        _mark_unstorable(ctx, row, problems)
+    return row
 
 
 def _mark_unstorable(ctx: FlowContext, row: SyncRecord, problems: Sequence[str]) -> None:
@@ -513,7 +527,7 @@ def settle_and_resend(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     for row in claimed:
         if not row.transformed_payload:
             # Died before it was even transformed: transform it to know its reference.
-            produced = _produce(ctx, row)
+            produced = produce(ctx, row)
             if produced is None:
                 finished.append(row)  # skipped or failed by the mapping: nothing was sent
                 continue
@@ -547,7 +561,7 @@ def deliver(ctx: FlowContext, rows: Sequence[SyncRecord], *, retry: bool = False
     statuses = RESENDABLE if retry else (RecordStatus.PENDING,)
     rows = [r for r in rows if r.status in statuses]
     ready, done = transform(ctx, rows)
-    ready, too_large = _within_request_size(ctx, ready)
+    ready, too_large = within_request_size(ctx, ready)
     done += too_large
     outcomes.save(done)
     ctx.tally.add(done)
@@ -590,7 +604,7 @@ def _unanswered(
     return [r for r in batch if r.pk not in answered]
 
 
-def _within_request_size(
+def within_request_size(
     ctx: FlowContext, rows: Sequence[SyncRecord]
 ) -> tuple[list[SyncRecord], list[SyncRecord]]:
     """Rows a request can carry, and rows failed here because alone they exceed the target's
@@ -713,7 +727,7 @@ def transform(
         row.attempts += 1
         row.run = ctx.run
         row.mapping_version = ctx.mapping_version
-        produced = _produce(ctx, row)
+        produced = produce(ctx, row)
         if produced is None:
             done.append(row)
         elif len(produced) > 1:
@@ -728,13 +742,19 @@ def transform(
         unique.setdefault(row.pk, row)
     ready = list(unique.values())
     _known_targets(ctx, ready)
+    # Not known yet: the target may hold it already (typed in by hand); see clarity.sync.matching.
+    undecided = rows_match(flow=ctx.flow, target=ctx.target, target_key=ctx.target_key, rows=ready)
+    if undecided:
+        waiting = {id(row) for row in undecided}
+        ready = [row for row in ready if id(row) not in waiting]
+        done += undecided
     if ctx.counterpart is not None:
         ready, settled = settle_both_ways(ctx.flow, ctx.counterpart, ready, ctx.target.read_one)
         done += settled
     return ready, done
 
 
-def _produce(ctx: FlowContext, row: SyncRecord) -> list[dict[str, Any]] | None:
+def produce(ctx: FlowContext, row: SyncRecord) -> list[dict[str, Any]] | None:
     """The records to send for this row, or None when the mapping skipped or failed it.
 
     A part row gets its own record of the source record's split, mapped again
@@ -782,10 +802,7 @@ def _split(ctx: FlowContext, row: SyncRecord, produced: list[dict[str, Any]]) ->
     updated on the next version on its own. The split is refused (the source
     row fails) where the flow could not deliver the parts safely.
     """
-    refusal = _split_refusal(ctx, produced)
-    if refusal:
-        outcomes.mark_failed(row, kind=ErrorKind.CONFIG, code="split_undeliverable",
-                             message=refusal)  # fmt: skip
+    if split_refused(ctx, row, produced):
         return []
     parts = bulk.rows_store(
         [
@@ -819,6 +836,15 @@ def _split(ctx: FlowContext, row: SyncRecord, produced: list[dict[str, Any]]) ->
             part.transformed_payload = produced[part.part - 1]
             send.append(part)
     return send
+
+
+def split_refused(ctx: FlowContext, row: SyncRecord, produced: list[dict[str, Any]]) -> bool:
+    """Fail the source row (and return True) when the flow could not deliver its parts."""
+    refusal = _split_refusal(ctx, produced)
+    if refusal:
+        outcomes.mark_failed(row, kind=ErrorKind.CONFIG, code="split_undeliverable",
+                             message=refusal)  # fmt: skip
+    return bool(refusal)
 
 
 def _split_refusal(ctx: FlowContext, produced: list[dict[str, Any]]) -> str:
@@ -861,13 +887,25 @@ def _known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     """A record delivered before is an update of the same target record, never a second one."""
     if not rows or not ctx.target_key:
         return
-    # Keyed by part too: part 2 of an order's next version updates part 2's invoice.
-    # Part 1 and an unsplit record (part 0) are the same target record.
+    known = known_target_ids(ctx.flow, {r.source_id for r in rows})
+    for row in rows:
+        target_id = known.get((row.source_id, max(row.part, 1)))
+        if target_id and not row.transformed_payload.get(ctx.target_key):
+            row.transformed_payload[ctx.target_key] = target_id
+
+
+def known_target_ids(flow: Flow, source_ids: Collection[str]) -> dict[tuple[str, int], str]:
+    """The cross-reference: ``{(source id, part): target id}`` of the records the flow
+    delivered, or a person linked to what was there; read-only, one query.
+
+    Keyed by part too: part 2 of an order's next version updates part 2's invoice.
+    Part 1 and an unsplit record (part 0) are the same target record (key part 1).
+    """
     known: dict[tuple[str, int], str] = {}
     for source_id, part, target_id in (
         SyncRecord.objects.filter(
-            flow=ctx.flow,
-            source_id__in={r.source_id for r in rows},
+            flow=flow,
+            source_id__in=set(source_ids),
             status__in=TARGET_KNOWN,  # delivered, or linked by a person to what was there
         )
         .exclude(target_id="")
@@ -875,10 +913,7 @@ def _known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
         .values_list("source_id", "part", "target_id")
     ):
         known.setdefault((source_id, max(part, 1)), target_id)
-    for row in rows:
-        target_id = known.get((row.source_id, max(row.part, 1)))
-        if target_id and not row.transformed_payload.get(ctx.target_key):
-            row.transformed_payload[ctx.target_key] = target_id
+    return known
 
 
 def load(ctx: FlowContext, batch: Sequence[SyncRecord], decided: list[SyncRecord]) -> None:
