@@ -174,6 +174,36 @@ class ChangePage:
     total: int | None = None
 
 
+def match_text(value: Any) -> str:
+    """How two values are compared when records are matched: case folded, spaces collapsed and
+    trimmed (``"  ACME   ltd "`` and ``"Acme Ltd"`` are one). The one such rule, for the
+    connectors' lookups and the sync core's matching alike; None and "" are "".
+    """
+    if value is None:
+        return ""
+    return " ".join(str(value).casefold().split())
+
+
+def match_word(value: str) -> str:
+    """The longest word of a value, lower-cased: what a broad lookup asks a system for (its
+    ``Contains``/``LIKE``, which ignore case but not spaces) when it cannot compare as
+    ``match_text`` does. Every value ``match_text`` makes equal to ``value`` contains it,
+    lower-cased — words whose case folding is not their lower case (German ß folds to
+    "ss") are passed over where another word will do, as the system lower-cases them.
+    """
+    words = str(value).lower().split()
+    plain = [w for w in words if w.casefold() == w] or words
+    return max(plain, key=len) if plain else ""
+
+
+def field_value(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of a native record (``Contact.Name``); None when absent."""
+    value: Any = record
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
 @dataclass(frozen=True)
 class FoundRecord:
     target_id: str
@@ -238,6 +268,8 @@ class Connector(ABC):
         self.tokens = tokens
         self.limiter = limiter
         self.breaker = breaker
+        # find_by_fields' full reads, by (entity, field): kept as long as the connector (a run).
+        self._field_indexes: dict[tuple[str, str], dict[str, list[Record]]] = {}
 
     @abstractmethod
     def entities(self) -> list[str]:
@@ -325,6 +357,36 @@ class Connector(ABC):
             "find_by_field_unsupported",
             f"{self.system} cannot look {entity} up by {field}.",
         )
+
+    def find_by_fields(self, entity: str, field: str, values: Sequence[str]) -> list[FoundRecord]:
+        """Read-only and batched: the records whose ``field`` may equal one of ``values`` when
+        both are compared as ``match_text`` compares them (case and spaces ignored).
+
+        A superset is fine: the caller compares each candidate again (clarity.sync.matching),
+        so a system whose filter is case-sensitive is asked broadly enough (a word of each
+        value, case folded by the filter) rather than exactly. This default reads the whole
+        entity once per connector (one run) and keeps an index of it by ``field``; a system
+        that filters by a list of values overrides it, so 50 values cost one call, not a
+        full read.
+        """
+        wanted = {match_text(v) for v in values} - {""}
+        if not wanted:
+            return []
+        index = self._field_indexes.get((entity, field))
+        if index is None:
+            index = {}
+            for page in self.read_all(entity):
+                for record in page.records:
+                    key = match_text(field_value(record, field))
+                    if key:
+                        index.setdefault(key, []).append(record)
+            self._field_indexes[(entity, field)] = index
+        key_field = self.describe(entity).key_field
+        return [
+            FoundRecord(str(field_value(record, key_field)), record)
+            for key in sorted(wanted)
+            for record in index.get(key, ())
+        ]
 
     def find_by_references(self, entity: str, references: Sequence[str]) -> dict[str, FoundRecord]:
         """Find many records by external reference: ``{reference: found}``, the missing left out.

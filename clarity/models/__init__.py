@@ -5,6 +5,7 @@ from clarity.models.audit import AuditEvent
 from clarity.models.flows import Flow, ReadMode, SourceOfTruth
 from clarity.models.health import HealthDashboard, LedgerHourlyCount
 from clarity.models.ledger import ErrorKind, RecordStatus, SyncRecord
+from clarity.models.matching import Decision, MatchBy, MatchDecision, MatchingRule, MatchOutcome
 from clarity.models.pairs import IntegrationPair
 from clarity.models.runs import RunStatus, SyncRun, Trigger
 from clarity.models.scans import SourceHash
@@ -23,11 +24,16 @@ __all__ = [
     "AlertKind",
     "AlertRule",
     "AuditEvent",
+    "Decision",
     "ErrorKind",
     "Flow",
     "HealthDashboard",
     "IntegrationPair",
     "LedgerHourlyCount",
+    "MatchBy",
+    "MatchDecision",
+    "MatchOutcome",
+    "MatchingRule",
     "ReadMode",
     "RecordStatus",
     "RunStatus",

@@ -18,6 +18,7 @@ __all__ = [
     "RETRYABLE",
     "SETTLED",
     "TARGET_KNOWN",
+    "UNDECIDED",
     "ErrorKind",
     "RecordStatus",
     "SyncRecord",
@@ -33,6 +34,9 @@ class RecordStatus(models.TextChoices):
     UNKNOWN = "unknown", "Outcome unknown (being checked)"
     IGNORED = "ignored", "Ignored"
     SPLIT = "split", "Split into parts"
+    # The target held records like it before its first sync (clarity.sync.matching).
+    UNDECIDED = "undecided", "Needs a decision (matches records in the target)"
+    LINKED = "linked", "Linked to the record the target held"
 
 
 # The groups every module asks for by name, so a status is placed in each question once.
@@ -43,21 +47,32 @@ SETTLED = (
     RecordStatus.RESOLVED,
     RecordStatus.IGNORED,
     RecordStatus.SPLIT,
+    RecordStatus.LINKED,
 )
-# Failed, or sent with no answer: a person (or the settling look-up) still has to act.
-NEEDS_ACTION = (RecordStatus.FAILED, RecordStatus.UNKNOWN)
-# What "Retry" takes: what needs action, and what a person ignored and thought better of.
-RETRYABLE = (*NEEDS_ACTION, RecordStatus.IGNORED)
+# Matched several target records, or one only in part: a person chooses (link to one, create
+# new, skip) in the decision queue. Sending it again would not settle it, so no retry takes it.
+UNDECIDED = (RecordStatus.UNDECIDED,)
+# Failed, sent with no answer, or waiting for a decision: a person (or the settling look-up)
+# still has to act.
+NEEDS_ACTION = (RecordStatus.FAILED, RecordStatus.UNKNOWN, *UNDECIDED)
+# What "Retry" takes: failed or maybe sent, and what a person ignored and thought better of.
+RETRYABLE = (RecordStatus.FAILED, RecordStatus.UNKNOWN, RecordStatus.IGNORED)
 # A worker may hold a claim on these: a sweeper hands back the ones whose claim ran out.
 IN_FLIGHT = (RecordStatus.PENDING, RecordStatus.UNKNOWN)
 # What a retry of transient failures sends: new rows and failed ones that are due again.
 RESENDABLE = (RecordStatus.PENDING, RecordStatus.FAILED)
 # Outcomes the health figures count (resolved/ignored were failures first).
-COUNTED = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.FAILED)
+COUNTED = (
+    RecordStatus.SUCCEEDED,
+    RecordStatus.SKIPPED,
+    RecordStatus.FAILED,
+    RecordStatus.UNDECIDED,
+)
 # Rows whose target_id names the target record the source record is (with a target_id):
-# delivered, or resolved by a person who linked it to a record already there (the
-# ledger's "link to the existing record"). A next version updates that record.
-TARGET_KNOWN = (RecordStatus.SUCCEEDED, RecordStatus.RESOLVED)
+# delivered, or linked by a person to a record already there (the ledger's "link to the
+# existing record"; rows resolved that way before the linked status existed are resolved).
+# A next version updates that record.
+TARGET_KNOWN = (RecordStatus.SUCCEEDED, RecordStatus.LINKED, RecordStatus.RESOLVED)
 # Delivered or deliberately not sent, and nobody needs them: retention may delete them.
 PRUNABLE = (RecordStatus.SUCCEEDED, RecordStatus.SKIPPED)
 

@@ -44,6 +44,7 @@ from clarity.sync.locks import (
     flow_lease_release,
     new_owner,
 )
+from clarity.sync.matching import rows_match
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
 from clarity.sync.readahead import ReadAhead
 from connectors.base import ChangePage, Connector
@@ -741,6 +742,12 @@ def transform(
         unique.setdefault(row.pk, row)
     ready = list(unique.values())
     _known_targets(ctx, ready)
+    # Not known yet: the target may hold it already (typed in by hand); see clarity.sync.matching.
+    undecided = rows_match(flow=ctx.flow, target=ctx.target, target_key=ctx.target_key, rows=ready)
+    if undecided:
+        waiting = {id(row) for row in undecided}
+        ready = [row for row in ready if id(row) not in waiting]
+        done += undecided
     if ctx.counterpart is not None:
         ready, settled = settle_both_ways(ctx.flow, ctx.counterpart, ready, ctx.target.read_one)
         done += settled
