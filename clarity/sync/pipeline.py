@@ -741,7 +741,7 @@ def transform(
     for row in ready:
         unique.setdefault(row.pk, row)
     ready = list(unique.values())
-    _known_targets(ctx, ready)
+    known_targets(ctx, ready)
     # Not known yet: the target may hold it already (typed in by hand); see clarity.sync.matching.
     undecided = rows_match(flow=ctx.flow, target=ctx.target, target_key=ctx.target_key, rows=ready)
     if undecided:
@@ -883,7 +883,7 @@ def _split_refusal(ctx: FlowContext, produced: list[dict[str, Any]]) -> str:
     return ""
 
 
-def _known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
+def known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
     """A record delivered before is an update of the same target record, never a second one."""
     if not rows or not ctx.target_key:
         return
