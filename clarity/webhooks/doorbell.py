@@ -16,19 +16,27 @@ repeated within the window is the same event and stored once.
 
 Each change becomes a neutral event naming the records, stored like a webhook's, so the
 flows reading that entity from the connection run for just those records. Any system can
-ring it: nothing here is particular to SYSPRO.
+ring it: nothing here is particular to SYSPRO. A call naming an entity that no enabled
+flow of the connection reads on events would start nothing; it is refused whole (422,
+naming the entities that would be heard), logged, and counted per connection and entity
+in Redis (``UNHEARD_KEY``: entity -> calls), so a typo in a SQL job shows up instead of
+silently moving nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import redis.exceptions
 from django.conf import settings
 
+from clarity.models import Flow
+from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 from clarity.webhooks.services import MAX_RECORD_ID, webhook_body, webhook_events_store
 from connectors.models import Connection
 from connectors.secrets import SecretUnreadable
@@ -39,6 +47,9 @@ TIMESTAMP_HEADER = "X-Clarity-Timestamp"
 SIGNATURE_HEADER = "X-Clarity-Signature"
 MAX_CHANGES = 100
 MAX_KEYS = 1000  # per delivery; a run reads at most CLARITY_TARGETED_RUN_MAX_IDS, else polls
+UNHEARD_KEY = "clarity:doorbell:unheard:{connection_id}"  # entity -> calls refused for it
+
+logger = logging.getLogger(__name__)
 
 
 def doorbell_window() -> int:
@@ -57,7 +68,8 @@ def doorbell_ring(
     """Store the changes a signed doorbell call names and queue their runs; returns how many
     are new. Refused whole, storing nothing: 401 when the connection, its secret, the
     signature or the timestamp do not check out (one answer for all, so a caller learns
-    nothing of which connections exist); 400 for a body that is not the shape above."""
+    nothing of which connections exist); 400 for a body that is not the shape above; 422
+    when it names an entity no enabled flow of the connection reads on events."""
     secret, connection = _secret(connection_id)
     stamp = headers.get(TIMESTAMP_HEADER) or ""
     given = (headers.get(SIGNATURE_HEADER) or "").encode("utf-8", "replace")
@@ -72,6 +84,8 @@ def doorbell_ring(
             f"The {TIMESTAMP_HEADER} is not within {doorbell_window()} seconds of now: check "
             "the sender's clock, and send each call when it is made.",
         )
+    changes = _changes(webhook_body(body))
+    _check_heard(connection, [entity for entity, _ in changes])
     subscriber = Subscriber(key=connection.pk, secret="")  # checked above
     events = [
         ChangeEvent(
@@ -85,9 +99,54 @@ def doorbell_ring(
             raw={"entity": entity, "keys": list(keys), "timestamp": int(stamp)},
             key_fields={entity: ""},
         )
-        for entity, keys in _changes(webhook_body(body))
+        for entity, keys in changes
     ]
     return webhook_events_store(events=events)
+
+
+def _check_heard(connection: Connection, entities: Sequence[str]) -> None:
+    """Refuse (422) a call naming an entity no enabled flow of the connection reads with
+    "run on events" ticked — matched without regard to case, as runs are woken
+    (``webhook_events_process``); it would be stored and start nothing."""
+    heard = {
+        name.lower(): name
+        for name in Flow.objects.filter(
+            source_connection=connection, enabled=True, trigger_webhook=True
+        ).values_list("source_entity", flat=True)
+    }
+    unheard = [entity for entity in dict.fromkeys(entities) if entity.lower() not in heard]
+    if not unheard:
+        return
+    logger.warning(
+        "Doorbell of connection %s (%s): no flow runs on events for %s; call refused.",
+        connection.pk, connection.name, ", ".join(unheard),
+    )  # fmt: skip
+    _count_unheard(connection.pk, unheard)
+    names = ", ".join(f"'{entity}'" for entity in unheard)
+    listening = ", ".join(sorted(heard.values()))
+    raise WebhookRejected(
+        422,
+        f"No enabled flow of this connection runs on events for {names}, so nothing would "
+        "read these keys; nothing was stored. "
+        + (
+            f"Entities it runs on events for: {listening}. Correct the entity name in the "
+            'call, or tick "Run on events" on the flow that reads it.'
+            if listening
+            else 'Tick "Run on events" on (and enable) the flow that reads it.'
+        ),
+    )
+
+
+def _count_unheard(connection_id: int, entities: Sequence[str]) -> None:
+    """One more refused call per entity, kept in Redis for the operator; a count is not
+    worth failing the answer for, so Redis being down only loses it."""
+    try:
+        with get_queue(DEFAULT_QUEUE).connection.pipeline() as pipe:
+            for entity in entities:
+                pipe.hincrby(UNHEARD_KEY.format(connection_id=connection_id), entity, 1)
+            pipe.execute()
+    except redis.exceptions.RedisError:
+        logger.warning("Doorbell of connection %s: Redis down, refusal not counted.", connection_id)
 
 
 def _secret(connection_id: int) -> tuple[str, Connection]:

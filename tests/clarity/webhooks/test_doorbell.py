@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from clarity.models import RecordStatus, SyncRecord, SyncRun, WebhookEvent
 from clarity.sync.pipeline import flow_run_execute
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
-from clarity.webhooks.doorbell import doorbell_signature
+from clarity.webhooks.doorbell import UNHEARD_KEY, doorbell_signature
 from clarity.webhooks.services import webhook_events_process
 from connectors.configs import connector_for
 
@@ -136,4 +136,51 @@ def test_a_connection_without_a_doorbell_secret_has_no_doorbell(client, doorbell
 @given(body=st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
 def test_any_signed_body_gets_an_answer_never_a_500(client, doorbell, body):
     answer = ring(client, doorbell["flow"].source_connection_id, body)
-    assert answer.status_code in (202, 400), answer.content
+    assert answer.status_code in (202, 400, 422), answer.content
+
+
+def unheard(connection_id: int) -> dict[bytes, bytes]:
+    return get_queue(DEFAULT_QUEUE).connection.hgetall(
+        UNHEARD_KEY.format(connection_id=connection_id)
+    )
+
+
+@pytest.mark.parametrize(
+    ("flow_change", "entity", "says"),
+    [
+        ({}, "custmers", "Entities it runs on events for: customers"),
+        ({"trigger_webhook": False}, "customers", 'Tick "Run on events"'),
+        ({"enabled": False}, "customers", 'Tick "Run on events" on (and enable)'),
+    ],
+    ids=["a typo", "its flow does not run on events", "its flow is disabled"],
+)
+def test_an_entity_no_flow_hears_is_refused_422_and_counted(
+    client, doorbell, caplog, flow_change, entity, says
+):
+    flow = doorbell["flow"]
+    get_queue(DEFAULT_QUEUE).connection.delete(
+        UNHEARD_KEY.format(connection_id=flow.source_connection_id)
+    )
+    type(flow).objects.filter(pk=flow.pk).update(**flow_change)
+    # One unheard entity refuses the whole call: the heard one is not stored either.
+    body = {"changes": [{"entity": "Customers", "keys": ["0000001"]},
+                        {"entity": entity, "keys": ["0000002"]}]}  # fmt: skip
+    if flow_change:
+        body["changes"].pop(0)
+
+    answer = ring(client, flow.source_connection_id, body)
+
+    assert answer.status_code == 422
+    text = answer.content.decode()
+    assert f"'{entity}'" in text and says in text and "nothing was stored" in text
+    assert not WebhookEvent.objects.exists() and not get_queue(DEFAULT_QUEUE).jobs
+    assert unheard(flow.source_connection_id) == {entity.encode(): b"1"}
+    assert f"no flow runs on events for {entity}" in caplog.text
+
+
+def test_an_entity_a_flow_hears_is_accepted_in_any_case_and_not_counted(client, doorbell):
+    connection_id = doorbell["flow"].source_connection_id
+    get_queue(DEFAULT_QUEUE).connection.delete(UNHEARD_KEY.format(connection_id=connection_id))
+    answer = ring(client, connection_id, {"changes": [{"entity": "CUSTOMERS", "keys": ["1"]}]})
+    assert answer.status_code == 202 and WebhookEvent.objects.count() == 1
+    assert unheard(connection_id) == {}
