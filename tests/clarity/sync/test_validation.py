@@ -1,0 +1,123 @@
+"""Validate runs against real PostgreSQL and the SYSPRO and Xero sandboxes over HTTP: each
+outcome, the same code and message as a real run, nothing written, and a repeat that
+says what changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from clarity.models import (
+    SincePrevious,
+    SyncRecord,
+    ValidateOutcome,
+    ValidateStatus,
+)
+from clarity.sync.validation import field_differences
+from mappings.models import LookupEntry
+from mappings.services import lookup_tables_touch
+from tests.clarity.validation import build
+
+db = pytest.mark.django_db(transaction=True)
+
+
+def by_source(run):
+    return {(r.source_id, r.part): r for r in run.records.all()}
+
+
+@db
+def test_each_outcome_as_a_real_run_would_have_it_and_nothing_written(sandbox):
+    case = build(sandbox)
+    writes = case.writes()
+    cursor = case.flow.cursor
+
+    run = case.validate()
+
+    assert run.status == ValidateStatus.SUCCEEDED, run.message
+    got = by_source(run)
+    assert got[(case.same, 0)].outcome == ValidateOutcome.UNCHANGED
+    assert got[(case.same, 0)].target_id
+    update = got[(case.differs, 0)]
+    assert update.outcome == ValidateOutcome.WOULD_UPDATE
+    customer = next(c for c in case.customers if c["Customer"] == case.differs)
+    assert update.differences == {
+        "Name": {"held": "Old name Ltd", "sent": customer["Name"].strip()},
+        "EmailAddress": {"held": "old@example.com", "sent": customer["Email"]},
+    }
+    assert got[(case.new, 0)].outcome == ValidateOutcome.WOULD_CREATE
+    assert got[(case.new, 0)].transformed_payload["ContactNumber"] == case.new
+    skipped = got[(case.skipped, 0)]
+    assert (skipped.outcome, skipped.message) == (
+        ValidateOutcome.WOULD_SKIP,
+        "Internal account: not for Xero.",
+    )
+    failing = got[(case.failing, 0)]
+    assert failing.outcome == ValidateOutcome.WOULD_FAIL
+    assert failing.error_code and case.failing in failing.message
+    assert (run.total_count, run.unchanged_count, run.would_update_count) == (8, 1, 1)
+    assert (run.would_skip_count, run.would_fail_count, run.would_create_count) == (1, 1, 4)
+    assert run.previous is None and {r.since_previous for r in got.values()} == {"first"}
+
+    # Nothing written: not to Xero, not to the ledger, the cursor or the cross-reference.
+    assert case.writes() == writes
+    assert not SyncRecord.objects.filter(flow=case.flow).exists()
+    case.flow.refresh_from_db()
+    assert case.flow.cursor == cursor
+
+    # The real run afterwards gives the same code and message, and does what was foretold.
+    case.run_for_real()
+    real = case.ledger(case.failing)
+    assert (real.error_kind, real.error_code, real.message) == (
+        failing.error_kind,
+        failing.error_code,
+        failing.message,
+    )
+    assert (case.ledger(case.skipped).status, case.ledger(case.skipped).message) == (
+        "skipped",
+        skipped.message,
+    )
+    assert case.ledger(case.differs).target_id == update.target_id
+    created, updated = case.writes()
+    assert created - writes[0] == 4  # the would-creates
+    assert updated - writes[1] >= 1
+
+
+@db
+def test_a_repeat_after_fixing_a_lookup_says_what_changed(sandbox):
+    case = build(sandbox)
+    first = case.validate()
+    # The consultant adds the missing code, and a mistake removes another one.
+    broken = case.new
+    LookupEntry.objects.create(table=case.table, key=case.failing, value=case.failing)
+    LookupEntry.objects.filter(table=case.table, key=broken).delete()
+    lookup_tables_touch(table_ids=[case.table.pk])
+
+    second = case.validate()
+
+    assert second.previous_id == first.pk
+    assert second.mapping_version > first.mapping_version
+    got = by_source(second)
+    assert got[(case.failing, 0)].since_previous == SincePrevious.FIXED
+    assert got[(case.failing, 0)].outcome == ValidateOutcome.WOULD_CREATE
+    assert got[(broken, 0)].since_previous == SincePrevious.CHANGED
+    assert got[(broken, 0)].outcome == ValidateOutcome.WOULD_FAIL
+    assert got[(case.same, 0)].since_previous == SincePrevious.SAME
+    assert (second.fixed_count, second.new_count, second.gone_count) == (1, 1, 0)
+
+
+@db
+def test_a_run_that_cannot_read_fails_with_the_reason_and_writes_nothing(sandbox):
+    case = build(sandbox)
+    case.flow.source_entity = "no_such_table"
+    case.flow.save(update_fields=["source_entity"])
+
+    run = case.validate()
+
+    assert run.status == ValidateStatus.FAILED and run.message
+    assert not run.records.exists()
+
+
+def test_differences_follow_the_compare_rules():
+    sent = {"Name": "Acme ", "Total": "12.50", "ContactID": "x", "Email": None}
+    held = {"Name": "Acme", "Total": 12.5, "ContactID": "y", "Email": ""}
+    assert field_differences(sent, held, ignore={"ContactID"}) == {}
+    assert field_differences({"Name": "B"}, {"Name": "A"}) == {"Name": {"held": "A", "sent": "B"}}
