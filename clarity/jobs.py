@@ -13,6 +13,7 @@ from clarity.services.flows import flow_pause, flow_schedule_fire
 from clarity.services.sweeper import sweep
 from clarity.sync.pipeline import FlowPaused, RunDeferred, flow_run_execute
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
+from clarity.sync.validation import validate_run_execute
 from clarity.webhooks.services import webhook_events_process
 
 
@@ -58,6 +59,10 @@ def _run_flow(run_id: int) -> str:
 
 def scheduled_run(flow_id: int, job_id: str) -> bool:
     return flow_schedule_fire(flow_id=flow_id, job_id=job_id)
+
+
+def validate_flow(run_id: int) -> str:
+    return validate_run_execute(run_id=run_id).status
 
 
 def sweep_now() -> dict[str, int]:
