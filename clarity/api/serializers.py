@@ -58,6 +58,8 @@ class PairSerializer(serializers.ModelSerializer):
             "connection_a",
             "connection_b",
             "retention_days",
+            "launched_at",
+            "launched_by",
         )
 
 
@@ -75,6 +77,7 @@ class FlowSerializer(serializers.ModelSerializer):
             "enabled",
             "paused_reason",
             "trigger_manual",
+            "manual_only",
             "trigger_schedule",
             "schedule_cron",
             "trigger_webhook",

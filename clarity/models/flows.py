@@ -84,6 +84,12 @@ class Flow(models.Model):
         null=True, blank=True, editable=False, help_text="The adaptive poll's current interval."
     )
     trigger_manual = models.BooleanField("allow manual runs", default=True)
+    manual_only = models.BooleanField(
+        "manual runs only, on purpose",
+        default=False,
+        help_text="Tick when this flow is meant to run only when someone starts it: the pair's "
+        "go-live checklist then accepts it without a schedule or events.",
+    )
     batch_size = models.PositiveIntegerField(
         default=100, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
     )

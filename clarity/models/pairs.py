@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 
-from connectors.models import Connection
+from connectors.models import Connection, Environment
+
+# The pairs whose flows may only validate: a production pair not launched yet. Sandbox
+# pairs run without launching (demos, trials); one rule for every run entry point
+# (clarity/services/runs.py) and for the schedules (clarity/sync/schedules.py).
+AWAITING_LAUNCH = Q(launched_at__isnull=True) & (
+    Q(connection_a__environment=Environment.PRODUCTION)
+    | Q(connection_b__environment=Environment.PRODUCTION)
+)
 
 
 class IntegrationPair(models.Model):
@@ -27,11 +37,27 @@ class IntegrationPair(models.Model):
         help_text="Succeeded and skipped ledger records older than this are deleted; failed "
         "and unresolved ones are kept. Blank: keep everything forever.",
     )
+    launched_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the pair went live (Launch); until then a production pair's flows "
+        "can only validate.",
+    )
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("name",)
+        permissions = [("launch_pair", "Can launch a pair (go live)")]
 
     def __str__(self) -> str:
         return self.name

@@ -63,6 +63,7 @@ FLOW_OPTIONAL_FIELDS = (
     "poll_max_seconds",
     "read_mode",
     "change_field",
+    "manual_only",
 )
 # What a bundle never carries: the pair, the connections and the mapping are named
 # by role and name; the cursor and a pause are this installation's state, not config.

@@ -10,6 +10,7 @@ schedule exactly as a click in the admin does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clarity.models import AuditEvent, Flow, Trigger
-from clarity.services.runs import flow_run_enqueue
+from clarity.services.runs import PairNotLaunched, flow_run_enqueue
 from clarity.sync.schedules import flow_schedule_register, poll_interval_adapt
 from clarity.sync.storable import escaped_text
 from connectors.configs import connector_for
@@ -161,6 +162,8 @@ def flow_schedule_fire(*, flow_id: int, job_id: str) -> bool:
         if flow.poll_adaptive:
             poll_interval_adapt(flow=flow)
         if flow.enabled:
-            flow_run_enqueue(flow=flow, trigger=Trigger.SCHEDULE)
+            # A pair back to awaiting Launch runs nothing: re-registering drops the job.
+            with contextlib.suppress(PairNotLaunched):
+                flow_run_enqueue(flow=flow, trigger=Trigger.SCHEDULE)
     flow_schedule_register(flow=flow)
     return True

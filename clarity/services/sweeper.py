@@ -29,7 +29,7 @@ from clarity.models import (
 )
 from clarity.models.ledger import IN_FLIGHT
 from clarity.services.maintenance import maintenance_tick
-from clarity.services.runs import flow_run_enqueue
+from clarity.services.runs import PairNotLaunched, flow_run_enqueue
 from clarity.sync.queues import (
     DEFAULT_QUEUE,
     RUN_FLOW,
@@ -38,6 +38,7 @@ from clarity.sync.queues import (
     run_job_id,
     run_jobs_pending,
 )
+from clarity.sync.reconciliation import reconciliation_schedules_ensure
 from clarity.sync.schedules import schedules_ensure
 
 
@@ -102,13 +103,17 @@ def sweep() -> dict[str, int]:
     )
     retried = 0
     for flow in Flow.objects.filter(pk__in=due_flows - busy, enabled=True):
-        flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
+        try:
+            flow_run_enqueue(flow=flow, trigger=Trigger.RETRY)
+        except PairNotLaunched:
+            continue  # its records wait for the pair's Launch
         retried += 1
     return {
         "orphaned_runs": len(orphaned),
         "retry_runs": retried,
         "webhook_events": webhook_events_requeue(now=now),
         "schedules": schedules_ensure(),
+        "reconciliation_schedules": reconciliation_schedules_ensure(),
         **maintenance_tick(),
     }
 

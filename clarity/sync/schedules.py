@@ -23,7 +23,8 @@ from django.db.models import Q
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from clarity.models import Flow, Trigger
+from clarity.models import Flow, IntegrationPair, Trigger
+from clarity.models.pairs import AWAITING_LAUNCH
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 
 
@@ -34,10 +35,13 @@ def next_fire(cron: str, *, after: datetime | None = None) -> datetime:
 
 def schedule_wanted(flow: Flow) -> bool:
     """Whether the flow should have a job in the scheduler: enabled, and polling adaptively
-    or scheduled with a cron."""
+    or scheduled with a cron — and its pair launched if it is a production pair (until
+    then its runs are refused anyway; Launch registers the schedules)."""
     if not flow.enabled:
         return False
-    return flow.poll_adaptive or (flow.trigger_schedule and bool(flow.schedule_cron.strip()))
+    if not (flow.poll_adaptive or (flow.trigger_schedule and bool(flow.schedule_cron.strip()))):
+        return False
+    return not IntegrationPair.objects.filter(AWAITING_LAUNCH, pk=flow.pair_id).exists()
 
 
 def poll_interval_next(*, current: int | None, minimum: int, maximum: int, changed: bool) -> int:
