@@ -10,6 +10,10 @@ from django.utils import timezone
 
 from clarity.models import Flow, SyncRun
 from clarity.services.flows import flow_pause, flow_schedule_fire
+from clarity.services.reconciliation import (
+    reconciliation_nightly_fire,
+    reconciliation_run_execute,
+)
 from clarity.services.sweeper import sweep
 from clarity.sync.pipeline import FlowPaused, RunDeferred, flow_run_execute
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
@@ -59,6 +63,14 @@ def _run_flow(run_id: int) -> str:
 
 def scheduled_run(flow_id: int, job_id: str) -> bool:
     return flow_schedule_fire(flow_id=flow_id, job_id=job_id)
+
+
+def reconcile(run_id: int) -> str:
+    return reconciliation_run_execute(run_id=run_id).status
+
+
+def reconciliation_nightly(pair_id: int, job_id: str) -> bool:
+    return reconciliation_nightly_fire(pair_id=pair_id, job_id=job_id)
 
 
 def validate_flow(run_id: int) -> str:

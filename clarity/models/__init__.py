@@ -7,6 +7,16 @@ from clarity.models.health import HealthDashboard, LedgerHourlyCount
 from clarity.models.ledger import ErrorKind, RecordStatus, SyncRecord
 from clarity.models.matching import Decision, MatchBy, MatchDecision, MatchingRule, MatchOutcome
 from clarity.models.pairs import IntegrationPair
+from clarity.models.reconciliation import (
+    FindingKind,
+    Period,
+    ReconciliationFinding,
+    ReconciliationRun,
+    ReconciliationSchedule,
+    ReconciliationSetting,
+    ReconciliationStatus,
+    ReconciliationTrigger,
+)
 from clarity.models.runs import RunStatus, SyncRun, Trigger
 from clarity.models.scans import SourceHash
 from clarity.models.subscribers import SubscriberPosition, SubscriberState, SubscriberStatus
@@ -26,6 +36,7 @@ __all__ = [
     "AuditEvent",
     "Decision",
     "ErrorKind",
+    "FindingKind",
     "Flow",
     "HealthDashboard",
     "IntegrationPair",
@@ -34,7 +45,14 @@ __all__ = [
     "MatchDecision",
     "MatchOutcome",
     "MatchingRule",
+    "Period",
     "ReadMode",
+    "ReconciliationFinding",
+    "ReconciliationRun",
+    "ReconciliationSchedule",
+    "ReconciliationSetting",
+    "ReconciliationStatus",
+    "ReconciliationTrigger",
     "RecordStatus",
     "RunStatus",
     "SincePrevious",

@@ -22,6 +22,10 @@ class AlertKind(models.TextChoices):
         "events_not_flowing",
         "Salesforce change events are not flowing (subscriber stopped, silent or behind retention)",
     )
+    RECONCILIATION_MISMATCH = (
+        "reconciliation_mismatch",
+        "Reconciliation found mismatches not yet acknowledged",
+    )
 
 
 def split_recipients(text: str) -> list[str]:

@@ -16,6 +16,7 @@ resolved — delivers the message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from croniter import croniter
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -33,7 +34,10 @@ from clarity.models import (
     Alert,
     AlertKind,
     AlertRule,
+    FindingKind,
     Flow,
+    ReconciliationRun,
+    ReconciliationStatus,
     RecordStatus,
     SubscriberState,
     SubscriberStatus,
@@ -68,13 +72,23 @@ class CheckResult:
         return {"opened": self.opened, "resolved": self.resolved, "open": self.open}
 
 
-def alerts_check(*, now: datetime | None = None) -> dict[str, int]:
-    """Evaluate every enabled rule; returns how many alerts opened, resolved and stay open."""
+def alerts_check(
+    *,
+    now: datetime | None = None,
+    pair_id: int | None = None,
+    kinds: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Evaluate every enabled rule (or those of one pair and kinds: what a finished
+    reconciliation changed); returns how many alerts opened, resolved and stay open."""
     now = now or timezone.now()
     result = CheckResult()
     rules = AlertRule.objects.filter(enabled=True).select_related(
         "pair__connection_a", "pair__connection_b"
     )
+    if pair_id is not None:
+        rules = rules.filter(pair_id=pair_id)
+    if kinds is not None:
+        rules = rules.filter(kind__in=kinds)
     for rule in rules:
         try:
             findings = EVALUATORS[rule.kind](rule, now)
@@ -240,6 +254,42 @@ def events_not_flowing(rule: AlertRule, now: datetime) -> Findings:
     return findings
 
 
+def reconciliation_mismatch(rule: AlertRule, now: datetime) -> Findings:
+    """The pair's latest finished reconciliation left findings nobody acknowledged. One
+    incident per pair: it resolves when they are acknowledged or a later run finds none."""
+    run = (
+        ReconciliationRun.objects.filter(
+            pair_id=rule.pair_id,
+            status__in=(ReconciliationStatus.AGREED, ReconciliationStatus.MISMATCHED),
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if run is None:
+        return Findings()
+    open_kinds = dict(
+        run.findings.filter(acknowledged_at__isnull=True)
+        .values("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
+    if not open_kinds:
+        return Findings()
+    what = ", ".join(
+        f"{open_kinds[kind]} {label.lower()}" for kind, label in FindingKind.choices
+        if kind in open_kinds
+    )  # fmt: skip
+    return Findings(
+        active={
+            f"reconciliation:{rule.pair_id}": (
+                f"Reconciliation #{run.pk} of {rule.pair.name} ({_when(run.started_at or now)}) "
+                f"found {sum(open_kinds.values())} mismatches not yet acknowledged: {what}. "
+                "Open the reconciliation in the admin, fix each or acknowledge it with a note."
+            )
+        }
+    )
+
+
 EVALUATORS = {
     AlertKind.FAILURES_OVER: failures_over,
     AlertKind.SCHEDULE_MISSED: schedule_missed,
@@ -247,6 +297,7 @@ EVALUATORS = {
     AlertKind.ALLOWANCE_LOW: allowance_low,
     AlertKind.AGENT_OFFLINE: agent_offline,
     AlertKind.EVENTS_NOT_FLOWING: events_not_flowing,
+    AlertKind.RECONCILIATION_MISMATCH: reconciliation_mismatch,
 }
 
 
