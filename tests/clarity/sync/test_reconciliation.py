@@ -87,7 +87,9 @@ def test_each_kind_of_disagreement_is_found_with_its_records(sandbox):
     totals = {f.period: f for f in by_kind[FindingKind.TOTAL_MISMATCH]}
     edited_month = ledger[edited].source_payload["OrderDate"][:7]
     assert edited_month in totals
-    counts = {f.period: (f.source_value, f.target_value) for f in by_kind[FindingKind.COUNT_MISMATCH]}
+    counts = {
+        f.period: (f.source_value, f.target_value) for f in by_kind[FindingKind.COUNT_MISMATCH]
+    }
     gone_month = ledger[gone].source_payload["OrderDate"][:7]
     removed_month = ledger[removed].source_payload["OrderDate"][:7]
     assert gone_month in counts and removed_month in counts
