@@ -1,12 +1,16 @@
 """The agent's loop: long-poll the server, check and perform each call, answer it.
 
-The poll runs on the main thread without gaps (it is the heartbeat the server judges
-"online" by), while a small pool of threads performs the calls, so one slow SYSPRO call
-holds up neither the others nor the next poll. A poll asks for no more calls than there
-are free threads, so a call is not claimed long before it can start. Network trouble
-reaching the server is retried with capped exponential backoff; a refused token waits
-30 s (it will not become valid by hammering). Stopping finishes the calls in hand.
-Protocol: README "On-premises agent" and the server's connectors/agents/.
+Several pollers keep long-polls open at once without gaps (each poll is the heartbeat
+the server judges "online" by), while a pool of threads performs the calls, so one slow
+SYSPRO call holds up neither the others nor the next poll. The threads are split fairly
+between the pollers: each poller owns a share and asks for no more calls than its free
+share can start, so a call is not claimed long before it can start, and one poller's
+batch cannot leave the others with nothing to ask for (with one shared budget the first
+poll reserved every free thread and the others polled for nothing: about one poll was in
+flight). Network trouble reaching the server is retried with capped exponential backoff;
+a refused token waits 30 s (it will not become valid by hammering). Stopping finishes
+the calls in hand. Protocol: README "On-premises agent" and the server's
+connectors/agents/.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ BACKOFF_MAX_S = 60.0
 MAX_PER_POLL = 16  # the server's own bound
 POLL_SLACK_S = 10.0  # beyond wait_s, for the server to answer a held poll
 ANSWER_TIMEOUT_S = 30.0
-POLLERS = 2
+# Long-polls kept open at once (at most; never more than threads). Each holds a web
+# thread on the server while it waits, so a handful: enough that a call queued while one
+# poll is on its way back is taken at once by another.
+MAX_POLLERS = 4
 
 
 class TokenRefused(Exception):
@@ -47,8 +54,9 @@ class Agent:
         self.redactor = redactor or Redactor(config.secrets())
         self.enet = Enet(config, self.redactor)
         self.stopping = threading.Event()
-        self._free = threading.Semaphore(config.threads)
+        self._shares = [threading.Semaphore(n) for n in shares(config.threads)]
         self._pool = ThreadPoolExecutor(config.threads, thread_name_prefix="relay")
+        self._server_settings = _server_settings(config)
         self._local = threading.local()
         self._host = config.host_name or socket.gethostname()
         self.calls = 0  # calls answered (any answer), for the stop message
@@ -58,8 +66,8 @@ class Agent:
     def run(self) -> None:
         """Poll until ``stop``; then finish the calls in hand and log off SYSPRO.
 
-        Two polls overlap: while one is on its way back with calls (a round trip through
-        the server), the other already waits at the server for the next, so a burst of
+        The polls overlap: while one is on its way back with calls (a round trip through
+        the server), the others already wait at the server for the next, so a burst of
         calls is not served one poll round trip at a time.
         """
         logger.info(
@@ -69,12 +77,12 @@ class Agent:
             self.config.server_url,
         )
         others = [
-            threading.Thread(target=self._poll_loop, name=f"poll-{n}", daemon=True)
-            for n in range(1, POLLERS)
+            threading.Thread(target=self._poll_loop, args=(share,), name=f"poll-{n}", daemon=True)
+            for n, share in enumerate(self._shares[1:], start=2)
         ]
         for thread in others:
             thread.start()
-        self._poll_loop()
+        self._poll_loop(self._shares[0])
         for thread in others:
             thread.join()
         logger.info("stopping: finishing the calls in hand")
@@ -82,11 +90,11 @@ class Agent:
         self.enet.logoff()
         logger.info("stopped after answering %d calls", self.calls)
 
-    def _poll_loop(self) -> None:
+    def _poll_loop(self, share: threading.Semaphore) -> None:
         failures = 0
         while not self.stopping.is_set():
             try:
-                batch = self.poll()
+                batch = self.poll(share)
             except TokenRefused:
                 logger.error(
                     "token refused by the server (unknown or revoked): ask an administrator "
@@ -110,15 +118,15 @@ class Agent:
             failures = 0
             received = time.monotonic()
             for request, held in batch:
-                self._pool.submit(self._serve, request, received, held)
+                self._pool.submit(self._serve, request, received, share if held else None)
 
     def stop(self) -> None:
         self.stopping.set()
 
-    def poll(self) -> list[tuple[dict[str, Any], bool]]:
-        """One long-poll: the calls handed to this agent (maybe none), each with whether
-        it holds one of the free threads reserved for it."""
-        held = self._reserve()
+    def poll(self, share: threading.Semaphore) -> list[tuple[dict[str, Any], bool]]:
+        """One long-poll for ``share``'s free threads: the calls handed to this agent
+        (maybe none), each with whether it holds one of the threads reserved for it."""
+        held = self._reserve(share)
         try:
             response = self._server().post(
                 f"{self.config.server_url}/agent/v1/poll",
@@ -129,46 +137,45 @@ class Agent:
                     "max": max(held, 1),
                 },
                 timeout=(self.config.connect_timeout_s, self.config.poll_wait_s + POLL_SLACK_S),
+                **self._server_settings,
             )
             if response.status_code == 401:
                 raise TokenRefused
             batch = [] if response.status_code == 204 else _requests(response)
         except BaseException:
-            self._release(held)
+            _release(share, held)
             raise
         kept = min(len(batch), held)
-        self._release(held - kept)
+        _release(share, held - kept)
         return [(request, index < kept) for index, request in enumerate(batch)]
 
-    def _reserve(self) -> int:
-        """Reserve the free threads (up to the server's bound) for the calls a poll brings.
+    def _reserve(self, share: threading.Semaphore) -> int:
+        """Reserve the share's free threads (up to the server's bound) for the calls a
+        poll brings.
 
-        With every thread busy (or held by the other poll), wait a little for one, then
-        poll anyway: the poll is the heartbeat and must not stop; a call it brings beyond
-        the free threads waits in the pool's queue.
+        With all of the share busy, wait a little for one, then poll anyway: the poll is
+        the heartbeat and must not stop; a call it brings beyond the free threads waits
+        in the pool's queue.
         """
-        if not self._free.acquire(timeout=self.config.poll_wait_s):
+        if not share.acquire(timeout=self.config.poll_wait_s):
             return 0
         held = 1
-        most = min(self.config.threads, MAX_PER_POLL)
-        while held < most and self._free.acquire(blocking=False):
+        while held < MAX_PER_POLL and share.acquire(blocking=False):
             held += 1
         return held
 
-    def _release(self, count: int) -> None:
-        for _ in range(count):
-            self._free.release()
-
     # -- one call -----------------------------------------------------------------------
 
-    def _serve(self, request: dict[str, Any], received: float, held: bool) -> None:
+    def _serve(
+        self, request: dict[str, Any], received: float, share: threading.Semaphore | None
+    ) -> None:
         try:
             self._serve_checked(request, received)
         except Exception:
             logger.exception("call %s failed inside the agent", str(request_id(request))[:8])
         finally:
-            if held:
-                self._free.release()
+            if share is not None:
+                share.release()
 
     def _serve_checked(self, request: dict[str, Any], received: float) -> None:
         rid = request_id(request)
@@ -211,6 +218,7 @@ class Agent:
                     f"{self.config.server_url}/agent/v1/answer",
                     json={"id": rid, **answer},
                     timeout=(self.config.connect_timeout_s, ANSWER_TIMEOUT_S),
+                    **self._server_settings,
                 )
             except requests.RequestException as exc:
                 if time.monotonic() + backoff(attempt) >= deadline or self.stopping.is_set():
@@ -234,16 +242,43 @@ class Agent:
             return
 
     def _server(self) -> requests.Session:
-        """One session per thread to the server, with the token; proxies from the
-        environment (HTTPS_PROXY) apply, as a customer's network may need them."""
+        """One session per thread to the server, with the token. It reads nothing from
+        the environment per call (``_server_settings`` did, once)."""
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            session.trust_env = False
             session.headers["Authorization"] = f"Bearer {self.config.token}"
             session.headers["User-Agent"] = f"clarity-agent/{__version__}"
-            session.verify = self.config.verify_tls
             self._local.session = session
         return session
+
+
+def _server_settings(config: Config) -> dict[str, Any]:
+    """Proxies (``HTTPS_PROXY``/``NO_PROXY``, as a customer's network may need them) and
+    the CA bundle for the server, read from the environment once at start.
+
+    requests reads them again for every call of a session that trusts the environment,
+    and looks for a ``.netrc`` each time, which cost a fifth of the agent's busy time
+    under load (py-spy, benchmarks/agent_relay.py); a ``.netrc`` entry for the server
+    would also replace the agent's bearer token with its password.
+    """
+    settings = requests.Session().merge_environment_settings(
+        config.server_url, {}, None, config.verify_tls, None
+    )
+    return {"proxies": settings["proxies"], "verify": settings["verify"]}
+
+
+def shares(threads: int) -> list[int]:
+    """How many of the ``threads`` each poller may ask calls for: as even as can be,
+    one poller per share, at most MAX_POLLERS of them."""
+    pollers = max(1, min(MAX_POLLERS, threads))
+    return [threads // pollers + (1 if n < threads % pollers else 0) for n in range(pollers)]
+
+
+def _release(share: threading.Semaphore, count: int) -> None:
+    for _ in range(count):
+        share.release()
 
 
 def _requests(response: requests.Response) -> list[Any]:

@@ -11,6 +11,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -27,6 +28,7 @@ from connectors.agents.relay import (
     ONLINE_WITHIN_S,
     PREFIX,
     Relay,
+    counts_key,
 )
 from connectors.models import Connection
 
@@ -48,10 +50,13 @@ def relay() -> Relay:
 # Each poll and answer names its agent by token. Looking the digest up in PostgreSQL for
 # every call was most of a call's cost, so each process keeps the agents it has seen,
 # keyed by digest, under an "epoch" kept in Redis. Anything that may make an agent's token
-# invalid (revoke, delete, any save of the row) changes the epoch, and every call reads the
-# epoch first (one Redis GET), so every process drops its cache on the very next call:
-# a revoked token is still refused at once. A Redis without the key (new, or flushed)
-# starts a new epoch, which no process has cached under. Entries also age out.
+# invalid changes the epoch — a revoke, a delete, any save of the row, and the writes that
+# skip save(): a queryset's update() of any field but the heartbeat and counters, its
+# delete(), bulk_update(), an upsert (models.AgentQuerySet, ``agent_rows_changed``) —
+# and every call reads the epoch first (one Redis GET), so every process drops its cache
+# on the very next call: a revoked token is still refused at once. A Redis without the
+# key (new, or flushed) starts a new epoch, which no process has cached under. Entries
+# also age out after AUTH_CACHE_S, the bound for a change made outside Django (SQL).
 AUTH_EPOCH_KEY = f"{PREFIX}:auth-epoch"
 AUTH_CACHE_S = 30.0
 _auth_lock = threading.Lock()
@@ -103,18 +108,39 @@ def agent_create(*, connection: Connection, name: str) -> tuple[Agent, str]:
 
 
 def agent_revoke(*, agent: Agent) -> Agent:
-    """Refuse the agent's token from its next call on; it stops counting as online at once."""
+    """Refuse the agent's token from its next call on; it stops counting as online at once
+    (``agent_rows_changed``, which the saved row triggers)."""
     if agent.revoked_at is None:
         agent.revoked_at = timezone.now()
         agent.save(update_fields=["revoked_at"])
-    relay().revoke(str(agent.connection_id), str(agent.pk))
-    auth_epoch_bump()
+    else:
+        agent_rows_changed(agents=[(agent.pk, agent.connection_id)])
     return agent
 
 
+def agent_rows_changed(*, agents: Iterable[tuple[int, int]]) -> None:
+    """What follows ANY write to agents' rows that may change whom a token names — a
+    save, a delete, a queryset's ``update`` or ``delete``, a bulk upsert (the model's
+    signals and queryset call this; ``agents`` are (pk, connection id) from before the
+    write): every process's token cache is dropped, so a revoked, deleted or replaced
+    token is refused on its next call; and each agent now revoked or gone is offline at
+    once, a poll of its still waiting claims nothing.
+    """
+    agents = list(agents)
+    auth_epoch_bump()
+    live = set(
+        Agent.objects.filter(pk__in=[pk for pk, _ in agents], revoked_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    for pk, connection_id in agents:
+        if pk not in live:
+            relay().revoke(str(connection_id), str(pk))
+
+
 def agent_delete(*, agent: Agent) -> None:
-    """Delete an agent; revoked first, so it stops counting as online at once."""
-    agent_revoke(agent=agent)
+    """Delete an agent: its token is refused and it is offline at once
+    (``agent_rows_changed``, which the deleted row triggers)."""
     agent.delete()
 
 
@@ -167,25 +193,11 @@ def agent_polled(*, agent: Agent, version: str, host: str) -> None:
     _flush_counts(agent)  # an idle agent's last counts reach the row within a poll
 
 
-# An answer's counters go to Redis (one round trip with the delivery's); the Agent row
-# gets them at most every COUNTS_FLUSH_S per process, from an answer or a poll.
+# An answer's counters go to Redis (in the script that delivers it, ``Relay.answer``); the
+# Agent row gets them at most every COUNTS_FLUSH_S per process, from an answer or a poll.
 # ``agent_counts`` (the admin's figures) adds what is still in Redis, so it is exact.
 COUNTS_FLUSH_S = 2.0
 _counts_flushed: dict[str, float] = {}
-
-
-def _counts_key(agent: Agent) -> str:
-    return f"{PREFIX}:agent:{agent.pk}:counts"
-
-
-def agent_answered(*, agent: Agent, failed: bool) -> None:
-    """Count a call the agent served, and whether it could not carry it out."""
-    pipe = relay().redis.pipeline(transaction=False)
-    pipe.hincrby(_counts_key(agent), "calls", 1)
-    if failed:
-        pipe.hincrby(_counts_key(agent), "errors", 1)
-    pipe.execute()
-    _flush_counts(agent)
 
 
 def _flush_counts(agent: Agent, *, force: bool = False) -> None:
@@ -196,8 +208,8 @@ def _flush_counts(agent: Agent, *, force: bool = False) -> None:
         return
     _counts_flushed[agent.token_digest] = now
     pipe = relay().redis.pipeline()  # MULTI: nothing counted between the read and the delete
-    pipe.hmget(_counts_key(agent), "calls", "errors")
-    pipe.delete(_counts_key(agent))
+    pipe.hmget(counts_key(str(agent.pk)), "calls", "errors")
+    pipe.delete(counts_key(str(agent.pk)))
     (calls, errors), _ = pipe.execute()
     if calls or errors:
         Agent.objects.filter(pk=agent.pk).update(
@@ -207,7 +219,7 @@ def _flush_counts(agent: Agent, *, force: bool = False) -> None:
 
 def agent_counts(agent: Agent) -> tuple[int, int]:
     """Calls served and errors: the row's figures and those not yet written to it."""
-    calls, errors = relay().redis.hmget(_counts_key(agent), "calls", "errors")
+    calls, errors = relay().redis.hmget(counts_key(str(agent.pk)), "calls", "errors")
     return agent.calls_served + int(calls or 0), agent.errors + int(errors or 0)
 
 
@@ -261,9 +273,9 @@ def agent_answer(*, agent: Agent, message: object) -> bool:
     if not isinstance(message, dict) or not isinstance(message.get("id"), str):
         raise BadMessage("the answer must be a JSON object with the call's id")
     answer = _error_answer(message) if "error" in message else _http_answer(message)
-    delivered = relay().answer(str(agent.pk), message["id"], answer)
+    delivered = relay().answer(str(agent.pk), message["id"], answer)  # counted there
     if delivered:
-        agent_answered(agent=agent, failed="error" in answer)
+        _flush_counts(agent)
     return delivered
 
 

@@ -93,8 +93,6 @@ class AgentRelayAdapter(BaseAdapter):
         cert: Any = None,
         proxies: Any = None,
     ) -> requests.Response:
-        if not self.relay.online(self.connection_id):
-            raise AgentOfflineError(self.relay.last_seen(self.connection_id))
         parts = urlsplit(request.url or "")
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         if self.session_mode == SESSION_AGENT:
@@ -105,7 +103,7 @@ class AgentRelayAdapter(BaseAdapter):
         if not isinstance(body, bytes):  # e.net calls are whole query strings and forms
             raise TypeError("the agent relay carries a whole request body, not a stream")
         deadline_s = _deadline(timeout)
-        request_id = self.relay.submit(
+        request_id, last_seen = self.relay.submit_if_online(
             self.connection_id,
             {
                 "method": request.method,
@@ -117,6 +115,8 @@ class AgentRelayAdapter(BaseAdapter):
             },
             deadline_s=deadline_s,
         )
+        if request_id is None:
+            raise AgentOfflineError(last_seen)
         outcome = self.relay.wait(self.connection_id, request_id, deadline_s=deadline_s)
         if outcome.state == "withdrawn":  # never handed out: as good as offline, not sent
             raise AgentOfflineError(

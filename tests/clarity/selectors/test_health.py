@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from clarity.selectors.health import agents_health
 from connectors.agents.models import Agent
-from connectors.agents.services import agent_answered, agent_create, agent_polled, agent_revoke
+from connectors.agents.services import (
+    agent_answer,
+    agent_create,
+    agent_polled,
+    agent_revoke,
+    relay,
+)
 from tests.factories import ConnectionFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +27,10 @@ def test_agents_appear_per_connection_with_their_health(operator_client):
     connection = ConnectionFactory(name="SYSPRO inside", settings={"through_agent": True})
     online, _ = agent_create(connection=connection, name="app01")
     agent_polled(agent=online, version="1.4.0", host="syspro-app01")
-    agent_answered(agent=online, failed=False)
-    agent_answered(agent=online, failed=True)
+    ok, failed = (relay().submit(str(connection.pk), {}, deadline_s=10) for _ in range(2))
+    relay().claim(str(connection.pk), str(online.pk), wait_s=0, most=16)
+    agent_answer(agent=online, message={"id": ok, "status": 200})
+    agent_answer(agent=online, message={"id": failed, "error": "timeout"})
     offline, _ = agent_create(connection=connection, name="app02")
     agent_polled(agent=offline, version="1.3.9", host="syspro-app02")
     Agent.objects.filter(pk=offline.pk).update(
