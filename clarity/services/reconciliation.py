@@ -30,13 +30,16 @@ from clarity.models import (
 )
 from clarity.services.alerts import alerts_check
 from clarity.sync.reconciliation import (
+    Amount,
     reconciliation_enqueue,
     reconciliation_execute,
     reconciliation_schedule_register,
-    setting_problems,
 )
-from connectors.configs import connector_for
-from connectors.errors import ConnectorError
+from connectors.base import FieldSpec
+from connectors.models import Connection
+from mappings.catalogue import Catalogue, entity_schema, unknown_field
+from mappings.engine.paths import Path, parse_path
+from mappings.engine.problems import SpecError
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +73,11 @@ def reconciliation_setting_save(
             raise ValidationError(f"{name} is not a reconciliation setting.")
         setattr(setting, name, value.strip() if isinstance(value, str) else value)
     setting.full_clean()
-    try:
-        source = connector_for(flow.source_connection).describe(flow.source_entity)
-        target = connector_for(flow.target_connection).describe(flow.target_entity)
-    except ConnectorError as exc:
-        raise ValidationError(f"The fields could not be checked: {exc}") from exc
-    if errors := setting_problems(setting, source, target):
+    if errors := setting_problems(
+        setting,
+        source=_catalogue(flow.source_connection, flow.source_entity),
+        target=_catalogue(flow.target_connection, flow.target_entity),
+    ):
         raise ValidationError(errors)
     setting.save()
     after = {name: getattr(setting, name) for name in SETTING_FIELDS}
@@ -89,6 +91,79 @@ def reconciliation_setting_save(
     if created:
         _register_after_commit(schedule)
     return setting
+
+
+def _catalogue(connection: Connection, entity: str) -> Catalogue | None:
+    """The entity's fields as its connector describes them (as the mapping editor checks
+    them); None when the connection cannot say (not connected yet): nothing is checked."""
+    schema = entity_schema(connection=connection, entity=entity)
+    if schema is None:
+        return None
+    return Catalogue(
+        connection.system,
+        schema.name,
+        schema,
+        lambda name: entity_schema(connection=connection, entity=name),
+    )
+
+
+def setting_problems(
+    setting: ReconciliationSetting, *, source: Catalogue | None, target: Catalogue | None
+) -> dict[str, str]:
+    """Field name → why the setting cannot be used: a side named without the other, a path
+    that is not one, a field the system does not describe, a text where an amount or a
+    date is meant, or multiplied fields on different lines."""
+    errors: dict[str, str] = {}
+    for source_name, target_name, what in (
+        ("source_amount_field", "target_amount_field", "an amount"),
+        ("source_date_field", "target_date_field", "a date"),
+    ):
+        ours, theirs = getattr(setting, source_name), getattr(setting, target_name)
+        if bool(ours) != bool(theirs):
+            errors[target_name if ours else source_name] = (
+                f"Name {what} field on both sides, or on neither."
+            )
+    for name, catalogue in (
+        ("source_amount_field", source),
+        ("target_amount_field", target),
+        ("source_date_field", source),
+        ("target_date_field", target),
+    ):
+        text = getattr(setting, name)
+        if not text or name in errors:
+            continue
+        amount = name.endswith("amount_field")
+        factors = Amount.parse(text).factors if amount else (text,)
+        problems: list[str] = []
+        lines: set[str] = set()
+        for factor in factors:
+            try:
+                path = parse_path(factor, name.replace("_", " "))
+            except SpecError as exc:
+                problems.append(str(exc))
+                continue
+            if path.line_array is not None:
+                lines.add(path.line_array.text)
+            if catalogue is not None:
+                problems += _field_problems(catalogue, path, amount=amount)
+        if len(lines) > 1:
+            problems.append(f"Multiplied fields must be on the same lines: {text}.")
+        if problems:
+            errors[name] = " ".join(problems)
+    return errors
+
+
+def _field_problems(catalogue: Catalogue, path: Path, *, amount: bool) -> list[str]:
+    if unknown := unknown_field(catalogue, path.text):
+        return [unknown]
+    spec: FieldSpec | None = None
+    if len(path.segments) == 1:
+        spec = next((f for f in catalogue.fields if f.name == path.segments[0].key), None)
+    wanted = ("number", "integer") if amount else ("date", "datetime", "string")
+    if spec is not None and spec.type not in wanted:
+        what = "an amount" if amount else "a date"
+        return [f"{catalogue.label}.{spec.name} is a {spec.type}, not {what}."]
+    return []
 
 
 @transaction.atomic

@@ -50,13 +50,12 @@ from clarity.models.ledger import TARGET_KNOWN
 from clarity.sync.keys import field_text
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 from clarity.sync.schedules import next_fire
-from connectors.base import Connector, EntitySchema, Record
+from connectors.base import Connector, Record
 from connectors.compare import already_held, as_moment
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from mappings.engine import Outcome, Plan, to_json_safe
 from mappings.engine.paths import getter, parse_path
-from mappings.engine.problems import SpecError
 from mappings.services import mapping_compile
 
 logger = logging.getLogger(__name__)
@@ -78,28 +77,6 @@ class Amount:
     @classmethod
     def parse(cls, text: str) -> Amount:
         return cls(tuple(part.strip() for part in text.split("*")))
-
-    def problems(self, schema: EntitySchema, side: str) -> list[str]:
-        """Why this amount cannot be read from ``schema``'s records; [] when it can."""
-        problems, lines = [], set()
-        names = {f.name: f for f in schema.fields}
-        for text in self.factors:
-            try:
-                path = parse_path(text, side)
-            except SpecError as exc:
-                problems.append(str(exc))
-                continue
-            root = path.segments[0].key
-            spec = names.get(root)
-            if spec is None and not schema.relationship_paths:
-                problems.append(f"{schema.name} has no field {root!r} (in {side}: {text}).")
-            elif len(path.segments) == 1 and spec and spec.type not in ("number", "integer"):
-                problems.append(f"{schema.name}.{root} is a {spec.type}, not an amount.")
-            if path.line_array is not None:
-                lines.add(path.line_array.text)
-        if len(lines) > 1:
-            problems.append(f"{side}: multiplied fields must be on the same lines ({self}).")
-        return problems
 
     def __str__(self) -> str:
         return "*".join(self.factors)
@@ -143,46 +120,6 @@ def period_of(value: Any, period: str) -> str:
     if moment is None:
         return NO_DATE
     return moment.strftime("%Y-%m" if period == Period.MONTH else "%Y-%m-%d")
-
-
-def setting_problems(
-    setting: ReconciliationSetting, source: EntitySchema, target: EntitySchema
-) -> dict[str, str]:
-    """Field → why it cannot be used, checked against the connectors' ``describe()``."""
-    errors: dict[str, str] = {}
-    pairs = (
-        ("source_amount_field", "target_amount_field", "an amount"),
-        ("source_date_field", "target_date_field", "a date"),
-    )
-    for source_name, target_name, what in pairs:
-        source_value, target_value = getattr(setting, source_name), getattr(setting, target_name)
-        if bool(source_value.strip()) != bool(target_value.strip()):
-            missing = target_name if source_value.strip() else source_name
-            errors[missing] = f"Name {what} field on both sides, or on neither."
-    for name, schema in (
-        ("source_amount_field", source),
-        ("target_amount_field", target),
-    ):
-        text = getattr(setting, name).strip()
-        if text and (problems := Amount.parse(text).problems(schema, name.replace("_", " "))):
-            errors[name] = " ".join(problems)
-    for name, schema in (("source_date_field", source), ("target_date_field", target)):
-        text = getattr(setting, name).strip()
-        if not text:
-            continue
-        try:
-            path = parse_path(text, name.replace("_", " "))
-        except SpecError as exc:
-            errors[name] = str(exc)
-            continue
-        spec = {f.name: f for f in schema.fields}.get(path.segments[0].key)
-        if spec is None and not schema.relationship_paths:
-            errors[name] = f"{schema.name} has no field {path.segments[0].key!r}."
-        elif spec is not None and len(path.segments) == 1 and spec.type not in (
-            "date", "datetime", "string",
-        ):  # fmt: skip
-            errors[name] = f"{schema.name}.{spec.name} is a {spec.type}, not a date."
-    return errors
 
 
 # -- one flow -----------------------------------------------------------------------------
