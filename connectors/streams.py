@@ -63,3 +63,12 @@ class EventStream(ABC):
     @abstractmethod
     def stop(self) -> None:
         """End every ``listen`` (from any thread)."""
+
+    @abstractmethod
+    def stop_topic(self, topic: str) -> None:
+        """End the ``listen`` of one topic (from any thread), leaving the others open and
+        the listener's stored position as it is: no flow needs the topic any more."""
+
+    def close(self) -> None:
+        """End every ``listen`` and let go of the connection."""
+        self.stop()

@@ -62,6 +62,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -330,6 +331,7 @@ def change_event(event: ReceivedEvent, subscriber: Subscriber) -> ChangeEvent | 
 class _Stream:
     """One open ``Subscribe`` call, so another thread can end it."""
 
+    topic: str
     call: Any = None
     requests: queue.Queue[pb2.FetchRequest | None] = field(default_factory=queue.Queue)
 
@@ -370,6 +372,7 @@ class PubSubClient(EventStream):
         self._streams: list[_Stream] = []
         self._lock = threading.Lock()
         self.stopping = threading.Event()
+        self._ended: set[str] = set()  # topics stopped one by one (``stop_topic``)
 
     # -- auth ---------------------------------------------------------------------------
 
@@ -438,7 +441,7 @@ class PubSubClient(EventStream):
     def subscribe(self, topic: str, replay_id: bytes | None) -> Iterator[Batch]:
         """The stream's responses from after ``replay_id`` (``LATEST`` when None), asking
         for as many more events as the caller took once it comes back for the next."""
-        stream = _Stream()
+        stream = _Stream(topic)
         first = pb2.FetchRequest(topic_name=topic, num_requested=self.batch_size)
         if replay_id:
             first.replay_preset = pb2.ReplayPreset.CUSTOM
@@ -452,7 +455,7 @@ class PubSubClient(EventStream):
                 yield request
 
         with self._lock:
-            if self.stopping.is_set():
+            if self._ending(topic):
                 return
             stream.call = self.stub.Subscribe(outgoing(), metadata=self.metadata())
             self._streams.append(stream)
@@ -488,7 +491,7 @@ class PubSubClient(EventStream):
                 if failure is not None:
                     raise failure
         except grpc.RpcError as exc:
-            if self.stopping.is_set() and exc.code() == grpc.StatusCode.CANCELLED:
+            if self._ending(topic) and exc.code() == grpc.StatusCode.CANCELLED:
                 return
             raise _error(exc) from exc
         finally:
@@ -512,7 +515,9 @@ class PubSubClient(EventStream):
         """Keep ``topic`` flowing into ``listener`` until ``stop``: resubscribe after any
         error from the stored position, sign in again when refused, back off while down."""
         backoff = 1.0
-        while not self.stopping.is_set():
+        with self._lock:
+            self._ended.discard(topic)
+        while not self._ending(topic):
             try:
                 self.topic(topic)  # refuses an unknown topic or a user who may not read it
                 for batch in self.subscribe(topic, listener.position(topic)):
@@ -539,15 +544,25 @@ class PubSubClient(EventStream):
                     return
                 backoff = min(max(backoff * 2, 1.0), MAX_BACKOFF_SECONDS)
                 listener.state("reconnecting", f"{exc.message} Retrying in {backoff:.0f} s.")
-                self.stopping.wait(backoff)
+                self._wait(topic, backoff)
             except ConnectorError as exc:  # signing in failed (a bad secret, the org is down)
                 if exc.kind in (ErrorKind.AUTH, ErrorKind.CONFIG):
                     listener.state("stopped", exc.message)
                     return
                 backoff = min(max(backoff * 2, 1.0), MAX_BACKOFF_SECONDS)
                 listener.state("reconnecting", f"{exc.message} Retrying in {backoff:.0f} s.")
-                self.stopping.wait(backoff)
-        listener.state("stopped", "The subscriber was stopped.")
+                self._wait(topic, backoff)
+        if self.stopping.is_set():  # the whole stream; one topic ending says nothing of it
+            listener.state("stopped", "The subscriber was stopped.")
+
+    def _ending(self, topic: str) -> bool:
+        return self.stopping.is_set() or topic in self._ended
+
+    def _wait(self, topic: str, seconds: float) -> None:
+        """Sleep out a backoff, waking early when the topic or the stream is stopped."""
+        end = time.monotonic() + seconds
+        while not self._ending(topic) and (left := end - time.monotonic()) > 0:
+            self.stopping.wait(min(left, 0.5))
 
     def _neutral(self, batch: Batch) -> StreamBatch:
         found = (change_event(e, self.subscriber) for e in batch.events)
@@ -565,6 +580,15 @@ class PubSubClient(EventStream):
             self.stopping.set()
             for stream in self._streams:
                 stream.close()
+
+    def stop_topic(self, topic: str) -> None:
+        """End ``topic``'s stream (from any thread); its ``listen`` returns, the other
+        topics go on. Listening to it again resumes from the listener's position."""
+        with self._lock:
+            self._ended.add(topic)
+            for stream in self._streams:
+                if stream.topic == topic:
+                    stream.close()
 
     def close(self) -> None:
         self.stop()

@@ -2,6 +2,15 @@
 open, one thread per topic its event-triggered flows need, storing every event before its
 position (clarity/webhooks/streams.py). SIGTERM or Ctrl-C stops it cleanly; after any stop,
 even a SIGKILL, the next start resumes every topic from its stored position.
+
+The topics follow the flows while it runs: every ``--refresh`` seconds (2 by default: one
+small query) it works out which topics the flows need now and opens the new ones, closes
+those no flow needs any more (a flow deleted, disabled, no longer run on events, or
+pointed at another entity or connection) and re-opens a connection whose settings changed.
+A closed topic keeps its stored position, so opening it again later resumes where it was.
+
+Starting is on the path of every event that waits while the subscriber restarts, so the
+command connects first, does no system checks, and leaves the rest for later.
 """
 
 from __future__ import annotations
@@ -9,7 +18,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -33,10 +43,15 @@ from connectors.webhooks import Subscriber
 logger = logging.getLogger("clarity.subscriber")
 
 SYSTEM = "salesforce"
+# A topic whose thread ended by itself (refused for good: a permission, a bad secret) is
+# tried again this long after, not on every look at the flows.
+RETRY_ENDED_SECONDS = 30.0
+JOIN_SECONDS = 15.0
 
 
 class TopicListener:
-    """One topic of one connection, kept in PostgreSQL through the stream services."""
+    """One topic of one connection, kept in PostgreSQL through the stream services.
+    ``flow_ids`` (the flows the topic wakes) follow the flows while it listens."""
 
     def __init__(self, connection_id: int, topic: str, flow_ids: Sequence[int]) -> None:
         self.connection_id = connection_id
@@ -61,8 +76,126 @@ class TopicListener:
         stream_state_set(connection_id=self.connection_id, status=status, message=text)
 
 
+class _Topic:
+    """A topic's listener and the thread running it."""
+
+    def __init__(self, stream: EventStream, listener: TopicListener) -> None:
+        self.listener = listener
+        self.thread = threading.Thread(
+            target=_listen, args=(stream, listener.topic, listener),
+            name=f"{listener.connection_id} {listener.topic}",
+        )  # fmt: skip
+        self.ended_at: float | None = None
+
+    def ended_long_ago(self) -> bool:
+        """Its thread ended by itself, long enough ago to try the topic again."""
+        if self.thread.is_alive():
+            return False
+        if self.ended_at is None:
+            self.ended_at = time.monotonic()
+        return time.monotonic() - self.ended_at >= RETRY_ENDED_SECONDS
+
+
+class Subscriptions:
+    """The streams and topic threads of this process, kept in line with the flows by
+    ``reconcile``; ``only`` limits it to some connections (ids)."""
+
+    def __init__(
+        self,
+        opener: Callable[..., EventStream],
+        only: Sequence[int] | None = None,
+        *,
+        say: Callable[[str], None] = logger.info,
+    ) -> None:
+        self.opener = opener
+        self.only = list(only or ())
+        self.say = say
+        self.streams: dict[int, tuple[EventStream, dict[str, Any]]] = {}
+        self.topics: dict[tuple[int, str], _Topic] = {}
+
+    def reconcile(self) -> None:
+        """Open the topics the flows need now, close those they no longer need, and
+        re-open a connection whose settings changed (its topics resume from their stored
+        positions); a connection that cannot be reached is marked stopped."""
+        found = Connection.objects.filter(system=SYSTEM).order_by("pk")
+        if self.only:
+            found = found.filter(pk__in=self.only)
+        wanted: dict[int, dict[str, list[int]]] = {}
+        seen = set()
+        for row in found:
+            seen.add(row.pk)
+            settings = row.settings if isinstance(row.settings, dict) else {}
+            held = self.streams.get(row.pk)
+            if held is not None and held[1] != settings:
+                self.say(f"Connection {row.pk} ({row.name}): settings changed, re-opening")
+                self._close_connection(row.pk)
+                held = None
+            try:
+                if held is None:
+                    subscriber = Subscriber(key=row.pk, secret="", settings=settings)
+                    held = (self.opener(connector_for(row), subscriber), settings)
+                    self.streams[row.pk] = held
+                wanted[row.pk] = stream_flows(connection=row, topics_for=held[0].topics)
+            except ConnectorError as exc:
+                stream_state_set(
+                    connection_id=row.pk, status=SubscriberStatus.STOPPED, message=exc.message
+                )
+        for connection_id in [c for c in self.streams if c not in seen]:  # deleted
+            self._close_connection(connection_id)
+        for key in [key for key in self.topics if key[1] not in wanted.get(key[0], {})]:
+            self._close_topic(*key)
+            if not any(other[0] == key[0] for other in self.topics):
+                stream_state_set(
+                    connection_id=key[0],
+                    status=SubscriberStatus.STOPPED,
+                    message="No enabled flow of this connection runs on its events.",
+                )
+        for connection_id, topics in wanted.items():
+            for topic, flow_ids in topics.items():
+                self._open_topic(connection_id, topic, flow_ids)
+
+    def _open_topic(self, connection_id: int, topic: str, flow_ids: list[int]) -> None:
+        held = self.topics.get((connection_id, topic))
+        if held is not None and not held.ended_long_ago():
+            held.listener.flow_ids = flow_ids
+            return
+        stream = self.streams[connection_id][0]
+        opened = _Topic(stream, TopicListener(connection_id, topic, flow_ids))
+        self.topics[(connection_id, topic)] = opened
+        opened.thread.start()
+        self.say(f"Connection {connection_id}: listening to {topic}")
+
+    def _close_topic(self, connection_id: int, topic: str) -> None:
+        """Stop listening to a topic no flow needs; its stored position stays."""
+        held = self.topics.pop((connection_id, topic))
+        self.streams[connection_id][0].stop_topic(topic)
+        held.thread.join(JOIN_SECONDS)
+        self.say(f"Connection {connection_id}: no flow needs {topic} any more, closed")
+
+    def _close_connection(self, connection_id: int) -> None:
+        """Close a connection's stream and every topic of it (deleted, or re-opened with
+        new settings)."""
+        stream, _ = self.streams.pop(connection_id)
+        stream.close()
+        for key in [key for key in self.topics if key[0] == connection_id]:
+            self.topics.pop(key).thread.join(JOIN_SECONDS)
+
+    def close(self) -> None:
+        for stream, _ in self.streams.values():
+            stream.stop()
+        for held in self.topics.values():
+            held.thread.join(JOIN_SECONDS)
+        for stream, _ in self.streams.values():
+            stream.close()
+        self.streams.clear()
+        self.topics.clear()
+
+
 class Command(BaseCommand):
     help = "Subscribe to Salesforce change events (Pub/Sub API) for every event-triggered flow."
+    # A long-running process, not a one-off: the checks belong to deploys (manage.py check),
+    # and every second spent starting is a second the events of a restart wait.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument(
@@ -71,8 +204,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--refresh",
             type=float,
-            default=30.0,
-            help="seconds between looks for flows that need a new topic",
+            default=2.0,
+            help="seconds between looks at the flows, for topics to open or close",
         )
 
     def handle(
@@ -85,58 +218,15 @@ class Command(BaseCommand):
         stopping = threading.Event()
         for stop in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop, lambda *_: stopping.set())
-        streams: dict[int, EventStream] = {}
-        threads: dict[tuple[int, str], threading.Thread] = {}
+        subscriptions = Subscriptions(opener, connection)
         try:
             while not stopping.is_set():
-                self._start_new(opener, connection, streams, threads)
+                subscriptions.reconcile()
                 close_old_connections()
                 stopping.wait(refresh)
         finally:
-            for stream in streams.values():
-                stream.stop()
-            for thread in threads.values():
-                thread.join(15)
+            subscriptions.close()
             connections.close_all()
-
-    def _start_new(
-        self,
-        opener: Any,
-        only: list[int] | None,
-        streams: dict[int, EventStream],
-        threads: dict[tuple[int, str], threading.Thread],
-    ) -> None:
-        """Open the stream of each connection with listening flows, and a thread for each
-        topic not yet heard; a connection that cannot be reached is marked stopped."""
-        found = Connection.objects.filter(system=SYSTEM).order_by("pk")
-        if only:
-            found = found.filter(pk__in=only)
-        for row in found:
-            try:
-                stream = streams.get(row.pk)
-                if stream is None:
-                    settings = row.settings if isinstance(row.settings, dict) else {}
-                    subscriber = Subscriber(key=row.pk, secret="", settings=settings)
-                    stream = opener(connector_for(row), subscriber)
-                topics = stream_flows(connection=row, topics_for=stream.topics)
-            except ConnectorError as exc:
-                stream_state_set(
-                    connection_id=row.pk, status=SubscriberStatus.STOPPED, message=exc.message
-                )
-                continue
-            if not topics:
-                continue
-            streams[row.pk] = stream
-            for topic, flow_ids in topics.items():
-                if (row.pk, topic) in threads and threads[(row.pk, topic)].is_alive():
-                    continue
-                listener = TopicListener(row.pk, topic, flow_ids)
-                thread = threading.Thread(
-                    target=_listen, args=(stream, topic, listener), name=f"{row.pk} {topic}"
-                )
-                threads[(row.pk, topic)] = thread
-                thread.start()
-                self.stdout.write(f"Connection {row.pk} ({row.name}): listening to {topic}")
 
 
 def _listen(stream: EventStream, topic: str, listener: TopicListener) -> None:
