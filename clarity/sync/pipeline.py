@@ -47,6 +47,7 @@ from clarity.sync.locks import (
 from clarity.sync.matching import rows_match
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id, run_jobs_pending
 from clarity.sync.readahead import ReadAhead
+from clarity.sync.schedules import poll_interval_after_run
 from connectors.base import ChangePage, Connector
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError, RetryLaterError
@@ -292,6 +293,7 @@ def _finish(ctx: FlowContext) -> None:
     tally = ctx.tally
     status = RunStatus.PARTIAL if tally.failed else RunStatus.SUCCEEDED
     _save_progress(ctx, status=status, finished_at=timezone.now())
+    poll_interval_after_run(run=ctx.run)  # changes found: an adaptive poll comes soon
 
 
 def _save_progress(ctx: FlowContext, **extra: Any) -> None:

@@ -1,9 +1,12 @@
 """Each flow's cron schedule or adaptive poll as a job in RQ's scheduler, registered from
 the database.
 
-An adaptive poll (``Flow.poll_adaptive``) has no cron: each time it fires it looks at
-what its previous poll found and schedules the next one after an interval between the
-flow's shortest and longest (``poll_interval_adapt``).
+An adaptive poll (``Flow.poll_adaptive``) has no cron: its next poll comes after an
+interval between the flow's shortest and longest. One rule sets it: any run that read
+the source and found changes — a poll, or a targeted run a webhook or the doorbell
+started — brings the interval back to the shortest as it finishes, and the next poll
+with it (``poll_interval_after_run``); a poll that fires when nothing was found since the
+last one doubles it (``poll_interval_adapt``).
 
 Every change to a flow (clarity/services/flows.py) (re)registers its next run
 once committed, so an edited schedule takes effect without a restart; the flow
@@ -15,17 +18,23 @@ schedule whose job Redis no longer has.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import redis.exceptions
 from croniter import croniter
+from django.db import models, transaction
 from django.db.models import Q
+from rq import exceptions as rq_exceptions
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from clarity.models import Flow, IntegrationPair, Trigger
+from clarity.models import Flow, IntegrationPair, SyncRun, Trigger
 from clarity.models.pairs import AWAITING_LAUNCH
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
+
+logger = logging.getLogger(__name__)
 
 
 def next_fire(cron: str, *, after: datetime | None = None) -> datetime:
@@ -54,17 +63,25 @@ def poll_interval_next(*, current: int | None, minimum: int, maximum: int, chang
     return min(max(current, minimum) * 2, maximum)
 
 
+def _read_changes(runs: models.QuerySet[SyncRun]) -> models.QuerySet[SyncRun]:
+    """The runs that read the source and found changes (a retry run reads nothing)."""
+    return runs.exclude(trigger=Trigger.RETRY).filter(total_count__gt=0)
+
+
 def poll_interval_adapt(*, flow: Flow) -> int:
-    """Set an adaptive flow's interval from what its last poll found; returns it.
+    """Set an adaptive flow's interval as its poll fires; returns it.
 
     The last poll is the flow's newest scheduled run; while it is still queued or running
-    nothing new is known and the interval stays as it is.
+    nothing new is known and the interval stays as it is. Otherwise it is the shortest when
+    the last poll, or any run since (before the first poll: any run), found changes, and
+    doubles when none did.
     """
     last = flow.runs.filter(trigger=Trigger.SCHEDULE).order_by("-pk").first()
     if last is not None and last.active:
         interval = flow.poll_interval_seconds or flow.poll_min_seconds
     else:
-        changed = last is not None and last.total_count > 0
+        since = flow.runs.filter(pk__gte=last.pk) if last is not None else flow.runs.all()
+        changed = _read_changes(since).exists()
         interval = poll_interval_next(
             current=flow.poll_interval_seconds,
             minimum=flow.poll_min_seconds,
@@ -76,6 +93,47 @@ def poll_interval_adapt(*, flow: Flow) -> int:
         Flow.objects.filter(pk=flow.pk).update(poll_interval_seconds=interval)
         flow.poll_interval_seconds = interval
     return interval
+
+
+def poll_interval_after_run(*, run: SyncRun) -> bool:
+    """A run of an adaptive flow that found changes — a poll, or a targeted run an event
+    or the doorbell started — brings the next poll to the shortest interval from now: more
+    changes are likely to follow, and they should not wait out a backed-off interval.
+    Returns whether the next poll moved. Redis down only leaves the old job in place (the
+    interval is stored; the next registration uses it)."""
+    if not run.flow.poll_adaptive or not _read_changes(SyncRun.objects.filter(pk=run.pk)).exists():
+        return False
+    with transaction.atomic():
+        flow = Flow.objects.select_for_update().filter(pk=run.flow_id, poll_adaptive=True).first()
+        if flow is None:
+            return False
+        interval = poll_interval_next(
+            current=flow.poll_interval_seconds,
+            minimum=flow.poll_min_seconds,
+            maximum=flow.poll_max_seconds,
+            changed=True,
+        )
+        Flow.objects.filter(pk=flow.pk).update(poll_interval_seconds=interval)
+        flow.poll_interval_seconds = interval
+    try:
+        due = _scheduled_at(flow.schedule_job_id)
+        if due is not None and due <= _next_moment(flow):
+            return False  # it comes sooner anyway
+        flow_schedule_register(flow=flow)
+    except redis.exceptions.RedisError:
+        logger.warning("flow %s: next poll not moved sooner (Redis unreachable)", flow.pk)
+        return False
+    return True
+
+
+def _scheduled_at(job_id: str) -> datetime | None:
+    """When the scheduled job ``job_id`` fires; None when none waits in the scheduler."""
+    if not job_id:
+        return None
+    try:
+        return ScheduledJobRegistry(queue=get_queue(DEFAULT_QUEUE)).get_scheduled_time(job_id)
+    except rq_exceptions.NoSuchJobError:
+        return None
 
 
 def polling_mode(flow: Flow) -> str:

@@ -4,6 +4,7 @@ the flow's bounds; registered in RQ's scheduler (a real Redis) like a cron sched
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,8 +13,11 @@ from rq.registry import ScheduledJobRegistry
 
 from clarity.models import Flow, RunStatus, SyncRun, Trigger
 from clarity.services.flows import flow_schedule_fire, flow_update
+from clarity.services.runs import flow_run_enqueue
+from clarity.sync.pipeline import flow_run_execute
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
-from clarity.sync.schedules import poll_interval_next, schedules_ensure
+from clarity.sync.schedules import flow_schedule_register, poll_interval_next, schedules_ensure
+from connectors.configs import connector_for
 from tests.factories import FlowFactory
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +128,62 @@ def test_the_dashboard_shows_each_flows_polling_mode_and_interval(adaptive, oper
     text = html.decode()
     assert "adaptive poll every 20s now (5s while changes come, up to 40s idle)" in text
     assert "scheduled (*/15 * * * *)" in text
+
+
+@pytest.fixture
+def backed_off(syspro_xero) -> Flow:
+    """The SYSPRO → Xero flow polling adaptively, backed off to 160 s after idle polls."""
+    get_queue(DEFAULT_QUEUE).empty()
+    flow = syspro_xero["flow"]
+    Flow.objects.filter(pk=flow.pk).update(
+        trigger_schedule=False, trigger_webhook=True, poll_adaptive=True,
+        poll_min_seconds=5, poll_max_seconds=300, poll_interval_seconds=160,
+    )  # fmt: skip
+    flow.refresh_from_db()
+    flow_schedule_register(flow=flow)
+    assert 150 < scheduled_in(flow) <= 160
+    return flow
+
+
+def customer_keys(flow: Flow, n: int) -> list[str]:
+    source = connector_for(flow.source_connection)
+    try:
+        return [
+            r["Customer"] for r in next(iter(source.read_changes("customers", None))).records[:n]
+        ]
+    finally:
+        source.close()
+
+
+def executed(flow: Flow, **how: Any) -> SyncRun:
+    run = flow_run_execute(run_id=flow_run_enqueue(flow=flow, **how).pk)
+    # A full poll meets the sandbox's seeded bad customers: partial, still a finished run.
+    assert run.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL), run.message
+    flow.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db(transaction=True)  # the pipeline reads ahead in a thread of its own
+@pytest.mark.parametrize(
+    "trigger", [Trigger.WEBHOOK, Trigger.SCHEDULE], ids=["a targeted run", "a poll"]
+)
+def test_a_run_that_finds_changes_brings_the_next_poll_to_the_shortest_interval(
+    backed_off, trigger
+):
+    keys = customer_keys(backed_off, 2) if trigger == Trigger.WEBHOOK else None
+    run = executed(backed_off, trigger=trigger, record_ids=keys)
+    assert run.total_count == len(keys) if keys else run.total_count > 0
+    assert backed_off.poll_interval_seconds == 5 and scheduled_in(backed_off) <= 5
+    # The poll it brought forward keeps the shortest interval (changes came since the poll
+    # before); one that found nothing since backs off again.
+    flow = fire(backed_off)
+    assert flow.poll_interval_seconds == 5
+    finish_last_poll(flow, read=0)
+    assert fire(flow).poll_interval_seconds == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_finds_nothing_leaves_the_backed_off_poll_alone(backed_off):
+    run = executed(backed_off, trigger=Trigger.WEBHOOK, record_ids=["NO-SUCH-CUSTOMER"])
+    assert run.total_count == 0
+    assert backed_off.poll_interval_seconds == 160 and 140 < scheduled_in(backed_off) <= 160
