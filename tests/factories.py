@@ -15,6 +15,7 @@ from connectors.models import Connection, System
 ROLE_MIGRATIONS = (
     "clarity.migrations.0002_roles",
     "clarity.migrations.0008_alert_roles",
+    "clarity.migrations.0019_validate_runs",
     "clarity.migrations.0020_pair_launch",
     "mappings.migrations.0002_consultant_permissions",
     "portal.migrations.0002_consultant_permissions",

@@ -21,6 +21,8 @@ def test_the_roles_exist_with_their_permissions():
         "resolve_syncrecord",
         "retry_syncrecord",
         "view_alert",  # clarity/migrations/0008_alert_roles.py
+        "view_validaterun",  # clarity/migrations/0019_validate_runs.py
+        "view_validaterecord",
     }
     consultant = set(
         Group.objects.get(name="Consultant").permissions.values_list("codename", flat=True)
