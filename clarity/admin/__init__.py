@@ -1,5 +1,15 @@
 """Admin pages of the sync core; thin faces over services and selectors."""
 
-from clarity.admin import alerts, audit, dashboard, flows, ledger, pairs, queues, runs
+from clarity.admin import alerts, audit, dashboard, flows, ledger, pairs, queues, runs, validation
 
-__all__ = ["alerts", "audit", "dashboard", "flows", "ledger", "pairs", "queues", "runs"]
+__all__ = [
+    "alerts",
+    "audit",
+    "dashboard",
+    "flows",
+    "ledger",
+    "pairs",
+    "queues",
+    "runs",
+    "validation",
+]
