@@ -1,6 +1,17 @@
 """Admin pages of the sync core; thin faces over services and selectors."""
 
-from clarity.admin import alerts, audit, dashboard, flows, ledger, pairs, queues, runs, validation
+from clarity.admin import (
+    alerts,
+    audit,
+    dashboard,
+    flows,
+    ledger,
+    pairs,
+    queues,
+    reconciliation,
+    runs,
+    validation,
+)
 
 __all__ = [
     "alerts",
@@ -10,6 +21,7 @@ __all__ = [
     "ledger",
     "pairs",
     "queues",
+    "reconciliation",
     "runs",
     "validation",
 ]

@@ -1,8 +1,73 @@
+"""Reconciliation runs, findings, per-flow settings and per-pair nightly schedules; the
+"reconciliation mismatch" alert kind; the roles' permissions: consultants set reconciliation
+up, everyone who reads the ledger reads the findings and may start a run, and finance and
+consultants acknowledge findings."""
+
 import datetime
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+
+VIEW = ["clarity.view_reconciliationrun", "clarity.view_reconciliationfinding"]
+ROLES = {
+    "Consultant": [
+        *VIEW,
+        "clarity.run_reconciliation",
+        "clarity.acknowledge_reconciliationfinding",
+        "clarity.add_reconciliationsetting",
+        "clarity.change_reconciliationsetting",
+        "clarity.view_reconciliationsetting",
+        "clarity.add_reconciliationschedule",
+        "clarity.change_reconciliationschedule",
+        "clarity.view_reconciliationschedule",
+    ],
+    "Operator": [
+        *VIEW,
+        "clarity.run_reconciliation",
+        "clarity.view_reconciliationsetting",
+        "clarity.view_reconciliationschedule",
+    ],
+    "Finance": [*VIEW, "clarity.run_reconciliation", "clarity.acknowledge_reconciliationfinding"],
+}
+
+
+def ensure_permissions(apps):
+    """Permissions are normally made after all migrations; roles need them now."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+
+
+def grant(apps, schema_editor):
+    ensure_permissions(apps)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codes in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for code in codes:
+            app_label, codename = code.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
+def revoke(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codes in ROLES.items():
+        group = Group.objects.filter(name=role).first()
+        if group is None:
+            continue
+        for code in codes:
+            app_label, codename = code.split(".")
+            group.permissions.remove(
+                *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            )
 
 
 class Migration(migrations.Migration):
@@ -300,4 +365,5 @@ class Migration(migrations.Migration):
                 name="recon_finding_unacknowledged",
             ),
         ),
+        migrations.RunPython(grant, revoke),
     ]

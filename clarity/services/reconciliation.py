@@ -73,11 +73,7 @@ def reconciliation_setting_save(
             raise ValidationError(f"{name} is not a reconciliation setting.")
         setattr(setting, name, value.strip() if isinstance(value, str) else value)
     setting.full_clean()
-    if errors := setting_problems(
-        setting,
-        source=_catalogue(flow.source_connection, flow.source_entity),
-        target=_catalogue(flow.target_connection, flow.target_entity),
-    ):
+    if errors := reconciliation_setting_check(setting=setting):
         raise ValidationError(errors)
     setting.save()
     after = {name: getattr(setting, name) for name in SETTING_FIELDS}
@@ -91,6 +87,16 @@ def reconciliation_setting_save(
     if created:
         _register_after_commit(schedule)
     return setting
+
+
+def reconciliation_setting_check(*, setting: ReconciliationSetting) -> dict[str, str]:
+    """Field name → why it cannot be used, against the flow's two connectors' fields."""
+    flow = setting.flow
+    return setting_problems(
+        setting,
+        source=_catalogue(flow.source_connection, flow.source_entity),
+        target=_catalogue(flow.target_connection, flow.target_entity),
+    )
 
 
 def _catalogue(connection: Connection, entity: str) -> Catalogue | None:
