@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
-from clarity.models import Flow, SyncRun, Trigger
+from clarity.models import Flow, MatchingRule, SyncRun, Trigger
 from clarity.services.flows import flow_create, flow_cursor_set, flow_update
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.schedules import polling_mode, schedule_wanted
@@ -61,9 +61,20 @@ class FlowForm(forms.ModelForm):
         return cleaned
 
 
+class MatchingRuleInline(admin.TabularInline):
+    """How the flow recognises records its target already holds (clarity.sync.matching);
+    each rule's fields are checked against the target's catalogue when saved."""
+
+    model = MatchingRule
+    extra = 0
+    fields = ("position", "match_by", "keys", "enabled")
+    verbose_name = "matching rule (tried in order; the first that finds a match wins)"
+
+
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
     form = FlowForm
+    inlines = (MatchingRuleInline,)
     list_display = (
         "name",
         "pair",

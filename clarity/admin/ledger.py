@@ -37,7 +37,15 @@ from clarity.admin.payloads import (
     payload_size,
     pretty_start,
 )
-from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord
+from clarity.models import (
+    AuditEvent,
+    Flow,
+    IntegrationPair,
+    MatchDecision,
+    RecordStatus,
+    SyncRecord,
+)
+from clarity.models.ledger import UNDECIDED
 from clarity.pagination import EstimatedCountPaginator
 from clarity.selectors.exports import LEDGER_HEADERS, ledger_export_rows
 from clarity.selectors.ledger import (
@@ -51,10 +59,14 @@ from clarity.services.ledger import (
     EDIT_AND_RETRY,
     IGNORE,
     LINK,
+    LINK_TO,
     RESOLVE,
     RETRY,
+    SKIP,
     Counts,
     LedgerAction,
+    ledger_record_decide_create,
+    ledger_record_decide_link,
     ledger_record_duplicate,
     ledger_record_edit_and_retry,
     ledger_record_find_existing,
@@ -64,6 +76,7 @@ from clarity.services.ledger import (
     ledger_records_resolve,
     ledger_records_retry,
     ledger_records_retry_code,
+    ledger_records_skip,
 )
 from connectors.errors import ConnectorError
 from mappings.engine.jsonload import JSONInputError, loads_bounded
@@ -134,6 +147,21 @@ class AssignedToMeFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(assigned_to=request.user) if self.value() == "me" else queryset
+
+
+class DecisionQueueFilter(admin.SimpleListFilter):
+    """The decision queue: records that matched several target records, or one in part."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("decide", "Needs a decision")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "decide":
+            return queryset.filter(status__in=UNDECIDED)
+        return queryset
 
 
 class ResolveActionForm(ActionForm):
@@ -252,6 +280,7 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
     # rows. Flow and assignee names come from two small queries instead.
     list_select_related = False
     list_filter = (
+        DecisionQueueFilter,
         AssignedToMeFilter,
         PairFilter,
         FlowFilter,
@@ -272,6 +301,7 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
         "retry_error_codes_pair",
         "ignore_selected",
         "resolve_selected",
+        "skip_selected",
         "assign_to_me",
     )
     change_form_template = "admin/clarity/syncrecord/change_form.html"
@@ -348,6 +378,7 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
         return [
             view(self.edit_payload_view, "edit_payload"),
             view(self.link_view, "link"),
+            view(require_POST(self.decide_view), "decide"),
             view(require_POST(self.assign_view), "assign"),
             view(require_POST(self.retry_code_view), "retry_code"),
             view(self.download_view, "download", "<slug:part>/"),
@@ -381,6 +412,8 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
             duplicate = ledger_record_duplicate(record)
             if duplicate is not None:
                 extra["link_offer"] = f"Link to the existing {duplicate[0].what} '{duplicate[1]}'"
+        if status and LINK_TO.applies_to(status) and self.has_resolve_permission(request):
+            extra["decision"] = _decision(record)
         if status == RecordStatus.FAILED and record.error_code == "lookup_missing":
             extra["next_step"] = lookup_missing_step(record, request.user)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
@@ -495,6 +528,39 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
             "twin_preview": payload_preview(twin.record, PREVIEW_CHARS).text,
         }
         return TemplateResponse(request, "admin/clarity/syncrecord/link.html", context)
+
+    def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A person's decision on a record that matched target records: link, create, skip."""
+        record = self._record_for(request, object_id, allowed=self.has_resolve_permission(request))
+        decision = request.POST.get("decision", "")
+        try:
+            if decision == "link":
+                target_id = request.POST.get("target_id", "")
+                ledger_record_decide_link(record=record, target_id=target_id, user=request.user)
+                done = "Linked: it is being sent as an update of the record chosen."
+            elif decision == "create":
+                ledger_record_decide_create(record=record, user=request.user)
+                done = "It is being sent as a new record, and will not be matched again."
+            elif decision == "skip":
+                counts = ledger_records_skip(
+                    records=SyncRecord.objects.filter(pk=record.pk),
+                    user=request.user,
+                    note=request.POST.get("note", ""),
+                )
+                if not counts.done:
+                    raise ValidationError(SKIP.refusal(record.status))
+                done = "Skipped: nothing was sent."
+            else:
+                raise ValidationError("Choose link, create new or skip.")
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return self._back_to(record)
+        except ConnectorError as exc:
+            reason = f"Could not look the record up in the target: {exc.message}"
+            self.message_user(request, reason, messages.ERROR)
+            return self._back_to(record)
+        self.message_user(request, done, messages.SUCCESS)
+        return self._back_to(record)
 
     def assign_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         record = self._record_for(request, object_id, allowed=self.has_resolve_permission(request))
@@ -725,6 +791,20 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
         self._report(request, IGNORE, counts, f"{counts.done} record(s) ignored.")
 
     @admin.action(
+        description="Skip selected records waiting for a decision (with note)",
+        permissions=["resolve"],
+    )
+    def skip_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        try:
+            counts = ledger_records_skip(
+                records=queryset, user=request.user, note=request.POST.get("note", "")
+            )
+        except ValidationError as exc:
+            self.message_user(request, exc.messages[0], messages.ERROR)
+            return
+        self._report(request, SKIP, counts, f"{counts.done} record(s) skipped, none sent.")
+
+    @admin.action(
         description="Assign selected failed or unknown records to me", permissions=["resolve"]
     )
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -744,6 +824,18 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
 
     class Media:
         css = {"all": ("clarity/ledger.css",)}
+
+
+def _decision(record: SyncRecord) -> dict[str, Any] | None:
+    """The candidates a record matched, laid out for its page: the compared fields as columns."""
+    match = MatchDecision.objects.filter(record=record).first()
+    if match is None:
+        return None
+    names = list(dict.fromkeys(n for c in match.candidates for n in c.get("fields", {})))
+    candidates = [
+        {**c, "values": [c.get("fields", {}).get(n, "") for n in names]} for c in match.candidates
+    ]
+    return {"fields": names, "candidates": candidates, "outcome": match.get_outcome_display()}
 
 
 def _scope_label(scope: Flow | IntegrationPair) -> str:

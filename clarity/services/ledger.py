@@ -1,4 +1,6 @@
-"""Every change a person makes to ledger records: retry, edit and retry, ignore, resolve, assign.
+"""Every change a person makes to ledger records: retry, edit and retry, ignore, resolve,
+assign, link to what the target holds, and the decisions on records that matched it (link,
+create new, skip).
 
 Each action accepts the statuses its ``LedgerAction`` names (built from the
 ledger's status groups in clarity/models/ledger.py), refuses the others with a
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from django.core.exceptions import ValidationError
@@ -18,10 +20,20 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from clarity.models import AuditEvent, Flow, IntegrationPair, RecordStatus, SyncRecord, Trigger
-from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
+from clarity.models import (
+    AuditEvent,
+    Decision,
+    Flow,
+    IntegrationPair,
+    MatchDecision,
+    RecordStatus,
+    SyncRecord,
+    Trigger,
+)
+from clarity.models.ledger import NEEDS_ACTION, RETRYABLE, UNDECIDED
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.keys import field_text
+from clarity.sync.matching import twin_link
 from connectors.base import FoundRecord
 from connectors.configs import connector_for
 from connectors.duplicates import Duplicate, duplicate_for
@@ -62,8 +74,11 @@ class LedgerAction:
 RETRY = LedgerAction("retry", "retried", RETRYABLE)
 EDIT_AND_RETRY = LedgerAction("edit_payload", "edited and retried", RETRYABLE)
 # Ignoring, resolving and assigning are decisions about records waiting for a person.
-IGNORE = LedgerAction("ignore", "ignored", NEEDS_ACTION)
-RESOLVE = LedgerAction("resolve", "resolved", NEEDS_ACTION)
+# A record waiting for a decision is closed by the decision (skip), which records what was
+# decided about its candidates; it may still be assigned to whoever takes it.
+_CLOSABLE = tuple(status for status in NEEDS_ACTION if status not in UNDECIDED)
+IGNORE = LedgerAction("ignore", "ignored", _CLOSABLE)
+RESOLVE = LedgerAction("resolve", "resolved", _CLOSABLE)
 ASSIGN = LedgerAction("assign", "assigned", NEEDS_ACTION)
 # Linking settles a record refused as a duplicate: the target already holds it.
 LINK = LedgerAction("link", "linked", (RecordStatus.FAILED,))
@@ -351,7 +366,8 @@ def ledger_record_link(*, record: SyncRecord, target_id: str, user: AbstractBase
     confirmed (``target_id``). The ledger row then keeps its id, so the next
     version of the source record updates that record instead of creating a
     second one (clarity.sync.pipeline's known targets read ``TARGET_KNOWN``
-    rows), and ends resolved with a note saying what it was linked to.
+    rows), and ends linked with a note saying what it was linked to
+    (clarity.sync.matching.twin_link, the one way a link is recorded).
     """
     record = (
         SyncRecord.objects.select_related("flow__target_connection")
@@ -366,33 +382,149 @@ def ledger_record_link(*, record: SyncRecord, target_id: str, user: AbstractBase
             "The record in the target is no longer the one shown (renamed, archived or "
             "replaced since): nothing was linked. Open the record again to see what is there now."
         )
-    before = {"status": record.status, "target_id": record.target_id}
     note = f"Linked to the existing {twin.label}, which the target already held."
-    record.status = RecordStatus.RESOLVED
-    record.target_id = twin.target_id[:200]
+    twin_link(
+        rows=[(record, twin.target_id)],
+        target_key="",
+        user=user,
+        note=note,
+        status=RecordStatus.LINKED,
+    )
     record.resolved_by = user  # type: ignore[assignment]
     record.resolved_at = timezone.now()
     record.resolution_note = note
     record.next_retry_at = None
+    record.save(update_fields=[*_DECIDED_FIELDS, "target_id"])
+    return record
+
+
+# What a person's decision on a record changes.
+_DECIDED_FIELDS = ["status", "resolved_by", "resolved_at", "resolution_note", "next_retry_at",
+                   "updated_at"]  # fmt: skip
+
+# The decisions on a record that matched several target records, or one in part.
+LINK_TO = LedgerAction("link", "linked", UNDECIDED)
+CREATE_NEW = LedgerAction("create_new", "created new", UNDECIDED)
+SKIP = LedgerAction("skip", "skipped", UNDECIDED)
+
+
+def _undecided(record: SyncRecord, action: LedgerAction) -> tuple[SyncRecord, MatchDecision]:
+    """The record, locked, and its candidates; refused unless it waits for a decision."""
+    record = (
+        SyncRecord.objects.select_related("flow__target_connection")
+        .select_for_update(of=("self",))
+        .get(pk=record.pk)
+    )
+    if not action.applies_to(record.status):
+        raise ValidationError(action.refusal(record.status))
+    match = MatchDecision.objects.select_for_update().filter(record=record).first()
+    if match is None:
+        raise ValidationError("This record has no candidates stored: retry it to match again.")
+    return record, match
+
+
+def _send_again(record: SyncRecord, match: MatchDecision, decision: str, user: Any) -> None:
+    """A decision that sends the record: pending, unclaimed, and a run queued for it."""
+    match.decision = decision
+    match.decided_by = user
+    match.decided_at = timezone.now()
+    match.save(update_fields=["decision", "decided_by", "decided_at", "target_id", "note"])
+    record.status = RecordStatus.PENDING
+    record.error_code = record.message = ""
+    record.next_retry_at = None
+    record.claimed_by, record.claimed_until = "", None
     record.save(
         update_fields=[
             "status",
-            "target_id",
-            "resolved_by",
-            "resolved_at",
-            "resolution_note",
+            "error_code",
+            "message",
             "next_retry_at",
+            "claimed_by",
+            "claimed_until",
+            "target_id",
             "updated_at",
         ]
     )
+    flow_run_enqueue(flow=record.flow, trigger=Trigger.RETRY)
+
+
+@transaction.atomic
+def ledger_record_decide_link(
+    *, record: SyncRecord, target_id: str, user: AbstractBaseUser
+) -> SyncRecord:
+    """Link a record that matched several target records (or one in part) to the one a
+    person chose; it is then sent as an update of that record, never as a second one.
+
+    The choice must be one of the candidates shown, and the target must still hold it
+    (looked up again, read-only).
+    """
+    record, match = _undecided(record, LINK_TO)
+    chosen = next((c for c in match.candidates if c.get("target_id") == target_id), None)
+    if chosen is None:
+        raise ValidationError("Choose one of the records shown: nothing was linked.")
+    connector = connector_for(record.flow.target_connection)
+    try:
+        still_there = connector.read_one(record.flow.target_entity, target_id)
+    finally:
+        connector.close()
+    if still_there is None:
+        raise ValidationError(
+            f"The target no longer holds {chosen.get('label') or target_id} (deleted or merged "
+            "since): nothing was linked. Choose another, create new, or skip."
+        )
+    note = f"Linked by a person to {chosen.get('label') or target_id}, one of the records matched."
+    twin_link(rows=[(record, target_id)], target_key="", user=user, note=note)
+    match.target_id, match.note = record.target_id, note
+    _send_again(record, match, Decision.LINK, user)
+    return record
+
+
+@transaction.atomic
+def ledger_record_decide_create(*, record: SyncRecord, user: AbstractBaseUser) -> SyncRecord:
+    """Send a record that matched target records as a new one: a person decided none of
+    them is it. It is sent once as a create and never matched again."""
+    record, match = _undecided(record, CREATE_NEW)
     AuditEvent.objects.create(
         user=user,
-        action=LINK.audit,
+        action=CREATE_NEW.audit,
         flow_id=record.flow_id,
         record=record,
-        detail={
-            "before": before,
-            "after": {"status": record.status, "target_id": record.target_id, "note": note},
-        },
+        detail={"before": {"status": record.status}, "candidates": match.candidates},
     )
+    match.note = "Created new: none of the records matched is this one."
+    _send_again(record, match, Decision.CREATE, user)
     return record
+
+
+@transaction.atomic
+def ledger_records_skip(
+    *, records: QuerySet[SyncRecord], user: AbstractBaseUser, note: str
+) -> Counts:
+    """Close records that matched target records without sending them, saying why (the
+    target's record is right as it is, say). Only records waiting for a decision."""
+    note = _note(note, SKIP)
+    rows, refused = _lock(records, SKIP)
+    now = timezone.now()
+    ids = [r.pk for r in rows]
+    SyncRecord.objects.filter(pk__in=ids).update(
+        status=RecordStatus.SKIPPED,
+        resolved_by=user,
+        resolved_at=now,
+        resolution_note=note,
+        next_retry_at=None,
+        updated_at=now,
+    )
+    MatchDecision.objects.filter(record_id__in=ids).update(
+        decision=Decision.SKIP, decided_by=user, decided_at=now, note=note
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            user=user,
+            action=SKIP.audit,
+            flow_id=r.flow_id,
+            record=r,
+            detail={"note": note, "before": {"status": r.status}},
+        )
+        for r in rows
+    )
+    return Counts(len(rows), refused)

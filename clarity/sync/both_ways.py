@@ -2,8 +2,9 @@
 
 When a pair syncs an entity in both directions (KashFlow customers → Accounts
 and Accounts → KashFlow customers), each flow's ledger is the other's
-cross-reference: a succeeded row links a record in one system to its twin in
-the other, and holds what was last read from, or written to, each side.
+cross-reference: a row whose target is known (``TARGET_KNOWN``: delivered, or linked
+to a record the target already held) links a record in one system to its twin in the
+other, and holds what was last read from, or written to, each side.
 
 * **Echo suppression.** A record we wrote comes back as a change on the next
   poll of that system. Before it is sent, its mapped payload is compared with
@@ -34,7 +35,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clarity.models import Flow, RecordStatus, SourceOfTruth, SyncRecord
-from clarity.models.ledger import SETTLED
+from clarity.models.ledger import SETTLED, TARGET_KNOWN
 from clarity.sync import outcomes
 from connectors.compare import already_held
 from connectors.errors import ConnectorError
@@ -55,14 +56,12 @@ def settle_both_ways(
     source_ids = {r.source_id for r in rows}
     ours = _latest(
         SyncRecord.objects.filter(
-            flow=flow, source_id__in=source_ids, status=RecordStatus.SUCCEEDED
+            flow=flow, source_id__in=source_ids, status__in=TARGET_KNOWN
         ).exclude(target_id=""),
         "source_id",
     )
     theirs = _latest(
-        SyncRecord.objects.filter(
-            flow=other, target_id__in=source_ids, status=RecordStatus.SUCCEEDED
-        ),
+        SyncRecord.objects.filter(flow=other, target_id__in=source_ids, status__in=TARGET_KNOWN),
         "target_id",
     )
     twins = {s: ours[s]["target_id"] if s in ours else theirs[s]["source_id"]
@@ -75,6 +74,8 @@ def settle_both_ways(
     superseded: list[int] = []
     for row in rows:
         written = ours.get(row.source_id)
+        if written is not None and written["status"] != RecordStatus.SUCCEEDED:
+            written = None  # linked to what the target held: nothing of ours was written there
         read = reads.get(twins.get(row.source_id, ""))
         read_is_newer = read is not None and (written is None or read["id"] > written["id"])
         if written is None and read is None:

@@ -12,19 +12,21 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from clarity.models import AuditEvent, RecordStatus, SyncRecord
-from clarity.models.ledger import NEEDS_ACTION, RETRYABLE
+from clarity.models.ledger import NEEDS_ACTION, RETRYABLE, UNDECIDED
 from clarity.services.ledger import (
     ASSIGN,
     EDIT_AND_RETRY,
     IGNORE,
     RESOLVE,
     RETRY,
+    SKIP,
     ledger_record_edit_and_retry,
     ledger_records_assign,
     ledger_records_ignore,
     ledger_records_resolve,
     ledger_records_retry,
     ledger_records_retry_code,
+    ledger_records_skip,
 )
 from tests.factories import FlowFactory, RecordFactory, UserFactory
 
@@ -51,12 +53,20 @@ def _call(action: str, records, user):
         return ledger_records_ignore(records=records, user=user, note="Not ours")
     if action == "resolve":
         return ledger_records_resolve(records=records, user=user, note="Fixed in Xero")
+    if action == "skip":
+        return ledger_records_skip(records=records, user=user, note="Xero's is right")
     return ledger_records_assign(records=records, assignee=user, tags="vat", user=user)
 
 
 @pytest.mark.parametrize(
     ("action", "definition"),
-    [("retry", RETRY), ("ignore", IGNORE), ("resolve", RESOLVE), ("assign", ASSIGN)],
+    [
+        ("retry", RETRY),
+        ("ignore", IGNORE),
+        ("resolve", RESOLVE),
+        ("assign", ASSIGN),
+        ("skip", SKIP),
+    ],
 )
 def test_each_bulk_action_takes_its_statuses_refuses_the_rest_and_audits_each_change(
     ledger, action, definition
@@ -78,7 +88,10 @@ def test_each_bulk_action_takes_its_statuses_refuses_the_rest_and_audits_each_ch
 
 def test_the_actions_share_one_definition_of_what_they_take():
     assert RETRY.accepts == EDIT_AND_RETRY.accepts == RETRYABLE
-    assert IGNORE.accepts == RESOLVE.accepts == ASSIGN.accepts == NEEDS_ACTION
+    assert ASSIGN.accepts == NEEDS_ACTION
+    # A record waiting for a decision is closed by skipping it, not by ignore or resolve.
+    assert IGNORE.accepts == RESOLVE.accepts == (RecordStatus.FAILED, RecordStatus.UNKNOWN)
+    assert SKIP.accepts == UNDECIDED
     assert RESOLVE.refused(2) == (
         "2 record(s) refused: only failed or unknown records can be resolved."
     )

@@ -79,7 +79,7 @@ def test_link_then_next_sync_updates_the_existing_contact(refused, finance_clien
     done = finance_client.post(url, {"target_id": existing_id}, follow=True)
     assert any("Linked" in m for m in messages_of(done))
     record.refresh_from_db()
-    assert record.status == RecordStatus.RESOLVED and record.status in TARGET_KNOWN
+    assert record.status == RecordStatus.LINKED and record.status in TARGET_KNOWN
     assert record.target_id == existing_id
     assert record.resolved_by.username == "finance1"
     assert name in record.resolution_note

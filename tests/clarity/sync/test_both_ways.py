@@ -156,3 +156,37 @@ def test_both_flows_must_name_the_same_system_as_the_truth(flows):
 )
 def test_covers(known, wanted, same):
     assert covers(known, wanted) is same
+
+
+def test_a_linked_twin_counts_like_a_delivered_one(flows):
+    """A person linked SYSPRO C1 to Xero contact X1 (the ledger's link): reading X1 back,
+    mapped as SYSPRO holds C1, is an echo, not a change to send to SYSPRO."""
+    out, back = flows
+    RecordFactory(
+        flow=out,
+        source_id="C1",
+        target_id="X1",
+        status=RecordStatus.LINKED,
+        source_payload={"Customer": "C1", "Name": "Acme Ltd"},
+        transformed_payload={"ContactNumber": "C1", "Name": "Acme Ltd"},
+    )
+    echo = new_row(back, "X1", {"Customer": "C1", "Name": "Acme Ltd"})
+    send, skipped = settle_both_ways(back, out, [echo], no_read)
+    assert (send, skipped) == ([], [echo])
+    assert "already holds these values" in echo.message
+
+
+def test_what_a_linked_row_tried_to_send_is_not_taken_as_written(flows):
+    """The link names the twin, but its payload never reached Xero (Xero holds what was
+    typed there by hand): the next change of C1 is sent, not skipped as "no change"."""
+    out, back = flows
+    RecordFactory(
+        flow=out,
+        source_id="C1",
+        target_id="X1",
+        status=RecordStatus.LINKED,
+        transformed_payload={"ContactNumber": "C1", "Name": "Acme Ltd"},
+    )
+    change = new_row(out, "C1", {"ContactNumber": "C1", "Name": "Acme Ltd"})
+    send, skipped = settle_both_ways(out, back, [change], no_read)
+    assert (send, skipped) == ([change], [])
