@@ -37,6 +37,7 @@ from connectors.base import (
     Tokens,
     TokenStore,
     WriteOutcome,
+    match_word,
 )
 from connectors.circuit import CircuitBreaker
 from connectors.compare import already_held
@@ -509,6 +510,41 @@ class SalesforceConnector(Connector):
             raise ConnectorError(kind, code, message, status=300, raw=response.json())
         record = self._native(response.json())
         return FoundRecord(target_id=record["Id"], record=record)
+
+    def find_by_fields(self, entity: str, field: str, values: Sequence[str]) -> list[FoundRecord]:
+        """SOQL, 200 values a query: ``field LIKE '%word%' OR …`` on the longest word of each
+        value for a text field — LIKE ignores case [P] (SOQL and SOSL Reference, "Comparison
+        Operators": "The LIKE operator … is case-insensitive"), but not spaces, so the
+        caller compares the candidates as it compares — else ``field IN (…)`` [P] ("IN and
+        NOT IN"). A ``%`` or ``_`` in a word is left unescaped: it only widens the match.
+        """
+        fields = self._select_fields(entity)
+        if not all(SOQL_NAME.match(name) for name in (entity, field, *fields)):
+            raise ConnectorError(
+                ErrorKind.CONFIG, "find_by_field_unsupported",
+                f"Salesforce cannot look {entity} up by {field!r}.",
+            )  # fmt: skip
+        owner, _, name = field.rpartition(".")
+        described = self.describe(owner.rsplit(".", 1)[-1] or entity).fields
+        field_type = next((f.type for f in described if f.name.lower() == name.lower()), "string")
+        selected = f"SELECT {', '.join(fields)} FROM {entity} WHERE "  # noqa: S608 - names checked above
+        if field_type == "string":
+            words = sorted({w for v in values if (w := match_word(v))})
+            conditions = [
+                " OR ".join(f"{field} LIKE {soql_literal(f'%{w}%', 'string')}" for w in chunk)
+                for chunk in (
+                    words[i : i + COLLECTION_LIMIT] for i in range(0, len(words), COLLECTION_LIMIT)
+                )
+            ]
+        else:
+            conditions = [
+                f"{field} IN ({chunk})" for chunk in self._in_lists(entity, field, values)
+            ]
+        found: dict[str, FoundRecord] = {}
+        for condition in conditions:
+            for record in self._query_all(selected + condition):
+                found.setdefault(str(record["Id"]), FoundRecord(str(record["Id"]), record))
+        return list(found.values())
 
     def find_by_references(self, entity: str, references: Sequence[str]) -> dict[str, FoundRecord]:
         """Records by external ID, 200 to a SOQL query; none while a bulk job on the object runs.

@@ -3,7 +3,17 @@ from __future__ import annotations
 import threading
 import time
 
-from connectors.base import ConnectionConfig, InMemoryTokenStore, Tokens, WriteOutcome
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from connectors.base import (
+    ConnectionConfig,
+    InMemoryTokenStore,
+    Tokens,
+    WriteOutcome,
+    match_text,
+    match_word,
+)
 from connectors.errors import ErrorKind
 
 
@@ -54,3 +64,40 @@ def test_outcomes() -> None:
     failed = WriteOutcome.failed(ErrorKind.DATA, "bad", "Fix it", raw={"x": 1})
     assert not failed.ok
     assert failed.kind is ErrorKind.DATA
+
+
+# -- matching: the one comparison of values (#16) -------------------------------------------
+
+_SPACES = st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", "\u2003"])
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@given(_TEXT, st.lists(_SPACES, min_size=2, max_size=2), st.booleans())
+def test_match_text_ignores_case_and_spaces(text, around, upper):
+    # Case folding is Unicode's (ß is ss) except where a letter's case does not round trip
+    # at all (the dotless i upper-cases to I): those are other letters, not other cases.
+    assume(all(c.upper().casefold() == c.casefold() == c.lower().casefold() for c in text))
+    varied = around[0] + " ".join(text.split()).replace(" ", around[1]) + around[0]
+    varied = varied.upper() if upper else varied.lower()
+    assert match_text(varied) == match_text(text)
+    assert match_text(match_text(text)) == match_text(text), "idempotent"
+    assert match_text(text) == match_text(text).strip()
+    assert "  " not in match_text(text)
+
+
+@given(_TEXT)
+def test_match_text_tells_different_words_apart(text):
+    assert match_text(text + " x") != match_text(text + " y")
+    assert match_text(None) == match_text("") == match_text("  ") == ""
+
+
+@given(_TEXT, st.lists(_SPACES, min_size=2, max_size=2), st.booleans())
+def test_a_values_word_is_in_every_spelling_a_system_lowers(text, around, upper):
+    """What a broad lookup asks a system for (Contains/LIKE, which lower-case but keep
+    spaces) is in every spelling ``match_text`` takes for the value."""
+    # Letters whose case changes length or does not round trip (ß, the dotless i) are lowered
+    # by a system otherwise than folded by us: documented in match_word, left out here.
+    assume(all(c.upper().lower() == c.lower() == c.lower().casefold() for c in text))
+    stored = around[0] + " ".join(text.split()).replace(" ", around[1]) + around[0]
+    stored = stored.upper() if upper else stored
+    assert match_word(text) in stored.lower()
