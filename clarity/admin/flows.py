@@ -113,7 +113,7 @@ class FlowAdmin(admin.ModelAdmin):
             "When it runs",
             {
                 "fields": (
-                    "trigger_manual",
+                    ("trigger_manual", "manual_only"),
                     "trigger_schedule",
                     "schedule_cron",
                     ("poll_adaptive", "poll_min_seconds", "poll_max_seconds"),

@@ -7,12 +7,18 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
+from django.utils.timezone import localtime
+from django.views.decorators.http import require_POST
 
 from clarity.forms import BundleImportForm
 from clarity.models import IntegrationPair
+from clarity.selectors.golive import pair_checklist
 from clarity.services.bundles import (
     bundle_export,
     bundle_import,
@@ -20,6 +26,8 @@ from clarity.services.bundles import (
     bundle_permissions_missing,
     bundle_preview,
 )
+from clarity.services.golive import pair_launch
+from clarity.services.runs import pair_launch_refusal
 from connectors.models import Connection
 
 PENDING_BUNDLE = "pending_bundle"
@@ -27,12 +35,82 @@ PENDING_BUNDLE = "pending_bundle"
 
 @admin.register(IntegrationPair)
 class IntegrationPairAdmin(admin.ModelAdmin):
-    list_display = ("name", "connection_a", "connection_b", "active")
+    list_display = ("name", "connection_a", "connection_b", "active", "launch_status")
     list_filter = ("active",)
-    list_select_related = ("connection_a", "connection_b")
+    list_select_related = ("connection_a", "connection_b", "launched_by")
     search_fields = ("name",)
     actions = ("export_bundle",)
     change_list_template = "admin/clarity/integrationpair/change_list.html"
+    change_form_template = "admin/clarity/integrationpair/golive_change_form.html"
+    readonly_fields = ("launch_status", "go_live_checklist")
+
+    def has_launch_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("clarity.launch_pair")
+
+    @admin.display(description="go live")
+    def launch_status(self, pair: IntegrationPair) -> str:
+        """Live since when and by whom; or why its flows do not run yet."""
+        if not pair.pk:
+            return "Not launched yet."
+        if pair.launched_at is not None:
+            who = f" by {pair.launched_by}" if pair.launched_by_id else ""
+            return f"Live since {localtime(pair.launched_at):%Y-%m-%d %H:%M}{who}"
+        if pair_launch_refusal(pair_id=pair.pk):
+            return "Not launched: its flows only validate until Launch"
+        return "Sandbox: runs without Launch"
+
+    @admin.display(description="go-live checklist")
+    def go_live_checklist(self, pair: IntegrationPair) -> str:
+        if not pair.pk:
+            return "Save the pair first: its checklist follows its connections and flows."
+        icons = {True: static("admin/img/icon-yes.svg"), False: static("admin/img/icon-no.svg")}
+        rows = format_html_join(
+            "",
+            '<li class="golive-{}"><img src="{}" alt="{}"> <strong>{}</strong>: {}{}</li>',
+            (
+                (
+                    "met" if item.ok else "unmet",
+                    icons[item.ok],
+                    "met" if item.ok else "not met",
+                    item.label,
+                    item.detail,
+                    format_html(' <a href="{}">Open</a>', item.link) if item.link else "",
+                )
+                for item in pair_checklist(pair=pair)
+            ),
+        )
+        return format_html('<ul class="golive-checklist">{}</ul>', rows)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        pair = self.get_object(request, object_id)
+        can_launch = (
+            pair is not None and pair.launched_at is None and self.has_launch_permission(request)
+        )
+        extra_context = {**(extra_context or {}), "can_launch": can_launch}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def launch_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Launch: refused with the unmet items, or live from now on."""
+        if not self.has_launch_permission(request):
+            raise PermissionDenied("Launching a pair takes the “Can launch a pair” permission.")
+        pair = get_object_or_404(IntegrationPair, pk=object_id)
+        back = HttpResponseRedirect(reverse("admin:clarity_integrationpair_change", args=[pair.pk]))
+        try:
+            pair = pair_launch(pair=pair, user=request.user)
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.message_user(request, message, messages.ERROR)
+            return back
+        flows = pair.flows.filter(enabled=True).count()
+        self.message_user(
+            request,
+            f"“{pair.name}” is live: its {flows} enabled flow(s) run from now on, their "
+            "schedules are registered.",
+            messages.SUCCESS,
+        )
+        return back
 
     def has_export_bundle_permission(self, request: HttpRequest) -> bool:
         """Offered only to those who may view everything a bundle holds."""
@@ -64,6 +142,11 @@ class IntegrationPairAdmin(admin.ModelAdmin):
                 "import-bundle/",
                 self.admin_site.admin_view(self.import_view),
                 name="clarity_integrationpair_import",
+            ),
+            path(
+                "<int:object_id>/launch/",
+                self.admin_site.admin_view(require_POST(self.launch_view)),
+                name="clarity_integrationpair_launch",
             ),
             *super().get_urls(),
         ]

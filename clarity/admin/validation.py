@@ -12,9 +12,11 @@ import json
 from typing import Any
 
 import redis.exceptions
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -32,6 +34,7 @@ from clarity.selectors.validation import (
     validate_run_counts,
     validate_run_summary,
 )
+from clarity.services.golive import validate_records_acknowledge
 from clarity.services.validation import validate_pair_start, validate_run_start
 
 QUEUE_DOWN = (
@@ -199,8 +202,20 @@ class ErrorCodeFilter(admin.SimpleListFilter):
         return queryset.filter(error_code=self.value()) if self.value() else queryset
 
 
+class AcknowledgeActionForm(ActionForm):
+    note = forms.CharField(
+        required=False,
+        label="Note",
+        widget=forms.TextInput(
+            attrs={"size": 40, "placeholder": "Why it may fail at go-live (needed to acknowledge)"}
+        ),
+    )
+
+
 @admin.register(ValidateRecord)
 class ValidateRecordAdmin(_ReadOnly, ExportMixin, admin.ModelAdmin):
+    action_form = AcknowledgeActionForm
+    actions = ("acknowledge_selected",)
     list_display = (
         "outcome",
         "short_message",
@@ -245,6 +260,30 @@ class ValidateRecordAdmin(_ReadOnly, ExportMixin, admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ValidateChangeList
+
+    def has_acknowledge_permission(self, request: HttpRequest) -> bool:
+        """Whoever may validate a flow may accept its would-fail records for go-live."""
+        return request.user.has_perm("clarity.validate_flow")
+
+    @admin.action(
+        description="Acknowledge selected would-fail records (with note)",
+        permissions=["acknowledge"],
+    )
+    def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """The go-live checklist accepts a would-fail record once it is acknowledged."""
+        try:
+            done = validate_records_acknowledge(
+                records=queryset, note=request.POST.get("note", ""), user=request.user
+            )
+        except ValidationError as exc:
+            self.message_user(request, exc.messages[0], messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"{done} would-fail record(s) acknowledged; the pair's go-live checklist counts "
+            "them as accepted.",
+            messages.SUCCESS,
+        )
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         """``?run=<id>``: a run's page links to its report."""

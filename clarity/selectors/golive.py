@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.timezone import localtime
 
 from clarity.models import AlertRule, Flow, IntegrationPair
@@ -118,12 +118,10 @@ def _mapping_changed_at(mapping: Mapping) -> datetime | None:
     )
 
 
-def _report_link(run: ValidateRun) -> str:
-    """The run's report (its records); the flow's page until the report admin exists."""
-    try:
-        return f"{reverse('admin:clarity_validaterecord_changelist')}?run__id__exact={run.pk}"
-    except NoReverseMatch:
-        return _flow_link(run.flow)
+def _report_link(run: ValidateRun, **filters: str) -> str:
+    """The run's report (its records), as the validate admin links to it."""
+    query = "&".join(f"{k}={v}" for k, v in {"run": str(run.pk), **filters}.items())
+    return f"{reverse('admin:clarity_validaterecord_changelist')}?{query}"
 
 
 def _validate_line(flow: Flow) -> tuple[bool, str, str]:
@@ -160,7 +158,7 @@ def _validate_line(flow: Flow) -> tuple[bool, str, str]:
             False,
             f"{name}: {unacknowledged} record(s) of validate run #{run.pk} would fail and are "
             "not acknowledged: fix them and validate again, or acknowledge each with a note.",
-            link,
+            _report_link(run, outcome=ValidateOutcome.WOULD_FAIL),
         )
     acknowledged = failing.count()
     return (

@@ -8,11 +8,10 @@ met, records who launched it and when and registers its flows' schedules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.timezone import localtime
 
@@ -25,7 +24,7 @@ from clarity.sync.storable import escaped_text
 
 @transaction.atomic
 def validate_records_acknowledge(
-    *, records: Iterable[ValidateRecord], note: str, user: AbstractBaseUser
+    *, records: QuerySet[ValidateRecord], note: str, user: AbstractBaseUser
 ) -> int:
     """Accept would-fail records for go-live with a note saying why; returns how many.
 
@@ -38,11 +37,11 @@ def validate_records_acknowledge(
         raise ValidationError(
             "Say why these failures are acceptable for go-live: the note is required."
         )
-    ids = [record.pk for record in records]
     chosen = list(
-        ValidateRecord.objects.select_for_update()
+        ValidateRecord.objects.select_for_update(of=("self",))
         .select_related("run")
-        .filter(pk__in=ids, outcome=ValidateOutcome.WOULD_FAIL)
+        .defer("transformed_payload", "differences")
+        .filter(pk__in=records.values("pk"), outcome=ValidateOutcome.WOULD_FAIL)
         .order_by("pk")
     )
     if not chosen:

@@ -115,6 +115,8 @@ def test_would_fail_records_count_only_once_each_is_acknowledged_with_a_note() -
     ready.failing.save()
     detail = unmet(ready.pair)["validate"]
     assert "1 record(s) of validate run" in detail and "acknowledge each with a note" in detail
+    link = next(item.link for item in pair_checklist(pair=ready.pair) if item.key == "validate")
+    assert link.endswith(f"?run={ready.run.pk}&outcome=would_fail")  # the failures to act on
 
     ready.failing.acknowledged_note = "Closed accounts, not migrated"
     ready.failing.acknowledged_at = timezone.now()

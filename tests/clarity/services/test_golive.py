@@ -119,7 +119,7 @@ def test_launch_records_who_and_when_registers_schedules_and_flows_run(
 def test_acknowledging_needs_a_note_and_records_who_when_with_an_audit_row() -> None:
     ready = ready_pair()
     run = validated(ready.flow, failing=2, acknowledged=False)
-    failing = list(run.records.filter(outcome=ValidateOutcome.WOULD_FAIL))
+    failing = run.records.filter(outcome=ValidateOutcome.WOULD_FAIL)
     user = UserFactory(role="Consultant")
     with pytest.raises(ValidationError, match="the note is required"):
         validate_records_acknowledge(records=failing, note="   ", user=user)
