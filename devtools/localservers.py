@@ -82,19 +82,31 @@ def wait_for_log(pattern: str, log: Path, proc: subprocess.Popen, timeout: float
     raise RuntimeError(f"'{pattern}' never appeared in {log}:\n{log.read_text()[-3000:]}")
 
 
-def _apt_install(package: str) -> None:
-    """Install an OS package when the machine lacks it (CI machines start bare)."""
+def _apt_install(*packages: str) -> None:
+    """Install OS packages the machine lacks, in one apt-get call (CI machines start bare)."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise RuntimeError(
-            f"{package} is not installed and cannot be installed automatically here; "
-            f"install it with your package manager."
+            f"{' and '.join(packages)} not installed and cannot be installed automatically "
+            f"here; install with your package manager."
         )
-    print(f"localservers: installing {package} with apt-get…", file=sys.stderr, flush=True)
+    print(f"localservers: installing {' '.join(packages)} with apt-get…", file=sys.stderr,
+          flush=True)  # fmt: skip
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     quiet = {"stdout": subprocess.DEVNULL, "env": env}
-    if subprocess.run(["apt-get", "install", "-y", "-q", package], check=False, **quiet).returncode:
+    install = ["apt-get", "install", "-y", "-q", *packages]
+    if subprocess.run(install, check=False, **quiet).returncode:
         subprocess.run(["apt-get", "update", "-q"], check=True, **quiet)
-        subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, **quiet)
+        subprocess.run(install, check=True, **quiet)
+
+
+def missing_packages() -> list[str]:
+    """The OS packages the tests use (servers and the browser) that the machine lacks."""
+    wanted = {
+        "redis-server": redis_server_binary() is None,
+        "postgresql": _pg_bindir() is None,
+        "chromium": shutil.which("chromium") is None,
+    }
+    return [package for package, missing in wanted.items() if missing]
 
 
 def ensure_chromium() -> str | None:
@@ -197,8 +209,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true", help="start PostgreSQL: DATABASE_URL")
     parser.add_argument("--redis", action="store_true", help="start Redis: REDIS_URL")
-    parser.add_argument("command", nargs="+", help="the command to run with the servers up")
+    parser.add_argument(
+        "--install-missing",
+        action="store_true",
+        help="only install, in one apt-get call, the OS packages the tests use that are missing",
+    )
+    parser.add_argument("command", nargs="*", help="the command to run with the servers up")
     args = parser.parse_args(argv)
+    if args.install_missing:
+        missing = missing_packages()
+        if missing:
+            _apt_install(*missing)
+        return 0
+    if not args.command:
+        parser.error("give the command to run with the servers up")
     signal.signal(signal.SIGTERM, _raise_on_term)
     env = dict(os.environ)
     with (
