@@ -201,6 +201,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--connection", type=int, action="append", help="only these connections (ids)"
         )
+        # Django offers it only to commands that run checks: kept so that existing service
+        # definitions (and the benchmark) still start it.
+        parser.add_argument("--skip-checks", action="store_true", help="(checks never run here)")
         parser.add_argument(
             "--refresh",
             type=float,

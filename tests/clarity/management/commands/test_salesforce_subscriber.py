@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from clarity.management.commands.salesforce_subscriber import Subscriptions
+from clarity.management.commands.salesforce_subscriber import Command, Subscriptions
 from clarity.models import Flow, SubscriberPosition, SubscriberState, WebhookEvent
 from connectors.models import Connection
 from connectors.registry import event_stream
@@ -168,3 +168,12 @@ def test_a_flow_moved_to_another_connection_takes_its_topics_along(server, flows
     # The first connection listens to nothing now, and says so on the dashboard.
     state = SubscriberState.objects.get(connection=first)
     assert state.status == "stopped" and "No enabled flow" in state.message
+
+
+def test_it_runs_no_system_checks_and_still_accepts_skip_checks() -> None:
+    command = Command()
+    assert command.requires_system_checks == []  # nothing between a restart and the stream
+    options = command.create_parser("manage.py", "salesforce_subscriber").parse_args(
+        ["--skip-checks", "--refresh", "5"]
+    )
+    assert options.refresh == 5.0
