@@ -120,7 +120,7 @@ from connectors.sandbox.syspro.schema import (
     money,
     order_line,
 )
-from connectors.sandbox.syspro.seed import CUSTOMER_COUNT, cached_tables
+from connectors.sandbox.syspro.seed import CUSTOMER_COUNT, ORDER_COUNT, cached_tables
 
 ROOT = "/SYSPROWCFService/Rest"
 
@@ -188,6 +188,7 @@ class SysproSandbox(SysproAuth):
             int(options.get("seed", 8)),
             int(options.get("customers", CUSTOMER_COUNT)),
             bool(options.get("duplicate_names", True)),
+            int(options.get("orders", ORDER_COUNT)),
         )
         # GL history is never written, so the cached rows are shared, not copied.
         self.tables = {

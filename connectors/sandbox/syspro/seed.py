@@ -101,12 +101,16 @@ _DETAILS = (
 
 
 def seed_tables(
-    seed: int, customers: int = CUSTOMER_COUNT, duplicate_names: bool = True
+    seed: int,
+    customers: int = CUSTOMER_COUNT,
+    duplicate_names: bool = True,
+    orders: int = ORDER_COUNT,
 ) -> dict[str, list[Row]]:
     """A deterministic demo company holding the awkward records real ledgers hold.
 
     ``customers`` beyond the 320 of the demo get names made unique by their
-    number; ``duplicate_names=False`` leaves out the two branches sharing a name.
+    number; ``duplicate_names=False`` leaves out the two branches sharing a name;
+    ``orders`` sales orders instead of the demo's 260 (a benchmark's volume).
     """
     rng = random.Random(seed)
     tables: dict[str, list[Row]] = {name: [] for name in TABLE_KEYS}
@@ -116,7 +120,7 @@ def seed_tables(
 
     tables["ArCustomer"] = _customers(rng, stamp, customers, duplicate_names)
     stock, prices = _stock(rng, stamp, tables)
-    _orders(rng, stamp, tables, stock, prices)
+    _orders(rng, stamp, tables, stock, prices, orders)
     _invoices(rng, stamp, tables, stock, prices)
     tables["ArCshJnlDet"] = _payments(rng, stamp, tables["ArInvoice"])
     tables["GenJournalDetail"] = _journals(rng)
@@ -144,8 +148,10 @@ def _rowversions(tables: dict[str, list[Row]]) -> None:
 
 
 @functools.cache
-def cached_tables(seed: int, customers: int, duplicate_names: bool) -> dict[str, list[Row]]:
-    return seed_tables(seed, customers, duplicate_names)
+def cached_tables(
+    seed: int, customers: int, duplicate_names: bool, orders: int = ORDER_COUNT
+) -> dict[str, list[Row]]:
+    return seed_tables(seed, customers, duplicate_names, orders)
 
 
 def _customers(rng: random.Random, stamp: Stamp, count: int, duplicate_names: bool) -> list[Row]:
@@ -252,10 +258,11 @@ def _orders(
     tables: dict[str, list[Row]],
     stock: list[Stock],
     prices: dict[str, Decimal],
+    count: int = ORDER_COUNT,
 ) -> None:
     """SorMaster and SorDetail: the orphan order, the unmapped one, and the first
     orders for the two customers sharing a name."""
-    for n in range(ORDER_COUNT):
+    for n in range(count):
         number = str(100001 + n)
         customer = rng.choice(tables["ArCustomer"])
         code = MISSING_CUSTOMER if number == ORPHAN_ORDER else customer["Customer"]
@@ -306,6 +313,9 @@ def _invoices(
     shipped = {
         o["SalesOrder"]: o for o in tables["SorMaster"] if o["OrderStatus"] in SHIPPED_STATUSES
     }
+    order_lines: dict[str, list[Row]] = {}
+    for d in tables["SorDetail"]:
+        order_lines.setdefault(d["SalesOrder"], []).append(d)
     for n in range(INVOICE_COUNT):
         number = str(200001 + n)
         customer = rng.choice(tables["ArCustomer"])
@@ -326,8 +336,7 @@ def _invoices(
             code = order["Customer"]
             invoice_lines = [
                 (d["MStockCode"], d["MStockDes"], d["MProductClass"], int(d["MOrderQty"]))
-                for d in tables["SorDetail"]
-                if d["SalesOrder"] == order["SalesOrder"]
+                for d in order_lines[order["SalesOrder"]]
             ]
         for line, (stock_code, desc, cls, qty) in enumerate(invoice_lines, 1):
             net = prices[stock_code] * qty
