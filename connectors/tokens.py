@@ -17,7 +17,9 @@ from connectors.errors import ConnectorError, ErrorKind
 from connectors.models import Connection
 from connectors.secrets import SecretUnreadable, secrets_unreadable
 
-TOKEN_FIELDS = ["access_token", "refresh_token", "token_expires_at", "token_extra", "updated_at"]
+# Not ``updated_at``: a token refresh is no change of the connection's configuration (the
+# go-live checklist counts a connection test only if no change came after it).
+TOKEN_FIELDS = ["access_token", "refresh_token", "token_expires_at", "token_extra"]
 
 
 def tokens_of(connection: Connection) -> Tokens | None:

@@ -10,7 +10,9 @@ from django.utils import timezone
 from clarity.models import AlertKind, AlertRule, Flow
 from clarity.models.validation import ValidateStatus
 from clarity.selectors.golive import pair_checklist
+from connectors.base import Tokens
 from connectors.services import connection_save
+from connectors.tokens import ConnectionTokenStore
 from mappings.models import FieldMappingRow
 from mappings.services import mapping_touch
 from tests.clarity.golive import mark_tested, ready_pair, validated
@@ -63,6 +65,11 @@ def test_connections_never_tested_failed_or_changed_since_their_test() -> None:
 
     mark_tested(b)
     assert "connections" not in unmet(ready.pair)
+    # Tokens refreshed after the test (every half hour for Xero) change nothing that was tested.
+    tokens = ConnectionTokenStore(b.pk, b.secrets_binding())
+    tokens.save(Tokens(access_token="fresh", refresh_token="next", expires_at=None))
+    assert "connections" not in unmet(ready.pair)
+    b.refresh_from_db()
     b.settings = {"tenant_id": "another"}
     connection_save(connection=b)  # a change after the test: the test no longer counts
     assert "before its last change" in unmet(ready.pair)["connections"]
