@@ -23,7 +23,6 @@ UNTESTED_ALONE = {
     "clarity/admin/alerts.py": "clarity/services/test_alerts.py",
     "clarity/admin/audit.py": "clarity/services/test_exports.py",
     "clarity/admin/exports.py": "clarity/services/test_exports.py",
-    "clarity/admin/pairs.py": "clarity/test_roles.py",
     "clarity/admin/payloads.py": "clarity/admin/test_ledger.py",
     "clarity/admin_site.py": "wiring",
     "clarity/api/pagination.py": "clarity/api/test_views.py",
