@@ -27,11 +27,16 @@ class ClarityAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not accounts.two_factor_pending(request)
 
+    def check(self, app_configs: Any) -> list[Any]:
+        admin.autodiscover()  # checked before any URL was asked for (manage.py check)
+        return super().check(app_configs)
+
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         extra_context = {**(extra_context or {}), "two_factor": settings.CLARITY_REQUIRE_2FA}
         return super().login(request, extra_context)
 
     def get_urls(self) -> list[Any]:
+        admin.autodiscover()  # the apps' admin modules, first needed here (clarity/apps.py)
         two_factor = never_cache(self.two_factor_view)
         return [path("two-factor/", two_factor, name="two_factor"), *super().get_urls()]
 
