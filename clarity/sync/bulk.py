@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import DateTimeField, Field, JSONField
+from django.db.models import DateTimeField, Field, JSONField, Model
 
 from clarity.models import SyncRecord
 
@@ -106,6 +106,31 @@ def rows_store(rows: Sequence[SyncRecord]) -> list[SyncRecord]:
     return result
 
 
+def rows_insert(model: type[Model], rows: Sequence[Model]) -> None:
+    """Insert new rows of ``model`` the way ``rows_store`` inserts ledger rows (one JSON
+    parameter a statement, see the module), with no conflict handling and no ids read back:
+    for report rows written by the thousand (a validate run's). SQLite: ``bulk_create``."""
+    if not rows:
+        return
+    if not on_postgresql():
+        model._default_manager.bulk_create(rows, batch_size=BATCH)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    stamped = [f for f in fields if type(f).pre_save is not Field.pre_save]  # auto_now(_add)
+    for row in rows:
+        for f in stamped:
+            f.pre_save(row, add=True)
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({names}) "  # noqa: S608 - as above
+        f"SELECT {names} FROM jsonb_to_recordset(%s::jsonb) AS v ({_columns(fields)})"
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH):
+            cursor.execute(sql, [_json(rows[start : start + BATCH], fields)])
+
+
 def _field(name: str) -> Field:
     field = SyncRecord._meta.get_field(name)
     assert isinstance(field, Field)
@@ -134,7 +159,7 @@ def _sql_type(field: Field) -> str:
     return str(field.db_type(connection)).split("(")[0]
 
 
-def _json(rows: Sequence[SyncRecord], fields: Sequence[Field]) -> str:
+def _json(rows: Sequence[Model], fields: Sequence[Field]) -> str:
     """The rows as one JSON array of objects keyed by column, each value as the ORM saves it."""
     convert = [(f.column, f.attname, _converter(f)) for f in fields]
     return json.dumps(

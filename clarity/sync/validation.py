@@ -24,9 +24,10 @@ refuse to store one by mistake. Its only writes are its own report (``ValidateRu
 
 from __future__ import annotations
 
-import logging
+import itertools
+import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -47,7 +48,7 @@ from clarity.models import (
     ValidateStatus,
 )
 from clarity.models.ledger import SETTLED
-from clarity.sync import storable
+from clarity.sync import bulk, storable
 from clarity.sync.keys import field_text
 from clarity.sync.matching import twins_find
 from clarity.sync.pipeline import (
@@ -58,12 +59,10 @@ from clarity.sync.pipeline import (
     split_refused,
     within_request_size,
 )
-from connectors.base import FoundRecord
+from connectors.base import ChangePage, FoundRecord
 from connectors.compare import already_held
 from connectors.errors import ConnectorError, RetryLaterError
 from mappings.engine import CompileError
-
-logger = logging.getLogger(__name__)
 
 # Outcomes and the run's count of each.
 COUNT_FIELDS = {
@@ -73,7 +72,9 @@ COUNT_FIELDS = {
     ValidateOutcome.WOULD_SKIP: "would_skip_count",
     ValidateOutcome.WOULD_FAIL: "would_fail_count",
 }
-STORE_BATCH = 2000
+# Values one lookup call carries, to weigh lookups against a full read [A]: Xero's 50
+# (connectors/xero/connector.py LOOKUP_CHUNK); systems that take more cost less.
+LOOKUP_VALUES = 50
 
 
 def validate_run_execute(*, run_id: int) -> ValidateRun:
@@ -105,8 +106,9 @@ def validate_run_execute(*, run_id: int) -> ValidateRun:
         ctx = FlowContext.build(SyncRun(flow=flow, trigger=Trigger.MANUAL), owner="validate")
         run.mapping_version = ctx.mapping_version
         report = _Report(run, _previous_outcomes(previous))
+        reader = TwinReader(ctx)
         for page in ctx.source.read_all(flow.source_entity):
-            report.add(page_verdicts(ctx, page.records))
+            report.add(page_verdicts(ctx, page.records, reader))
         report.finish()
     except ConnectorError as exc:
         _fail(run, _run_failure(exc))
@@ -132,10 +134,12 @@ def _run_failure(exc: ConnectorError) -> str:
     return f"{exc} Nothing was written anywhere; validate again once it is fixed."
 
 
-def page_verdicts(ctx: FlowContext, records: Sequence[dict[str, Any]]) -> list[ValidateRecord]:
+def page_verdicts(
+    ctx: FlowContext, records: Sequence[dict[str, Any]], reader: TwinReader
+) -> list[ValidateRecord]:
     """What a real run would do with each record of one page read, as unsaved report rows."""
     rows = [ledger_row(ctx, record) for record in records]
-    delivered = _delivered(ctx, rows)
+    delivered = _delivered(ctx, rows) if reader.ledger else set()
     verdicts: list[ValidateRecord] = []
     ready: list[SyncRecord] = []
     for row in rows:
@@ -158,10 +162,11 @@ def page_verdicts(ctx: FlowContext, records: Sequence[dict[str, Any]]) -> list[V
             verdicts.append(_from_row(row))
         else:
             ready += [_part(row, number, payload) for number, payload in enumerate(produced, 1)]
-    known_targets(ctx, ready)
+    if reader.ledger:  # before go-live the ledger is empty: no cross-reference to read
+        known_targets(ctx, ready)
     ready, too_large = within_request_size(ctx, ready)
     verdicts += [_from_row(row) for row in too_large]
-    verdicts += _compared(ctx, ready)
+    verdicts += _compared(ctx, ready, reader)
     return verdicts
 
 
@@ -191,13 +196,15 @@ def _part(row: SyncRecord, number: int, payload: dict[str, Any]) -> SyncRecord:
     )
 
 
-def _compared(ctx: FlowContext, rows: Sequence[SyncRecord]) -> list[ValidateRecord]:
+def _compared(
+    ctx: FlowContext, rows: Sequence[SyncRecord], reader: TwinReader
+) -> list[ValidateRecord]:
     """Each row against its twin in the target: create, update (with the differences),
     unchanged, or — when the matching rules find several candidates or only a partial
     match — the decision a real run would wait for."""
     if not rows:
         return []
-    twins, undecided = twins_of(ctx, rows)
+    twins, undecided = twins_of(ctx, rows, reader)
     verdicts = []
     for index, row in enumerate(rows):
         payload = row.transformed_payload or {}
@@ -231,18 +238,92 @@ def _compared(ctx: FlowContext, rows: Sequence[SyncRecord]) -> list[ValidateReco
     return verdicts
 
 
+class TwinReader:
+    """Reads twins from the target for one validate run: batched lookups, until they would
+    cost more calls than reading the whole target entity once, then from that read.
+
+    Why: a validate run asks about every source record. Lookups cost a call per few dozen
+    values (Xero: 50 ContactNumbers a GET [O], connectors/xero/connector.py); 50,000
+    customers are 1,000 calls, 17 minutes at Xero's 60 a minute [P] (systems/xero.md),
+    while 20,000 contacts read a page of 1,000 at a time are 20. One first page of the full
+    read (a single call) says how many records the target holds (Xero's
+    ``pagination.itemCount``); a target that does not say is only ever asked by lookups.
+    The cross-reference is read only when the flow's ledger holds anything: before go-live
+    it is empty, and 50,000 keys would be asked of it for nothing.
+    """
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        self.calls = 0  # lookups made so far (estimated: LOOKUP_VALUES a call)
+        self.full_read_calls: float | None = None  # what reading everything costs
+        self.pages: Iterator[ChangePage] | None = None
+        self.first: ChangePage | None = None
+        self.by_key: dict[str, FoundRecord] | None = None
+        self.by_reference: dict[str, FoundRecord] = {}
+        # Whether the flow's ledger holds anything (a cross-reference, records delivered).
+        self.ledger = SyncRecord.objects.filter(flow=ctx.flow).exists()
+
+    def by_keys(self, keys: Sequence[str]) -> dict[str, FoundRecord]:
+        """``{target id: twin}`` of the target ids the cross-reference names."""
+        entity, key_field = self.ctx.flow.target_entity, self.ctx.target_key
+        if self._indexed(len(keys)):
+            assert self.by_key is not None
+            return {k: self.by_key[k] for k in keys if k in self.by_key}
+        held: dict[str, FoundRecord] = {}
+        for page in self.ctx.target.read_keys(entity, list(keys)):
+            for record in page.records:
+                key = field_text(record, key_field)
+                held[key] = FoundRecord(key, record)
+        return held
+
+    def by_references(self, references: Sequence[str]) -> dict[str, FoundRecord]:
+        """``{reference: twin}``, by the target reference the writes carry."""
+        if self._indexed(len(references)):
+            return {r: self.by_reference[r] for r in references if r in self.by_reference}
+        return self.ctx.target.find_by_references(self.ctx.flow.target_entity, list(references))
+
+    def _indexed(self, values: int) -> bool:
+        """Whether to answer from the full read (reading it now if lookups of ``values``
+        more would make the lookups dearer than it)."""
+        if self.by_key is not None:
+            return True
+        if not values:
+            return False
+        if self.full_read_calls is None:
+            self.pages = iter(self.ctx.target.read_all(self.ctx.flow.target_entity))
+            self.first = next(self.pages, ChangePage([], None, 0))
+            total, size = self.first.total, max(1, len(self.first.records))
+            self.full_read_calls = math.ceil(total / size) if total is not None else math.inf
+        self.calls += math.ceil(values / LOOKUP_VALUES)
+        if self.calls <= self.full_read_calls:
+            return False
+        self._read_everything()
+        return True
+
+    def _read_everything(self) -> None:
+        key_field, reference = self.ctx.target_key, self.ctx.target_reference
+        self.by_key = {}
+        pages = [self.first] if self.first is not None else []
+        for page in itertools.chain(pages, self.pages or ()):
+            for record in page.records:
+                found = FoundRecord(field_text(record, key_field), record)
+                self.by_key[found.target_id] = found
+                if reference and (value := field_text(record, reference)):
+                    self.by_reference.setdefault(value, found)
+        self.pages = self.first = None
+
+
 def twins_of(
-    ctx: FlowContext, rows: Sequence[SyncRecord]
+    ctx: FlowContext, rows: Sequence[SyncRecord], reader: TwinReader
 ) -> tuple[dict[int, FoundRecord], dict[int, tuple[str, str]]]:
     """The twin of each row (by index) and the rows whose match a person must decide
-    (``{index: (code, message)}``), in batched, read-only lookups.
+    (``{index: (code, message)}``), in batched, read-only reads.
 
     First the cross-reference (the target id ``known_targets`` put into the payload),
     read back by the target's key; then the flow's matching rules, as a real run matches
     before it creates; then the flow's target reference, which a real run's write carries
     and the target's upsert goes by (Xero: ``ContactNumber``).
     """
-    entity = ctx.flow.target_entity
     twins: dict[int, FoundRecord] = {}
     undecided: dict[int, tuple[str, str]] = {}
     by_key = {
@@ -251,11 +332,7 @@ def twins_of(
         if ctx.target_key and (key := field_text(row.transformed_payload or {}, ctx.target_key))
     }
     if by_key:
-        held: dict[str, FoundRecord] = {}
-        for page in ctx.target.read_keys(entity, list(dict.fromkeys(by_key.values()))):
-            for record in page.records:
-                key = field_text(record, ctx.target_key)
-                held[key] = FoundRecord(key, record)
+        held = reader.by_keys(list(dict.fromkeys(by_key.values())))
         twins.update({i: held[key] for i, key in by_key.items() if key in held})
     open_ = [i for i in range(len(rows)) if i not in by_key]
     chosen_new = _create_new_chosen(ctx, [rows[i] for i in open_])
@@ -281,7 +358,7 @@ def twins_of(
         and (value := field_text(rows[index].transformed_payload or {}, reference))
     }
     if by_reference:
-        found = ctx.target.find_by_references(entity, list(dict.fromkeys(by_reference.values())))
+        found = reader.by_references(list(dict.fromkeys(by_reference.values())))
         twins.update({i: found[value] for i, value in by_reference.items() if value in found})
     return twins, undecided
 
@@ -350,7 +427,7 @@ def _verdict(
 
 def _storable(value: Any) -> Any:
     """A payload or a twin's values as PostgreSQL can hold them (a NUL, a lone surrogate)."""
-    return storable.escaped(value) if value is not None and storable.problems(value) else value
+    return storable.escaped(value) if value and storable.problems(value) else value
 
 
 def _previous_outcomes(previous: ValidateRun | None) -> dict[tuple[str, int], str] | None:
@@ -391,7 +468,7 @@ class _Report:
                 self.counts["fixed"] += 1
             if verdict.outcome == failing and was != failing:
                 self.counts["new"] += 1
-        ValidateRecord.objects.bulk_create(verdicts, batch_size=STORE_BATCH)
+        bulk.rows_insert(ValidateRecord, verdicts)
         _save(self.run, self.counts)
 
     def finish(self) -> None:

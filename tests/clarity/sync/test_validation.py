@@ -12,7 +12,9 @@ from clarity.models import (
     ValidateOutcome,
     ValidateStatus,
 )
+from clarity.sync import validation
 from clarity.sync.validation import field_differences
+from connectors.xero.connector import XeroConnector
 from mappings.models import LookupEntry
 from mappings.services import lookup_tables_touch
 from tests.clarity.validation import build
@@ -22,6 +24,10 @@ db = pytest.mark.django_db(transaction=True)
 
 def by_source(run):
     return {(r.source_id, r.part): r for r in run.records.all()}
+
+
+def verdicts(run):
+    return {k: (r.outcome, r.target_id, r.differences) for k, r in by_source(run).items()}
 
 
 @db
@@ -121,3 +127,24 @@ def test_differences_follow_the_compare_rules():
     held = {"Name": "Acme", "Total": 12.5, "ContactID": "y", "Email": ""}
     assert field_differences(sent, held, ignore={"ContactID"}) == {}
     assert field_differences({"Name": "B"}, {"Name": "A"}) == {"Name": {"held": "A", "sent": "B"}}
+
+
+@db
+def test_reading_the_whole_target_gives_the_verdicts_lookups_give(sandbox, monkeypatch):
+    """Past the calls one full read costs, twins come from that read, never from lookups."""
+    case = build(sandbox)
+    by_lookups = {
+        k: (r.outcome, r.target_id, r.differences) for k, r in by_source(case.validate()).items()
+    }
+
+    def no_lookups(*args, **kwargs):
+        raise AssertionError("looked up one by one after the full read was cheaper")
+
+    monkeypatch.setattr(validation, "LOOKUP_VALUES", 1)  # so lookups cost more than one page
+    monkeypatch.setattr(XeroConnector, "find_by_references", no_lookups)
+    monkeypatch.setattr(XeroConnector, "read_keys", no_lookups)
+
+    run = case.validate()
+
+    assert run.status == ValidateStatus.SUCCEEDED, run.message
+    assert verdicts(run) == by_lookups

@@ -1,0 +1,71 @@
+"""Shared set-up of the benchmarks that run sandboxes in processes of their own.
+
+Import after ``django.setup()``. Each sandbox is ``manage.py sandbox`` on a port of its
+own, in its own session (so it is stopped with everything it started), ready once its
+port accepts connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from connectors.models import Connection
+from connectors.services import xero_connect_finish, xero_connect_start
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLBACK = "http://localhost:8000/admin/connectors/connection/xero/callback/"
+# Xero's rate limits, lifted in the sandbox (its rules by name) and in the connection.
+NO_LIMITS = {"minute": 10**9, "day": 10**9, "appminute": 10**9, "concurrent": 10**6}
+XERO_NO_LIMITS = {"per_minute": 10**9, "per_day": 10**9, "concurrent": 10}
+
+
+def sandbox(system: str, port: int, options: dict[str, Any]) -> subprocess.Popen:
+    """One sandbox in a process of its own, listening on ``port``."""
+    argv = [sys.executable, str(ROOT / "manage.py"), "sandbox", "--skip-checks", "--only", system,
+            "--options", json.dumps({system: options}), "--ports", f"{system}={port}"]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return proc
+        time.sleep(0.2)
+    raise SystemExit(f"the {system} sandbox did not start")
+
+
+@contextlib.contextmanager
+def sandboxes(options: dict[str, tuple[int, dict[str, Any]]]) -> Iterator[None]:
+    """``{system: (port, options)}`` started, and stopped on the way out."""
+    procs = []
+    try:
+        for system, (port, system_options) in options.items():
+            procs.append(sandbox(system, port, system_options))
+        yield
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+
+
+def connect_xero(connection: Connection) -> None:
+    """The "Connect to Xero" consent, done by a program instead of a browser."""
+    url, state = xero_connect_start(connection=connection, redirect_uri=CALLBACK)
+    consent = requests.get(url, allow_redirects=False, timeout=10)
+    xero_connect_finish(
+        connection=connection,
+        redirect_uri=CALLBACK,
+        callback_url=consent.headers["Location"],
+        state=state,
+    )
