@@ -258,7 +258,8 @@ def twin_link(
         if status is not None:
             row.status = status
         payload = row.payload_override or row.transformed_payload
-        if target_key and isinstance(payload, dict) and not payload.get(target_key):
+        if target_key and isinstance(payload, dict):
+            # Over a key the mapping made (a KashFlow code): the link says which record it is.
             payload[target_key] = target_id
         events.append(
             AuditEvent(
@@ -278,9 +279,9 @@ def twin_link(
 def rows_match(
     *, flow: Flow, target: Connector, target_key: str, rows: Sequence[SyncRecord]
 ) -> list[SyncRecord]:
-    """The pipeline's step before it creates: match the rows with no known target by the
-    flow's rules; returns the rows that now wait for a person (marked undecided, their
-    candidates stored), which are not sent.
+    """The pipeline's step before it creates: match the rows the cross-reference does not know
+    (``rows``: pipeline.known_targets' answer) by the flow's rules; returns the rows that
+    now wait for a person (marked undecided, their candidates stored), which are not sent.
 
     A unique match is linked (``twin_link``), so the row is sent as an update of the record
     the target holds. A row that carries a target id of its own was linked already (a
@@ -291,7 +292,7 @@ def rows_match(
     open_: list[SyncRecord] = []
     for row in rows:
         payload = row.transformed_payload
-        if not isinstance(payload, dict) or (target_key and payload.get(target_key)):
+        if not isinstance(payload, dict):
             continue
         if row.target_id:
             if target_key:

@@ -743,9 +743,11 @@ def transform(
     for row in ready:
         unique.setdefault(row.pk, row)
     ready = list(unique.values())
-    known_targets(ctx, ready)
+    unknown = known_targets(ctx, ready)
     # Not known yet: the target may hold it already (typed in by hand); see clarity.sync.matching.
-    undecided = rows_match(flow=ctx.flow, target=ctx.target, target_key=ctx.target_key, rows=ready)
+    undecided = rows_match(
+        flow=ctx.flow, target=ctx.target, target_key=ctx.target_key, rows=unknown
+    )
     if undecided:
         waiting = {id(row) for row in undecided}
         ready = [row for row in ready if id(row) not in waiting]
@@ -885,15 +887,22 @@ def _split_refusal(ctx: FlowContext, produced: list[dict[str, Any]]) -> str:
     return ""
 
 
-def known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> None:
-    """A record delivered before is an update of the same target record, never a second one."""
+def known_targets(ctx: FlowContext, rows: Sequence[SyncRecord]) -> list[SyncRecord]:
+    """A record delivered before is an update of the same target record, never a second one.
+
+    Returns the rows the cross-reference does not know (for matching, clarity.sync.matching).
+    """
     if not rows or not ctx.target_key:
-        return
+        return list(rows)
     known = known_target_ids(ctx.flow, {r.source_id for r in rows})
+    unknown = []
     for row in rows:
         target_id = known.get((row.source_id, max(row.part, 1)))
         if target_id and not row.transformed_payload.get(ctx.target_key):
             row.transformed_payload[ctx.target_key] = target_id
+        if not target_id:
+            unknown.append(row)
+    return unknown
 
 
 def known_target_ids(flow: Flow, source_ids: Collection[str]) -> dict[tuple[str, int], str]:

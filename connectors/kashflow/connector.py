@@ -300,6 +300,10 @@ class KashFlowConnector(Connector):
             return next((n for page in pages for n in page if str(n["Code"]) == key), None)
         return self._get(f"{API}/{entity}/{key}")
 
+    # find_by_fields is the base's indexed full read, kept for the run: KashFlow's REST lists
+    # take only page, perpage, sortby and order [O] (systems/kashflow.md, from integrators'
+    # code), so there is no filter by a name or an email to ask for.
+
     def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
         """Customers by Code; invoices by Number or ``CustomerReference``; payments by
         ``<invoice>|<YYYY-MM-DD>|<amount>`` (see ``payment_reference``)."""

@@ -609,7 +609,7 @@ class SalesforceConnector(Connector):
         field = self.external_id_field(entity)
         groups: dict[str, list[int]] = {"upsert": [], "update": [], "create": []}
         for index, record in enumerate(records):
-            mode = "upsert" if record.get(field) else "update" if record.get("Id") else "create"
+            mode = _write_mode(record, field)
             groups[mode].append(index)
         outcomes: list[WriteOutcome | None] = [None] * len(records)
         settings = self.config.settings
@@ -648,7 +648,7 @@ class SalesforceConnector(Connector):
         return outcomes
 
     def _write_collection(self, entity: str, records: Sequence[Record]) -> list[WriteOutcome]:
-        """Upsert on the external ID where a record has one, else update by Id, else create.
+        """Update by Id where a record has one, else upsert on the external ID, else create.
 
         Each group is one Collections call with ``allOrNone=false`` so one bad
         record never holds back the others; results come back in request order.
@@ -658,7 +658,7 @@ class SalesforceConnector(Connector):
             records = self._entries_by_id(records)
         groups: dict[str, list[int]] = {"upsert": [], "update": [], "create": []}
         for index, record in enumerate(records):
-            mode = "upsert" if record.get(field) else "update" if record.get("Id") else "create"
+            mode = _write_mode(record, field)
             groups[mode].append(index)
         outcomes: list[WriteOutcome | None] = [None] * len(records)
         if self.config.settings.get("skip_unchanged", True):
@@ -865,3 +865,15 @@ def _api_object(response: requests.Response, key: str) -> dict[str, Any]:
 salesforce_connector = connector_factory(
     SalesforceConnector, Shared("Salesforce", SALESFORCE_LIMITS)
 )
+
+
+def _write_mode(record: Record, external_id_field: str) -> str:
+    """How a record is written: ``update`` by its Id where it has one — the Id names the
+    record exactly, also one typed in by hand and linked to (its external ID empty, which
+    an upsert on the external ID would not find and so create a second record) — else
+    ``upsert`` on its external ID, else ``create``. The external ID then goes along as a
+    field of the update [P] (sObject Collections: update takes records with an Id and
+    any writable fields, developer.salesforce.com "Update Multiple Records")."""
+    if record.get("Id"):
+        return "update"
+    return "upsert" if record.get(external_id_field) else "create"

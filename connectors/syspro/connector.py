@@ -559,6 +559,10 @@ class SysproConnector(Connector):
         self.attach_children(spec, rows[:1])
         return rows[0] if rows else None
 
+    # find_by_fields is the base's indexed full read (COMFND pages), kept for the run: the
+    # COMFND conditions we hold evidence of are comparisons (EQ …, systems/syspro.md [P]);
+    # a LIKE that ignores case is not documented there, so a name is not asked for by a word.
+
     def find_by_reference(self, entity: str, reference: str) -> FoundRecord | None:
         spec = self.entity(entity)
         found = self._existing(spec, [reference])

@@ -29,6 +29,7 @@ from clarity.services.runs import flow_run_enqueue
 from clarity.sync.matching import twins_find
 from connectors.configs import connector_for
 from tests.usecases.conftest import syspro_xero_usecase  # noqa: F401 - the fixture
+from tests.usecases.sf_kf_fixtures import ACCOUNTS, CUSTOMERS_TO_ACCOUNTS, sf_kf  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -228,3 +229,64 @@ def test_lookups_are_batched_not_one_per_record(usecase):
     assert [m.outcome for m in found] == [MatchOutcome.UNIQUE] * 120
     # Two keys, 50 values a request, pages of 100: a handful of GETs, not 120 or 240.
     assert asked <= 12, asked
+
+
+# -- Salesforce and KashFlow targets --------------------------------------------------------
+
+
+def sf_kf_rule(env, flow_name: str, keys: str) -> None:
+    made = MatchingRule(flow=env.flow(flow_name), keys=keys, match_by=MatchBy.KEYS)
+    made.full_clean()
+    made.save()
+
+
+def targeted(env, flow_name: str, key: str) -> None:
+    flow_run_enqueue(flow=env.flow(flow_name), trigger=Trigger.MANUAL, record_ids=[key])
+    env.work()
+
+
+def written(env, system: str, what: str) -> int:
+    return env.writes().get(system, {}).get(what, 0)
+
+
+def test_an_account_typed_into_salesforce_is_updated_by_the_first_sync(sf_kf):  # noqa: F811
+    env = sf_kf()
+    customer = next(iter(env.kf().read_changes("customers", None))).records[3]
+    [typed] = env.sf().write_batch("Account", [{"Name": f"  {customer['Name'].upper()}  "}])
+    sf_kf_rule(env, CUSTOMERS_TO_ACCOUNTS, "Name")
+    created = written(env, "salesforce", "created Account")
+    updated = written(env, "salesforce", "updated Account")
+
+    targeted(env, CUSTOMERS_TO_ACCOUNTS, customer["Code"])
+
+    assert written(env, "salesforce", "created Account") == created
+    assert written(env, "salesforce", "updated Account") == updated + 1
+    [row] = env.records(CUSTOMERS_TO_ACCOUNTS, source_id=customer["Code"])
+    assert (row.status, row.target_id) == (RecordStatus.SUCCEEDED, typed.target_id)
+    assert env.sf().read_one("Account", typed.target_id)["ExternalID__c"] == customer["Code"]
+
+
+def test_a_customer_typed_into_kashflow_is_updated_by_the_first_sync(sf_kf):  # noqa: F811
+    env = sf_kf()
+    [account] = env.sf().write_batch(
+        "Account",
+        [
+            {
+                "Name": "Globex Trading",
+                "ExternalID__c": "SFX001",
+                "BillingStreet": "1 Mill Lane",
+                "BillingPostalCode": "LS1 1AA",
+            }
+        ],
+    )
+    [typed] = env.kf().write_batch("customers", [{"Code": "GLOB01", "Name": "GLOBEX   trading"}])
+    sf_kf_rule(env, ACCOUNTS, "Name")
+    created = written(env, "kashflow", "created customers")
+    updated = written(env, "kashflow", "updated customers")
+
+    targeted(env, ACCOUNTS, account.target_id)
+
+    assert written(env, "kashflow", "created customers") == created
+    assert written(env, "kashflow", "updated customers") == updated + 1
+    [row] = env.records(ACCOUNTS, source_id=account.target_id)
+    assert (row.status, row.target_id) == (RecordStatus.SUCCEEDED, typed.target_id)
