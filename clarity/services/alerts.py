@@ -36,6 +36,7 @@ from clarity.models import (
     AlertRule,
     FindingKind,
     Flow,
+    IntegrationPair,
     ReconciliationRun,
     ReconciliationStatus,
     RecordStatus,
@@ -44,6 +45,7 @@ from clarity.models import (
     SyncRecord,
     SyncRun,
 )
+from clarity.models.pairs import AWAITING_LAUNCH
 from connectors.agents.models import Agent
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
@@ -121,7 +123,13 @@ def failures_over(rule: AlertRule, now: datetime) -> Findings:
 
 
 def schedule_missed(rule: AlertRule, now: datetime) -> Findings:
-    """A scheduled flow missed its run: the next fire after its last run is past, plus grace."""
+    """A scheduled flow missed its run: the next fire after its last run is past, plus grace.
+
+    A production pair's flows do not run before Launch, so they are not late then; after
+    it they are counted from the launch.
+    """
+    if IntegrationPair.objects.filter(AWAITING_LAUNCH, pk=rule.pair_id).exists():
+        return Findings()
     flows = Flow.objects.filter(pair_id=rule.pair_id, enabled=True, trigger_schedule=True).exclude(
         schedule_cron=""
     )
@@ -137,7 +145,7 @@ def schedule_missed(rule: AlertRule, now: datetime) -> Findings:
         key = f"flow:{flow.pk}"
         last = last_runs.get(flow.pk)
         # A flow enabled after a long pause is counted from when it changed, not its last run.
-        since = max(filter(None, [last, flow.created_at, flow.updated_at]))
+        since = max(filter(None, [last, flow.created_at, flow.updated_at, rule.pair.launched_at]))
         try:
             due = croniter(flow.schedule_cron.strip(), since).get_next(datetime)
         except (ValueError, KeyError):

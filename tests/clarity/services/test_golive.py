@@ -8,6 +8,7 @@ a sandbox pair runs without launching; a launched pair runs.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -16,6 +17,8 @@ from rest_framework.test import APIClient
 from rq.registry import ScheduledJobRegistry
 
 from clarity.models import (
+    AlertKind,
+    AlertRule,
     AuditEvent,
     Flow,
     IntegrationPair,
@@ -26,12 +29,14 @@ from clarity.models import (
     WebhookEvent,
 )
 from clarity.models.validation import ValidateOutcome, ValidateRecord
+from clarity.services.alerts import alerts_check
 from clarity.services.bundles import TEMPLATE_DIR, bundle_import
 from clarity.services.flows import flow_create, flow_schedule_fire
 from clarity.services.golive import pair_launch, validate_records_acknowledge
 from clarity.services.ledger import ledger_records_retry
 from clarity.services.runs import PairNotLaunched, flow_run_enqueue
 from clarity.services.sweeper import sweep
+from clarity.services.validation import validate_run_start
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 from clarity.sync.schedules import schedules_ensure
 from clarity.webhooks.services import webhook_events_store
@@ -256,3 +261,24 @@ def test_a_bundle_imported_into_a_new_production_pair_waits_for_launch(
     assert all(flow.schedule_job_id == "" for flow in flows)  # no schedule before Launch
     with pytest.raises(PairNotLaunched, match="Launch the pair 'Imported' first"):
         flow_run_enqueue(flow=flows[0], trigger=Trigger.MANUAL)
+
+
+def test_a_schedule_is_not_missed_before_launch_and_counts_from_the_launch(live_flow) -> None:
+    AlertRule.objects.create(
+        pair=live_flow.pair, kind=AlertKind.SCHEDULE_MISSED, grace_minutes=15, recipients="a@b.c"
+    )
+    start = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    Flow.objects.filter(pk=live_flow.pk).update(
+        schedule_cron="0 * * * *", created_at=start, updated_at=start
+    )
+    assert alerts_check(now=start + timedelta(days=3))["opened"] == 0  # it may not run yet
+
+    launched = start + timedelta(days=3)  # 3 days later, at 09:30: next due at 10:00
+    IntegrationPair.objects.filter(pk=live_flow.pair_id).update(launched_at=launched)
+    assert alerts_check(now=launched + timedelta(minutes=40))["opened"] == 0
+    assert alerts_check(now=launched + timedelta(minutes=46))["opened"] == 1
+
+
+def test_a_production_pair_validates_before_launch(live_flow) -> None:
+    run = validate_run_start(flow=live_flow, user=UserFactory())
+    assert run.flow == live_flow and not SyncRun.objects.exists()
