@@ -75,6 +75,15 @@ class MatchingRuleInline(admin.TabularInline):
 class FlowAdmin(admin.ModelAdmin):
     form = FlowForm
     inlines = (MatchingRuleInline,)
+
+    def get_inline_instances(self, request: HttpRequest, obj: Flow | None = None) -> list[Any]:
+        """A post without the rules' part (a script filling the form, a page from before
+        matching rules) leaves the flow's rules as they are instead of failing the form."""
+        inlines = super().get_inline_instances(request, obj)
+        if request.method == "POST" and "matching_rules-TOTAL_FORMS" not in request.POST:
+            return [i for i in inlines if not isinstance(i, MatchingRuleInline)]
+        return inlines
+
     list_display = (
         "name",
         "pair",

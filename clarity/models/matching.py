@@ -96,7 +96,7 @@ class MatchingRule(models.Model):
                     "field to match by, or match by keys."
                 }
             )
-        catalogue = Catalogue(connection.system, schema.name, schema, None)
+        catalogue = Catalogue(connection.get_system_display(), schema.name, schema, None)
         problems = [p for _, target in pairs if (p := unknown_field(catalogue, target))]
         if problems:
             raise ValidationError({"keys": " ".join(problems)})
