@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config",
         type=Path,
-        default=Path(os.environ[ENV_CONFIG]) if os.environ.get(ENV_CONFIG) else default_path(),
+        default=Path(os.environ.get(ENV_CONFIG) or default_path()),
         help=f"the TOML configuration (default: ${ENV_CONFIG}, else {default_path()})",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
@@ -46,18 +47,29 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("configuration %s is valid", args.config)
         return 0
     agent = Agent(config, redactor)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        logger.info("signal %s: stopping after the current poll", signal.Signals(signum).name)
-        agent.stop()
-
-    # SIGTERM from systemd; Ctrl-C (SIGINT) in a console and from NSSM on Windows, which
-    # sends a console Ctrl-C before it ends a service; Ctrl-Break on Windows.
-    for name in ("SIGTERM", "SIGINT", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), stop)
+    on_stop_signals(agent.stop)
     agent.run()
     return 0
+
+
+# SIGTERM from systemd; Ctrl-C (SIGINT) in a console and from NSSM on Windows, which sends
+# a console Ctrl-C before it ends a service [P] nssm.cc/usage "Stopping the service";
+# Ctrl-Break (SIGBREAK, Windows only [P] docs.python.org/3/library/signal.html#signal.SIGBREAK).
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGBREAK")
+
+
+def on_stop_signals(stop: Callable[[], None]) -> list[str]:
+    """Make each stop signal this platform has call ``stop`` (finish the calls in hand,
+    then exit); the names handled."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping after the current poll", signal.Signals(signum).name)
+        stop()
+
+    handled = [name for name in STOP_SIGNALS if hasattr(signal, name)]
+    for name in handled:
+        signal.signal(getattr(signal, name), handler)
+    return handled
 
 
 if __name__ == "__main__":

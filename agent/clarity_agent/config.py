@@ -7,11 +7,14 @@ point the agent at another host.
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +26,24 @@ class ConfigError(ValueError):
     """The configuration file is missing, unreadable or wrong; the text says what to fix."""
 
 
-def default_path() -> Path:
-    """Where the agent looks when neither ``--config`` nor ``CLARITY_AGENT_CONFIG`` is given."""
-    if sys.platform == "win32":
-        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData"), "ClarityAgent", "agent.toml")
-    return Path("/etc/clarity-agent/agent.toml")
+def default_path(platform: str = sys.platform, environ: Mapping[str, str] = os.environ) -> PurePath:
+    """Where the agent looks when neither ``--config`` nor ``CLARITY_AGENT_CONFIG`` is given.
+
+    Spelled with the platform's own path rules (a pure path), so the Windows answer can
+    be checked on any machine: ``%PROGRAMDATA%`` is where a service keeps its data
+    [P] learn.microsoft.com/windows/deployment/usmt/usmt-recognized-environment-variables.
+    """
+    if platform == "win32":
+        base = environ.get("PROGRAMDATA") or r"C:\ProgramData"
+        return PureWindowsPath(base, "ClarityAgent", "agent.toml")
+    return PurePosixPath("/etc/clarity-agent/agent.toml")
+
+
+WINDOWS_PATH_HINT = (
+    " (a Windows path goes in single quotes, 'C:\\ProgramData\\ca.pem', or with each "
+    'backslash doubled, "C:\\\\ProgramData\\\\ca.pem")'
+)
+_BACKSLASH_IN_DOUBLE_QUOTES = re.compile(r'"[^"\n]*\\[^"\n]*"')
 
 
 @dataclass(frozen=True)
@@ -64,14 +80,29 @@ class Config:
 
 
 def load(path: Path) -> Config:
-    """Read and check ``path``; every mistake is reported with the key to fix."""
+    """Read and check ``path``; every mistake is reported with the key to fix.
+
+    Written with Windows' Notepad in mind: a UTF-8 byte order mark (Notepad's "UTF-8
+    with BOM", its default before Windows 10 1903 [S] learn.microsoft.com "Notepad UTF-8
+    without BOM" announcements) and CRLF line ends are read; a Windows path in a
+    double-quoted string, where TOML reads each backslash as an escape [P]
+    toml.io/en/v1.0.0#string, is refused with how to write it instead.
+    """
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise ConfigError(f"no configuration file at {path}") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
+    try:
+        text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read {path}: save it as UTF-8 ({exc.reason})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        hint = WINDOWS_PATH_HINT if _BACKSLASH_IN_DOUBLE_QUOTES.search(text) else ""
+        raise ConfigError(f"cannot read {path}: {exc}{hint}") from exc
     return parse(data)
 
 
@@ -102,6 +133,9 @@ def parse(data: dict[str, Any]) -> Config:
             company_password=_text(syspro, "syspro.company_password", blank=True),
         )
     verify = server.get("ca_bundle", True)
+    if isinstance(verify, str) and any(ord(c) < 32 for c in verify):
+        # "C:\new\table.pem" in double quotes reads as a newline and a tab, silently.
+        raise ConfigError("server.ca_bundle holds a control character" + WINDOWS_PATH_HINT)
     return Config(
         server_url=server_url,
         token=token,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import PureWindowsPath
+
 import pytest
 from clarity_agent.cli import main
-from clarity_agent.config import ConfigError, load, parse
+from clarity_agent.config import ConfigError, default_path, load, parse
 
 from tests.agent.conftest import agent_settings, write_config
 
@@ -73,3 +75,78 @@ def test_check_says_whether_a_file_is_valid(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot read" in err and "no configuration file" in err
     assert TOKEN not in err
+
+
+# -- Windows: what can be checked without Windows (README "Installing on Windows") -------
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"PROGRAMDATA": r"C:\ProgramData"}, r"C:\ProgramData\ClarityAgent\agent.toml"),
+        ({"PROGRAMDATA": r"D:\Shared Data"}, r"D:\Shared Data\ClarityAgent\agent.toml"),
+        ({}, r"C:\ProgramData\ClarityAgent\agent.toml"),
+    ],
+)
+def test_the_default_path_on_windows_is_under_programdata(environ, expected):
+    path = default_path("win32", environ)
+    assert isinstance(path, PureWindowsPath) and str(path) == expected
+    assert path.name == "agent.toml" and path.parent.name == "ClarityAgent"
+
+
+def test_the_default_path_elsewhere_is_under_etc():
+    assert str(default_path("linux", {"PROGRAMDATA": r"C:\ProgramData"})) == (
+        "/etc/clarity-agent/agent.toml"
+    )
+
+
+WINDOWS_FILE = (
+    "[server]\r\n"
+    'url = "https://clarity.example.com"\r\n'
+    f'token = "{TOKEN}"\r\n'
+    "ca_bundle = {ca_bundle}\r\n"
+    "[syspro]\r\n"
+    'base_urls = ["http://syspro-app01:20000"]\r\n'
+)
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["utf-8", "utf-8 with BOM"])
+@pytest.mark.parametrize(
+    "ca_bundle",
+    [r"'C:\Program Files\Clarity Agent\ca.pem'", r'"C:\\Program Files\\Clarity Agent\\ca.pem"'],
+    ids=["single quotes", "doubled backslashes"],
+)
+def test_a_file_saved_by_notepad_with_a_windows_path_is_read(tmp_path, bom, ca_bundle):
+    path = tmp_path / "Clarity Agent" / "agent.toml"  # a folder with a space, too
+    path.parent.mkdir()
+    path.write_bytes(bom + WINDOWS_FILE.format(ca_bundle=ca_bundle).encode())
+    config = load(path)
+    assert config.verify_tls == r"C:\Program Files\Clarity Agent\ca.pem"
+    assert PureWindowsPath(config.verify_tls).parts == (
+        "C:\\",
+        "Program Files",
+        "Clarity Agent",
+        "ca.pem",
+    )
+
+
+@pytest.mark.parametrize(
+    "ca_bundle",
+    [
+        r'"C:\ProgramData\ca.pem"',  # \P is no escape: TOML refuses it
+        r'"C:\Users\agent\ca.pem"',  # \U wants eight hex digits
+        r'"C:\new\table.pem"',  # \n and \t ARE escapes: a newline and a tab, silently
+    ],
+)
+def test_a_windows_path_in_double_quotes_is_refused_with_how_to_write_it(tmp_path, ca_bundle):
+    path = tmp_path / "agent.toml"
+    path.write_text(WINDOWS_FILE.format(ca_bundle=ca_bundle))
+    with pytest.raises(ConfigError, match="single quotes"):
+        load(path)
+
+
+def test_a_file_not_saved_as_utf8_says_so(tmp_path):
+    path = tmp_path / "agent.toml"
+    path.write_bytes(WINDOWS_FILE.format(ca_bundle="'x'").encode("utf-16"))  # Notepad "Unicode"
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load(path)
