@@ -326,6 +326,17 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 (
+                    "target_scope",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Only the target records of this flow, e.g. Type=ACCREC (Xero "
+                        "keeps bills among its Invoices). Field=value pairs, comma-separated; "
+                        "blank: every record.",
+                        max_length=200,
+                    ),
+                ),
+                (
                     "ignore_fields",
                     models.CharField(
                         blank=True,

@@ -53,6 +53,13 @@ class ReconciliationSetting(models.Model):
         max_length=200, blank=True, default="", help_text="Target date, e.g. Date."
     )
     period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    target_scope = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Only the target records of this flow, e.g. Type=ACCREC (Xero keeps bills "
+        "among its Invoices). Field=value pairs, comma-separated; blank: every record.",
+    )
     ignore_fields = models.CharField(
         max_length=500,
         blank=True,
@@ -68,6 +75,12 @@ class ReconciliationSetting(models.Model):
 
     def __str__(self) -> str:
         return f"Reconciliation of {self.flow}"
+
+    @property
+    def scope(self) -> list[tuple[str, str]]:
+        """``[(field, value)]`` a target record must all have to belong to the flow."""
+        pairs = (item.partition("=") for item in self.target_scope.split(","))
+        return [(name.strip(), value.strip()) for name, _, value in pairs if name.strip()]
 
     @property
     def ignored(self) -> set[str]:

@@ -50,6 +50,7 @@ SETTING_FIELDS = (
     "source_date_field",
     "target_date_field",
     "period",
+    "target_scope",
     "ignore_fields",
 )
 
@@ -156,6 +157,24 @@ def setting_problems(
             problems.append(f"Multiplied fields must be on the same lines: {text}.")
         if problems:
             errors[name] = " ".join(problems)
+    for field_name, _ in setting.scope:
+        problems = []
+        try:
+            path = parse_path(field_name, "target scope")
+        except SpecError as exc:
+            problems.append(str(exc))
+        else:
+            if target is not None and (unknown := unknown_field(target, path.text)):
+                problems.append(unknown)
+        if problems:
+            errors["target_scope"] = " ".join(problems)
+    if setting.target_scope.strip() and any(
+        not value or "=" not in item
+        for item in setting.target_scope.split(",")
+        for value in [item.partition("=")[2].strip()]
+        if item.strip()
+    ):
+        errors["target_scope"] = "Write each as field=value, e.g. Type=ACCREC."
     return errors
 
 

@@ -228,8 +228,11 @@ class FlowReconciler:
         held: dict[str, Record] = {}
         by_reference: dict[str, str] = {}
         target_tally, source_tally = Tally(), Tally()
+        scope = setting.scope
         for records in self._pages(self.target, flow.target_entity):
             for record in records:
+                if any(field_text(record, name) != value for name, value in scope):
+                    continue  # another flow's (a bill among Xero's Invoices)
                 target_id = field_text(record, self.target_key)
                 held[target_id] = record
                 if self.reference and (ref := field_text(record, self.reference)):

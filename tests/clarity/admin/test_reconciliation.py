@@ -108,7 +108,7 @@ def test_finance_acknowledges_with_a_note_and_an_empty_note_is_refused(
     assert "2 finding(s) acknowledged" in done.content.decode()
     acknowledged = run.findings.filter(acknowledged_at__isnull=False)
     assert acknowledged.count() == 2
-    assert {f.acknowledged_note for f in acknowledged} == {"Credit note in Xero."}
+    assert {f.acknowledged_note for f in acknowledged} == {"Credit note raised in Xero."}
     assert {f.acknowledged_by for f in acknowledged} == {finance}
     assert AuditEvent.objects.filter(action="reconciliation_acknowledge", user=finance).exists()
     unacked = finance_client.get(listing, {"acknowledged": "no"}).content.decode()

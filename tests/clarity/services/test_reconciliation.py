@@ -71,6 +71,8 @@ def orders_flow(sandbox):
         ({"source_amount_field": "SorDetail[].MPrice"}, "target_amount_field", "both sides"),
         ({"source_date_field": "OrderDate", "target_date_field": "SubTotal"},
          "target_date_field", "not a date"),
+        ({"target_scope": "Typ=ACCREC"}, "target_scope", "has no field 'Typ'"),
+        ({"target_scope": "Type"}, "target_scope", "field=value"),
         ({"source_date_field": "Order Date", "target_date_field": "Date"},
          "source_date_field", "Did you mean 'OrderDate'"),
     ],

@@ -115,3 +115,27 @@ def test_a_target_record_nobody_sent_is_missing_in_the_source(sandbox):
     assert kinds == [
         (FindingKind.DRIFT, numbers[1]),  # linked by the ledger: its number was changed
     ], kinds
+
+
+def test_target_records_out_of_the_flows_scope_are_not_its_twins(sandbox):
+    """Xero keeps bills (ACCPAY) among its Invoices: with the scope Type=ACCREC a bill is
+    not reported as a sales invoice missing in SYSPRO."""
+    setup = reconciled_pair(sandbox, orders=2)
+    org = next(iter(setup.xero.orgs.values()))
+    contact = next(iter(org.records["Contacts"].values()))
+    bill = org.save("Invoices", {
+        "Type": "ACCPAY", "Contact": {"ContactID": contact["ContactID"]}, "Date": "2026-03-02",
+        "LineItems": [{"Description": "Paper", "Quantity": 1, "UnitAmount": 9,
+                       "AccountCode": "400"}],
+    }, update=False).record  # fmt: skip
+
+    unscoped = reconcile(setup.pair)
+    assert [(f.kind, f.target_id) for f in unscoped.findings.exclude(
+        kind__in=[FindingKind.COUNT_MISMATCH, FindingKind.TOTAL_MISMATCH])] == [
+        (FindingKind.MISSING_IN_SOURCE, bill["InvoiceID"])]  # fmt: skip
+
+    setup.setting.target_scope = "Type=ACCREC"
+    setup.setting.save()
+    scoped = reconcile(setup.pair)
+    assert scoped.status == ReconciliationStatus.AGREED, [f.message for f in scoped.findings.all()]
+    assert scoped.target_records == 2
