@@ -170,9 +170,9 @@ def main() -> None:
         xero = SandboxControl(xero_url)
         writes_before = written(xero)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         run = validate_run_execute(run_id=ValidateRun.objects.create(flow=flow).pk)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 
         target_writes = written(xero) - writes_before
         log(f"validate run {run.pk}: {run.status} {run.message} in {seconds:.1f}s")
@@ -186,6 +186,10 @@ def main() -> None:
                     "would_update": run.would_update_count,
                     "unchanged": run.unchanged_count,
                     "seconds": round(seconds, 2),
+                    # This process's CPU seconds (not the sandboxes' or PostgreSQL's): on a
+                    # shared, loaded machine a steadier figure than the wall clock.
+                    "cpu_s": round(cpu, 2),
+                    "load_avg_1m": round(os.getloadavg()[0], 1),
                     "seeded_create": CUSTOMERS - HELD,
                     "seeded_update": differing,
                     "seeded_unchanged": HELD - differing,

@@ -50,7 +50,7 @@ from clarity.models import (
 from clarity.models.ledger import SETTLED
 from clarity.sync import bulk, storable
 from clarity.sync.keys import field_text
-from clarity.sync.matching import twins_find
+from clarity.sync.matching import flow_rules, twins_find
 from clarity.sync.pipeline import (
     FlowContext,
     known_targets,
@@ -59,6 +59,7 @@ from clarity.sync.pipeline import (
     split_refused,
     within_request_size,
 )
+from clarity.sync.readahead import ReadAhead
 from connectors.base import ChangePage, FoundRecord
 from connectors.compare import already_held
 from connectors.errors import ConnectorError, RetryLaterError
@@ -107,8 +108,10 @@ def validate_run_execute(*, run_id: int) -> ValidateRun:
         run.mapping_version = ctx.mapping_version
         report = _Report(run, _previous_outcomes(previous))
         reader = TwinReader(ctx)
-        for page in ctx.source.read_all(flow.source_entity):
-            report.add(page_verdicts(ctx, page.records, reader))
+        # The next page is read while this one is judged, as a real run reads (readahead).
+        with ReadAhead(ctx.source.read_all(flow.source_entity)) as pages:
+            for page in pages:
+                report.add(page_verdicts(ctx, page.records, reader))
         report.finish()
     except ConnectorError as exc:
         _fail(run, _run_failure(exc))
@@ -262,6 +265,7 @@ class TwinReader:
         self.by_reference: dict[str, FoundRecord] = {}
         # Whether the flow's ledger holds anything (a cross-reference, records delivered).
         self.ledger = SyncRecord.objects.filter(flow=ctx.flow).exists()
+        self.rules = flow_rules(ctx.flow)  # the flow's matching rules, read once a run
 
     def by_keys(self, keys: Sequence[str]) -> dict[str, FoundRecord]:
         """``{target id: twin}`` of the target ids the cross-reference names."""
@@ -335,12 +339,13 @@ def twins_of(
         held = reader.by_keys(list(dict.fromkeys(by_key.values())))
         twins.update({i: held[key] for i, key in by_key.items() if key in held})
     open_ = [i for i in range(len(rows)) if i not in by_key]
-    chosen_new = _create_new_chosen(ctx, [rows[i] for i in open_])
-    matched = [i for i in open_ if rows[i].source_id not in chosen_new]
+    chosen_new = _create_new_chosen(ctx, [rows[i] for i in open_]) if reader.rules else set()
+    matched = [i for i in open_ if rows[i].source_id not in chosen_new] if reader.rules else []
     matches = twins_find(
         flow=ctx.flow,
         target=ctx.target,
         payloads=[rows[i].transformed_payload or {} for i in matched],
+        rules=reader.rules,
     )
     for index, match in zip(matched, matches, strict=True):
         if match.target_id is not None:
@@ -383,8 +388,14 @@ def field_differences(
     return {
         name: {"held": held.get(name), "sent": value}
         for name, value in sent.items()
-        if name not in skipped and not already_held(value, held.get(name))
+        if name not in skipped and not _equal(value, held.get(name))
     }
+
+
+def _equal(sent: Any, held: Any) -> bool:
+    """``already_held``, with the common case first: the very same value (and type: True is
+    not 1) is held, whatever the rules say of it."""
+    return (type(sent) is type(held) and sent == held) or already_held(sent, held)
 
 
 def _from_row(row: SyncRecord) -> ValidateRecord:
