@@ -17,6 +17,7 @@ ROLE_MIGRATIONS = (
     "clarity.migrations.0008_alert_roles",
     "clarity.migrations.0019_validate_runs",
     "clarity.migrations.0020_pair_launch",
+    "clarity.migrations.0021_matching_rules",
     "mappings.migrations.0002_consultant_permissions",
     "portal.migrations.0002_consultant_permissions",
 )

@@ -23,6 +23,8 @@ def test_the_roles_exist_with_their_permissions():
         "view_alert",  # clarity/migrations/0008_alert_roles.py
         "view_validaterun",  # clarity/migrations/0019_validate_runs.py
         "view_validaterecord",
+        "view_auditevent",  # clarity/migrations/0021_matching_rules.py: the auditors' role
+        "view_matchdecision",
     }
     consultant = set(
         Group.objects.get(name="Consultant").permissions.values_list("codename", flat=True)
