@@ -21,12 +21,8 @@ Xero) and ``seconds``; the targets are seconds < 60 and changed_sent == changed_
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,9 +44,9 @@ import django  # noqa: E402
 
 django.setup()
 
-import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from benchmarks.bench_sandboxes import NO_LIMITS, connect_xero, sandboxes  # noqa: E402
 from clarity.models import (  # noqa: E402
     Flow,
     IntegrationPair,
@@ -64,14 +60,11 @@ from clarity.sync.fullscan import scan_page_changed, scan_page_remember  # noqa:
 from clarity.sync.pipeline import flow_run_execute  # noqa: E402
 from connectors.configs import connector_for  # noqa: E402
 from connectors.models import Connection  # noqa: E402
-from connectors.services import xero_connect_finish, xero_connect_start  # noqa: E402
 from devtools.localservers import free_port  # noqa: E402
 from mappings.models import FieldMappingRow, Mapping  # noqa: E402
 
 CUSTOMERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 CHANGED_SHARE = 0.01
-CALLBACK = "http://localhost:8000/admin/connectors/connection/xero/callback/"
-NO_LIMITS = {"minute": 10**9, "day": 10**9, "appminute": 10**9, "concurrent": 10**6}
 SANDBOXES = {
     # Pages of 5,000 customers: e.net documents no ReturnRows cap (the sandbox's 1,000 is [A]).
     "syspro": {"customers": CUSTOMERS, "duplicate_names": False, "max_return_rows": 5000},
@@ -101,14 +94,7 @@ def flow_for(syspro_url: str, xero_url: str) -> Flow:
         },
         credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
     )
-    url, state = xero_connect_start(connection=xero, redirect_uri=CALLBACK)
-    consent = requests.get(url, allow_redirects=False, timeout=10)
-    xero_connect_finish(
-        connection=xero,
-        redirect_uri=CALLBACK,
-        callback_url=consent.headers["Location"],
-        state=state,
-    )
+    connect_xero(xero)
     mapping = Mapping.objects.create(
         name="SYSPRO customers → Xero contacts (full scan)",
         source_system="SYSPRO",
@@ -138,20 +124,6 @@ def flow_for(syspro_url: str, xero_url: str) -> Flow:
         business_key_field="Customer",
         batch_size=1000,
     )
-
-
-def sandbox(system: str, port: int) -> subprocess.Popen:
-    """One sandbox in a process of its own, listening on ``port``."""
-    options = json.dumps({system: SANDBOXES[system]})
-    argv = [sys.executable, str(ROOT / "manage.py"), "sandbox", "--skip-checks", "--only",
-            system, "--options", options, "--ports", f"{system}={port}"]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return proc
-        time.sleep(0.2)
-    raise SystemExit(f"the {system} sandbox did not start")
 
 
 def remember_everything(flow: Flow) -> list[dict]:
@@ -185,8 +157,7 @@ def rename(flow: Flow, customers: list[dict]) -> None:
 def main() -> None:
     call_command("migrate", verbosity=0)
     ports = {"syspro": free_port(), "xero": free_port()}
-    procs = [sandbox(system, port) for system, port in ports.items()]
-    try:
+    with sandboxes({system: (port, SANDBOXES[system]) for system, port in ports.items()}):
         flow = flow_for(f"http://127.0.0.1:{ports['syspro']}", f"http://127.0.0.1:{ports['xero']}")
         log(f"set-up: hashes of {CUSTOMERS} customers, as a previous scan leaves them")
         customers = remember_everything(flow)
@@ -217,11 +188,6 @@ def main() -> None:
                 }
             )
         )
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
 
 
 if __name__ == "__main__":
