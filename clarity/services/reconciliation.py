@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -30,6 +31,7 @@ from clarity.models import (
 )
 from clarity.services.alerts import alerts_check
 from clarity.sync.reconciliation import (
+    RECONCILE_TIMEOUT,
     Amount,
     reconciliation_enqueue,
     reconciliation_execute,
@@ -237,6 +239,16 @@ def reconciliation_run_start(
     """Queue a reconciliation of the pair; one still queued or running is returned instead
     (two at once would read everything twice and report the same findings twice)."""
     IntegrationPair.objects.select_for_update().get(pk=pair.pk)
+    # A run whose worker was killed stays "running"; past the job's timeout it is dead.
+    ReconciliationRun.objects.filter(
+        pair=pair,
+        status=ReconciliationStatus.RUNNING,
+        started_at__lt=timezone.now() - timedelta(seconds=RECONCILE_TIMEOUT),
+    ).update(
+        status=ReconciliationStatus.FAILED,
+        finished_at=timezone.now(),
+        message="Stopped: its worker ended before it finished (killed or timed out).",
+    )
     active = (
         ReconciliationRun.objects.filter(
             pair=pair, status__in=(ReconciliationStatus.QUEUED, ReconciliationStatus.RUNNING)

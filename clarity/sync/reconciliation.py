@@ -474,6 +474,10 @@ def reconciliation_execute(*, run_id: int) -> ReconciliationRun:
         # What was found before the failure stays; the run says why it stopped.
         _finish(run, totals, ReconciliationStatus.FAILED, f"Stopped: {exc}")
         return run
+    except Exception as exc:
+        # Never left "running": a new run of the pair would wait for it for ever.
+        _finish(run, totals, ReconciliationStatus.FAILED, f"Stopped by an error: {exc!r}")
+        raise
     status = ReconciliationStatus.MISMATCHED if totals.findings else ReconciliationStatus.AGREED
     _finish(run, totals, status, "")
     return run

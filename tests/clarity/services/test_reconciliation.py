@@ -176,3 +176,25 @@ def test_a_mismatch_alerts_once_and_resolves_when_acknowledged_or_agreed_again(s
     assert clean.status == ReconciliationStatus.AGREED
     assert not Alert.objects.filter(rule__pair=setup.pair, resolved_at__isnull=True).exists()
     assert len(mail.outbox) == 4
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_does_not_block_the_next_one(orders_flow):
+    pair = orders_flow.pair
+    long_ago = timezone.now() - datetime.timedelta(hours=7)
+    dead = ReconciliationRun.objects.create(
+        pair=pair, trigger=ReconciliationTrigger.NIGHTLY, status=ReconciliationStatus.RUNNING,
+        started_at=long_ago,
+    )  # fmt: skip
+    fresh = reconciliation_run_start(pair=pair, user=None)
+    assert fresh != dead and fresh.status == ReconciliationStatus.QUEUED
+    dead.refresh_from_db()
+    assert dead.status == ReconciliationStatus.FAILED and "worker ended" in dead.message
+
+
+@pytest.mark.django_db
+def test_a_pair_with_no_reconciling_flow_fails_its_run_saying_what_to_do(orders_flow):
+    run = reconciliation_run_start(pair=orders_flow.pair, user=None)
+    run = reconciliation_run_execute(run_id=run.pk)
+    assert run.status == ReconciliationStatus.FAILED
+    assert "turn reconciliation on for a flow" in run.message
