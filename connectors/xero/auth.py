@@ -11,10 +11,9 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
 import requests
 from oauthlib.oauth2 import OAuth2Error
 from requests.auth import HTTPBasicAuth
@@ -24,6 +23,9 @@ from connectors.base import ConnectionConfig, Tokens, TokenStore
 from connectors.errors import ConnectorError, ErrorKind
 from connectors.http import HttpClient, refuse_redirects
 from connectors.xero.errors import XeroErrorCode, describe_error
+
+if TYPE_CHECKING:  # imported where tokens are verified: every process loads this module
+    import jwt  # (the registry), few sign anyone in, and PyJWT is a sixth of a start
 
 AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
@@ -245,6 +247,8 @@ def tokens_from(token: Mapping[str, Any], *, extra: Mapping[str, Any]) -> Tokens
 
 def signing_keys(config: ConnectionConfig) -> jwt.PyJWKSet:
     """The keys Xero's identity server signs tokens with, from its JWKS (no redirects)."""
+    import jwt
+
     url = checked_url(config.auth_urls.get("jwks", JWKS_URL))
     try:
         response = requests.get(url, timeout=30, allow_redirects=False)
@@ -267,6 +271,8 @@ def verified_claims(keys: jwt.PyJWKSet, token: str, *, audience: str) -> dict[st
 
     The connector acts on them (which consent's organisations to connect, who connected),
     so it believes them only when Xero's published key signed them — never unverified."""
+    import jwt
+
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         key = next(k for k in keys.keys if k.key_id == kid)
