@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from clarity.models import (
+    MatchBy,
+    MatchingRule,
     SincePrevious,
     SyncRecord,
     ValidateOutcome,
@@ -14,9 +16,10 @@ from clarity.models import (
 )
 from clarity.sync import validation
 from clarity.sync.validation import field_differences
+from connectors.configs import connector_for
 from connectors.xero.connector import XeroConnector
 from mappings.models import LookupEntry
-from mappings.services import lookup_tables_touch
+from mappings.services import lookup_tables_touch, mapping_compile
 from tests.clarity.validation import build
 
 db = pytest.mark.django_db(transaction=True)
@@ -148,3 +151,72 @@ def test_reading_the_whole_target_gives_the_verdicts_lookups_give(sandbox, monke
 
     assert run.status == ValidateStatus.SUCCEEDED, run.message
     assert verdicts(run) == by_lookups
+
+
+def seed_contact(case, contact):
+    target = connector_for(case.flow.target_connection)
+    try:
+        [outcome] = target.write_batch("Contacts", [contact])
+    finally:
+        target.close()
+    assert outcome.ok, outcome.message
+    return outcome.target_id
+
+
+def mapped(case, code):
+    customer = next(c for c in case.customers if c["Customer"] == code)
+    return mapping_compile(mapping=case.flow.mapping).apply(customer).records[0]
+
+
+@db
+def test_a_contact_typed_in_by_hand_is_found_by_the_matching_rules(sandbox):
+    case = build(sandbox)
+    sent = mapped(case, case.new)
+    twin_id = seed_contact(case, {"Name": sent["Name"], "EmailAddress": "typed@by.hand"})
+    MatchingRule.objects.create(flow=case.flow, match_by=MatchBy.KEYS, keys="Name")
+
+    run = case.validate()
+
+    verdict = by_source(run)[(case.new, 0)]
+    assert (verdict.outcome, verdict.target_id) == (ValidateOutcome.WOULD_UPDATE, twin_id)
+    assert verdict.differences["EmailAddress"] == {
+        "held": "typed@by.hand",
+        "sent": sent["EmailAddress"],
+    }
+    case.run_for_real()
+    assert case.ledger(case.new).target_id == twin_id  # the real run updated that one
+
+
+@db
+def test_a_partial_match_would_fail_as_the_real_run_holds_it_for_a_decision(sandbox):
+    case = build(sandbox)
+    sent = mapped(case, case.new)
+    seed_contact(case, {"Name": sent["Name"], "EmailAddress": "typed@by.hand"})
+    MatchingRule.objects.create(flow=case.flow, match_by=MatchBy.KEYS, keys="Name, EmailAddress")
+
+    verdict = by_source(case.validate())[(case.new, 0)]
+
+    assert verdict.outcome == ValidateOutcome.WOULD_FAIL
+    case.run_for_real()
+    real = case.ledger(case.new)
+    assert (real.error_code, real.message) == (verdict.error_code, verdict.message)
+    assert real.error_code == "match_partial"
+
+
+@db
+def test_records_too_large_for_a_request_would_fail_with_the_real_runs_message(sandbox):
+    case = build(sandbox)
+    xero = case.flow.target_connection
+    xero.settings = {**xero.settings, "max_request_bytes": 1100}  # the envelope and ~80 bytes
+    xero.save(update_fields=["settings"])
+    writes = case.writes()
+
+    run = case.validate()
+
+    too_large = {k[0]: r for k, r in by_source(run).items() if r.error_code == "too_large"}
+    assert too_large and all(r.outcome == ValidateOutcome.WOULD_FAIL for r in too_large.values())
+    case.run_for_real()
+    for code, verdict in too_large.items():
+        real = case.ledger(code)
+        assert (real.error_code, real.message) == (verdict.error_code, verdict.message)
+    assert case.writes()[0] == writes[0]  # nothing fitted: nothing created
