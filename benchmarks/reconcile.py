@@ -73,7 +73,8 @@ def connections(syspro_url: str, xero_url: str) -> tuple[Connection, Connection]
         settings={
             "rate_limits": {"per_minute": PER_MINUTE, "per_day": 10**9, "concurrent": CONCURRENT},
             "rate_limit_time_scale": TIME_SCALE,
-            "page_size": 1000,  # Xero's largest page [P], 100 calls for 100,000 invoices
+            # Xero's largest page, 100 calls for 100,000 invoices [S] (systems/xero.md)
+            "page_size": 1000,
         },
     )  # fmt: skip
     url, state = xero_connect_start(connection=xero, redirect_uri=CALLBACK)

@@ -89,6 +89,7 @@ from urllib.parse import urlencode
 from connectors.sandbox.core import RateRule, Request, Response, text_response, xml_response
 from connectors.sandbox.syspro.auth import Session, SysproAuth
 from connectors.sandbox.syspro.query import (
+    ColumnIn,
     add_element,
     add_status,
     compile_where,
@@ -183,6 +184,9 @@ class SysproSandbox(SysproAuth):
         self.open_from = date.fromisoformat(str(options.get("open_period_from", last_month)))
         self.sessions: dict[str, Session] = {}
         self._indexes: dict[str, tuple[tuple[int, int, int], list[str], list[Row]]] = {}
+        self._column_indexes: dict[
+            tuple[str, str], tuple[tuple[int, int, int], dict[Any, list[Row]]]
+        ] = {}
         self.deletions = 0
         seeded = cached_tables(
             int(options.get("seed", 8)),
@@ -213,6 +217,19 @@ class SysproSandbox(SysproAuth):
         return next(
             (r for r in self.tables[name] if all(r.get(k) == v for k, v in key.items())), None
         )
+
+    def _column_index(self, name: str, column: str) -> dict[Any, list[Row]]:
+        """A table's rows by one key column's (typed) value; rebuilt like ``_index``."""
+        rows = self.tables[name]
+        state = (id(rows), len(rows), self.deletions)
+        cached = self._column_indexes.get((name, column))
+        if cached is None or cached[0] != state:
+            index: dict[Any, list[Row]] = {}
+            for row in rows:
+                index.setdefault(typed(column, row.get(column, "")), []).append(row)
+            cached = (state, index)
+            self._column_indexes[(name, column)] = cached
+        return cached[1]
 
     def _index(self, name: str) -> tuple[list[str], list[Row]]:
         """A single-key table's rows sorted by key, as SQL's clustered key keeps them.
@@ -414,7 +431,13 @@ class SysproSandbox(SysproAuth):
                 if NUMERIC_COLUMNS.intersection(order)
                 else operator.itemgetter(*order)
             )
-            found = heapq.nsmallest(limit, (r for r in rows if matches(r)), key=key)
+            candidates = rows
+            if isinstance(matches, ColumnIn) and matches.column in TABLE_KEYS[table]:
+                # "link = a OR link = b …" (an order's lines by their order) from an index on
+                # the key column, as SQL's key serves it, not a scan of every line per call.
+                by_value = self._column_index(table, matches.column)
+                candidates = [r for v in matches.values for r in by_value.get(v, ())]
+            found = heapq.nsmallest(limit, (r for r in candidates if matches(r)), key=key)
         # Written out directly: an ElementTree of 1,000 rows took longer to build and
         # serialise than the rest of the call (a SQL Server answers in milliseconds).
         tag = str.lower if self.lowercase_output else str

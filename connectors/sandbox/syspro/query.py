@@ -169,7 +169,8 @@ def compile_where(table: str, where: ET.Element | None, columns: set[str]) -> Pr
         columns = {p.column for p in parts if isinstance(p, _Equals)}
         if len(columns) == 1 and all(isinstance(p, _Equals) for p in parts):
             # "key = a OR key = b OR …" (a lookup of many keys) as one set test.
-            return _In(columns.pop(), frozenset(p.value for p in parts if isinstance(p, _Equals)))
+            values = frozenset(p.value for p in parts if isinstance(p, _Equals))
+            return ColumnIn(columns.pop(), values)
         return _any_of(parts)
 
     predicate = disjunction()
@@ -222,7 +223,9 @@ class _Equals:
 
 
 @dataclass(frozen=True)
-class _In:
+class ColumnIn:
+    """``column`` is one of ``values``: what an OR of equalities on one column compiles to."""
+
     column: str
     values: frozenset[Any]
 
