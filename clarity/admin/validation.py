@@ -159,7 +159,7 @@ class ValidateRunAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 def _count_links(run_id: int, counts: dict[str, int]) -> str:
-    labels = dict(ValidateRecord._meta.get_field("outcome").flatchoices)  # type: ignore[union-attr]
+    labels = dict(ValidateRecord._meta.get_field("outcome").flatchoices)
     return format_html(
         '<ul class="validate-counts">{}</ul>',
         format_html_join(
