@@ -10,7 +10,8 @@ schedule is switched off, so a poll cannot hide a lost event).
 1. "Accounts → KashFlow customers" runs once, so the accounts have KashFlow customers.
 2. OPPORTUNITIES (default 200) new Opportunities, one line item each, on those accounts;
    their own change events (creations, which the invoice flow's filter drops) are let
-   through before the clock starts.
+   through before the clock starts: a marker change on each topic, made after them, has
+   been stored by the subscriber (``settle``).
 3. Each is moved to Closed Won through Salesforce's REST API by a person (no Clarity call
    options), spread over SPREAD seconds (default 60). Halfway, the subscriber is killed
    with SIGKILL and started again a second later.
@@ -18,6 +19,8 @@ schedule is switched off, so a poll cannot hide a lost event).
    ledger stored the invoice's success — which it does right after KashFlow answered
    the invoice's creation. The KashFlow sandbox is then read through the KashFlow
    connector: each Opportunity's invoice is found by ``CustomerReference`` (its Id).
+   On stderr: when the subscriber was restarted and its first event stored, and where
+   the slowest moves' seconds went (``timeline``).
 
 Last line JSON: ``events`` (moves made), ``p50_s``, ``p95_s`` (latency), ``lost``
 (Opportunities with no invoice after the wait), ``duplicated`` (Opportunities with more
