@@ -8,12 +8,14 @@ import pytest
 
 from clarity.models import (
     MatchBy,
+    MatchDecision,
     MatchingRule,
     SincePrevious,
     SyncRecord,
     ValidateOutcome,
     ValidateStatus,
 )
+from clarity.selectors.validation import validate_run_summary
 from clarity.sync import validation
 from clarity.sync.validation import field_differences
 from connectors.configs import connector_for
@@ -111,6 +113,9 @@ def test_a_repeat_after_fixing_a_lookup_says_what_changed(sandbox):
     assert got[(broken, 0)].outcome == ValidateOutcome.WOULD_FAIL
     assert got[(case.same, 0)].since_previous == SincePrevious.SAME
     assert (second.fixed_count, second.new_count, second.gone_count) == (1, 1, 0)
+    assert validate_run_summary(run=second) == (
+        f"Since validate run #{first.pk}: 1 would-fail fixed, 1 new would-fail."
+    )
 
 
 @db
@@ -177,6 +182,10 @@ def test_a_contact_typed_in_by_hand_is_found_by_the_matching_rules(sandbox):
 
     run = case.validate()
 
+    # Found, not linked: a validate run writes no cross-reference and no decision.
+    assert not SyncRecord.objects.filter(flow=case.flow).exists()
+    assert not MatchDecision.objects.exists()
+
     verdict = by_source(run)[(case.new, 0)]
     assert (verdict.outcome, verdict.target_id) == (ValidateOutcome.WOULD_UPDATE, twin_id)
     assert verdict.differences["EmailAddress"] == {
@@ -197,6 +206,7 @@ def test_a_partial_match_would_fail_as_the_real_run_holds_it_for_a_decision(sand
     verdict = by_source(case.validate())[(case.new, 0)]
 
     assert verdict.outcome == ValidateOutcome.WOULD_FAIL
+    assert not MatchDecision.objects.exists()  # the real run's decision queue is untouched
     case.run_for_real()
     real = case.ledger(case.new)
     assert (real.error_code, real.message) == (verdict.error_code, verdict.message)
