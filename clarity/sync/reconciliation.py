@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.db import transaction
@@ -55,7 +56,7 @@ from connectors.compare import already_held, as_moment
 from connectors.configs import connector_for
 from connectors.errors import ConnectorError
 from mappings.engine import Outcome, Plan, to_json_safe
-from mappings.engine.paths import getter, parse_path
+from mappings.engine.paths import Getter, getter, parse_path
 from mappings.services import mapping_compile
 
 logger = logging.getLogger(__name__)
@@ -81,19 +82,27 @@ class Amount:
     def __str__(self) -> str:
         return "*".join(self.factors)
 
+    @cached_property
+    def _getters(self) -> tuple[Getter | None, list[tuple[Getter, bool]]]:
+        """(the lines' getter, or None; each factor's getter and whether it is in a line),
+        compiled once: a run reads the amount of every record."""
+        paths = [parse_path(text, "amount") for text in self.factors]
+        lines = next((p.line_array for p in paths if p.line_array is not None), None)
+        factors = [
+            (getter(p.in_line), True) if p.line_array is not None else (getter(p), False)
+            for p in paths
+        ]
+        return (getter(lines) if lines is not None else None), factors
+
     def of(self, record: Record) -> Decimal:
         """The amount of one record; a blank or non-numeric value counts as 0."""
-        paths = [parse_path(text, "amount") for text in self.factors]
-        lines_path = next((p.line_array for p in paths if p.line_array is not None), None)
-        if lines_path is None:
-            return _product(getter(p)(record) for p in paths)
-        lines = getter(lines_path)(record)
+        lines_of, factors = self._getters
+        if lines_of is None:
+            return _product(get(record) for get, _ in factors)
+        lines = lines_of(record)
         total = Decimal(0)
         for line in lines if isinstance(lines, list) else []:
-            total += _product(
-                getter(p.in_line)(line) if p.line_array is not None else getter(p)(record)
-                for p in paths
-            )
+            total += _product(get(line) if in_line else get(record) for get, in_line in factors)
         return total
 
 
@@ -115,7 +124,8 @@ def _number(value: Any) -> Decimal:
 
 
 def period_of(value: Any, period: str) -> str:
-    """``2026-03`` (month) or ``2026-03-14`` (day) of a date the systems write; NO_DATE."""
+    """``2026-03`` (month) or ``2026-03-14`` (day) of a date the systems write (a time with
+    an offset: the day where it was written); NO_DATE when it is none."""
     moment = as_moment(value)
     if moment is None:
         return NO_DATE
@@ -421,7 +431,12 @@ class FlowReconciler:
 
 
 def _read(record: Record, path: str) -> Any:
-    return getter(parse_path(path, "date"))(record)
+    return _getter(path)(record)
+
+
+@lru_cache(maxsize=64)
+def _getter(path: str) -> Getter:
+    return getter(parse_path(path, "field"))
 
 
 def _short(value: Any) -> str:

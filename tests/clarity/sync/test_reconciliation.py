@@ -14,10 +14,33 @@ from clarity.models import (
     ReconciliationTrigger,
     SyncRecord,
 )
-from clarity.sync.reconciliation import reconciliation_execute
+from clarity.sync.reconciliation import Amount, period_of, reconciliation_execute
 from tests.clarity.reconciliation import reconciled_pair
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize(
+    ("expression", "record", "amount"),
+    [
+        ("SubTotal", {"SubTotal": 12.5}, Decimal("12.5")),
+        ("SorDetail[].MOrderQty*SorDetail[].MPrice",
+         {"SorDetail": [{"MOrderQty": "2", "MPrice": "1.25"}, {"MOrderQty": 3, "MPrice": 2.5},
+                        {"MOrderQty": "", "MPrice": "9"}]},  # a comment line: no quantity
+         Decimal("10.00")),
+        ("Lines[].Amount", {"Lines": "not a list"}, Decimal(0)),
+        ("Total", {"Total": "n/a"}, Decimal(0)),
+    ],
+)  # fmt: skip
+def test_an_amount_sums_lines_and_multiplies_fields(expression, record, amount):
+    assert Amount.parse(expression).of(record) == amount
+
+
+def test_a_period_is_the_day_or_month_of_any_date_the_systems_write():
+    assert period_of("/Date(1775692800000+0000)/", "month") == "2026-04"  # Xero
+    assert period_of("2026-04-09", "day") == "2026-04-09"
+    assert period_of("2026-04-09T23:30:00-02:00", "day") == "2026-04-09"  # its own day
+    assert period_of("", "month") == "(no date)"
 
 
 def reconcile(pair) -> ReconciliationRun:
