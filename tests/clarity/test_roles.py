@@ -25,6 +25,10 @@ def test_the_roles_exist_with_their_permissions():
         "view_validaterecord",
         "view_auditevent",  # clarity/migrations/0021_matching_rules.py: the auditors' role
         "view_matchdecision",
+        "view_reconciliationrun",  # clarity/migrations/0022_reconciliation.py
+        "view_reconciliationfinding",
+        "acknowledge_reconciliationfinding",
+        "run_reconciliation",
     }
     consultant = set(
         Group.objects.get(name="Consultant").permissions.values_list("codename", flat=True)
