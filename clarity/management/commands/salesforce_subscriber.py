@@ -112,6 +112,7 @@ class Subscriptions:
         self.say = say
         self.streams: dict[int, tuple[EventStream, dict[str, Any]]] = {}
         self.topics: dict[tuple[int, str], _Topic] = {}
+        self.refused: dict[int, str] = {}  # connection -> why it could not be opened
 
     def reconcile(self) -> None:
         """Open the topics the flows need now, close those they no longer need, and
@@ -137,9 +138,13 @@ class Subscriptions:
                     self.streams[row.pk] = held
                 wanted[row.pk] = stream_flows(connection=row, topics_for=held[0].topics)
             except ConnectorError as exc:
-                stream_state_set(
-                    connection_id=row.pk, status=SubscriberStatus.STOPPED, message=exc.message
-                )
+                if self.refused.get(row.pk) != exc.message:  # said once, not every look
+                    self.refused[row.pk] = exc.message
+                    stream_state_set(
+                        connection_id=row.pk, status=SubscriberStatus.STOPPED, message=exc.message
+                    )
+                continue
+            self.refused.pop(row.pk, None)
         for connection_id in [c for c in self.streams if c not in seen]:  # deleted
             self._close_connection(connection_id)
         for key in [key for key in self.topics if key[1] not in wanted.get(key[0], {})]:
