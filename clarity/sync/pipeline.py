@@ -268,7 +268,10 @@ def _hand_over(flow: Flow) -> None:
     if waiting is None:
         return
     queue_name = pair_queue_name(flow.pair_id)
-    if waiting.not_before is None and waiting.pk in run_jobs_pending(queue_name):
+    # Only a job due now counts: a worker may have deferred this run (its lease attempt
+    # fell before our release) between our read and here, leaving a job due only after
+    # BUSY_DEFER_SECONDS — seen as a 15 s stall in benchmarks/realtime_latency.py.
+    if waiting.not_before is None and waiting.pk in run_jobs_pending(queue_name, scheduled=False):
         return  # its job waits in the queue already
     SyncRun.objects.filter(pk=waiting.pk).update(not_before=None)
     enqueue(queue_name, RUN_FLOW, waiting.pk, job_id=run_job_id(waiting.pk))

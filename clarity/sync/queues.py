@@ -68,11 +68,12 @@ def _run_of(job_id: str) -> int | None:
     return int(run) if prefix == "run_flow" and run.isdigit() else None
 
 
-def run_jobs_pending(queue_name: str) -> dict[int, set[str]]:
+def run_jobs_pending(queue_name: str, *, scheduled: bool = True) -> dict[int, set[str]]:
     """The ``run_flow`` jobs of one queue still to start, by run id.
 
-    Waiting in the queue (or just taken from it by a worker) and scheduled for
-    later (a deferred run's job, due after its Retry-After). A job a worker has
+    Waiting in the queue (or just taken from it by a worker) and, unless
+    ``scheduled`` is False, scheduled for later (a deferred run's job, due after
+    its Retry-After). A job a worker has
     started is not counted: a live one holds its flow's lease, and a killed
     worker's stays "started" in RQ for a minute and more. A job enqueued without
     :func:`run_job_id` (by hand, by older code) is recognised by its function
@@ -81,7 +82,8 @@ def run_jobs_pending(queue_name: str) -> dict[int, set[str]]:
     queue = get_queue(queue_name)
     connection = queue.connection
     ids = [*queue.get_job_ids(), *connection.lrange(queue.intermediate_queue_key, 0, -1)]
-    ids += ScheduledJobRegistry(queue=queue).get_job_ids(cleanup=False)
+    if scheduled:
+        ids += ScheduledJobRegistry(queue=queue).get_job_ids(cleanup=False)
     ids = list(dict.fromkeys(i.decode() if isinstance(i, bytes) else i for i in ids))
     # By the job's own status: an id whose job data is gone (deleted, expired) is a
     # lost job, and one a worker took stays listed as taken until RQ's cleanup.
