@@ -160,6 +160,9 @@ class RateRule:
 class FaultPlan:
     shares: dict[str, float] = field(default_factory=dict)  # fault -> probability
     next: deque[str] = field(default_factory=deque)  # faults for the next requests, in order
+    # Only requests of these methods take a queued fault (none named: any request), so
+    # "the next write's answer is lost" is not spent on a read that came first.
+    next_methods: tuple[str, ...] = ()
     timeout_seconds: float = 3.0  # how long a "timeout" holds the request
     retry_after: int = 1  # Retry-After on injected 429s
     latency: float = 0.0  # seconds added to every request (to make concurrency visible)
@@ -181,6 +184,7 @@ class FaultPlan:
         return cls(
             shares={k: float(v) for k, v in data.get("shares", {}).items()},
             next=deque(data.get("next", [])),
+            next_methods=tuple(str(m).upper() for m in data.get("next_methods", ())),
             timeout_seconds=float(data.get("timeout_seconds", 3.0)),
             retry_after=int(data.get("retry_after", 1)),
             latency=float(data.get("latency", 0.0)),
@@ -192,6 +196,7 @@ class FaultPlan:
         return {
             "shares": self.shares,
             "next": list(self.next),
+            "next_methods": list(self.next_methods),
             "timeout_seconds": self.timeout_seconds,
             "retry_after": self.retry_after,
             "latency": self.latency,
@@ -368,7 +373,7 @@ class SandboxApp:
                 plan.burst_until = now + plan.burst_seconds
             if now < plan.burst_until:
                 return "429"
-        if plan.next:
+        if plan.next and (not plan.next_methods or request.method in plan.next_methods):
             return plan.next.popleft()
         for fault in FAULTS:
             if self.random.random() < plan.shares.get(fault, 0.0):

@@ -51,6 +51,20 @@ def test_queued_faults_fire_in_order(demo_server: SandboxServer, ctl: SandboxCon
     assert ctl.stats()["faults"] == {"5xx": 1, "429": 1, "reset": 1}
 
 
+def test_queued_faults_can_wait_for_a_write(
+    demo_server: SandboxServer, ctl: SandboxControl
+) -> None:
+    """ "The next write's answer is lost": reads that come first pass untouched, and the
+    write lands although its answer never comes back."""
+    ctl.faults(next=["reset_after"], next_methods=["post"])
+    assert requests.get(f"{demo_server.url}/widgets", timeout=5).status_code == 200
+    with pytest.raises(requests.ConnectionError):
+        requests.post(f"{demo_server.url}/widgets", json={"name": "lost"}, timeout=5)
+    names = [w["name"] for w in requests.get(f"{demo_server.url}/widgets", timeout=5).json()]
+    assert "lost" in names
+    assert ctl.stats()["faults"] == {"reset_after": 1}
+
+
 def test_timeout_fault_holds_the_request(demo_server: SandboxServer, ctl: SandboxControl) -> None:
     ctl.faults(next=["timeout"], timeout_seconds=1.0)
     with pytest.raises(requests.ReadTimeout):
