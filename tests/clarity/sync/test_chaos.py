@@ -447,7 +447,7 @@ def test_faults_5xx_timeouts_and_429_bursts_lose_and_double_nothing(harness):
     shares = {"5xx": 0.10, "timeout": 0.05, "reset_after": 0.03}
     # Only the Accounting API misbehaves (the sign-in was done while setting up).
     plan = {"shares": shares, "timeout_seconds": 1.0, "retry_after": 1, "path_prefix": "/api.xro"}
-    h = harness(2000)
+    h = harness(1000)  # 20 batches: each ~2 s cycle of burst, lost answer, lookup
     # Besides the draws: the first calls meet one of each fault for sure (a short run
     # may draw no timeout at 5%), and the first write after each burst lands and its
     # answer is lost.
