@@ -20,7 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from clarity.models import AuditEvent, Flow, Trigger
+from clarity.models import AuditEvent, Flow, MatchingRule, Trigger
 from clarity.services.runs import PairNotLaunched, flow_run_enqueue
 from clarity.sync.schedules import flow_schedule_register, poll_interval_adapt
 from clarity.sync.storable import escaped_text
@@ -81,6 +81,55 @@ def flow_update(*, flow: Flow, data: dict[str, Any], user: AbstractBaseUser | No
         detail={"before": before, "after": _snapshot(flow, changed)},
     )
     _schedule_after_commit(flow)
+    return flow
+
+
+# What a matching rule is, as a bundle carries it (the flow it belongs to aside).
+MATCHING_RULE_FIELDS = ("position", "match_by", "keys", "enabled")
+
+
+def flow_matching_rules(flow: Flow) -> list[dict[str, Any]]:
+    """A flow's matching rules in the order they are tried, as plain values."""
+    return [
+        {name: getattr(rule, name) for name in MATCHING_RULE_FIELDS}
+        for rule in flow.matching_rules.order_by("position", "pk")
+    ]
+
+
+@transaction.atomic
+def flow_matching_rules_set(
+    *, flow: Flow, rules: list[dict[str, Any]], user: AbstractBaseUser | None
+) -> Flow:
+    """Replace a flow's matching rules with ``rules`` (a bundle carries them whole).
+
+    Each is checked as the admin checks it (its fields against the target's, so a
+    misspelt field is refused now, not found out as "no match" on a first sync), and
+    the change is audited; the same rules again change nothing and leave no audit row.
+    """
+    wanted = []
+    for number, data in enumerate(rules, start=1):
+        if not isinstance(data, dict) or set(data) - set(MATCHING_RULE_FIELDS):
+            raise ValidationError(
+                f"Matching rule {number} must be an object of {', '.join(MATCHING_RULE_FIELDS)}."
+            )
+        rule = MatchingRule(flow=flow, **data)
+        try:
+            rule.full_clean()
+        except ValidationError as exc:
+            raise ValidationError(f"Matching rule {number}: {'; '.join(exc.messages)}") from exc
+        wanted.append(rule)
+    before = flow_matching_rules(flow)
+    after = [{name: getattr(rule, name) for name in MATCHING_RULE_FIELDS} for rule in wanted]
+    if before == after:
+        return flow
+    flow.matching_rules.all().delete()
+    MatchingRule.objects.bulk_create(wanted)
+    AuditEvent.objects.create(
+        user=user,
+        action="flow_matching_rules_set",
+        flow=flow,
+        detail={"before": before, "after": after},
+    )
     return flow
 
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from clarity.forms import TEMPLATE_DIR
-from clarity.models import Flow, IntegrationPair
+from clarity.models import Flow, IntegrationPair, ReconciliationSetting
 from clarity.services.bundles import (
     FLOW_FIELDS,
     FLOW_NOT_CARRIED,
@@ -18,8 +18,12 @@ from clarity.services.bundles import (
     bundle_import,
     bundle_preview,
 )
+from clarity.services.flows import flow_matching_rules, flow_matching_rules_set
+from clarity.services.reconciliation import reconciliation_setting_save
 from mappings.models import LookupTable, Mapping
 from mappings.services import mapping_compile
+from tests.clarity.conftest import connect_xero
+from tests.clarity.reconciliation import ORDER_SETTING
 from tests.factories import ConnectionFactory
 
 IMPORT_URL = reverse("admin:clarity_integrationpair_import")
@@ -228,3 +232,45 @@ def test_how_a_flow_reads_travels_with_the_bundle(connections):
 
     again = copy.flows.get(name=flow.name)
     assert (again.read_mode, again.change_field) == ("full_scan", "DateLastSale")
+
+
+def test_matching_rules_and_reconciliation_travel_with_the_bundle(db, sandbox):
+    """A pair's matching rules and reconciliation settings are configuration: exported,
+    previewed and imported with the flows, each checked against the target's fields."""
+    xero = ConnectionFactory(system="xero", base_url=sandbox("xero").url,
+                             credentials={"client_id": "sandbox-client-id",
+                                          "client_secret": "sandbox-client-secret"})  # fmt: skip
+    connect_xero(xero)
+    connections = {"a": ConnectionFactory(name="SYSPRO test", system="syspro"), "b": xero}
+    pair = bundle_import(bundle=template(), connections=connections, pair_name="SYSPRO ↔ Xero")
+    customers = pair.flows.get(name="Customers → Contacts")
+    rules = [
+        {"position": 1, "match_by": "reference", "keys": "", "enabled": True},
+        {"position": 2, "match_by": "keys", "keys": "Name, EmailAddress", "enabled": True},
+    ]
+    flow_matching_rules_set(flow=customers, rules=rules, user=None)
+    orders = pair.flows.get(name="Sales orders → Invoices")
+    reconciliation_setting_save(flow=orders, data=dict(ORDER_SETTING), user=None)
+
+    exported = bundle_export(pair=pair)
+    by_name = {flow["name"]: flow for flow in exported["flows"]}
+    assert by_name[customers.name]["matching_rules"] == rules
+    assert by_name[orders.name]["reconciliation"]["target_amount_field"] == "SubTotal"
+    assert {c.action for c in bundle_preview(bundle=exported, connections=connections,
+                                             pair_name=pair.name)} == {"unchanged"}  # fmt: skip
+
+    copy = bundle_import(bundle=exported, connections=connections, pair_name="Copy")
+    assert flow_matching_rules(copy.flows.get(name=customers.name)) == rules
+    assert (
+        ReconciliationSetting.objects.get(flow__pair=copy, flow__name=orders.name).period
+        == (ORDER_SETTING["period"])
+    )
+
+    by_name[customers.name]["matching_rules"][1]["keys"] = "Name, Emial"
+    changes = bundle_preview(bundle=exported, connections=connections, pair_name="Copy")
+    flow_change = next(c for c in changes if c.name == customers.name)
+    assert flow_change.action == "change" and "matching rules → 2" in flow_change.details
+    with pytest.raises(ValidationError, match="Matching rule 2"):
+        bundle_import(bundle=exported, connections=connections, pair_name="Copy")
+    # Refused whole: the copy keeps its rules as they were.
+    assert flow_matching_rules(copy.flows.get(name=customers.name)) == rules
