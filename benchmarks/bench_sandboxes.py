@@ -21,8 +21,10 @@ from typing import Any
 
 import requests
 
+from clarity.models import Flow, IntegrationPair
 from connectors.models import Connection
 from connectors.services import xero_connect_finish, xero_connect_start
+from mappings.models import FieldMappingRow, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACK = "http://localhost:8000/admin/connectors/connection/xero/callback/"
@@ -68,4 +70,55 @@ def connect_xero(connection: Connection) -> None:
         redirect_uri=CALLBACK,
         callback_url=consent.headers["Location"],
         state=state,
+    )
+
+
+def customers_to_contacts(
+    *, label: str, syspro_url: str, xero_url: str, xero_settings: dict[str, Any], **flow: Any
+) -> Flow:
+    """The SYSPRO customers → Xero contacts flow the benchmarks run (the customer code as
+    the contact number, name and email mapped) on connections named for ``label``;
+    ``flow`` sets the flow's own fields (read mode, batch size...)."""
+    syspro = Connection.objects.create(
+        name=f"SYSPRO ({label})",
+        system="syspro",
+        base_url=syspro_url,
+        settings={"company_id": "EDU1", "operator": "ADMIN", "page_size": 5000},
+        credentials={"operator_password": "demo", "company_password": "demo"},
+    )
+    xero = Connection.objects.create(
+        name=f"Xero ({label})",
+        system="xero",
+        base_url=xero_url,
+        settings=xero_settings,
+        credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
+    )
+    connect_xero(xero)
+    mapping = Mapping.objects.create(
+        name=f"SYSPRO customers → Xero contacts ({label})",
+        source_system="SYSPRO",
+        source_entity="customers",
+        target_system="Xero",
+        target_entity="Contacts",
+    )
+    for order, (source, target) in enumerate(
+        (("Customer", "ContactNumber"), ("Name", "Name"), ("Email", "EmailAddress"))
+    ):
+        FieldMappingRow.objects.create(
+            mapping=mapping, order=order, sources=[source], targets=[target]
+        )
+    pair = IntegrationPair.objects.create(
+        name=f"SYSPRO ↔ Xero ({label})", connection_a=syspro, connection_b=xero
+    )
+    return Flow.objects.create(
+        pair=pair,
+        name=f"Customers → Contacts ({label})",
+        source_connection=syspro,
+        source_entity="customers",
+        target_connection=xero,
+        target_entity="Contacts",
+        mapping=mapping,
+        target_reference_field="ContactNumber",
+        business_key_field="Customer",
+        **flow,
     )

@@ -46,10 +46,14 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from benchmarks.bench_sandboxes import NO_LIMITS, connect_xero, sandboxes  # noqa: E402
+from benchmarks.bench_sandboxes import (  # noqa: E402
+    NO_LIMITS,
+    XERO_NO_LIMITS,
+    customers_to_contacts,
+    sandboxes,
+)
 from clarity.models import (  # noqa: E402
     Flow,
-    IntegrationPair,
     ReadMode,
     RecordStatus,
     SyncRecord,
@@ -59,9 +63,7 @@ from clarity.services.runs import flow_run_enqueue  # noqa: E402
 from clarity.sync.fullscan import scan_page_changed, scan_page_remember  # noqa: E402
 from clarity.sync.pipeline import flow_run_execute  # noqa: E402
 from connectors.configs import connector_for  # noqa: E402
-from connectors.models import Connection  # noqa: E402
 from devtools.localservers import free_port  # noqa: E402
-from mappings.models import FieldMappingRow, Mapping  # noqa: E402
 
 CUSTOMERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 CHANGED_SHARE = 0.01
@@ -74,56 +76,6 @@ SANDBOXES = {
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def flow_for(syspro_url: str, xero_url: str) -> Flow:
-    syspro = Connection.objects.create(
-        name="SYSPRO (full scan)",
-        system="syspro",
-        base_url=syspro_url,
-        settings={"company_id": "EDU1", "operator": "ADMIN", "page_size": 5000},
-        credentials={"operator_password": "demo", "company_password": "demo"},
-    )
-    xero = Connection.objects.create(
-        name="Xero (full scan)",
-        system="xero",
-        base_url=xero_url,
-        settings={
-            "rate_limits": {"per_minute": 10**9, "per_day": 10**9, "concurrent": 10},
-            "batch_sizes": {"Contacts": 1000},
-        },
-        credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
-    )
-    connect_xero(xero)
-    mapping = Mapping.objects.create(
-        name="SYSPRO customers → Xero contacts (full scan)",
-        source_system="SYSPRO",
-        source_entity="customers",
-        target_system="Xero",
-        target_entity="Contacts",
-    )
-    for order, (source, target) in enumerate(
-        (("Customer", "ContactNumber"), ("Name", "Name"), ("Email", "EmailAddress"))
-    ):
-        FieldMappingRow.objects.create(
-            mapping=mapping, order=order, sources=[source], targets=[target]
-        )
-    pair = IntegrationPair.objects.create(
-        name="SYSPRO ↔ Xero (full scan)", connection_a=syspro, connection_b=xero
-    )
-    return Flow.objects.create(
-        pair=pair,
-        name="Customers → Contacts, full scan",
-        source_connection=syspro,
-        source_entity="customers",
-        target_connection=xero,
-        target_entity="Contacts",
-        mapping=mapping,
-        read_mode=ReadMode.FULL_SCAN,
-        target_reference_field="ContactNumber",
-        business_key_field="Customer",
-        batch_size=1000,
-    )
 
 
 def remember_everything(flow: Flow) -> list[dict]:
@@ -158,7 +110,17 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     ports = {"syspro": free_port(), "xero": free_port()}
     with sandboxes({system: (port, SANDBOXES[system]) for system, port in ports.items()}):
-        flow = flow_for(f"http://127.0.0.1:{ports['syspro']}", f"http://127.0.0.1:{ports['xero']}")
+        flow = customers_to_contacts(
+            label="full scan",
+            syspro_url=f"http://127.0.0.1:{ports['syspro']}",
+            xero_url=f"http://127.0.0.1:{ports['xero']}",
+            xero_settings={
+                "rate_limits": XERO_NO_LIMITS,
+                "batch_sizes": {"Contacts": 1000},
+            },
+            read_mode=ReadMode.FULL_SCAN,
+            batch_size=1000,
+        )
         log(f"set-up: hashes of {CUSTOMERS} customers, as a previous scan leaves them")
         customers = remember_everything(flow)
         assert len(customers) == CUSTOMERS

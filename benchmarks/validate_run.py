@@ -45,14 +45,17 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from benchmarks.bench_sandboxes import NO_LIMITS, XERO_NO_LIMITS, connect_xero, sandboxes  # noqa: E402
-from clarity.models import Flow, IntegrationPair, ValidateRun  # noqa: E402
+from benchmarks.bench_sandboxes import (  # noqa: E402
+    NO_LIMITS,
+    XERO_NO_LIMITS,
+    customers_to_contacts,
+    sandboxes,
+)
+from clarity.models import Flow, ValidateRun  # noqa: E402
 from clarity.sync.validation import validate_run_execute  # noqa: E402
 from connectors.configs import connector_for  # noqa: E402
-from connectors.models import Connection  # noqa: E402
 from connectors.sandbox.control import SandboxControl  # noqa: E402
 from devtools.localservers import free_port  # noqa: E402
-from mappings.models import FieldMappingRow, Mapping  # noqa: E402
 from mappings.services import mapping_compile  # noqa: E402
 
 CUSTOMERS = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
@@ -63,56 +66,6 @@ PAGE = 5000
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def flow_for(syspro_url: str, xero_url: str) -> Flow:
-    syspro = Connection.objects.create(
-        name="SYSPRO (validate)",
-        system="syspro",
-        base_url=syspro_url,
-        settings={"company_id": "EDU1", "operator": "ADMIN", "page_size": PAGE},
-        credentials={"operator_password": "demo", "company_password": "demo"},
-    )
-    xero = Connection.objects.create(
-        name="Xero (validate)",
-        system="xero",
-        base_url=xero_url,
-        settings={
-            "rate_limits": XERO_NO_LIMITS,
-            "batch_sizes": {"Contacts": 1000},
-            "page_size": 1000,  # Xero reads up to 1,000 a page [P] (connectors/xero/connector.py)
-        },
-        credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
-    )
-    connect_xero(xero)
-    mapping = Mapping.objects.create(
-        name="SYSPRO customers → Xero contacts (validate)",
-        source_system="SYSPRO",
-        source_entity="customers",
-        target_system="Xero",
-        target_entity="Contacts",
-    )
-    for order, (source, target) in enumerate(
-        (("Customer", "ContactNumber"), ("Name", "Name"), ("Email", "EmailAddress"))
-    ):
-        FieldMappingRow.objects.create(
-            mapping=mapping, order=order, sources=[source], targets=[target]
-        )
-    pair = IntegrationPair.objects.create(
-        name="SYSPRO ↔ Xero (validate)", connection_a=syspro, connection_b=xero
-    )
-    return Flow.objects.create(
-        pair=pair,
-        name="Customers → Contacts",
-        source_connection=syspro,
-        source_entity="customers",
-        target_connection=xero,
-        target_entity="Contacts",
-        mapping=mapping,
-        target_reference_field="ContactNumber",
-        business_key_field="Customer",
-        batch_size=1000,
-    )
 
 
 def seed_xero(flow: Flow) -> int:
@@ -164,7 +117,17 @@ def main() -> None:
     }
     with sandboxes(options):
         xero_url = f"http://127.0.0.1:{ports['xero']}"
-        flow = flow_for(f"http://127.0.0.1:{ports['syspro']}", xero_url)
+        flow = customers_to_contacts(
+            label="validate",
+            syspro_url=f"http://127.0.0.1:{ports['syspro']}",
+            xero_url=xero_url,
+            xero_settings={
+                "rate_limits": XERO_NO_LIMITS,
+                "batch_sizes": {"Contacts": 1000},
+                "page_size": 1000,  # Xero reads up to 1,000 a page [P] (connectors/xero)
+            },
+            batch_size=1000,
+        )
         log(f"set-up: {CUSTOMERS} SYSPRO customers, {HELD} of them written to Xero")
         differing = seed_xero(flow)
         xero = SandboxControl(xero_url)
