@@ -8,6 +8,7 @@ which audit it; the detail page shows that audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -723,14 +724,7 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
         permissions=["resolve"],
     )
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        try:
-            counts = ledger_records_resolve(
-                records=queryset, user=request.user, note=request.POST.get("note", "")
-            )
-        except ValidationError as exc:
-            self.message_user(request, exc.messages[0], messages.ERROR)
-            return
-        self._report(request, RESOLVE, counts, f"{counts.done} record(s) marked resolved.")
+        self._close_with_note(request, queryset, ledger_records_resolve, RESOLVE, "marked resolved")
 
     @admin.action(description="Retry selected records", permissions=["retry"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -781,28 +775,14 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
         description="Ignore selected failed or unknown records (with note)", permissions=["resolve"]
     )
     def ignore_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        try:
-            counts = ledger_records_ignore(
-                records=queryset, user=request.user, note=request.POST.get("note", "")
-            )
-        except ValidationError as exc:
-            self.message_user(request, exc.messages[0], messages.ERROR)
-            return
-        self._report(request, IGNORE, counts, f"{counts.done} record(s) ignored.")
+        self._close_with_note(request, queryset, ledger_records_ignore, IGNORE, "ignored")
 
     @admin.action(
         description="Skip selected records waiting for a decision (with note)",
         permissions=["resolve"],
     )
     def skip_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        try:
-            counts = ledger_records_skip(
-                records=queryset, user=request.user, note=request.POST.get("note", "")
-            )
-        except ValidationError as exc:
-            self.message_user(request, exc.messages[0], messages.ERROR)
-            return
-        self._report(request, SKIP, counts, f"{counts.done} record(s) skipped, none sent.")
+        self._close_with_note(request, queryset, ledger_records_skip, SKIP, "skipped, none sent")
 
     @admin.action(
         description="Assign selected failed or unknown records to me", permissions=["resolve"]
@@ -812,6 +792,22 @@ class SyncRecordAdmin(ExportMixin, admin.ModelAdmin):
             records=queryset, assignee=request.user, tags=None, user=request.user
         )
         self._report(request, ASSIGN, counts, f"{counts.done} failed record(s) assigned to you.")
+
+    def _close_with_note(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        service: Callable[..., Counts],
+        action: LedgerAction,
+        done: str,
+    ) -> None:
+        """Resolve, ignore or skip: the service with the note typed beside the action."""
+        try:
+            counts = service(records=queryset, user=request.user, note=request.POST.get("note", ""))
+        except ValidationError as exc:
+            self.message_user(request, exc.messages[0], messages.ERROR)
+            return
+        self._report(request, action, counts, f"{counts.done} record(s) {done}.")
 
     def _report(
         self, request: HttpRequest, action: LedgerAction, counts: Counts, done: str
