@@ -51,7 +51,7 @@ def test_health_shows_last_run_today_failure_rate_and_oldest_failure(flow):
     (pair,) = pairs_health(now=now)
     (health,) = pair.flows
     assert health.last_run == last
-    assert health.today == {"succeeded": 6, "skipped": 0, "failed": 2}
+    assert health.today == {"succeeded": 6, "skipped": 0, "failed": 2, "undecided": 0}
     assert health.failure_rate == 0.25
     assert health.oldest_failure_id == oldest.pk
     assert len(pair.hourly) == CHART_HOURS

@@ -14,6 +14,8 @@ from clarity.models.ledger import (
     PRUNABLE,
     RETRYABLE,
     SETTLED,
+    TARGET_KNOWN,
+    UNDECIDED,
     ErrorKind,
     RecordStatus,
 )
@@ -39,11 +41,20 @@ def test_every_status_is_settled_waiting_or_needing_action_exactly_once() -> Non
 
 
 def test_the_named_groups_agree_with_each_other() -> None:
-    assert set(NEEDS_ACTION) <= set(RETRYABLE)
+    # What needs a person is retryable, except a choice between candidates: sending the
+    # record again would not choose for them.
+    assert set(NEEDS_ACTION) - set(UNDECIDED) <= set(RETRYABLE)
+    assert set(UNDECIDED) <= set(NEEDS_ACTION) and not set(UNDECIDED) & set(RETRYABLE)
     assert not set(RETRYABLE) & {RecordStatus.SUCCEEDED, RecordStatus.PENDING}
     assert set(PRUNABLE) <= set(SETTLED)
     assert RecordStatus.UNKNOWN in IN_FLIGHT and RecordStatus.PENDING in IN_FLIGHT
-    assert set(COUNTED) == {RecordStatus.SUCCEEDED, RecordStatus.SKIPPED, RecordStatus.FAILED}
+    assert set(COUNTED) == {
+        RecordStatus.SUCCEEDED,
+        RecordStatus.SKIPPED,
+        RecordStatus.FAILED,
+        *UNDECIDED,
+    }
+    assert RecordStatus.LINKED in TARGET_KNOWN and RecordStatus.LINKED not in NEEDS_ACTION
 
 
 # Two or more statuses spelt out together: a group defined again outside the ledger model.
