@@ -53,8 +53,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     worker, as it does without xdist: several modules share a sandbox (module-scoped
     fixtures) whose state a test leaves for the next, and one sandbox per module is
     cheaper than one per worker. Two groups span modules and run one test at a time
-    on a single worker: ``serial`` tests (they start the whole stack, or kill
-    processes on a timetable) and the browser tests (one Chromium, not one per worker).
+    on a single worker: ``serial`` tests (they kill processes on a timetable) and the
+    browser tests (one Chromium, not one per worker).
     """
     browser = Path(__file__).parent / "browser"
     for item in items:

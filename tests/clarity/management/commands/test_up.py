@@ -23,7 +23,7 @@ import requests
 from connectors.sandbox.registry import DEFAULT_PORTS, PORTS_ENV
 from devtools.localservers import free_port, up_stack, wait_for_log
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
