@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -61,6 +63,24 @@ class IntegrationPair(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A launch is of these two connections: pointed at another one (the admin, a
+        bundle promoting the pair), the pair is no longer launched, so the systems it now
+        joins pass the go-live checklist before a production flow of theirs runs. In
+        save() because every way of re-pointing a pair ends here."""
+        if self.pk and self.launched_at is not None:
+            before = (
+                type(self)
+                .objects.filter(pk=self.pk)
+                .values_list("connection_a_id", "connection_b_id")
+                .first()
+            )
+            if before is not None and before != (self.connection_a_id, self.connection_b_id):
+                self.launched_at, self.launched_by = None, None
+                if (fields := kwargs.get("update_fields")) is not None:
+                    kwargs["update_fields"] = {*fields, "launched_at", "launched_by"}
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         if self.connection_a_id and self.connection_a_id == self.connection_b_id:

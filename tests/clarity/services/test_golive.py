@@ -43,7 +43,7 @@ from clarity.webhooks.services import webhook_events_store
 from connectors.models import Environment
 from connectors.webhooks import ChangeEvent, Subscriber
 from tests.clarity.golive import production_pair, ready_pair, validated
-from tests.factories import FlowFactory, RecordFactory, UserFactory
+from tests.factories import ConnectionFactory, FlowFactory, RecordFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -245,6 +245,25 @@ def test_a_launched_production_pair_runs_from_every_entry_point(live_flow) -> No
     IntegrationPair.objects.filter(pk=live_flow.pair_id).update(launched_at="2026-01-01T00:00Z")
     for trigger in (Trigger.MANUAL, Trigger.API, Trigger.WEBHOOK, Trigger.RETRY):
         assert flow_run_enqueue(flow=live_flow, trigger=trigger).pk
+
+
+def test_a_launched_pair_pointed_at_another_connection_waits_for_launch_again(
+    live_flow,
+) -> None:
+    """A launch is of the systems checked: the same pair joined to another Xero organisation
+    (the admin, or a bundle promoting it) validates only until it is launched again."""
+    pair = live_flow.pair
+    IntegrationPair.objects.filter(pk=pair.pk).update(launched_at="2026-01-01T00:00Z")
+    pair.refresh_from_db()
+    pair.description = "renamed, same systems"
+    pair.save()
+    assert IntegrationPair.objects.get(pk=pair.pk).launched_at is not None
+    other = ConnectionFactory(system=pair.connection_b.system, environment=Environment.PRODUCTION)
+    pair.connection_b = other
+    pair.save(update_fields=["connection_b"])
+    assert IntegrationPair.objects.get(pk=pair.pk).launched_at is None
+    with pytest.raises(PairNotLaunched):
+        flow_run_enqueue(flow=live_flow, trigger=Trigger.MANUAL)
 
 
 def test_a_bundle_imported_into_a_new_production_pair_waits_for_launch(
