@@ -6,9 +6,9 @@ use, keyed by name, and how long the pair keeps its ledger. Alert rules stay
 behind: who is told, and where, differs between a sandbox and production.
 Importing it into another installation or environment binds its two
 connection roles ("a", "b") to connections chosen there — which is also how a
-configuration tried against sandbox connections is promoted to production ones. ``bundle_preview`` says
-what an import would create or change; ``bundle_import`` applies it in one
-transaction, validating everything, or changes nothing.
+configuration tried against sandbox connections is promoted to production ones.
+``bundle_preview`` says what an import would create or change; ``bundle_import``
+applies it in one transaction, validating everything, or changes nothing.
 """
 
 from __future__ import annotations
