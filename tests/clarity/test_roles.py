@@ -145,7 +145,7 @@ def test_bundle_import_needs_write_permission_on_all_it_writes(operator_client):
 @pytest.mark.django_db
 def test_bundle_import_needs_delete_on_the_rows_it_replaces(client):
     """Applying a bundle deletes a mapping's old parts and a table's old entries."""
-    from clarity.services.bundles import BUNDLE_MODELS
+    from clarity.services.bundles import BUNDLE_MODELS, BUNDLE_REPLACED_MODELS
     from tests.factories import UserFactory
 
     user = UserFactory(username="writer")
@@ -172,9 +172,12 @@ def test_bundle_import_needs_delete_on_the_rows_it_replaces(client):
     )
 
     user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="mappings", codename__startswith="delete_"
-        )
+        *[
+            Permission.objects.get(
+                content_type__app_label=m._meta.app_label, codename=f"delete_{m._meta.model_name}"
+            )
+            for m in BUNDLE_REPLACED_MODELS
+        ]
     )
     client.force_login(User.objects.get(pk=user.pk))
     assert client.get(reverse("admin:clarity_integrationpair_import")).status_code == 200
