@@ -7,6 +7,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from clarity.migrations._roles import roles_granted
+
 ROLES = {
     "Consultant": [
         "clarity.add_matchingrule",
@@ -18,41 +20,6 @@ ROLES = {
     "Finance": ["clarity.view_auditevent", "clarity.view_matchdecision"],
     "Operator": ["clarity.view_matchingrule", "clarity.view_matchdecision"],
 }
-
-
-def ensure_permissions(apps):
-    """Permissions are normally made after all migrations; roles need them now."""
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
-
-
-def grant(apps, schema_editor):
-    ensure_permissions(apps)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codes in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codes in ROLES.items():
-        group = Group.objects.filter(name=role).first()
-        for code in codes if group else ():
-            app_label, codename = code.split(".")
-            group.permissions.remove(
-                *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-            )
 
 
 def mark_linked(apps, schema_editor):
@@ -255,5 +222,5 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(mark_linked, unmark_linked),
-        migrations.RunPython(grant, revoke),
+        roles_granted(ROLES),
     ]

@@ -9,6 +9,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from clarity.migrations._roles import roles_granted
+
 
 VIEW = ["clarity.view_reconciliationrun", "clarity.view_reconciliationfinding"]
 ROLES = {
@@ -31,43 +33,6 @@ ROLES = {
     ],
     "Finance": [*VIEW, "clarity.run_reconciliation", "clarity.acknowledge_reconciliationfinding"],
 }
-
-
-def ensure_permissions(apps):
-    """Permissions are normally made after all migrations; roles need them now."""
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
-
-
-def grant(apps, schema_editor):
-    ensure_permissions(apps)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codes in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codes in ROLES.items():
-        group = Group.objects.filter(name=role).first()
-        if group is None:
-            continue
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.remove(
-                *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-            )
 
 
 class Migration(migrations.Migration):
@@ -376,5 +341,5 @@ class Migration(migrations.Migration):
                 name="recon_finding_unacknowledged",
             ),
         ),
-        migrations.RunPython(grant, revoke),
+        roles_granted(ROLES),
     ]
