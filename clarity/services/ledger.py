@@ -195,14 +195,20 @@ def _note(note: str, action: LedgerAction) -> str:
 
 
 def _close(
-    *, records: QuerySet[SyncRecord], user: AbstractBaseUser, note: str, action: LedgerAction
-) -> Counts:
-    """Ignore or resolve: a person closes records with a reason; they are not retried."""
-    status = RecordStatus.IGNORED if action is IGNORE else RecordStatus.RESOLVED
+    *,
+    records: QuerySet[SyncRecord],
+    user: AbstractBaseUser,
+    note: str,
+    action: LedgerAction,
+    status: RecordStatus,
+) -> tuple[Counts, list[int]]:
+    """Ignore, resolve or skip: a person closes records with a reason; they are not
+    retried. Returns the counts and the ids of the rows closed."""
     note = _note(note, action)
     rows, refused = _lock(records, action)
     now = timezone.now()
-    SyncRecord.objects.filter(pk__in=[r.pk for r in rows]).update(
+    ids = [r.pk for r in rows]
+    SyncRecord.objects.filter(pk__in=ids).update(
         status=status,
         resolved_by=user,
         resolved_at=now,
@@ -220,7 +226,7 @@ def _close(
         )
         for r in rows
     )
-    return Counts(len(rows), refused)
+    return Counts(len(rows), refused), ids
 
 
 @transaction.atomic
@@ -228,7 +234,10 @@ def ledger_records_ignore(
     *, records: QuerySet[SyncRecord], user: AbstractBaseUser, note: str
 ) -> Counts:
     """Stop retrying records a person decided not to sync, saying why."""
-    return _close(records=records, user=user, note=note, action=IGNORE)
+    counts, _ = _close(
+        records=records, user=user, note=note, action=IGNORE, status=RecordStatus.IGNORED
+    )
+    return counts
 
 
 @transaction.atomic
@@ -240,7 +249,10 @@ def ledger_records_resolve(
     Only records waiting for a person change; a succeeded or skipped one has
     nothing to resolve.
     """
-    return _close(records=records, user=user, note=note, action=RESOLVE)
+    counts, _ = _close(
+        records=records, user=user, note=note, action=RESOLVE, status=RecordStatus.RESOLVED
+    )
+    return counts
 
 
 def ledger_tags_normalise(text: str) -> str:
@@ -502,29 +514,10 @@ def ledger_records_skip(
 ) -> Counts:
     """Close records that matched target records without sending them, saying why (the
     target's record is right as it is, say). Only records waiting for a decision."""
-    note = _note(note, SKIP)
-    rows, refused = _lock(records, SKIP)
-    now = timezone.now()
-    ids = [r.pk for r in rows]
-    SyncRecord.objects.filter(pk__in=ids).update(
-        status=RecordStatus.SKIPPED,
-        resolved_by=user,
-        resolved_at=now,
-        resolution_note=note,
-        next_retry_at=None,
-        updated_at=now,
+    counts, ids = _close(
+        records=records, user=user, note=note, action=SKIP, status=RecordStatus.SKIPPED
     )
     MatchDecision.objects.filter(record_id__in=ids).update(
-        decision=Decision.SKIP, decided_by=user, decided_at=now, note=note
+        decision=Decision.SKIP, decided_by=user, decided_at=timezone.now(), note=note.strip()
     )
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            user=user,
-            action=SKIP.audit,
-            flow_id=r.flow_id,
-            record=r,
-            detail={"note": note, "before": {"status": r.status}},
-        )
-        for r in rows
-    )
-    return Counts(len(rows), refused)
+    return counts
