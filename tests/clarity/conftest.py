@@ -50,29 +50,31 @@ def customers_to_contacts_mapping() -> Mapping:
     return mapping
 
 
-@pytest.fixture
-def syspro_xero(sandbox) -> dict[str, Any]:
-    """SYSPRO customers → Xero contacts, wired end to end against both sandboxes."""
-    syspro_server = sandbox("syspro")
-    xero_server = sandbox("xero")
+def syspro_xero_connections(syspro_url: str, xero_url: str) -> tuple[Connection, Connection]:
+    """SYSPRO and Xero connections on two sandboxes, Xero's consent done."""
     syspro = Connection.objects.create(
         name="SYSPRO",
         system="syspro",
-        base_url=syspro_server.url,
+        base_url=syspro_url,
         settings={"company_id": "EDU1", "operator": "ADMIN"},
         credentials={"operator_password": "demo", "company_password": "demo"},
     )
     xero = Connection.objects.create(
         name="Xero",
         system="xero",
-        base_url=xero_server.url,
+        base_url=xero_url,
         credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
     )
     connect_xero(xero)
+    return syspro, xero
+
+
+def customers_flow(syspro: Connection, xero: Connection) -> Flow:
+    """SYSPRO customers → Xero contacts on a pair of their own."""
     pair = IntegrationPair.objects.create(
         name="SYSPRO ↔ Xero", connection_a=syspro, connection_b=xero
     )
-    flow = Flow.objects.create(
+    return Flow.objects.create(
         pair=pair,
         name="Customers → Contacts",
         source_connection=syspro,
@@ -85,6 +87,14 @@ def syspro_xero(sandbox) -> dict[str, Any]:
         business_key_field="Customer",
         batch_size=100,
     )
+
+
+@pytest.fixture
+def syspro_xero(sandbox) -> dict[str, Any]:
+    """SYSPRO customers → Xero contacts, wired end to end against both sandboxes."""
+    syspro_server = sandbox("syspro")
+    xero_server = sandbox("xero")
+    flow = customers_flow(*syspro_xero_connections(syspro_server.url, xero_server.url))
     return {
         "flow": flow,
         "syspro": SandboxControl(syspro_server.url),

@@ -21,7 +21,7 @@ from connectors.sandbox.syspro.seed import (
     MISSING_CUSTOMER,
     UNMAPPED_ORDER,
 )
-from tests.clarity.conftest import connect_xero
+from tests.clarity.conftest import syspro_xero_connections
 
 CUSTOMERS = "Customers → Contacts"
 ORDERS = "Sales orders → Invoices"
@@ -99,20 +99,7 @@ def reconciled_pair(sandbox: Any, *, orders: int = 6) -> Reconciled:
     """The template's pair with ``orders`` sales orders delivered as Xero invoices."""
     syspro_server = sandbox("syspro", customers=40, duplicate_names=False)
     xero_server = sandbox("xero", demo={"invoices": 0})
-    syspro = Connection.objects.create(
-        name="SYSPRO",
-        system="syspro",
-        base_url=syspro_server.url,
-        settings={"company_id": "EDU1", "operator": "ADMIN"},
-        credentials={"operator_password": "demo", "company_password": "demo"},
-    )
-    xero = Connection.objects.create(
-        name="Xero",
-        system="xero",
-        base_url=xero_server.url,
-        credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
-    )
-    connect_xero(xero)
+    syspro, xero = syspro_xero_connections(syspro_server.url, xero_server.url)
     template = json.loads((TEMPLATE_DIR / "syspro_xero.json").read_text())
     pair = bundle_import(bundle=template, connections={"a": syspro, "b": xero},
                          pair_name="SYSPRO ↔ Xero")  # fmt: skip

@@ -11,17 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from clarity.models import Flow, IntegrationPair, SyncRecord, SyncRun, Trigger, ValidateRun
+from clarity.models import Flow, SyncRecord, SyncRun, Trigger, ValidateRun
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.pipeline import flow_run_execute
 from clarity.sync.validation import validate_run_execute
 from connectors.configs import connector_for
-from connectors.models import Connection
 from connectors.sandbox.control import SandboxControl
 from mappings.engine import OnMissing
 from mappings.models import ConditionalRule, FieldMappingRow, LookupEntry, LookupTable
 from mappings.services import lookup_tables_touch, mapping_compile, mapping_part_save
-from tests.clarity.conftest import connect_xero, customers_to_contacts_mapping
+from tests.clarity.conftest import customers_flow, syspro_xero_connections
 
 CUSTOMERS = 8
 
@@ -57,37 +56,9 @@ class Case:
 def build(sandbox: Any) -> Case:
     syspro_server = sandbox("syspro", customers=CUSTOMERS, duplicate_names=False)
     xero_server = sandbox("xero", demo={"contacts": 0, "items": 0, "invoices": 0})
-    syspro = Connection.objects.create(
-        name="SYSPRO",
-        system="syspro",
-        base_url=syspro_server.url,
-        settings={"company_id": "EDU1", "operator": "ADMIN"},
-        credentials={"operator_password": "demo", "company_password": "demo"},
-    )
-    xero = Connection.objects.create(
-        name="Xero",
-        system="xero",
-        base_url=xero_server.url,
-        credentials={"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
-    )
-    connect_xero(xero)
-    pair = IntegrationPair.objects.create(
-        name="SYSPRO ↔ Xero", connection_a=syspro, connection_b=xero
-    )
-    mapping = customers_to_contacts_mapping()
-    flow = Flow.objects.create(
-        pair=pair,
-        name="Customers → Contacts",
-        source_connection=syspro,
-        source_entity="customers",
-        target_connection=xero,
-        target_entity="Contacts",
-        mapping=mapping,
-        source_version_field="LastChanged",
-        target_reference_field="ContactNumber",
-        business_key_field="Customer",
-        batch_size=100,
-    )
+    syspro, xero = syspro_xero_connections(syspro_server.url, xero_server.url)
+    flow = customers_flow(syspro, xero)
+    mapping = flow.mapping
     source = connector_for(syspro)
     try:
         customers = [c for page in source.read_all("customers") for c in page.records]
