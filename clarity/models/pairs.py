@@ -11,8 +11,8 @@ from django.db.models import Q
 from connectors.models import Connection, Environment
 
 # The pairs whose flows may only validate: a production pair not launched yet. Sandbox
-# pairs run without launching (demos, trials); one rule for every run entry point
-# (clarity/services/runs.py) and for the schedules (clarity/sync/schedules.py).
+# pairs run without launching (demos, trials); one rule for every run entry point, the
+# worker taking a run up and the schedules (clarity/sync/admission.py).
 AWAITING_LAUNCH = Q(launched_at__isnull=True) & (
     Q(connection_a__environment=Environment.PRODUCTION)
     | Q(connection_b__environment=Environment.PRODUCTION)

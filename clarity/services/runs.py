@@ -9,39 +9,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from clarity.models import (
-    AuditEvent,
-    Flow,
-    IntegrationPair,
-    RunStatus,
-    SyncRun,
-    Trigger,
-)
-from clarity.models.pairs import AWAITING_LAUNCH
+from clarity.models import AuditEvent, Flow, RunStatus, SyncRun, Trigger
+from clarity.sync.admission import disabled_refusal, launch_refusal
 from clarity.sync.queues import RUN_FLOW, enqueue, pair_queue_name, run_job_id
 
 
 class PairNotLaunched(ValidationError):
     """A production pair's flow was asked to run before the pair was launched."""
-
-
-def pair_launch_refusal(*, pair_id: int) -> str | None:
-    """Why the pair's flows may not run (only validate), or None when they may.
-
-    The one rule for every way a run starts — a click, the API, a schedule, a webhook,
-    an event stream, a doorbell, a retry — since each goes through ``flow_run_enqueue``.
-    """
-    pair_name = (
-        IntegrationPair.objects.filter(AWAITING_LAUNCH, pk=pair_id)
-        .values_list("name", flat=True)
-        .first()
-    )
-    if pair_name is None:
-        return None
-    return (
-        f"Launch the pair '{pair_name}' first: validate runs only until then. Its go-live "
-        "checklist is on the pair's page."
-    )
 
 
 def targeted_run_max_ids() -> int:
@@ -74,18 +48,17 @@ def flow_run_enqueue(
     more than ``targeted_run_max_ids()`` — turns it into a cursor poll, which
     reads every change anyway.
 
-    Every run starts here, so here a production pair not launched yet is refused
-    (``PairNotLaunched``): its flows may only validate.
+    Every way a run starts — a click, the API, a schedule, a webhook, an event stream,
+    a doorbell, a retry — comes here, so here a production pair not launched yet is
+    refused (``PairNotLaunched``): its flows may only validate. The worker asks again
+    when it takes the run up (``clarity.sync.admission``).
     """
-    if refusal := pair_launch_refusal(pair_id=flow.pair_id):
+    if refusal := launch_refusal(pair_id=flow.pair_id):
         raise PairNotLaunched(refusal)
     if trigger == Trigger.MANUAL and not flow.trigger_manual:
         raise ValidationError(f"Flow '{flow.name}' does not allow manual runs.")
-    if not flow.enabled:
-        raise ValidationError(
-            f"Flow '{flow.name}' is disabled"
-            + (f": {flow.paused_reason}" if flow.paused_reason else ".")
-        )
+    if refusal := disabled_refusal(flow):
+        raise ValidationError(refusal)
     Flow.objects.select_for_update().filter(pk=flow.pk).first()
     queued = SyncRun.objects.filter(flow=flow, status=RunStatus.QUEUED)
     if trigger != Trigger.RETRY:

@@ -33,6 +33,7 @@ from clarity.models import (
 )
 from clarity.models.ledger import IN_FLIGHT, NEEDS_ACTION, RESENDABLE, SETTLED, TARGET_KNOWN
 from clarity.sync import bulk, outcomes, storable
+from clarity.sync.admission import run_refusal
 from clarity.sync.both_ways import settle_both_ways
 from clarity.sync.dependencies import dependency_hint
 from clarity.sync.fullscan import scan_page_changed, scan_page_remember
@@ -87,6 +88,10 @@ class FlowPaused(Exception):
 
 class LeaseLost(Exception):
     """This worker's lease on the flow lapsed and another worker holds it now."""
+
+
+class RunRefused(Exception):
+    """The flow may not run now (paused, or its pair awaits Launch): the run fails, saying why."""
 
 
 # Outages of the servers themselves, not of the systems synced: the run waits for the sweeper.
@@ -198,6 +203,10 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
     keeper = LeaseKeeper(flow_id=run.flow_id, owner=owner).start()
     ctx: FlowContext | None = None
     try:
+        # Asked again under the lease: the flow may have been paused, or its pair set to
+        # await Launch, since the run was queued (or deferred by a rate limit).
+        if refusal := run_refusal(run.flow):
+            raise RunRefused(refusal)
         resumed = run.status == RunStatus.RUNNING
         SyncRun.objects.filter(pk=run.pk).update(
             status=RunStatus.RUNNING, started_at=run.started_at or timezone.now(), message=""
@@ -215,6 +224,10 @@ def flow_run_execute(*, run_id: int) -> SyncRun:
             # too would count the cursor's last record as one more, skipped.
             read_and_deliver(ctx)
         _finish(ctx)
+    except RunRefused as exc:
+        # Nothing read or written by this start; what earlier starts left in the ledger
+        # (a deferred run's records) is delivered by the flow's next run.
+        _fail_run(run, f"Not run: {exc}")
     except LeaseLost:
         # Another worker took the flow over (ours lapsed); it carries on with the run.
         return run

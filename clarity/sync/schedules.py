@@ -30,8 +30,8 @@ from rq import exceptions as rq_exceptions
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from clarity.models import Flow, IntegrationPair, SyncRun, Trigger
-from clarity.models.pairs import AWAITING_LAUNCH
+from clarity.models import Flow, SyncRun, Trigger
+from clarity.sync.admission import launch_refusal
 from clarity.sync.queues import DEFAULT_QUEUE, get_queue
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def schedule_wanted(flow: Flow) -> bool:
         return False
     if not (flow.poll_adaptive or (flow.trigger_schedule and bool(flow.schedule_cron.strip()))):
         return False
-    return not IntegrationPair.objects.filter(AWAITING_LAUNCH, pk=flow.pair_id).exists()
+    return launch_refusal(pair_id=flow.pair_id) is None
 
 
 def poll_interval_next(*, current: int | None, minimum: int, maximum: int, changed: bool) -> int:
