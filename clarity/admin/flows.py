@@ -18,7 +18,13 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from clarity.models import Flow, MatchingRule, SyncRun, Trigger
-from clarity.services.flows import flow_create, flow_cursor_set, flow_update
+from clarity.services.flows import (
+    MATCHING_RULE_FIELDS,
+    flow_create,
+    flow_cursor_set,
+    flow_matching_rules_set,
+    flow_update,
+)
 from clarity.services.runs import flow_run_enqueue
 from clarity.sync.schedules import polling_mode, schedule_wanted
 
@@ -172,6 +178,22 @@ class FlowAdmin(admin.ModelAdmin):
             flow = flow_create(data=dict(form.cleaned_data), user=request.user)
             obj.pk = flow.pk
         transaction.on_commit(lambda: self._warn_unless_scheduled(request, flow))
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """The matching rules are saved whole through their service, as a bundle's are:
+        checked, and audited with what they were before and after."""
+        if formset.model is not MatchingRule:
+            super().save_formset(request, form, formset, change)
+            return
+        kept = [
+            {name: rule.cleaned_data[name] for name in MATCHING_RULE_FIELDS}
+            for rule in formset.forms
+            if rule.cleaned_data and not rule.cleaned_data.get("DELETE")
+        ]
+        kept.sort(key=lambda rule: rule["position"])  # the order they are tried in
+        flow_matching_rules_set(flow=form.instance, rules=kept, user=request.user)
+        # The admin's own history entry reads these; the audit row holds the detail.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def _warn_unless_scheduled(self, request: HttpRequest, flow: Flow) -> None:
         # Runs after the services' own on-commit step that registered the schedule.

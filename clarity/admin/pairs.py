@@ -27,7 +27,8 @@ from clarity.services.bundles import (
     bundle_preview,
 )
 from clarity.services.golive import pair_launch
-from clarity.services.runs import pair_launch_refusal
+from clarity.services.reconciliation import reconciliation_run_start
+from clarity.sync.admission import launch_refusal
 from connectors.models import Connection
 
 PENDING_BUNDLE = "pending_bundle"
@@ -55,7 +56,7 @@ class IntegrationPairAdmin(admin.ModelAdmin):
         if pair.launched_at is not None:
             who = f" by {pair.launched_by}" if pair.launched_by_id else ""
             return f"Live since {localtime(pair.launched_at):%Y-%m-%d %H:%M}{who}"
-        if pair_launch_refusal(pair_id=pair.pk):
+        if launch_refusal(pair_id=pair.pk):
             return "Not launched: its flows only validate until Launch"
         return "Sandbox: runs without Launch"
 
@@ -88,8 +89,30 @@ class IntegrationPairAdmin(admin.ModelAdmin):
         can_launch = (
             pair is not None and pair.launched_at is None and self.has_launch_permission(request)
         )
-        extra_context = {**(extra_context or {}), "can_launch": can_launch}
+        extra_context = {
+            **(extra_context or {}),
+            "can_launch": can_launch,
+            "can_reconcile": pair is not None and self.has_reconcile_permission(request),
+        }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_reconcile_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("clarity.run_reconciliation")
+
+    def reconcile_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Reconcile now, from the pair's page: queued (or the one already queued shown)."""
+        if not self.has_reconcile_permission(request):
+            raise PermissionDenied("Reconciling takes the “Can start a reconciliation” permission.")
+        pair = get_object_or_404(IntegrationPair, pk=object_id)
+        run = reconciliation_run_start(pair=pair, user=request.user)
+        self.message_user(
+            request,
+            f"Reconciliation #{run.pk} of {pair} is {run.get_status_display().lower()}; "
+            "this page shows what it finds.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:clarity_reconciliationrun_change",
+                                            args=[run.pk]))  # fmt: skip
 
     def launch_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """Launch: refused with the unmet items, or live from now on."""
@@ -147,6 +170,11 @@ class IntegrationPairAdmin(admin.ModelAdmin):
                 "<int:object_id>/launch/",
                 self.admin_site.admin_view(require_POST(self.launch_view)),
                 name="clarity_integrationpair_launch",
+            ),
+            path(
+                "<int:object_id>/reconcile/",
+                self.admin_site.admin_view(require_POST(self.reconcile_view)),
+                name="clarity_integrationpair_reconcile",
             ),
             *super().get_urls(),
         ]

@@ -1,6 +1,7 @@
 """Reconciliation in the admin, through Django's test client as finance and consultants use
 it: a run's counts per kind and drill-down, the findings' export, "Acknowledge with a note",
-"Reconcile now" and the settings form (clarity/admin/reconciliation.py)."""
+"Reconcile now" (on the runs page and on the pair's page) and the settings form
+(clarity/admin/reconciliation.py, clarity/admin/pairs.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import io
 
 import openpyxl
 import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +23,7 @@ from clarity.models import (
     ReconciliationStatus,
     ReconciliationTrigger,
 )
-from tests.factories import FlowFactory, RecordFactory
+from tests.factories import FlowFactory, RecordFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +128,36 @@ def test_reconcile_now_queues_one_run_of_the_pair(finance_client, run):
     assert f"Reconciliation #{queued.get().pk}" in page.content.decode()
     finance_client.post(reverse("admin:clarity_reconciliationrun_add"), {"pair": pair.pk})
     assert queued.count() == 1  # the one already queued, not a second
+
+
+def test_reconcile_now_from_the_pair_page_queues_one_run_and_shows_it(operator_client, run):
+    pair = run.pair
+    page = operator_client.get(reverse("admin:clarity_integrationpair_change", args=[pair.pk]))
+    action = reverse("admin:clarity_integrationpair_reconcile", args=[pair.pk])
+    assert action in page.content.decode() and "Reconcile now" in page.content.decode()
+
+    response = operator_client.post(action, follow=True)
+    queued = ReconciliationRun.objects.filter(pair=pair, status=ReconciliationStatus.QUEUED)
+    assert queued.count() == 1
+    [(landed, _)] = response.redirect_chain
+    assert landed == reverse("admin:clarity_reconciliationrun_change", args=[queued.get().pk])
+    assert f"Reconciliation #{queued.get().pk} of {pair} is queued" in response.content.decode()
+    operator_client.post(action)
+    assert queued.count() == 1  # the one already queued, not a second
+    assert AuditEvent.objects.filter(action="reconciliation_start").count() == 1
+
+
+def test_reconcile_now_is_neither_offered_nor_done_without_the_permission(run):
+    viewer = UserFactory()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_integrationpair"))
+    client = Client()
+    client.force_login(viewer)
+    pair = run.pair
+    page = client.get(reverse("admin:clarity_integrationpair_change", args=[pair.pk]))
+    assert page.status_code == 200 and "Reconcile now" not in page.content.decode()
+    refused = client.post(reverse("admin:clarity_integrationpair_reconcile", args=[pair.pk]))
+    assert refused.status_code == 403
+    assert not ReconciliationRun.objects.filter(pair=pair, status=ReconciliationStatus.QUEUED)
 
 
 def test_a_setting_with_a_field_the_source_lacks_is_refused_on_the_form(consultant_client):
