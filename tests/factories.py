@@ -2,46 +2,41 @@
 
 from __future__ import annotations
 
-import importlib
-
 import factory
 from django.contrib.auth.models import Group, Permission, User
 
 from clarity.models import Flow, IntegrationPair, RecordStatus, SyncRecord, SyncRun, Trigger
 from connectors.models import Connection, System
 
-# The data migrations that give the roles their permissions: {role: [codes]} or,
-# for an app's consultant grant, a CONSULTANT list.
-ROLE_MIGRATIONS = (
-    "clarity.migrations.0002_roles",
-    "clarity.migrations.0008_alert_roles",
-    "clarity.migrations.0019_validate_runs",
-    "clarity.migrations.0020_pair_launch",
-    "clarity.migrations.0021_matching_rules",
-    "mappings.migrations.0002_consultant_permissions",
-    "portal.migrations.0002_consultant_permissions",
-)
+# The roles (groups and their permissions by app label and codename) as the migrations
+# made them, read once the test database is migrated (tests/conftest.py). Only the
+# migrations create rows, and only these: a transactional test's flush empties every
+# table, and the roles are put back from here exactly as migrated, whatever migration
+# granted what.
+MIGRATED_ROLES: dict[str, list[tuple[str, str]]] = {}
 
 
-def role_codes(name: str) -> list[str]:
-    codes: list[str] = []
-    for module_name in ROLE_MIGRATIONS:
-        module = importlib.import_module(module_name)
-        roles = getattr(module, "ROLES", None) or {"Consultant": module.CONSULTANT}
-        codes += roles.get(name, [])
-    return codes
+def roles_remember() -> None:
+    MIGRATED_ROLES.clear()
+    for group in Group.objects.prefetch_related("permissions__content_type"):
+        MIGRATED_ROLES[group.name] = sorted(
+            (p.content_type.app_label, p.codename) for p in group.permissions.all()
+        )
+
+
+def roles_restore(using: str) -> None:
+    """The migrated roles again, after a flush (permissions are made anew with new ids)."""
+    permissions = {
+        (p.content_type.app_label, p.codename): p
+        for p in Permission.objects.using(using).select_related("content_type")
+    }
+    for name, codes in MIGRATED_ROLES.items():
+        group, _ = Group.objects.using(using).get_or_create(name=name)
+        group.permissions.set([permissions[code] for code in codes])
 
 
 def role_group(name: str) -> Group:
-    """The role's group, made again if a transactional test's flush took the migrated one."""
-    group, created = Group.objects.get_or_create(name=name)
-    if created:
-        for code in role_codes(name):
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-    return group
+    return Group.objects.get(name=name)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -7,9 +7,27 @@ import logging
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
 from django.urls import reverse
 
 from tests.factories import ConnectionFactory, FlowFactory, RecordFactory
+
+
+def _roles() -> dict[str, set[tuple[str, str]]]:
+    return {
+        group.name: set(group.permissions.values_list("content_type__app_label", "codename"))
+        for group in Group.objects.all()
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_roles_are_as_migrated_after_a_transactional_tests_flush():
+    """The suite's own guard (tests/conftest.py): a test that runs after a transactional
+    one on the same worker finds the roles the migrations made, all of them."""
+    migrated = _roles()
+    assert {"Consultant", "Operator", "Finance"} <= set(migrated)
+    call_command("flush", interactive=False, verbosity=0)  # what ends a transactional test
+    assert _roles() == migrated
 
 
 @pytest.mark.django_db
