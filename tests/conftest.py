@@ -55,14 +55,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under xdist (``--dist loadgroup``) each test module runs whole, in order, on one
     worker, as it does without xdist: several modules share a sandbox (module-scoped
     fixtures) whose state a test leaves for the next, and one sandbox per module is
-    cheaper than one per worker. Two groups span modules and run one test at a time
-    on a single worker: ``serial`` tests (they kill processes on a timetable) and the
-    browser tests (one Chromium, not one per worker).
+    cheaper than one per worker. The browser tests span modules and run one at a time
+    on a single worker (one Chromium, not one per worker); each ``apart`` test (they
+    kill processes on a timetable, in a phase of their own) is a group of its own.
     """
     browser = Path(__file__).parent / "browser"
     for item in items:
-        if item.get_closest_marker("serial"):
-            group = "serial"
+        if item.get_closest_marker("apart"):
+            group = item.nodeid
         elif browser in item.path.parents:
             group = "browser"
         else:
