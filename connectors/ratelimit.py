@@ -4,8 +4,15 @@ Systems count calls per tenant, not per process: ten RQ workers that each
 respect "60 a minute" would together send 600 and learn about it from 429s.
 So every call first takes a permit from one Lua script that, atomically,
 checks and records the call in sliding windows (per minute, per day) and a
-concurrency lease set. A lease expires by itself if its process dies, so a
-killed worker cannot hold a slot for ever.
+concurrency lease set.
+
+A concurrency lease is short (``DEFAULT_LEASE_SECONDS``) and renewed while its
+call is in flight: one daemon thread per process extends the lease of every
+permit the process holds, every third of a lease. A call slower than the lease
+keeps its slot; a killed worker stops renewing, and its slot is free again
+within one lease. (A fixed 120 s lease let five killed Xero calls take all five
+of a tenant's slots for two minutes.) A forked child, such as an RQ work horse,
+owns none of its parent's permits and starts its own thread when it first needs one.
 
 The system counts a call when it *arrives*, which is some time after our
 permit and before its answer comes back — and that delay varies from call to
@@ -22,9 +29,13 @@ on a Redis Cluster too.
 from __future__ import annotations
 
 import copy
+import logging
+import os
 import random
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +46,14 @@ from connectors.errors import RateLimitedError
 if TYPE_CHECKING:
     from redis import Redis
 
+logger = logging.getLogger(__name__)
+
+# Renewed every 4 s, a live call's lease lapses only if its process cannot run the
+# keeper thread for 8 s; a dead process's slot is back within 12 s, two or three of a
+# job's 5-second waits for a permit. Both margins are wide for a handful of small
+# Redis calls per process.
+DEFAULT_LEASE_SECONDS = 12.0
+
 # Poll interval while every concurrent slot is taken: a lease has no known end.
 _CONCURRENCY_POLL_MS = 50
 # Most a refused caller sleeps beyond the wait it was told, so callers refused
@@ -42,7 +61,17 @@ _CONCURRENCY_POLL_MS = 50
 # wait: 20% of a minute-long wait would leave a window's first slots unused.
 _MAX_JITTER = 0.05
 
-_ACQUIRE = """
+# The lease set lives as long as its longest lease: a shorter lease than another
+# caller's (another limiter on the key) must not cut the key's life short.
+_KEEP_LEASE_SET = """
+local function keep_lease_set(lease_ms)
+  if redis.call('PTTL', KEYS[3]) < lease_ms then redis.call('PEXPIRE', KEYS[3], lease_ms) end
+end
+"""
+
+_ACQUIRE = (
+    _KEEP_LEASE_SET
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local token = ARGV[4]
@@ -83,10 +112,27 @@ for _, w in ipairs(windows) do
 end
 if concurrent > 0 then
   redis.call('ZADD', KEYS[3], now + lease_ms, token)
-  redis.call('PEXPIRE', KEYS[3], lease_ms)
+  keep_lease_set(lease_ms)
 end
 return {1, remaining[1], remaining[2]}
 """
+)
+
+# Renew: a lease still running starts again from now. One that lapsed or was
+# released is not revived: its slot may already be someone else's.
+_RENEW = (
+    _KEEP_LEASE_SET
+    + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease_ms = tonumber(ARGV[2])
+local ends = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not ends or tonumber(ends) <= now then return 0 end
+redis.call('ZADD', KEYS[3], now + lease_ms, ARGV[1])
+keep_lease_set(lease_ms)
+return 1
+"""
+)
 
 # Release: the concurrency lease ends, and the call's mark in each window in use
 # moves to now (rounded up to the next ms), when its answer has come back.
@@ -150,6 +196,13 @@ class Headroom:
 
 @dataclass(frozen=True)
 class Permit:
+    """One call's place in the limits; keep it until ``release``.
+
+    Its lease is renewed only while something holds the object: a permit dropped
+    without release (a caller's bug) cannot be released any more, so it is left
+    to expire within a lease rather than keep a slot for the life of the process.
+    """
+
     token: str
 
 
@@ -171,7 +224,7 @@ class RateLimiter:
         limits: RateLimits,
         *,
         max_wait: float = 5.0,
-        lease_seconds: float = 120.0,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         prefix: str = "clarity:ratelimit",
         time_scale: float = 1.0,
     ) -> None:
@@ -186,6 +239,7 @@ class RateLimiter:
         self.keys = [f"{base}:minute", f"{base}:day", f"{base}:concurrent"]
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
         self._headroom = redis.register_script(_HEADROOM)
 
     def share(self, fraction: float, *, max_wait: float | None = None) -> RateLimiter:
@@ -230,7 +284,10 @@ class RateLimiter:
             ],
         )
         if granted:
-            return Permit(token)
+            permit = Permit(token)
+            if limits.concurrent:
+                _keeper.hold(permit, self)
+            return permit
         name = limit.decode() if isinstance(limit, bytes) else str(limit)
         return Wait(seconds=int(value) / 1000, limit=name)
 
@@ -256,6 +313,7 @@ class RateLimiter:
     def release(self, permit: Permit) -> None:
         """The call is over: free its concurrency slot, and count it in the minute
         and day from now — the system saw it no later than its answer left."""
+        _keeper.drop(permit)
         limits = self.limits
         if not (limits.concurrent or limits.per_minute or limits.per_day):
             return
@@ -263,6 +321,13 @@ class RateLimiter:
             keys=self.keys,
             args=[permit.token, limits.per_minute or 0, limits.per_day or 0, self.time_scale],
         )
+
+    def renew(self, permit: Permit) -> bool:
+        """Start the permit's concurrency lease again from now; False once it is gone.
+
+        The process's lease keeper calls this while the permit is held.
+        """
+        return bool(self._renew(keys=self.keys, args=[permit.token, self.lease_ms]))
 
     @contextmanager
     def slot(self, max_wait: float | None = None) -> Iterator[Permit]:
@@ -286,3 +351,73 @@ class RateLimiter:
             day_remaining=left(limits.per_day, day),
             concurrent_free=left(limits.concurrent, running),
         )
+
+
+class _LeaseKeeper:
+    """Renews the concurrency lease of every permit this process holds, from one thread.
+
+    Why: a lease must be short so a dead process's slot comes back soon, yet a live
+    call slower than the lease must keep its slot; only a dead process stops
+    renewing. The thread starts with the first permit and wakes every third of the
+    shortest lease it has seen. A Redis error is logged and tried again on the next
+    round; the call itself will notice an outage.
+    """
+
+    def __init__(self) -> None:
+        self._held: weakref.WeakKeyDictionary[Permit, RateLimiter] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._shorter = threading.Event()
+        self._interval: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def hold(self, permit: Permit, limiter: RateLimiter) -> None:
+        interval = limiter.lease_ms / 3000
+        with self._lock:
+            self._held[permit] = limiter
+            if self._interval is None or interval < self._interval:
+                self._interval = interval
+                self._shorter.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ratelimit-lease-keeper", daemon=True
+                )
+                self._thread.start()
+
+    def drop(self, permit: Permit) -> None:
+        with self._lock:
+            self._held.pop(permit, None)
+
+    def _run(self) -> None:
+        while True:
+            # Woken early only when a shorter lease arrives: wait again, for less.
+            if not self._shorter.wait(self._interval):
+                self._renew_all()
+            self._shorter.clear()
+
+    def _renew_all(self) -> None:
+        with self._lock:
+            held = list(self._held.items())
+        for permit, limiter in held:
+            try:
+                renewed = limiter.renew(permit)
+            except Exception as error:  # an outage: keep going, the call will notice
+                logger.warning(
+                    "could not renew a concurrency lease on %s: %s",
+                    limiter.keys[2],
+                    type(error).__name__,
+                )
+                continue
+            if not renewed:  # lapsed or taken back: nothing left to keep alive
+                self.drop(permit)
+
+
+_keeper = _LeaseKeeper()
+
+
+def _forget_parents_permits() -> None:
+    """In a forked child: the parent's permits are not ours, and its thread did not come along."""
+    global _keeper
+    _keeper = _LeaseKeeper()
+
+
+os.register_at_fork(after_in_child=_forget_parents_permits)

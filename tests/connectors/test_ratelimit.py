@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import os
+import signal
 import time
+from multiprocessing.synchronize import Event
 
 import pytest
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from connectors.errors import RateLimitedError
 from connectors.ratelimit import Permit, RateLimiter, RateLimits, Wait
@@ -67,6 +72,130 @@ def test_leases_of_dead_processes_expire(redis_client: Redis, unique_key: str) -
     assert isinstance(refused, Wait) and refused.limit == "concurrent"
     limiter.release(limiter.acquire())  # would raise if the dead lease held the slot for ever
     assert limiter.headroom().concurrent_free == 1
+
+
+# Short enough to watch a lease be renewed several times within a second or two.
+LEASE = 0.4
+
+
+def _refused_for(limiter: RateLimiter, seconds: float) -> bool:
+    """Whether every try for the slot during ``seconds`` is refused (one granted is given back)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        outcome = limiter.try_acquire()
+        if isinstance(outcome, Permit):
+            limiter.release(outcome)
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _call_in_flight(url: str, key: str, lease: float, ready: Event, done: Event) -> None:
+    """Hold the one slot on ``key`` until ``done`` (or until killed)."""
+    limiter = RateLimiter(Redis.from_url(url), key, RateLimits(concurrent=1), lease_seconds=lease)
+    with limiter.slot():
+        ready.set()
+        done.wait(60)
+
+
+def _fork_while_in_flight(
+    url: str, key: str, childs_key: str, lease: float, ready: Event, done: Event
+) -> None:
+    """Hold the slot on ``key`` and fork a child that holds the one on ``childs_key``."""
+    limiter = RateLimiter(Redis.from_url(url), key, RateLimits(concurrent=1), lease_seconds=lease)
+    with limiter.slot():
+        child = multiprocessing.get_context("fork").Process(
+            target=_call_in_flight, args=(url, childs_key, lease, ready, done)
+        )
+        child.start()
+        time.sleep(60)  # killed long before
+
+
+def test_a_live_call_keeps_its_slot_past_its_lease(redis_client: Redis, unique_key: str) -> None:
+    limits = RateLimits(concurrent=1)
+    caller = RateLimiter(redis_client, unique_key, limits, lease_seconds=LEASE)
+    other = RateLimiter(redis_client, unique_key, limits)
+    with caller.slot():
+        assert _refused_for(other, 3 * LEASE)
+    freed = other.try_acquire()
+    assert isinstance(freed, Permit)
+    other.release(freed)
+
+
+def test_a_killed_processs_slot_is_free_within_a_lease(redis_url: str, unique_key: str) -> None:
+    context = multiprocessing.get_context("fork")
+    ready, done = context.Event(), context.Event()
+    worker = context.Process(
+        target=_call_in_flight, args=(redis_url, unique_key, LEASE, ready, done)
+    )
+    worker.start()
+    limiter = RateLimiter(Redis.from_url(redis_url), unique_key, RateLimits(concurrent=1))
+    try:
+        assert ready.wait(10)
+        assert _refused_for(limiter, 3 * LEASE)  # alive: its lease is renewed
+        os.kill(worker.pid or 0, signal.SIGKILL)
+        worker.join(10)
+        refused = limiter.try_acquire()
+        assert isinstance(refused, Wait) and refused.limit == "concurrent"  # the lease runs on
+        limiter.release(limiter.acquire(max_wait=10 * LEASE))  # ...then nobody renews it
+    finally:
+        worker.kill()
+        worker.join(10)
+
+
+def test_a_forked_child_renews_its_own_permits_not_its_parents(
+    redis_url: str, unique_key: str
+) -> None:
+    """An RQ work horse is forked: it inherits its parent's permits as objects, not as
+    leases to keep, and must renew its own although the parent's thread did not come along."""
+    childs_key = f"{unique_key}-child"
+    context = multiprocessing.get_context("fork")
+    ready, done = context.Event(), context.Event()
+    parent = context.Process(
+        target=_fork_while_in_flight,
+        args=(redis_url, unique_key, childs_key, LEASE, ready, done),
+    )
+    parent.start()
+    client = Redis.from_url(redis_url)
+    parents_slot = RateLimiter(client, unique_key, RateLimits(concurrent=1))
+    childs_slot = RateLimiter(client, childs_key, RateLimits(concurrent=1))
+    try:
+        assert ready.wait(10)
+        assert isinstance(parents_slot.try_acquire(), Wait)
+        # Not joined here: the child holds the parent's end of the pipe join waits on.
+        os.kill(parent.pid or 0, signal.SIGKILL)
+        # The child lives on, holding its own slot; the dead parent's lapses all the same.
+        parents_slot.release(parents_slot.acquire(max_wait=10 * LEASE))
+        assert _refused_for(childs_slot, 3 * LEASE)
+    finally:
+        done.set()
+        parent.kill()
+        parent.join(10)
+    childs_slot.release(childs_slot.acquire(max_wait=10 * LEASE))  # the child gave it back
+
+
+def test_a_redis_error_while_renewing_is_logged_and_renewal_goes_on(
+    redis_client: Redis,
+    unique_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limits = RateLimits(concurrent=1)
+    caller = RateLimiter(redis_client, unique_key, limits, lease_seconds=LEASE)
+    renew = caller.renew
+    failures = iter([RedisConnectionError("connection refused")])
+
+    def flaky_renew(permit: Permit) -> bool:
+        for error in failures:
+            raise error
+        return renew(permit)
+
+    monkeypatch.setattr(caller, "renew", flaky_renew)
+    other = RateLimiter(redis_client, unique_key, limits)
+    with caplog.at_level(logging.WARNING, logger="connectors.ratelimit"), caller.slot():
+        assert _refused_for(other, 3 * LEASE)
+    assert "could not renew a concurrency lease" in caplog.text
+    assert "connection refused" not in caplog.text  # the error's type, not its words
 
 
 def _hammer(url: str, key: str, seconds: float, results: multiprocessing.Queue) -> None:
