@@ -12,15 +12,17 @@ import pytest
 from cryptography.fernet import Fernet
 from django.apps import apps
 from django.conf import settings as django_settings
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
-from django.test import Client
+from django.test import Client, TransactionTestCase
 from redis import Redis
 from redis.exceptions import RedisError
 
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.registry import create_app
 from tests.factories import MIGRATED_ROLES, UserFactory, roles_remember, roles_restore
+from tests.flush import roles_fingerprint_remember, transactional_teardown
 
 TEST_ENCRYPTION_KEY = f"test={Fernet.generate_key().decode()}"
 
@@ -72,9 +74,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database as pytest-django migrated it, with its roles remembered."""
+    """The test database as pytest-django migrated it, with its roles remembered; each
+    transactional test then ends by emptying what it filled (tests/flush.py)."""
     with django_db_blocker.unblock():
         roles_remember()
+        roles_fingerprint_remember(DEFAULT_DB_ALIAS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TransactionTestCase, "_fixture_teardown", transactional_teardown)
+        yield
 
 
 @receiver(post_migrate)

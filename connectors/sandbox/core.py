@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 FAULTS = ("5xx", "timeout", "reset", "reset_after", "429")
 CONTROL_PREFIX = "/_sandbox/"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+# How often the serving loop looks at its stop flag: socketserver's 0.5 s made every stop
+# (each test that starts a sandbox) wait up to half a second.
+STOP_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -603,7 +606,10 @@ class SandboxServer:
             self.httpd.server_close()
             raise
         self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name=f"sandbox-{self.app.name}", daemon=True
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": STOP_POLL_SECONDS},
+            name=f"sandbox-{self.app.name}",
+            daemon=True,
         )
         self._thread.start()
         if self.state_file is not None:
