@@ -149,6 +149,7 @@ CROSS_CUTTING_FILES = {
     "tests/test_install.py",  # pip install of the checkout
     "tests/test_layout.py",  # this file
     "tests/test_xdist_isolation.py",  # the test harness (tests/conftest.py)
+    "tests/test_flush.py",  # the test harness's end of a transactional test (tests/flush.py)
     "tests/clarity/test_roles.py",  # roles and permissions across the admin
     "tests/clarity/sync/test_e2e.py",  # a run end to end with a worker
     "tests/clarity/sync/test_chaos.py",  # runs while Redis, PostgreSQL, sandboxes fail
