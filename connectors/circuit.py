@@ -16,8 +16,10 @@ breaker of its connection:
 * **half-open** — once the cool-down is over, exactly *one* caller across all
   workers is let through as the probe; the others keep waiting. The probe's
   success closes the breaker; its failure opens it again for twice the last
-  cool-down (up to ``max_cooldown``). A probe whose worker died is given to
-  another caller once ``probe_timeout`` has passed.
+  cool-down (up to ``max_cooldown``). The probe is a lease of ``probe_timeout``
+  renewed while its call is in flight (``connectors.leases``): a slow probe keeps
+  its turn, and one whose worker died is given to another caller once
+  ``probe_timeout`` has passed.
 
 Every transition is one Lua script, so workers on several machines agree on
 the state without a lock. Times come from Redis's clock, not the workers'.
@@ -35,6 +37,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import CircuitOpenError
+from connectors.leases import DEFAULT_LEASE_SECONDS, lease_hold, lease_let_go
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -123,6 +126,21 @@ return state
 """
 )
 
+# The probe's call is still in flight: its lease starts again from now. A probe that
+# lapsed (another caller may probe now) or ended is not revived.
+_RENEW_PROBE = (
+    _NOW
+    + """
+local h = KEYS[1]
+if redis.call('HGET', h, 'state') ~= 'half_open' or redis.call('HGET', h, 'probe') ~= ARGV[1] then
+  return 0
+end
+if tonumber(redis.call('HGET', h, 'probe_until_ms')) <= now then return 0 end
+redis.call('HSET', h, 'probe_until_ms', now + tonumber(ARGV[2]))
+return 1
+"""
+)
+
 # The probe was never sent (the rate limiter refused it): the next caller probes.
 _ABANDON = (
     _NOW
@@ -151,7 +169,7 @@ class BreakerSettings:
     window: float = 60.0
     cooldown: float = 30.0
     max_cooldown: float = 600.0
-    probe_timeout: float = 60.0
+    probe_timeout: float = DEFAULT_LEASE_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> BreakerSettings:
@@ -222,6 +240,11 @@ class CircuitBreaker:
         self._success = redis.register_script(_SUCCESS)
         self._failure = redis.register_script(_FAILURE)
         self._abandon = redis.register_script(_ABANDON)
+        self._renew_probe = redis.register_script(_RENEW_PROBE)
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.settings.probe_timeout
 
     def before_call(self) -> Ticket:
         """Leave for one call, or ``CircuitOpenError`` (with the wait) when the breaker is open."""
@@ -230,16 +253,30 @@ class CircuitBreaker:
             keys=[self.key],
             args=[token, _ms(self.settings.probe_timeout), _PROBE_POLL_MS, _TTL_MS],
         )
-        if allowed:
-            return Ticket(token, probe=_text(state) == "probe")
-        raise self._refusal(int(value) / 1000)
+        if not allowed:
+            raise self._refusal(int(value) / 1000)
+        ticket = Ticket(token, probe=_text(state) == "probe")
+        if ticket.probe:
+            lease_hold(ticket, self)
+        return ticket
+
+    def renew(self, ticket: Ticket) -> bool:
+        """Start the probe's lease again from now; False once it lapsed or ended.
+
+        The process's lease keeper (``connectors.leases``) calls this while the probe's
+        call is in flight.
+        """
+        lease = _ms(self.settings.probe_timeout)
+        return bool(self._renew_probe(keys=[self.key], args=[ticket.token, lease]))
 
     def succeeded(self, ticket: Ticket) -> None:
         """The system answered the call (whatever it said): it is up."""
+        lease_let_go(ticket)
         self._success(keys=[self.key], args=[ticket.token])
 
     def failed(self, ticket: Ticket, reason: str) -> CircuitState:
         """The system failed the call transiently; returns the breaker's state after it."""
+        lease_let_go(ticket)
         settings = self.settings
         state = self._failure(
             keys=[self.key],
@@ -258,6 +295,7 @@ class CircuitBreaker:
     def abandon(self, ticket: Ticket) -> None:
         """The call was never sent; a probe's turn passes to the next caller at once."""
         if ticket.probe:
+            lease_let_go(ticket)
             self._abandon(keys=[self.key], args=[ticket.token])
 
     def status(self) -> BreakerStatus:

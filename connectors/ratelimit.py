@@ -4,15 +4,9 @@ Systems count calls per tenant, not per process: ten RQ workers that each
 respect "60 a minute" would together send 600 and learn about it from 429s.
 So every call first takes a permit from one Lua script that, atomically,
 checks and records the call in sliding windows (per minute, per day) and a
-concurrency lease set.
-
-A concurrency lease is short (``DEFAULT_LEASE_SECONDS``) and renewed while its
-call is in flight: one daemon thread per process extends the lease of every
-permit the process holds, every third of a lease. A call slower than the lease
-keeps its slot; a killed worker stops renewing, and its slot is free again
-within one lease. (A fixed 120 s lease let five killed Xero calls take all five
-of a tenant's slots for two minutes.) A forked child, such as an RQ work horse,
-owns none of its parent's permits and starts its own thread when it first needs one.
+concurrency lease set. A concurrency lease is short and renewed while its call
+is in flight (``connectors.leases``): a call slower than the lease keeps its
+slot, and a killed worker's slot is free again within one lease.
 
 The system counts a call when it *arrives*, which is some time after our
 permit and before its answer comes back — and that delay varies from call to
@@ -29,30 +23,19 @@ on a Redis Cluster too.
 from __future__ import annotations
 
 import copy
-import logging
-import os
 import random
-import threading
 import time
 import uuid
-import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import RateLimitedError
+from connectors.leases import DEFAULT_LEASE_SECONDS, lease_hold, lease_let_go
 
 if TYPE_CHECKING:
     from redis import Redis
-
-logger = logging.getLogger(__name__)
-
-# Renewed every 4 s, a live call's lease lapses only if its process cannot run the
-# keeper thread for 8 s; a dead process's slot is back within 12 s, two or three of a
-# job's 5-second waits for a permit. Both margins are wide for a handful of small
-# Redis calls per process.
-DEFAULT_LEASE_SECONDS = 12.0
 
 # Poll interval while every concurrent slot is taken: a lease has no known end.
 _CONCURRENCY_POLL_MS = 50
@@ -234,6 +217,7 @@ class RateLimiter:
         self.redis = redis
         self.limits = limits
         self.max_wait = max_wait
+        self.lease_seconds = lease_seconds
         self.lease_ms = int(lease_seconds * 1000)
         base = f"{prefix}:{{{key}}}"
         self.keys = [f"{base}:minute", f"{base}:day", f"{base}:concurrent"]
@@ -286,7 +270,7 @@ class RateLimiter:
         if granted:
             permit = Permit(token)
             if limits.concurrent:
-                _keeper.hold(permit, self)
+                lease_hold(permit, self)
             return permit
         name = limit.decode() if isinstance(limit, bytes) else str(limit)
         return Wait(seconds=int(value) / 1000, limit=name)
@@ -313,7 +297,7 @@ class RateLimiter:
     def release(self, permit: Permit) -> None:
         """The call is over: free its concurrency slot, and count it in the minute
         and day from now — the system saw it no later than its answer left."""
-        _keeper.drop(permit)
+        lease_let_go(permit)
         limits = self.limits
         if not (limits.concurrent or limits.per_minute or limits.per_day):
             return
@@ -325,7 +309,8 @@ class RateLimiter:
     def renew(self, permit: Permit) -> bool:
         """Start the permit's concurrency lease again from now; False once it is gone.
 
-        The process's lease keeper calls this while the permit is held.
+        The process's lease keeper (``connectors.leases``) calls this while the permit
+        is held.
         """
         return bool(self._renew(keys=self.keys, args=[permit.token, self.lease_ms]))
 
@@ -351,73 +336,3 @@ class RateLimiter:
             day_remaining=left(limits.per_day, day),
             concurrent_free=left(limits.concurrent, running),
         )
-
-
-class _LeaseKeeper:
-    """Renews the concurrency lease of every permit this process holds, from one thread.
-
-    Why: a lease must be short so a dead process's slot comes back soon, yet a live
-    call slower than the lease must keep its slot; only a dead process stops
-    renewing. The thread starts with the first permit and wakes every third of the
-    shortest lease it has seen. A Redis error is logged and tried again on the next
-    round; the call itself will notice an outage.
-    """
-
-    def __init__(self) -> None:
-        self._held: weakref.WeakKeyDictionary[Permit, RateLimiter] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-        self._shorter = threading.Event()
-        self._interval: float | None = None
-        self._thread: threading.Thread | None = None
-
-    def hold(self, permit: Permit, limiter: RateLimiter) -> None:
-        interval = limiter.lease_ms / 3000
-        with self._lock:
-            self._held[permit] = limiter
-            if self._interval is None or interval < self._interval:
-                self._interval = interval
-                self._shorter.set()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="ratelimit-lease-keeper", daemon=True
-                )
-                self._thread.start()
-
-    def drop(self, permit: Permit) -> None:
-        with self._lock:
-            self._held.pop(permit, None)
-
-    def _run(self) -> None:
-        while True:
-            # Woken early only when a shorter lease arrives: wait again, for less.
-            if not self._shorter.wait(self._interval):
-                self._renew_all()
-            self._shorter.clear()
-
-    def _renew_all(self) -> None:
-        with self._lock:
-            held = list(self._held.items())
-        for permit, limiter in held:
-            try:
-                renewed = limiter.renew(permit)
-            except Exception as error:  # an outage: keep going, the call will notice
-                logger.warning(
-                    "could not renew a concurrency lease on %s: %s",
-                    limiter.keys[2],
-                    type(error).__name__,
-                )
-                continue
-            if not renewed:  # lapsed or taken back: nothing left to keep alive
-                self.drop(permit)
-
-
-_keeper = _LeaseKeeper()
-
-
-def _forget_parents_permits() -> None:
-    """In a forked child: the parent's permits are not ours, and its thread did not come along."""
-    global _keeper
-    _keeper = _LeaseKeeper()
-
-
-os.register_at_fork(after_in_child=_forget_parents_permits)

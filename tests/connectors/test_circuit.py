@@ -7,8 +7,12 @@ sandbox over loopback HTTP with its fault injection switched on.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable
+from multiprocessing.synchronize import Event
 
 import pytest
 from redis import Redis
@@ -126,6 +130,76 @@ def test_a_probe_whose_worker_died_passes_to_another(workers) -> None:
     assert probe.probe
     alive.succeeded(probe)
     assert alive.status().state is CircuitState.CLOSED
+
+
+# Long enough that a renewal (every third of it) is not missed on a loaded machine.
+PROBE_LEASE = BreakerSettings(threshold=1, cooldown=0.1, probe_timeout=1.0)
+
+
+def _refused_for(breaker: CircuitBreaker, seconds: float) -> bool:
+    """Whether every call asked for during ``seconds`` is refused."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            breaker.before_call()
+        except CircuitOpenError:
+            time.sleep(0.05)
+            continue
+        return False
+    return True
+
+
+def test_a_slow_probe_keeps_its_turn_past_probe_timeout(workers) -> None:
+    """The probe's call is still in flight (a slow system): its worker renews the turn."""
+    prober, other = workers(PROBE_LEASE), workers(PROBE_LEASE)
+    fail(prober, 1)
+    time.sleep(0.15)
+    probe = prober.before_call()
+    assert probe.probe
+    assert _refused_for(other, 2 * PROBE_LEASE.probe_timeout)
+    prober.succeeded(probe)
+    assert other.status().state is CircuitState.CLOSED
+    other.succeeded(other.before_call())
+
+
+def _probe_in_flight(url: str, key: str, ready: Event) -> None:
+    breaker = CircuitBreaker(Redis.from_url(url), key, label="Xero", settings=PROBE_LEASE)
+    probe = breaker.before_call()
+    assert probe.probe
+    ready.set()
+    time.sleep(60)  # killed long before
+
+
+def test_a_killed_probers_turn_passes_to_another_within_probe_timeout(
+    workers, redis_url: str, unique_key: str
+) -> None:
+    other = workers(PROBE_LEASE)
+    fail(other, 1)
+    time.sleep(0.15)
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    prober = context.Process(target=_probe_in_flight, args=(redis_url, unique_key, ready))
+    prober.start()
+    try:
+        assert ready.wait(10)
+        assert _refused_for(other, 2 * PROBE_LEASE.probe_timeout)  # alive: renewed
+        os.kill(prober.pid or 0, signal.SIGKILL)
+        prober.join(10)
+        with pytest.raises(CircuitOpenError):
+            other.before_call()  # its lease runs on...
+        deadline = time.monotonic() + 5 * PROBE_LEASE.probe_timeout
+        while True:  # ...then nobody renews it, and the next caller probes
+            try:
+                probe = other.before_call()
+                break
+            except CircuitOpenError:
+                assert time.monotonic() < deadline, "the dead prober kept its turn"
+                time.sleep(0.05)
+        assert probe.probe
+        other.succeeded(probe)
+    finally:
+        prober.kill()
+        prober.join(10)
 
 
 def test_a_late_answer_from_before_the_outage_does_not_close_it(workers) -> None:

@@ -193,9 +193,9 @@ def test_a_redis_error_while_renewing_is_logged_and_renewal_goes_on(
 
     monkeypatch.setattr(caller, "renew", flaky_renew)
     other = RateLimiter(redis_client, unique_key, limits)
-    with caplog.at_level(logging.WARNING, logger="connectors.ratelimit"), caller.slot():
+    with caplog.at_level(logging.WARNING, logger="connectors.leases"), caller.slot():
         assert _refused_for(other, 2 * LEASE)
-    assert "could not renew a concurrency lease" in caplog.text
+    assert "could not renew a lease (RateLimiter): ConnectionError" in caplog.text
     assert "connection refused" not in caplog.text  # the error's type, not its words
 
 
