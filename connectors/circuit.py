@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import CircuitOpenError
-from connectors.leases import DEFAULT_LEASE_SECONDS, lease_hold, lease_let_go
+from connectors.leases import DEFAULT_LEASE_SECONDS, REDIS_NOW, lease_hold, lease_let_go
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -48,14 +48,9 @@ _PROBE_POLL_MS = 5000
 # How long a breaker's state outlives its last change in Redis.
 _TTL_MS = 7 * 24 * 3600 * 1000
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
 # -> {1, failures so far, 'closed' | 'probe'} or {0, ms to wait, 'open' | 'half_open'}
 _BEFORE = (
-    _NOW
+    REDIS_NOW
     + """
 local h = KEYS[1]
 local state = redis.call('HGET', h, 'state') or 'closed'
@@ -93,7 +88,7 @@ return 1
 
 # ARGV: token, reason, threshold, window ms, cool-down ms, max cool-down ms, ttl ms
 _FAILURE = (
-    _NOW
+    REDIS_NOW
     + """
 local h = KEYS[1]
 local state = redis.call('HGET', h, 'state') or 'closed'
@@ -129,7 +124,7 @@ return state
 # The probe's call is still in flight: its lease starts again from now. A probe that
 # lapsed (another caller may probe now) or ended is not revived.
 _RENEW_PROBE = (
-    _NOW
+    REDIS_NOW
     + """
 local h = KEYS[1]
 if redis.call('HGET', h, 'state') ~= 'half_open' or redis.call('HGET', h, 'probe') ~= ARGV[1] then
@@ -143,7 +138,7 @@ return 1
 
 # The probe was never sent (the rate limiter refused it): the next caller probes.
 _ABANDON = (
-    _NOW
+    REDIS_NOW
     + """
 local h = KEYS[1]
 if redis.call('HGET', h, 'state') == 'half_open' and redis.call('HGET', h, 'probe') == ARGV[1] then

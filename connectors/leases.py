@@ -30,6 +30,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEASE_SECONDS = 12.0
 
 
+# Lua: now, in ms by Redis's clock, against which every lease is measured, so workers
+# on several machines agree on when one ends.
+REDIS_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+
 class Renewer(Protocol):
     """What holds a kind of lease in Redis: how long one lasts, and how to renew one."""
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import RateLimitedError
-from connectors.leases import DEFAULT_LEASE_SECONDS, lease_hold, lease_let_go
+from connectors.leases import DEFAULT_LEASE_SECONDS, REDIS_NOW, lease_hold, lease_let_go
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -54,9 +54,8 @@ end
 
 _ACQUIRE = (
     _KEEP_LEASE_SET
+    + REDIS_NOW
     + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local token = ARGV[4]
 local lease_ms = tonumber(ARGV[5])
 local scale = tonumber(ARGV[7] or '1')
@@ -105,9 +104,8 @@ return {1, remaining[1], remaining[2]}
 # released is not revived: its slot may already be someone else's.
 _RENEW = (
     _KEEP_LEASE_SET
+    + REDIS_NOW
     + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease_ms = tonumber(ARGV[2])
 local ends = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if not ends or tonumber(ends) <= now then return 0 end
@@ -119,9 +117,10 @@ return 1
 
 # Release: the concurrency lease ends, and the call's mark in each window in use
 # moves to now (rounded up to the next ms), when its answer has come back.
-_RELEASE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + 1
+_RELEASE = (
+    REDIS_NOW
+    + """
+now = now + 1
 local token = ARGV[1]
 local scale = tonumber(ARGV[4] or '1')
 local windows = {
@@ -137,10 +136,11 @@ end
 redis.call('ZREM', KEYS[3], token)
 return 1
 """
+)
 
-_HEADROOM = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+_HEADROOM = (
+    REDIS_NOW
+    + """
 local scale = tonumber(ARGV[1] or '1')
 return {
   redis.call('ZCOUNT', KEYS[1], '(' .. (now - math.floor(60000 * scale)), '+inf'),
@@ -148,6 +148,7 @@ return {
   redis.call('ZCOUNT', KEYS[3], now, '+inf'),
 }
 """
+)
 
 
 @dataclass(frozen=True)
@@ -218,13 +219,16 @@ class RateLimiter:
         self.limits = limits
         self.max_wait = max_wait
         self.lease_seconds = lease_seconds
-        self.lease_ms = int(lease_seconds * 1000)
         base = f"{prefix}:{{{key}}}"
         self.keys = [f"{base}:minute", f"{base}:day", f"{base}:concurrent"]
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
         self._headroom = redis.register_script(_HEADROOM)
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease_seconds * 1000)
 
     def share(self, fraction: float, *, max_wait: float | None = None) -> RateLimiter:
         """A lower-priority limiter counting in the same windows, granted a permit only while

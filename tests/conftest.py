@@ -10,19 +10,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.fernet import Fernet
-from django.apps import apps
 from django.conf import settings as django_settings
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models.signals import post_migrate
-from django.dispatch import receiver
 from django.test import Client, TransactionTestCase
 from redis import Redis
 from redis.exceptions import RedisError
 
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.registry import create_app
-from tests.factories import MIGRATED_ROLES, UserFactory, roles_remember, roles_restore
-from tests.flush import roles_fingerprint_remember, transactional_teardown
+from tests.factories import UserFactory
+from tests.flush import database_as_migrated_remember, transactional_teardown
 
 TEST_ENCRYPTION_KEY = f"test={Fernet.generate_key().decode()}"
 
@@ -77,21 +74,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
     """The test database as pytest-django migrated it, with its roles remembered; each
     transactional test then ends by emptying what it filled (tests/flush.py)."""
     with django_db_blocker.unblock():
-        roles_remember()
-        roles_fingerprint_remember(DEFAULT_DB_ALIAS)
+        database_as_migrated_remember(DEFAULT_DB_ALIAS)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(TransactionTestCase, "_fixture_teardown", transactional_teardown)
         yield
-
-
-@receiver(post_migrate)
-def roles_back_after_a_flush(sender: Any, using: str, **kwargs: Any) -> None:
-    """A transactional test's flush ends with ``post_migrate`` for each app, which makes
-    the content types and permissions again but not the roles the data migrations made;
-    after the last app's, they are put back, so no test depends on running before one."""
-    with_models = [config for config in apps.get_app_configs() if config.models_module]
-    if MIGRATED_ROLES and sender is with_models[-1]:
-        roles_restore(using)
 
 
 @pytest.fixture(autouse=True)

@@ -3,36 +3,10 @@
 from __future__ import annotations
 
 import factory
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 
 from clarity.models import Flow, IntegrationPair, RecordStatus, SyncRecord, SyncRun, Trigger
 from connectors.models import Connection, System
-
-# The roles (groups and their permissions by app label and codename) as the migrations
-# made them, read once the test database is migrated (tests/conftest.py). Only the
-# migrations create rows, and only these: a transactional test's flush empties every
-# table, and the roles are put back from here exactly as migrated, whatever migration
-# granted what.
-MIGRATED_ROLES: dict[str, list[tuple[str, str]]] = {}
-
-
-def roles_remember() -> None:
-    MIGRATED_ROLES.clear()
-    for group in Group.objects.prefetch_related("permissions__content_type"):
-        MIGRATED_ROLES[group.name] = sorted(
-            (p.content_type.app_label, p.codename) for p in group.permissions.all()
-        )
-
-
-def roles_restore(using: str) -> None:
-    """The migrated roles again, after a flush (permissions are made anew with new ids)."""
-    permissions = {
-        (p.content_type.app_label, p.codename): p
-        for p in Permission.objects.using(using).select_related("content_type")
-    }
-    for name, codes in MIGRATED_ROLES.items():
-        group, _ = Group.objects.using(using).get_or_create(name=name)
-        group.permissions.set([permissions[code] for code in codes])
 
 
 def role_group(name: str) -> Group:
